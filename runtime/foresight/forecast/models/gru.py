@@ -1,0 +1,34 @@
+"""GRU encoder: the last hidden state of a stacked GRU summarises the input window."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .neural import NeuralModel
+
+__all__ = ["GRUEncoder", "GRUModel"]
+
+
+class GRUEncoder(nn.Module):
+    def __init__(self, n_features: int, hidden_size: int = 64, layers: int = 2) -> None:
+        """
+        Args:
+            n_features: inputs per time step.
+            hidden_size: GRU width (also the output size).
+            layers: stacked GRU layers.
+        """
+        super().__init__()
+        self.rnn = nn.GRU(n_features, hidden_size, num_layers=layers, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, L, F)`` -> ``(B, hidden_size)``: the top layer's output at the last step."""
+        out, _ = self.rnn(x)
+        return out[:, -1, :]
+
+
+class GRUModel(NeuralModel):
+    name = "gru"
+
+    def make_encoder(self, n_features: int) -> nn.Module:
+        return GRUEncoder(n_features, self.hidden_size, self.layers)
