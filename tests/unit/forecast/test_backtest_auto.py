@@ -1,0 +1,96 @@
+"""Rolling-origin backtests, metrics and the auto model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from foresight.forecast import metrics
+from foresight.forecast.auto import AutoModel
+from foresight.forecast.backtest import backtest, backtest_origins
+from foresight.forecast.models import get_model
+from foresight.timeseries import Panel
+
+from .conftest import START, seasonal_panel
+
+
+def test_metrics_on_a_known_case() -> None:
+    actual = np.array([[1.0, 2.0, 3.0, np.nan]])
+    point = np.array([[2.0, 2.0, 1.0, 100.0]])
+    assert metrics.mae(actual, point).tolist() == [1.0]  # (1 + 0 + 2) / 3, the NaN skipped
+    assert metrics.rmse(actual, point)[0] == pytest.approx(np.sqrt(5 / 3))
+    history = np.array([[0.0, 1.0, 0.0, 3.0]])  # |1-0| lag 2: |0-0|, |3-1| -> mean 1
+    assert metrics.seasonal_naive_scale(history, 2).tolist() == [1.0]
+    assert metrics.mase(actual, point, np.array([0.5])).tolist() == [2.0]
+    assert metrics.coverage(actual, point - 1, point + 0.5).tolist() == [pytest.approx(2 / 3)]
+
+
+def test_backtest_of_naive_on_a_ramp_is_exactly_known() -> None:
+    # y = t: naive from origin o predicts o for steps o+1..o+h, so errors are 1..h, MAE (h+1)/2.
+    values = np.arange(40, dtype=float)[None, :]
+    panel = Panel(start=START, step=3600, keys=[{}], values=values)
+    res = backtest(panel, lambda: get_model("naive"), horizon=4, folds=3, season=2)
+    assert res.origins == backtest_origins(40, 4, 3) == [27, 31, 35]
+    assert res.mae.tolist() == [2.5]
+    assert res.scale.tolist() == [2.0]  # seasonal naive with season 2 on a unit ramp errs by 2
+    assert res.mase.tolist() == [1.25]
+    assert res.summary()["mase"] == 1.25
+    with pytest.raises(ValueError, match="too short"):
+        backtest_origins(10, 4, 3)
+
+
+def test_neural_models_are_fitted_once_per_backtest() -> None:
+    calls: list[int] = []
+    model = get_model("gru", input_window=24, hidden_size=8, layers=1, epochs=1, windows_per_epoch=64)
+    original_fit = model.fit
+
+    def counting_fit(panel: Panel, horizon: int, **kw: object) -> None:
+        calls.append(panel.n_steps)
+        original_fit(panel, horizon, **kw)  # type: ignore[arg-type]
+
+    model.fit = counting_fit  # type: ignore[method-assign]
+    res = backtest(seasonal_panel(n_series=2, days=8), lambda: model, horizon=6, folds=3)
+    assert calls == [8 * 24 - 18] and np.isfinite(res.point).all()
+
+
+def test_auto_picks_seasonal_naive_on_a_pure_seasonal_series() -> None:
+    panel = seasonal_panel(n_series=3, days=8, noise=0.0)
+    auto = AutoModel(candidates=["naive", "seasonal_naive", "linear"], folds=3)
+    auto.fit(panel, 12)
+    assert [c["model"] for c in auto.series_choices()] == ["seasonal_naive"] * 3
+    fc = auto.predict(panel, 12)
+    np.testing.assert_allclose(fc.point, get_model("seasonal_naive").predict(panel, 12).point)
+    assert fc.model == ["seasonal_naive"] * 3
+
+
+def test_auto_is_never_worse_than_the_best_baseline_on_its_backtest() -> None:
+    rng = np.random.default_rng(5)
+    t = np.arange(24 * 8)
+    rows = [
+        50 + 10 * np.sin(2 * np.pi * t / 24) + rng.standard_normal(t.size),  # seasonal
+        np.cumsum(rng.standard_normal(t.size)),  # random walk
+        0.5 * t + rng.standard_normal(t.size),  # trend
+        20 + rng.standard_normal(t.size) * 3,  # noise
+    ]
+    values = np.array(rows)
+    values[1, 50:55] = np.nan
+    panel = Panel(start=START, step=3600, keys=[{"s": str(i)} for i in range(4)], values=values)
+    auto = AutoModel(candidates=["naive", "seasonal_naive", "linear", "theta"], folds=3)
+    auto.fit(panel, 6)
+    errors = auto.backtest_errors()
+    best_baseline = min(errors[n]["mase"] for n in ("naive", "seasonal_naive", "linear", "theta"))
+    assert errors["auto"]["mase"] <= best_baseline + 1e-12
+    for name in ("naive", "seasonal_naive", "linear", "theta"):
+        assert np.all(auto.auto_result.mae <= auto.results[name].mae + 1e-12)  # type: ignore[union-attr]
+    fc = auto.predict(panel, 6)
+    assert fc.point.shape == (4, 6) and np.isfinite(fc.point).all()
+    assert np.all(fc.lower <= fc.point) and np.all(fc.point <= fc.upper)
+    assert fc.model == [c["model"] for c in auto.series_choices()]
+
+
+def test_auto_drops_a_failing_candidate_and_reports_it() -> None:
+    panel = seasonal_panel(n_series=2, days=3)
+    auto = AutoModel(candidates=["seasonal_naive", "lstm"], folds=2,
+                     model_params={"lstm": {"input_window": 48, "epochs": 1}})  # fmt: skip
+    auto.fit(panel, 24)  # 72 steps: too short for the LSTM's train/validation split
+    assert "lstm" in auto.failures and "too short" in auto.failures["lstm"]
+    assert set(auto.backtest_errors()) == {"seasonal_naive", "auto"}
