@@ -1,0 +1,1 @@
+"""Serving: the long-running HTTP services of the runtime image (the image classifier)."""
