@@ -22,7 +22,8 @@ HEADER = """\
 # render.py; edit the .lua files, then run `python manifests/argocd/render.py`.
 #
 # Merge into Argo CD's ConfigMap:
-#   kubectl -n argocd patch configmap argocd-cm --type merge --patch-file manifests/argocd/argocd-cm-patch.yaml
+#   kubectl -n argocd patch configmap argocd-cm --type merge \\
+#     --patch-file manifests/argocd/argocd-cm-patch.yaml
 apiVersion: v1
 kind: ConfigMap
 metadata:

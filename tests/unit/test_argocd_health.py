@@ -76,7 +76,10 @@ def ready(status: str, reason: str, message: str, observed_generation: int = 3) 
 @pytest.mark.parametrize("kind", KINDS)
 def test_no_status_yet_is_progressing(kind: str) -> None:
     health = run_health(kind, resource(kind))
-    assert health == {"status": "Progressing", "message": "Waiting for the Foresight operator to report status"}
+    assert health == {
+        "status": "Progressing",
+        "message": "Waiting for the Foresight operator to report status",
+    }
 
 
 @pytest.mark.parametrize("kind", KINDS)
