@@ -1,0 +1,347 @@
+"""Write-back: a :class:`foresight.timeseries.Forecast` -> Prometheus gauges *at now*.
+
+The gauges follow the AICoE anomaly-detector convention (safe on every Prometheus, no future
+timestamps); ``foresight_forecast{horizon="6h"} offset 6h`` then overlays what was predicted on
+what happened. Families (all carry the series' ``group_by`` labels plus ``task`` and
+``namespace``):
+
+- ``foresight_forecast{..., horizon}``, ``foresight_forecast_lower``, ``foresight_forecast_upper``:
+  the point forecast and the prediction band at each requested horizon (``"1h"``, ``"6h"``...).
+- ``foresight_time_to_threshold_seconds{..., bound="point"|"upper"}``: seconds from the forecast
+  origin until the point forecast (or the upper bound: the earliest plausible time) reaches the
+  threshold; ``+Inf`` when it does not within the forecast horizon, 0 when already over.
+- ``foresight_anomaly``: 1 when the latest actual lies outside the band that the previous
+  forecast gave for this moment, else 0 (absent when there is no previous forecast covering it).
+- ``foresight_forecast_error{..., horizon, metric="mae"|"mape"}``: realised error of earlier
+  forecasts at that horizon (MAPE as a fraction: 0.1 is 10 %).
+- ``foresight_backtest_error{task, namespace, model, metric, horizon}``: backtest error.
+- ``foresight_last_run_timestamp_seconds{task, namespace, kind="train"|"predict"}``.
+
+Series labels are sanitised to valid Prometheus label names. A series label that clashes with a
+label Foresight adds (``task``, ``namespace``, ``horizon``, ``bound``, ``metric``, ``model``,
+``kind``) or that the Pushgateway / scrape owns (``job``, ``instance``) is renamed with a
+``series_`` prefix: a per-namespace storage metric keeps its own ``namespace`` as
+``series_namespace``. Within one family every sample has the same label names (missing ones are
+``""``, which Prometheus treats as absent), as the Pushgateway requires.
+
+Pure functions only: pushing and serving live in :mod:`foresight.prometheus.pushgateway`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+
+from foresight.forecast.threshold import anomaly_flags, time_to_threshold
+from foresight.timeseries import FloatArray, Forecast, Panel
+
+__all__ = [
+    "RESERVED_LABELS",
+    "BacktestError",
+    "ForecastCollector",
+    "exposition",
+    "forecast_metrics",
+    "parse_duration",
+    "realised_errors",
+    "series_labels",
+    "to_registry",
+]
+
+log = logging.getLogger(__name__)
+
+RESERVED_LABELS = frozenset(
+    {"task", "namespace", "horizon", "bound", "metric", "model", "kind", "job", "instance"}
+)
+"""Label names Foresight or the Pushgateway set; series labels with these names get ``series_``."""
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_INVALID = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def parse_duration(text: str) -> int:
+    """``"90s"``, ``"30m"``, ``"6h"``, ``"1d"``, ``"2w"`` -> seconds."""
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise ValueError(f"horizon {text!r} is not a duration like 30m, 6h, 1d")
+    return int(m.group(1)) * _UNITS[m.group(2)]
+
+
+def _sanitise(name: str) -> str:
+    out = _INVALID.sub("_", name) or "_"
+    if out[0].isdigit():
+        out = "_" + out
+    if out.startswith("__"):  # reserved for Prometheus' internal labels
+        out = "series" + out
+    if out in RESERVED_LABELS:
+        out = "series_" + out
+    return out
+
+
+def series_labels(key: Mapping[str, str]) -> dict[str, str]:
+    """A series key as write-back labels: sanitised names, ``series_`` prefix on clashes."""
+    out: dict[str, str] = {}
+    for name, value in key.items():
+        if name == "__name__":
+            continue
+        new = _sanitise(name)
+        if new in out:
+            raise ValueError(
+                f"series labels {sorted(key)} collide after sanitising ({name!r} -> {new!r}); rename one "
+                "with label_replace in the query"
+            )
+        out[new] = value
+    return out
+
+
+@dataclass(frozen=True)
+class BacktestError:
+    """One backtest figure for ``foresight_backtest_error``."""
+
+    model: str
+    metric: str
+    """``mase`` or ``mae`` (others are passed through as given)."""
+    horizon: str
+    value: float
+
+
+def _family(name: str, doc: str, samples: list[tuple[dict[str, str], float]]) -> Metric:
+    metric = Metric(name, doc, "gauge")
+    names = sorted({k for labels, _ in samples for k in labels})
+    for labels, value in samples:
+        metric.add_sample(name, {k: labels.get(k, "") for k in names}, float(value))
+    return metric
+
+
+def _horizon_steps(forecast: Forecast, horizons: Sequence[str]) -> list[tuple[str, int]]:
+    out = []
+    for text in horizons:
+        seconds = parse_duration(text)
+        h, rem = divmod(seconds, forecast.step)
+        if rem or not 1 <= h <= forecast.horizon:
+            raise ValueError(
+                f"horizon {text!r} ({seconds}s) is not a whole number of steps of {forecast.step}s within "
+                f"the forecast's {forecast.horizon} steps ({forecast.horizon * forecast.step}s); choose "
+                "horizons that are multiples of the step, up to the forecast horizon"
+            )
+        out.append((text, h))
+    return out
+
+
+def _reorder(previous: Forecast, keys: list[dict[str, str]]) -> Forecast | None:
+    """``previous`` with rows in the order of ``keys`` (NaN rows for series it did not have)."""
+    index = {tuple(sorted(k.items())): i for i, k in enumerate(previous.keys)}
+    rows = [index.get(tuple(sorted(k.items()))) for k in keys]
+    if all(r is None for r in rows):
+        return None
+
+    def take(a: FloatArray) -> FloatArray:
+        out = np.full((len(keys), a.shape[1]), np.nan)
+        for i, r in enumerate(rows):
+            if r is not None:
+                out[i] = a[r]
+        return out
+
+    return Forecast(
+        origin=previous.origin,
+        step=previous.step,
+        keys=keys,
+        point=take(previous.point),
+        lower=take(previous.lower),
+        upper=take(previous.upper),
+        model=["?"] * len(keys),
+        level=previous.level,
+    )
+
+
+def forecast_metrics(
+    forecast: Forecast,
+    *,
+    task: str,
+    namespace: str,
+    horizons: Sequence[str],
+    threshold: float | FloatArray | None = None,
+    actual_latest: FloatArray | None = None,
+    previous: Forecast | None = None,
+    realised_errors: Mapping[str, Mapping[str, FloatArray]] | None = None,
+    backtest_errors: Sequence[BacktestError] = (),
+    last_run: Mapping[str, float] | None = None,
+) -> list[Metric]:
+    """The gauge families for one task's forecast (pure: no I/O, no clock).
+
+    Args:
+        forecast: the new forecast; its rows define the series.
+        task, namespace: the ForecastTask's name and namespace.
+        horizons: durations to publish, each a multiple of the step within the horizon.
+        threshold: per-series (or one) threshold for time-to-threshold; NaN skips a series;
+            ``None`` publishes no time-to-threshold.
+        actual_latest: the latest actual per series at ``forecast.origin`` (the panel's last
+            column); used as the path's starting point and for the anomaly flag.
+        previous: an earlier forecast covering ``forecast.origin``; its band decides the anomaly.
+        realised_errors: ``{horizon: {"mae"|"mape": per-series array}}``, e.g. from
+            :func:`realised_errors`.
+        backtest_errors: backtest figures per model / metric / horizon.
+        last_run: ``{"train"|"predict": Unix seconds}``.
+    """
+    base = {"task": task, "namespace": namespace}
+    labels = [{**series_labels(k), **base} for k in forecast.keys]
+    steps = _horizon_steps(forecast, horizons)
+    n = len(forecast.keys)
+
+    point, lower, upper = [], [], []
+    for text, h in steps:
+        for i in range(n):
+            lab = {**labels[i], "horizon": text}
+            point.append((lab, forecast.point[i, h - 1]))
+            lower.append((lab, forecast.lower[i, h - 1]))
+            upper.append((lab, forecast.upper[i, h - 1]))
+    families = [
+        _family("foresight_forecast", "Forecast value at now + horizon.", point),
+        _family(
+            "foresight_forecast_lower", "Lower bound of the prediction interval at now + horizon.", lower
+        ),
+        _family(
+            "foresight_forecast_upper", "Upper bound of the prediction interval at now + horizon.", upper
+        ),
+    ]
+
+    last = np.full(n, np.nan) if actual_latest is None else np.asarray(actual_latest, dtype=np.float64)
+    if threshold is not None:
+        thr = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (n,))
+        ttt: list[tuple[dict[str, str], float]] = []
+        for bound, path in (("point", forecast.point), ("upper", forecast.upper)):
+            secs = time_to_threshold(path, last, thr, forecast.step)
+            ttt.extend(({**labels[i], "bound": bound}, secs[i]) for i in range(n) if np.isfinite(thr[i]))
+        families.append(
+            _family(
+                "foresight_time_to_threshold_seconds",
+                "Seconds from the forecast origin until the threshold is reached (+Inf: not reached).",
+                ttt,
+            )
+        )
+
+    if previous is not None and actual_latest is not None:
+        prev = _reorder(previous, forecast.keys)
+        offset = forecast.origin - previous.origin
+        if (
+            prev is not None
+            and offset % previous.step == 0
+            and 1 <= offset // previous.step <= previous.horizon
+        ):
+            flags = anomaly_flags(prev, forecast.origin, last)
+            known = np.isfinite(prev.lower[:, offset // previous.step - 1])
+            families.append(
+                _family(
+                    "foresight_anomaly",
+                    "1 when the latest actual is outside the band an earlier forecast gave for now.",
+                    [(labels[i], float(flags[i])) for i in range(n) if known[i]],
+                )
+            )
+        else:
+            log.info(
+                "previous forecast (origin %s) does not cover %s: no anomaly flag",
+                previous.origin,
+                forecast.origin,
+            )
+
+    if realised_errors:
+        err: list[tuple[dict[str, str], float]] = []
+        for text, by_metric in realised_errors.items():
+            for metric, values in by_metric.items():
+                vals = np.asarray(values, dtype=np.float64)
+                err.extend(
+                    ({**labels[i], "horizon": text, "metric": metric}, vals[i])
+                    for i in range(n)
+                    if np.isfinite(vals[i])
+                )
+        families.append(_family("foresight_forecast_error", "Realised error of earlier forecasts.", err))
+
+    if backtest_errors:
+        families.append(
+            _family(
+                "foresight_backtest_error",
+                "Backtest error per model, metric and horizon.",
+                [
+                    ({**base, "model": b.model, "metric": b.metric, "horizon": b.horizon}, b.value)
+                    for b in backtest_errors
+                ],
+            )
+        )
+    if last_run:
+        families.append(
+            _family(
+                "foresight_last_run_timestamp_seconds",
+                "Unix time of the last successful run of each kind.",
+                [({**base, "kind": kind}, ts) for kind, ts in last_run.items()],
+            )
+        )
+    return families
+
+
+def realised_errors(
+    past: Sequence[Forecast], actual: Panel, horizons: Sequence[str]
+) -> dict[str, dict[str, FloatArray]]:
+    """MAE and MAPE per series of earlier forecasts against what happened, for each horizon.
+
+    For horizon ``h`` every forecast in ``past`` contributes the error of its step ``h`` when that
+    time is on ``actual``'s grid and observed. Rows follow ``actual.keys``; NaN where nothing
+    could be compared. MAPE skips actual values of 0 and is a fraction.
+    """
+    index = {tuple(sorted(k.items())): i for i, k in enumerate(actual.keys)}
+    out: dict[str, dict[str, FloatArray]] = {}
+    for text in horizons:
+        seconds = parse_duration(text)
+        abs_err: list[list[float]] = [[] for _ in actual.keys]
+        pct_err: list[list[float]] = [[] for _ in actual.keys]
+        for f in past:
+            h, rem = divmod(seconds, f.step)
+            if rem or not 1 <= h <= f.horizon:
+                continue
+            t = f.origin + h * f.step
+            col, crem = divmod(t - actual.start, actual.step)
+            if crem or not 0 <= col < actual.n_steps:
+                continue
+            for r, key in enumerate(f.keys):
+                i = index.get(tuple(sorted(key.items())))
+                if i is None:
+                    continue
+                a, p = actual.values[i, col], f.point[r, h - 1]
+                if np.isfinite(a) and np.isfinite(p):
+                    abs_err[i].append(abs(a - p))
+                    if a != 0:
+                        pct_err[i].append(abs(a - p) / abs(a))
+        out[text] = {
+            "mae": np.array([float(np.mean(e)) if e else math.nan for e in abs_err]),
+            "mape": np.array([float(np.mean(e)) if e else math.nan for e in pct_err]),
+        }
+    return out
+
+
+class ForecastCollector(Collector):
+    """A collector that yields fixed metric families (register it in a fresh registry)."""
+
+    def __init__(self, families: Sequence[Metric]) -> None:
+        self._families = list(families)
+
+    def collect(self) -> list[Metric]:
+        return list(self._families)
+
+
+def to_registry(families: Sequence[Metric], registry: CollectorRegistry | None = None) -> CollectorRegistry:
+    """``families`` registered in ``registry`` (a new, empty one when omitted)."""
+    reg = registry if registry is not None else CollectorRegistry(auto_describe=False)
+    reg.register(ForecastCollector(families))
+    return reg
+
+
+def exposition(families: Sequence[Metric]) -> bytes:
+    """The Prometheus text exposition of ``families``."""
+    return generate_latest(to_registry(families))

@@ -1,0 +1,151 @@
+"""Publishing forecast gauges: push to a Pushgateway, or serve them for scraping.
+
+``push`` uses ``prometheus_client.push_to_gateway``, an HTTP PUT that replaces the whole group
+(``job`` + grouping key, e.g. ``{namespace, task}``): readers see either the previous run's
+gauges or this run's, never a half-written mix, and series that disappeared from the forecast
+disappear from the gateway. ``delete_group`` removes a task's group when the task is deleted.
+Connection errors and 5xx are retried with exponential backoff; 4xx raise
+:class:`PushgatewayError` at once. Credentials are sent as a header and never logged.
+
+``serve_registry`` is the optional scrape mode: a registry served on ``127.0.0.1:<port>`` by
+``prometheus_client``'s HTTP server, stoppable.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time as _time
+import urllib.error
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, delete_from_gateway, push_to_gateway, start_http_server
+from prometheus_client.exposition import basic_auth_handler, default_handler
+
+from .client import RetryPolicy, call_with_retries
+from .errors import PrometheusUnavailable, PushgatewayError
+
+__all__ = ["MetricsServer", "delete_group", "push", "serve_registry"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, str, float | None, Sequence[tuple[str, str]], bytes], Callable[[], None]]
+
+
+def _handler(bearer_token: str | None, basic_auth: tuple[str, str] | None) -> Handler:
+    def handler(
+        url: str, method: str, timeout: float | None, headers: Sequence[tuple[str, str]], data: bytes
+    ) -> Callable[[], None]:
+        if basic_auth is not None:
+            return basic_auth_handler(url, method, timeout, list(headers), data, basic_auth[0], basic_auth[1])
+        extra = [("Authorization", f"Bearer {bearer_token}")] if bearer_token else []
+        return default_handler(url, method, timeout, [*headers, *extra], data)
+
+    return handler
+
+
+def _once(gateway_url: str, what: str, fn: Callable[[], None]) -> None:
+    try:
+        fn()
+    except urllib.error.HTTPError as exc:
+        body = exc.read().decode("utf-8", "replace")[:500] if exc.fp is not None else ""
+        if exc.code >= 500:
+            raise PrometheusUnavailable(gateway_url, f"{what}: HTTP {exc.code} {body}".strip()) from exc
+        raise PushgatewayError(gateway_url, exc.code, body or str(exc.reason)) from exc
+    except (OSError, TimeoutError) as exc:  # URLError, refused, reset, timeout
+        reason = getattr(exc, "reason", exc)
+        raise PrometheusUnavailable(gateway_url, f"{what}: {reason}") from exc
+
+
+def push(
+    gateway_url: str,
+    registry: CollectorRegistry,
+    *,
+    job: str = "foresight",
+    grouping_key: Mapping[str, str],
+    timeout: float = 10.0,
+    retry: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = _time.sleep,
+    bearer_token: str | None = None,
+    basic_auth: tuple[str, str] | None = None,
+) -> None:
+    """Replace the group ``job`` + ``grouping_key`` on the Pushgateway with ``registry``'s metrics.
+
+    Raises:
+        PrometheusUnavailable: after the retries, when the gateway is unreachable or answers 5xx.
+        PushgatewayError: the gateway refused the push (4xx), with its message.
+    """
+    handler = _handler(bearer_token, basic_auth)
+    call_with_retries(
+        lambda: _once(
+            gateway_url,
+            "push",
+            lambda: push_to_gateway(
+                gateway_url, job, registry, grouping_key=dict(grouping_key), timeout=timeout, handler=handler
+            ),
+        ),
+        retry if retry is not None else RetryPolicy(),
+        sleep,
+        f"push to {gateway_url}",
+    )
+    log.info("pushed job=%s group=%s to %s", job, dict(grouping_key), gateway_url)
+
+
+def delete_group(
+    gateway_url: str,
+    *,
+    job: str = "foresight",
+    grouping_key: Mapping[str, str],
+    timeout: float = 10.0,
+    retry: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = _time.sleep,
+    bearer_token: str | None = None,
+    basic_auth: tuple[str, str] | None = None,
+) -> None:
+    """Delete the group ``job`` + ``grouping_key`` (e.g. when its ForecastTask is deleted).
+
+    Deleting a group that does not exist succeeds (the gateway answers 202 either way).
+    """
+    handler = _handler(bearer_token, basic_auth)
+    call_with_retries(
+        lambda: _once(
+            gateway_url,
+            "delete",
+            lambda: delete_from_gateway(
+                gateway_url, job, grouping_key=dict(grouping_key), timeout=timeout, handler=handler
+            ),
+        ),
+        retry if retry is not None else RetryPolicy(),
+        sleep,
+        f"delete from {gateway_url}",
+    )
+    log.info("deleted job=%s group=%s from %s", job, dict(grouping_key), gateway_url)
+
+
+@dataclass
+class MetricsServer:
+    """A running scrape endpoint; :meth:`stop` shuts it down and frees the port."""
+
+    server: WSGIServer
+    thread: threading.Thread
+    port: int
+    addr: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.addr}:{self.port}/metrics"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def serve_registry(registry: CollectorRegistry, port: int = 0, addr: str = "127.0.0.1") -> MetricsServer:
+    """Serve ``registry`` at ``http://addr:port/metrics`` (``port=0``: a free port) in a thread."""
+    result: Any = start_http_server(port, addr=addr, registry=registry)
+    server, thread = result
+    return MetricsServer(server=server, thread=thread, port=int(server.server_port), addr=addr)
