@@ -1,0 +1,93 @@
+"""The training runtime's errors, each mapped to a termination ``reason`` and a process exit code.
+
+The operator never reads training logs: a failed pod's termination message carries ``reason``
+(the ``TrainingJob`` condition reason) and ``message`` (what to do next), so every error here
+names the data a user needs to fix the cause.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckpointMismatchError",
+    "DatasetError",
+    "NonFiniteLossError",
+    "TrainingConfigError",
+    "TrainingError",
+    "WorkerJoinTimeoutError",
+]
+
+
+class TrainingError(Exception):
+    """Base of the runtime's training errors."""
+
+    reason: str = "TrainingFailed"
+    """The ``TrainingJob`` condition reason written to the termination message."""
+    exit_code: int = 1
+    """Process exit code; distinct per error so a Job's pod failure policy can tell them apart."""
+    retryable: bool = False
+    """Whether restarting the pod can help (a join timeout can; a NaN loss repeats)."""
+
+
+class TrainingConfigError(TrainingError):
+    reason = "InvalidConfig"
+    exit_code = 2
+
+
+class DatasetError(TrainingError):
+    reason = "DatasetNotFound"
+    exit_code = 3
+
+
+class NonFiniteLossError(TrainingError):
+    """The loss became NaN or infinite; continuing would only write garbage weights."""
+
+    reason = "NaNLoss"
+    exit_code = 4
+
+    def __init__(self, epoch: int, step: int, value: float) -> None:
+        self.epoch = epoch
+        self.step = step
+        self.value = value
+        super().__init__(
+            f"loss is {value} at epoch {epoch}, step {step}: lower the learning rate, check the dataset "
+            "for NaN/Inf values, or enable gradient clipping (hyperparameter gradClip)"
+        )
+
+
+class CheckpointMismatchError(TrainingError):
+    """A checkpoint in the checkpoint location belongs to a different model architecture."""
+
+    reason = "CheckpointMismatch"
+    exit_code = 5
+
+    def __init__(self, key: str, expected: str, found: str) -> None:
+        self.key = key
+        self.expected = expected
+        self.found = found
+        super().__init__(
+            f"checkpoint {key!r} has fingerprint {found} but this job's model has {expected}: it was "
+            "written by another model; point checkpoint.uri at an empty location or delete the old "
+            "checkpoints (it is never loaded silently)"
+        )
+
+
+class WorkerJoinTimeoutError(TrainingError):
+    """Not all DDP workers reached the rendezvous in time."""
+
+    reason = "WorkerJoinTimeout"
+    exit_code = 6
+    retryable = True
+
+    def __init__(
+        self, world_size: int, rank: int, master_addr: str, master_port: int, timeout_s: float
+    ) -> None:
+        self.world_size = world_size
+        self.rank = rank
+        self.master_addr = master_addr
+        self.master_port = master_port
+        self.timeout_s = timeout_s
+        super().__init__(
+            f"rank {rank} waited {timeout_s:g}s for {world_size} workers at {master_addr}:{master_port} "
+            "and not all joined: check that every worker pod is scheduled (GPU quota), that the headless "
+            "Service resolves MASTER_ADDR, or raise distributed.joinTimeoutSeconds"
+        )

@@ -1,0 +1,44 @@
+"""Built-in training tasks, chosen by ``TrainConfig.task``.
+
+``custom`` is not here on purpose: a custom TrainingJob runs the user's own image and command,
+and the runtime has nothing to do for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..config import TrainConfig
+from ..data import resolve_dataset
+from ..errors import TrainingConfigError
+from ..trainer import TrainTask
+
+__all__ = ["TASK_NAMES", "build_task"]
+
+TASK_NAMES = ("forecast", "classifier", "toy")
+
+
+def build_task(config: TrainConfig, workdir: Path, s3: Any | None = None) -> TrainTask:
+    """The task ``config`` names, with its dataset resolved to local files under ``workdir``."""
+    hp = config.hyperparameters
+    if config.task == "toy":
+        from .toy import ToyRegressionTask
+
+        return ToyRegressionTask(hp, seed=config.seed)
+    if config.task == "custom":
+        raise TrainingConfigError(
+            "task 'custom' runs your own image and command; the foresight runtime has nothing to train"
+        )
+    if config.task not in TASK_NAMES:
+        raise TrainingConfigError(f"unknown task {config.task!r}; built-in tasks: {', '.join(TASK_NAMES)}")
+    if config.dataset is None:
+        raise TrainingConfigError(f"task {config.task!r} needs dataset.uri")
+    path = resolve_dataset(config.dataset.uri, workdir, s3)
+    if config.task == "classifier":
+        from .classifier import ClassifierTask
+
+        return ClassifierTask(path, hp)
+    from .forecast import ForecastTask, load_panel_npz
+
+    return ForecastTask(load_panel_npz(path), config.model or "lstm", hp, seed=config.seed)
