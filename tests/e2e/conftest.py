@@ -1,0 +1,61 @@
+"""Fixtures for end-to-end tests: the emulated cluster, a real kubectl and the test kubelet.
+
+- ``cluster``: a fresh :class:`~tests.cluster.emulator.Cluster` per test (API server on
+  127.0.0.1, kubeconfig in a temp dir); ``KUBECONFIG`` points at it for subprocesses, and the
+  in-process ``kubernetes`` client's default location is patched too (it reads ``$KUBECONFIG``
+  once, at import).
+- ``kubectl``: :class:`~tests.cluster.kubectl.Kubectl` bound to that cluster, with its own cache
+  dir (fetched once into ``.cache/kubectl``; the test is skipped when it cannot be fetched).
+- ``kubelet``: a started :class:`~tests.cluster.kubelet.Kubelet` for that cluster, stopped (all
+  processes terminated) at the end of the test.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# `tests.cluster` is imported as a package from the repository root; pytest's default import mode
+# puts only test directories on sys.path.
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from tests.cluster.emulator import Cluster  # noqa: E402
+from tests.cluster.kubectl import Kubectl, KubectlUnavailable, ensure_kubectl  # noqa: E402
+from tests.cluster.kubelet import Kubelet  # noqa: E402
+
+
+@pytest.fixture
+def cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
+    with Cluster() as running:
+        monkeypatch.setenv("KUBECONFIG", str(running.kubeconfig))
+        try:
+            import kubernetes.config.kube_config as kube_config
+        except ImportError:  # pragma: no cover - the kubernetes client is a core dependency
+            pass
+        else:
+            monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(running.kubeconfig))
+        yield running
+
+
+@pytest.fixture(scope="session")
+def kubectl_binary() -> Path:
+    try:
+        return ensure_kubectl()
+    except KubectlUnavailable as exc:
+        pytest.skip(f"no kubectl: {exc}")
+
+
+@pytest.fixture
+def kubectl(cluster: Cluster, kubectl_binary: Path, tmp_path: Path) -> Kubectl:
+    return Kubectl(kubectl_binary, cluster.kubeconfig, tmp_path / "kubectl-cache")
+
+
+@pytest.fixture
+def kubelet(cluster: Cluster, tmp_path: Path) -> Iterator[Kubelet]:
+    with Kubelet(cluster.url, tmp_path / "kubelet", server=cluster.server) as running:
+        yield running

@@ -1,0 +1,239 @@
+"""The test kubelet runs Jobs and Deployments as local processes and reports status like Kubernetes."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from typing import Any
+
+import pytest
+
+from tests.cluster.emulator import Cluster
+from tests.cluster.kubelet import INDEX_KEY, Kubelet
+
+pytestmark = pytest.mark.e2e
+
+Obj = dict[str, Any]
+
+
+def job(name: str, code: str, **spec: Any) -> Obj:
+    container: Obj = {"name": "main", "image": "runtime", "command": ["python", "-c", code]}
+    container.update(spec.pop("container", {}))
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"restartPolicy": "Never", "containers": [container], **spec.pop("pod", {})},
+            },
+            **spec,
+        },
+    }
+
+
+def condition(obj: Obj | None, ctype: str) -> Obj | None:
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if cond["type"] == ctype and cond["status"] == "True":
+            return dict(cond)
+    return None
+
+
+def job_pods(cluster: Cluster, name: str) -> list[Obj]:
+    return cluster.api.list("v1/pods", "default", label_selector=f"batch.kubernetes.io/job-name={name}")
+
+
+def test_job_completes_with_termination_message_env_and_volumes(cluster: Cluster, kubelet: Kubelet) -> None:
+    api = cluster.api
+    api.create(
+        "v1/configmaps", {"metadata": {"name": "cfg", "namespace": "default"}, "data": {"greeting": "hi"}}
+    )
+    api.create(
+        "v1/secrets",
+        {"metadata": {"name": "creds", "namespace": "default"}, "data": {"token": "czNjcjN0"}},  # "s3cr3t"
+    )
+    code = (
+        "import json, os, pathlib\n"
+        "pathlib.Path('/data/out.txt').write_text(os.environ['TOKEN'] + ' ' + os.environ['GREETING'])\n"
+        "msg = open('/etc/cfg/greeting').read() + ' from ' + os.environ['POD']\n"
+        "open('/dev/termination-log', 'w').write(msg)\n"
+        "print('mounts', sorted(json.loads(os.environ['KUBELET_MOUNTS'])))\n"
+    )
+    manifest = job(
+        "hello",
+        code,
+        container={
+            "env": [
+                {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
+                {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            ],
+            "envFrom": [{"configMapRef": {"name": "cfg"}, "prefix": ""}],
+            "volumeMounts": [
+                {"name": "cfg", "mountPath": "/etc/cfg"},
+                {"name": "data", "mountPath": "/data"},
+            ],
+        },
+        pod={
+            "volumes": [
+                {"name": "cfg", "configMap": {"name": "cfg"}},
+                {"name": "data", "persistentVolumeClaim": {"claimName": "store"}},
+            ]
+        },
+    )
+    manifest["spec"]["template"]["spec"]["containers"][0]["envFrom"][0]["configMapRef"] = {"name": "cfg"}
+    manifest["spec"]["template"]["spec"]["containers"][0]["env"].append(
+        {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "greeting"}}}
+    )
+    api.create("batch/v1/jobs", manifest)
+    done = api.wait_for("batch/v1/jobs", "hello", lambda j: condition(j, "Complete") is not None, "default")
+    assert done is not None
+    assert done["status"]["succeeded"] == 1
+    assert done["status"]["startTime"] and done["status"]["completionTime"]
+    (pod,) = job_pods(cluster, "hello")
+    assert pod["status"]["phase"] == "Succeeded"
+    terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert terminated["exitCode"] == 0
+    assert terminated["reason"] == "Completed"
+    assert terminated["message"] == f"hi from {pod['metadata']['name']}"
+    assert pod["metadata"]["ownerReferences"][0]["uid"] == done["metadata"]["uid"]
+    assert "mounts ['/data', '/dev/termination-log', '/etc/cfg']" in kubelet.logs(pod["metadata"]["name"])
+    # The claim's directory is shared by name, so a second pod of the same claim sees the file.
+    claim_dir = kubelet.workdir / "pvcs" / "default" / "store"
+    assert (claim_dir / "out.txt").read_text() == "s3cr3t hi"
+
+
+def test_failing_job_retries_until_backoff_limit(cluster: Cluster, kubelet: Kubelet) -> None:
+    cluster.api.create("batch/v1/jobs", job("boom", "import sys; sys.exit(3)", backoffLimit=1))
+    failed = cluster.api.wait_for(
+        "batch/v1/jobs", "boom", lambda j: condition(j, "Failed") is not None, "default"
+    )
+    cond = condition(failed, "Failed")
+    assert cond is not None and cond["reason"] == "BackoffLimitExceeded"
+    assert failed is not None and failed["status"]["failed"] == 2  # one try + one retry
+    pods = job_pods(cluster, "boom")
+    assert len(pods) == 2
+    assert {p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] for p in pods} == {3}
+
+
+def test_indexed_job_gets_every_index(cluster: Cluster, kubelet: Kubelet) -> None:
+    code = "import os; open('/dev/termination-log','w').write('index=' + os.environ['JOB_COMPLETION_INDEX'])"
+    cluster.api.create(
+        "batch/v1/jobs", job("idx", code, completions=2, parallelism=2, completionMode="Indexed")
+    )
+    done = cluster.api.wait_for(
+        "batch/v1/jobs", "idx", lambda j: condition(j, "Complete") is not None, "default"
+    )
+    assert done is not None and done["status"]["completedIndexes"] == "0-1"
+    pods = job_pods(cluster, "idx")
+    assert sorted(p["metadata"]["annotations"][INDEX_KEY] for p in pods) == ["0", "1"]
+    messages = sorted(p["status"]["containerStatuses"][0]["state"]["terminated"]["message"] for p in pods)
+    assert messages == ["index=0", "index=1"]
+
+
+def test_active_deadline_fails_the_job(cluster: Cluster, kubelet: Kubelet) -> None:
+    cluster.api.create("batch/v1/jobs", job("slow", "import time; time.sleep(60)", activeDeadlineSeconds=1))
+    failed = cluster.api.wait_for(
+        "batch/v1/jobs", "slow", lambda j: condition(j, "Failed") is not None, "default"
+    )
+    cond = condition(failed, "Failed")
+    assert cond is not None and cond["reason"] == "DeadlineExceeded"
+    cluster.api.wait_for("v1/pods", "x", lambda _: not job_pods(cluster, "slow"), "default")
+
+
+def test_suspended_job_runs_only_after_resume(cluster: Cluster, kubelet: Kubelet) -> None:
+    cluster.api.create("batch/v1/jobs", job("later", "pass", suspend=True))
+    suspended = cluster.api.wait_for(
+        "batch/v1/jobs", "later", lambda j: condition(j, "Suspended") is not None, "default"
+    )
+    assert suspended is not None and suspended["status"].get("active") == 0
+    assert job_pods(cluster, "later") == []
+    cluster.api.patch("batch/v1/jobs", "later", {"spec": {"suspend": False}}, "default")
+    done = cluster.api.wait_for(
+        "batch/v1/jobs", "later", lambda j: condition(j, "Complete") is not None, "default"
+    )
+    assert condition(done, "Suspended") is None
+    assert len(job_pods(cluster, "later")) == 1
+
+
+def test_finished_job_is_deleted_after_its_ttl(cluster: Cluster, kubelet: Kubelet) -> None:
+    cluster.api.create("batch/v1/jobs", job("brief", "pass", ttlSecondsAfterFinished=0))
+    cluster.api.wait_for("batch/v1/jobs", "brief", lambda j: j is None, "default")
+    # Its pods are garbage-collected with it (owner references).
+    cluster.api.wait_for("v1/pods", "x", lambda _: not job_pods(cluster, "brief"), "default")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_deployment_keeps_ready_replicas_and_replaces_lost_pods(cluster: Cluster, kubelet: Kubelet) -> None:
+    port = free_port()
+    server = (
+        "import http.server, os, sys\n"
+        "port = int(sys.argv[1]) + int(os.environ['HOSTNAME'].__hash__() % 1 )\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        self.send_response(200); self.end_headers(); self.wfile.write(b'ok')\n"
+        "    def log_message(self, *a): pass\n"
+        "http.server.ThreadingHTTPServer.allow_reuse_address = True\n"
+        "srv = http.server.HTTPServer(('127.0.0.1', port), H)\n"
+        "srv.serve_forever()\n"
+    )
+    # Two replicas cannot bind one port; the probe targets one port and the other replica runs a
+    # sleeper, so each pod gets its own readiness answer: both ready only when the server is up.
+    deploy = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "web",
+                            "image": "runtime",
+                            "command": [sys.executable, "-c", server, "$(PORT)"],
+                            "env": [{"name": "PORT", "value": str(port)}],
+                            "readinessProbe": {"tcpSocket": {"port": port}},
+                        }
+                    ]
+                },
+            },
+        },
+    }
+    cluster.api.create("apps/v1/deployments", deploy)
+    ready = cluster.api.wait_for(
+        "apps/v1/deployments",
+        "web",
+        lambda d: ((d or {}).get("status") or {}).get("readyReplicas") == 2,
+        "default",
+    )
+    assert ready is not None and condition(ready, "Available") is not None
+    pods = cluster.api.list("v1/pods", "default", label_selector="app=web")
+    running = [p for p in pods if p["status"]["phase"] == "Running"]
+    assert len(running) == 2
+    for pod in running:
+        assert pod["metadata"]["name"].startswith("web-")
+        assert pod["metadata"]["ownerReferences"][0]["kind"] == "Deployment"
+    # Losing a pod: the controller replaces it and the Deployment gets back to 2 ready.
+    lost = running[0]["metadata"]["name"]
+    kubelet.kill(lost)
+    cluster.api.wait_for("v1/pods", lost, lambda p: p is None, "default")
+
+    def back_to_two(d: Obj | None) -> bool:
+        names = {
+            p["metadata"]["name"] for p in cluster.api.list("v1/pods", "default", label_selector="app=web")
+        }
+        return (
+            ((d or {}).get("status") or {}).get("readyReplicas") == 2
+            and lost not in names
+            and len(names) == 2
+        )
+
+    cluster.api.wait_for("apps/v1/deployments", "web", back_to_two, "default")
