@@ -78,8 +78,11 @@ def test_downscale_caps_the_long_side() -> None:
 
 def test_config_loads_yaml_and_camel_case(tmp_path: Path) -> None:
     p = tmp_path / "c.yaml"
-    p.write_text("backend:\n  dashscope:\n    baseUrl: http://127.0.0.1:1/api/v1\n    maxRetries: 1\n"
-                 "cache:\n  lruSize: 5\n", encoding="utf-8")
+    p.write_text(
+        "backend:\n  dashscope:\n    baseUrl: http://127.0.0.1:1/api/v1\n    maxRetries: 1\n"
+        "cache:\n  lruSize: 5\n",
+        encoding="utf-8",
+    )
     cfg = load_config(p)
     assert cfg.backend.dashscope.max_retries == 1 and cfg.cache.lru_size == 5
     assert [c.key for c in cfg.categories][-1] == "other"

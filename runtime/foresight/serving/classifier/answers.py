@@ -74,8 +74,9 @@ def _json_answer(text: str) -> tuple[str, float | None] | None:
             if value is None:
                 continue
             conf = obj.get("confidence")
-            ok = isinstance(conf, int | float) and not isinstance(conf, bool) and 0 <= conf <= 1
-            return value, float(conf) if ok else None
+            if isinstance(conf, int | float) and not isinstance(conf, bool) and 0 <= conf <= 1:
+                return value, float(conf)
+            return value, None
     return None
 
 
@@ -106,7 +107,9 @@ def parse_answer(text: str, categories: Sequence[Category], fallback: str = "oth
         value, conf = json_answer
         hit = _exact(value, categories)
         if hit is not None:
-            return ParsedAnswer(hit[0], conf if conf is not None else (1.0 if hit[1] == "key" else 0.9), "json")
+            return ParsedAnswer(
+                hit[0], conf if conf is not None else (1.0 if hit[1] == "key" else 0.9), "json"
+            )
         cleaned = value
     hit = _exact(cleaned, categories)
     if hit is not None:

@@ -19,7 +19,11 @@ class ClassifierError(Exception):
         self.detail = detail
 
     def body(self) -> dict[str, Any]:
-        return {"error": self.code, "message": self.message, **({"detail": self.detail} if self.detail else {})}
+        return {
+            "error": self.code,
+            "message": self.message,
+            **({"detail": self.detail} if self.detail else {}),
+        }
 
 
 class ConfigError(ClassifierError):

@@ -49,33 +49,51 @@ def sniff_format(data: bytes) -> str | None:
 def check_image(data: bytes, *, max_bytes: int, max_pixels: int) -> CheckedImage:
     """Accept ``data`` as an image or raise ImageRejected (413 size, 415 type)."""
     if len(data) > max_bytes:
-        raise ImageRejected(f"upload is {len(data)} bytes, the limit is {max_bytes}: compress or downscale "
-                            "the image first", status=413, code="upload_too_large", size=len(data),
-                            limit=max_bytes)
+        raise ImageRejected(
+            f"upload is {len(data)} bytes, the limit is {max_bytes}: compress or downscale the image first",
+            status=413,
+            code="upload_too_large",
+            size=len(data),
+            limit=max_bytes,
+        )
     if not data:
         raise ImageRejected("the upload is empty: send the image bytes", status=422, code="empty_upload")
     fmt = sniff_format(data)
     if fmt is None:
-        raise ImageRejected(f"not a supported image: send one of {sorted(ALLOWED_FORMATS)}", status=415,
-                            code="unsupported_media_type")
+        raise ImageRejected(
+            f"not a supported image: send one of {sorted(ALLOWED_FORMATS)}",
+            status=415,
+            code="unsupported_media_type",
+        )
     try:
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
             if img.format != fmt:
-                raise ImageRejected(f"the bytes start like {fmt} but decode as {img.format}", status=415,
-                                    code="unsupported_media_type")
+                raise ImageRejected(
+                    f"the bytes start like {fmt} but decode as {img.format}",
+                    status=415,
+                    code="unsupported_media_type",
+                )
             if width * height > max_pixels:
-                raise ImageRejected(f"image is {width}x{height} = {width * height} pixels, the limit is "
-                                    f"{max_pixels}: downscale it", status=413, code="too_many_pixels",
-                                    width=width, height=height, limit=max_pixels)
+                raise ImageRejected(
+                    f"image is {width}x{height} = {width * height} pixels, the limit is "
+                    f"{max_pixels}: downscale it",
+                    status=413,
+                    code="too_many_pixels",
+                    width=width,
+                    height=height,
+                    limit=max_pixels,
+                )
             img.verify()
     except Image.DecompressionBombError as exc:
-        raise ImageRejected(f"image refused as a decompression bomb: {exc}", status=413,
-                            code="too_many_pixels") from exc
+        raise ImageRejected(
+            f"image refused as a decompression bomb: {exc}", status=413, code="too_many_pixels"
+        ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         # Pillow raises a zoo of types for truncated or corrupt files; all mean "not a valid image".
-        raise ImageRejected(f"the {fmt} image is corrupt or truncated: {exc}", status=415,
-                            code="unsupported_media_type") from exc
+        raise ImageRejected(
+            f"the {fmt} image is corrupt or truncated: {exc}", status=415, code="unsupported_media_type"
+        ) from exc
     return CheckedImage(data=data, format=fmt, width=width, height=height)
 
 
