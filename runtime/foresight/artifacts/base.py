@@ -256,7 +256,6 @@ def verify_sha256(uri: str, actual: str, *expected: str | None) -> None:
 
 
 def _walk_files(root: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            yield Path(dirpath) / name
+    """Every file under ``root``, sorted by relative path so manifests are deterministic."""
+    found = [Path(dirpath) / name for dirpath, _, filenames in os.walk(root) for name in filenames]
+    yield from sorted(found, key=lambda p: p.relative_to(root).as_posix())
