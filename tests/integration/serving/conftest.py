@@ -13,7 +13,9 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from foresight.serving.classifier.config import ClassifierConfig  # noqa: E402
+
 from tests.servers.dashscope_standin import DashScopeStandIn  # noqa: E402
+from tests.servers.redis import RedisServer  # noqa: E402
 
 
 @pytest.fixture
@@ -42,3 +44,9 @@ def dashscope_config(standin: DashScopeStandIn, tmp_path: Path) -> Callable[...,
         return ClassifierConfig.model_validate(data)
 
     return build
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server

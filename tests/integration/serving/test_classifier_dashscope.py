@@ -10,14 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from classifier_testdata import API_KEY, make_image
 from fastapi.testclient import TestClient
+from foresight.serving.classifier import ClassifierConfig, create_app
 from PIL import Image
 from prometheus_client import CollectorRegistry
 
-from foresight.serving.classifier import ClassifierConfig, create_app
 from tests.servers.dashscope_standin import DashScopeStandIn
-
-from classifier_testdata import API_KEY, make_image
 
 pytestmark = pytest.mark.integration
 ENV = {"DASHSCOPE_API_KEY": API_KEY}
