@@ -169,6 +169,9 @@ class Trainer:
         self.output = output
         self.on_epoch_end = on_epoch_end
         self.clock = clock
+        self.model: nn.Module | None = None
+        """The model being trained (set by :meth:`run`; hooks may inspect it)."""
+        self.optimizer: torch.optim.Optimizer | None = None
 
     def _seed(self) -> None:
         seed = self.config.seed
@@ -208,6 +211,7 @@ class Trainer:
             clip = _float(hp, "gradClip", None)
             assert lr is not None and wd is not None
             opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+            self.model, self.optimizer = model, opt
             every = cfg.checkpoint.every_epochs if cfg.checkpoint else 1
             keep = cfg.checkpoint.keep if cfg.checkpoint else 2
             start, resumed, history = 0, None, []
