@@ -7,12 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from foresight.serving.classifier.answers import parse_answer
 from foresight.serving.classifier.config import DEFAULT_CATEGORIES, ClassifierConfig, load_config
 from foresight.serving.classifier.errors import ConfigError, ImageRejected
 from foresight.serving.classifier.images import check_image, downscale_jpeg
+from PIL import Image
 
 CATS = list(DEFAULT_CATEGORIES)
 

@@ -1,0 +1,94 @@
+"""The in-process LRU and the sqlite store (threads, hit counts, stats by day, retention)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from foresight.serving.classifier.store.base import CachedResult, RequestRecord
+from foresight.serving.classifier.store.lru import LruCache
+from foresight.serving.classifier.store.sqlite import SqliteStore
+
+
+def test_lru_evicts_least_recently_used_and_stays_bounded() -> None:
+    lru: LruCache[int] = LruCache(2)
+    lru.put("a", 1)
+    lru.put("b", 2)
+    assert lru.get("a") == 1  # a is now the most recent
+    lru.put("c", 3)
+    assert "b" not in lru and lru.get("a") == 1 and lru.get("c") == 3 and len(lru) == 2
+    off: LruCache[int] = LruCache(0)
+    off.put("a", 1)
+    assert off.get("a") is None
+
+
+def _rec(day: str, endpoint: str, client: str, **kw: object) -> RequestRecord:
+    return RequestRecord(
+        ts=0.0,
+        day=day,
+        endpoint=endpoint,
+        client_id=client,
+        status=int(kw.pop("status", 200)),
+        latency_ms=1.0,
+        **kw,
+    )  # type: ignore[arg-type]
+
+
+def test_sqlite_store_results_stats_and_retention(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    sha = "cd" * 32
+    store.put(CachedResult(sha, "pets", 1.0, "dashscope", "2026-01-01T00:00:00+00:00"))
+    store.put(CachedResult(sha, "foods", 0.2, "dashscope", "2026-01-01T00:00:01+00:00"))  # first answer wins
+    store.record(
+        [
+            _rec("2026-01-01", "classify", "a", sha256=sha, category="pets", llm_called=True),
+            _rec("2026-01-02", "classify", "a", sha256=sha, category="pets", cached=True),
+            _rec("2026-01-02", "check-cache", "b", sha256=sha, category="pets", cached=True),
+            _rec("2026-01-02", "classify", "c", status=502, llm_called=True, llm_failed=True),
+        ]
+    )
+    got = store.get(sha)
+    assert got is not None and (got.category, got.hit_count) == ("pets", 2)
+    s = store.day_stats("2026-01-02")
+    assert (s.requests, s.classify_requests, s.check_cache_requests, s.cache_hits, s.cache_misses) == (
+        3,
+        2,
+        1,
+        2,
+        1,
+    )
+    assert (s.errors, s.unique_clients, s.llm_calls, s.llm_failures, s.categories) == (
+        1,
+        3,
+        1,
+        1,
+        {"pets": 2},
+    )
+    assert store.purge("2026-01-02") == 1 and store.day_stats("2026-01-01").requests == 0
+    store.close()
+
+
+def test_sqlite_store_is_safe_with_several_threads(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "t.db")
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(50):
+                store.put(CachedResult(f"{n:02d}{i:062d}", "pets", 1.0, "onnx", "t"))
+                store.record(
+                    [_rec("2026-01-01", "classify", f"c{n}", sha256=f"{n:02d}{i:062d}", category="pets")]
+                )
+        except BaseException as exc:  # collected: an exception in a thread would otherwise be lost
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    s = store.day_stats("2026-01-01")
+    assert s.requests == 400 and s.unique_clients == 8
+    store.close()
+    assert SqliteStore(tmp_path / "t.db").day_stats("2026-01-01").requests == 400  # persisted
