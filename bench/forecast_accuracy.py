@@ -84,8 +84,8 @@ def main() -> None:
                     "seconds": seconds[name],
                 })  # fmt: skip
             print(f"done {gname} h={horizon} best baseline {best_base}", flush=True)
-    cols = ["group", "h", "model", "mase", "median_mase", "mae", "coverage", "ratio_best_base", "median_ratio",
-            "win_rate", "ratio_best_stat", "seconds"]  # fmt: skip
+    cols = ["group", "h", "model", "mase", "median_mase", "mae", "coverage", "ratio_best_base"]
+    cols += ["median_ratio", "win_rate", "ratio_best_stat", "seconds"]
     print(table(rows, cols))
     auto_ok = all(not r["ratio_best_base"] > 1.0 + 1e-9 for r in rows if r["model"] == "auto")
     dense = ["pedestrian", "vic_elec", "taylor"]
