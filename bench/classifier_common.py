@@ -1,0 +1,189 @@
+"""Shared pieces of the classifier benchmarks: serve the app with uvicorn, load it with wrk, parse wrk.
+
+Run from the repository root (``python bench/classifier_cached.py``); needs ``wrk`` (Debian package).
+Both the service and wrk run under ``nice`` because the machine is shared.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+PY = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+@contextmanager
+def standin(delay: float, answer: str = "pets") -> Iterator[str]:
+    """The DashScope stand-in in its own process; yields its base URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "tests.servers.dashscope_standin",
+            "--port",
+            str(port),
+            "--delay",
+            str(delay),
+            "--answer",
+            answer,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}/api/v1"
+        _wait_http(f"http://127.0.0.1:{port}/")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@contextmanager
+def service(base_url: str, *, concurrency: int = 64) -> Iterator[str]:
+    """The classifier (sqlite store, dashscope backend at ``base_url``) under nice; yields its URL."""
+    with tempfile.TemporaryDirectory(prefix="classifier-bench-") as tmp:
+        port = free_port()
+        cfg = {
+            "host": "127.0.0.1",
+            "port": port,
+            "backend": {
+                "type": "dashscope",
+                "concurrency": concurrency,
+                "dashscope": {"base_url": base_url, "max_retries": 0, "timeout_seconds": 10},
+            },
+            "cache": {"store": "sqlite", "sqlite_path": f"{tmp}/bench.db"},
+        }
+        path = Path(tmp) / "config.yaml"
+        path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+        code = (
+            "import sys; from foresight.serving.classifier import load_config, run; "
+            "run(load_config(sys.argv[1]), log_level='warning')"
+        )
+        env = {**os.environ, "DASHSCOPE_API_KEY": "sk-bench"}
+        proc = subprocess.Popen(["nice", "-n", "5", PY, "-c", code, str(path)], cwd=ROOT, env=env)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_http(f"{url}/api/v1/health")
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+def _to_ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    if not m:
+        raise ValueError(f"cannot parse wrk latency {text!r}")
+    value, unit = float(m.group(1)), m.group(2)
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wrk(
+    url: str, script: str, *, connections: int = 64, threads: int = 2, seconds: int = 10
+) -> dict[str, Any]:
+    """Run wrk with a Lua script; returns rps, p50/p90/p99 (ms), requests, non-2xx and socket errors."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install -y --no-install-recommends wrk")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    try:
+        out = subprocess.run(
+            [
+                "nice",
+                "-n",
+                "5",
+                "wrk",
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--latency",
+                "-s",
+                f.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 60,
+        ).stdout
+    finally:
+        os.unlink(f.name)
+    lat = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.MULTILINE))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
+        "p50_ms": _to_ms(lat["50"]),
+        "p90_ms": _to_ms(lat["90"]),
+        "p99_ms": _to_ms(lat["99"]),
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": sum(int(x) for x in errors.groups()) if errors else 0,
+        "connections": connections,
+        "seconds": seconds,
+    }
+
+
+def lua_string(data: bytes) -> str:
+    """A Lua string literal holding arbitrary bytes."""
+    return '"' + "".join(f"\\{b}" for b in data) + '"'
+
+
+def report(name: str, rows: list[dict[str, Any]], extra: dict[str, Any]) -> None:
+    print(f"{'case':<28}{'rps':>10}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'non-2xx':>9}{'errors':>8}")
+    for r in rows:
+        print(
+            f"{r['case']:<28}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p90_ms']:>10.2f}{r['p99_ms']:>10.2f}"
+            f"{r['non_2xx']:>9}{r['socket_errors']:>8}"
+        )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{name}.json"
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": name,
+                "rows": rows,
+                **extra,
+                "cpus": os.cpu_count(),
+                "load_before": os.getloadavg(),
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    print(f"wrote {out}")
