@@ -483,6 +483,16 @@ class ApiServer(kmock.KubernetesEmulator):
                 raise ApiError(404, "NotFound", f'no logs for pod "{request.name}" (is the kubelet running?)')
             return aiohttp.web.Response(text=text, content_type="text/plain")
         dry_run = params.get("dryRun") == "All"
+        sent_type = (request._raw_request.content_type if request._raw_request else "") or ""
+        if "protobuf" in sent_type or "cbor" in sent_type:
+            # kubectl's typed generators (`kubectl create namespace|configmap|secret`, `kubectl run`)
+            # send protobuf; without the generated Kubernetes protos the emulator cannot read it.
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                f"the API emulator accepts JSON and YAML only, not {sent_type}: write the object as YAML "
+                "and use `kubectl apply -f` / `kubectl create -f` instead of a kubectl generator",
+            )
         if verb == "get":
             return self._present(rtype, self._get(rtype, ns, request.name or ""))
         if verb == "list":
@@ -694,7 +704,8 @@ class ApiServer(kmock.KubernetesEmulator):
                 raise ApiError(
                     422,
                     "Invalid",
-                    f"{rtype.kind} is invalid: metadata.name: Required value: name or generateName is required",
+                    f"{rtype.kind} is invalid: metadata.name: Required value: "
+                    "name or generateName is required",
                     {
                         "kind": rtype.kind,
                         "causes": [{"reason": "FieldValueRequired", "field": "metadata.name"}],
@@ -892,7 +903,7 @@ class ApiServer(kmock.KubernetesEmulator):
             except jsonpatch.JsonPatchTestFailed as exc:
                 raise ApiError(
                     422, "Invalid", f"the server rejected our request due to an error in our request: {exc}"
-                )
+                ) from exc
             except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
                 raise ApiError(422, "Invalid", f"the JSON patch cannot be applied: {exc}") from exc
         elif content_type == "application/strategic-merge-patch+json":

@@ -193,7 +193,8 @@ def validate(
                 FieldError(
                     path,
                     "FieldValueInvalid",
-                    f"Invalid value: {len(value)}: {path} in body should have at least {schema['minItems']} items",
+                    f"Invalid value: {len(value)}: {path} in body should have at least "
+                    f"{schema['minItems']} items",
                 )
             )
         if "maxItems" in schema and len(value) > schema["maxItems"]:

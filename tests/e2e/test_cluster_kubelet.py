@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import sys
 from typing import Any
 
 import pytest
@@ -169,45 +168,61 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_deployment_keeps_ready_replicas_and_replaces_lost_pods(cluster: Cluster, kubelet: Kubelet) -> None:
-    port = free_port()
-    server = (
-        "import http.server, os, sys\n"
-        "port = int(sys.argv[1]) + int(os.environ['HOSTNAME'].__hash__() % 1 )\n"
-        "class H(http.server.BaseHTTPRequestHandler):\n"
-        "    def do_GET(self):\n"
-        "        self.send_response(200); self.end_headers(); self.wfile.write(b'ok')\n"
-        "    def log_message(self, *a): pass\n"
-        "http.server.ThreadingHTTPServer.allow_reuse_address = True\n"
-        "srv = http.server.HTTPServer(('127.0.0.1', port), H)\n"
-        "srv.serve_forever()\n"
-    )
-    # Two replicas cannot bind one port; the probe targets one port and the other replica runs a
-    # sleeper, so each pod gets its own readiness answer: both ready only when the server is up.
-    deploy = {
+SERVER = """
+import http.server, socket, sys
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(http.server.HTTPServer):
+    def server_bind(self):
+        # Every replica binds the same port (all pods share 127.0.0.1), as Pods would on their own IPs.
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+
+Server(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+
+def deployment(name: str, replicas: int, probe_port: int, server_port: int) -> Obj:
+    return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": "web", "namespace": "default"},
+        "metadata": {"name": name, "namespace": "default"},
         "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": "web"}},
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
             "template": {
-                "metadata": {"labels": {"app": "web"}},
+                "metadata": {"labels": {"app": name}},
                 "spec": {
                     "containers": [
                         {
                             "name": "web",
                             "image": "runtime",
-                            "command": [sys.executable, "-c", server, "$(PORT)"],
-                            "env": [{"name": "PORT", "value": str(port)}],
-                            "readinessProbe": {"tcpSocket": {"port": port}},
+                            "command": ["python", "-c", SERVER, "$(PORT)"],
+                            "env": [{"name": "PORT", "value": str(server_port)}],
+                            "ports": [{"name": "http", "containerPort": probe_port}],
+                            "readinessProbe": {"httpGet": {"path": "/", "port": "http"}},
                         }
                     ]
                 },
             },
         },
     }
-    cluster.api.create("apps/v1/deployments", deploy)
+
+
+def test_deployment_keeps_ready_replicas_and_replaces_lost_pods(cluster: Cluster, kubelet: Kubelet) -> None:
+    port = free_port()
+    cluster.api.create("apps/v1/deployments", deployment("web", 2, port, port))
     ready = cluster.api.wait_for(
         "apps/v1/deployments",
         "web",
@@ -215,14 +230,15 @@ def test_deployment_keeps_ready_replicas_and_replaces_lost_pods(cluster: Cluster
         "default",
     )
     assert ready is not None and condition(ready, "Available") is not None
+    assert ready["status"]["availableReplicas"] == 2
     pods = cluster.api.list("v1/pods", "default", label_selector="app=web")
-    running = [p for p in pods if p["status"]["phase"] == "Running"]
-    assert len(running) == 2
-    for pod in running:
+    assert [p["status"]["phase"] for p in pods] == ["Running", "Running"]
+    for pod in pods:
         assert pod["metadata"]["name"].startswith("web-")
         assert pod["metadata"]["ownerReferences"][0]["kind"] == "Deployment"
+        assert pod["status"]["podIP"] == "127.0.0.1"
     # Losing a pod: the controller replaces it and the Deployment gets back to 2 ready.
-    lost = running[0]["metadata"]["name"]
+    lost = pods[0]["metadata"]["name"]
     kubelet.kill(lost)
     cluster.api.wait_for("v1/pods", lost, lambda p: p is None, "default")
 
@@ -237,3 +253,20 @@ def test_deployment_keeps_ready_replicas_and_replaces_lost_pods(cluster: Cluster
         )
 
     cluster.api.wait_for("apps/v1/deployments", "web", back_to_two, "default")
+
+
+def test_readiness_probe_gates_ready(cluster: Cluster, kubelet: Kubelet) -> None:
+    # The server listens on one port, the probe asks another where nobody answers: never ready.
+    cluster.api.create("apps/v1/deployments", deployment("deaf", 1, free_port(), free_port()))
+
+    def running(_: Obj | None) -> bool:
+        pods = cluster.api.list("v1/pods", "default", label_selector="app=deaf")
+        return len(pods) == 1 and pods[0]["status"].get("phase") == "Running"
+
+    cluster.api.wait_for("apps/v1/deployments", "deaf", running, "default")
+    (pod,) = cluster.api.list("v1/pods", "default", label_selector="app=deaf")
+    ready = [c for c in pod["status"]["conditions"] if c["type"] == "Ready"]
+    assert ready[0]["status"] == "False"
+    deploy = cluster.api.get("apps/v1/deployments", "deaf", "default")
+    assert deploy["status"]["readyReplicas"] == 0
+    assert condition(deploy, "Available") is None
