@@ -42,14 +42,17 @@ function init(args)
   id = tid or 0
 end
 local function be32(n)
-  return string.char(math.floor(n / 16777216) %% 256, math.floor(n / 65536) %% 256, math.floor(n / 256) %% 256, n %% 256)
+  return string.char(math.floor(n / 16777216) %% 256, math.floor(n / 65536) %% 256,
+                     math.floor(n / 256) %% 256, n %% 256)
 end
 function request()
   counter = counter + 1
   local pixels = be32(id) .. be32(counter) .. string.rep("\\0", 184)
-  local body = "--" .. boundary .. "\\r\\nContent-Disposition: form-data; name=\\"file\\"; filename=\\"x.bmp\\"\\r\\n" ..
+  local body = "--" .. boundary ..
+    "\\r\\nContent-Disposition: form-data; name=\\"file\\"; filename=\\"x.bmp\\"\\r\\n" ..
     "Content-Type: image/bmp\\r\\n\\r\\n" .. header .. pixels .. "\\r\\n--" .. boundary .. "--\\r\\n"
-  return wrk.format("POST", "/api/v1/classify", {["Content-Type"] = "multipart/form-data; boundary=" .. boundary}, body)
+  local headers = {["Content-Type"] = "multipart/form-data; boundary=" .. boundary}
+  return wrk.format("POST", "/api/v1/classify", headers, body)
 end
 """
 
