@@ -24,7 +24,7 @@ from .config import DistEnv, TrainConfig, load_config
 from .distributed import process_group
 from .errors import TrainingError
 from .progress import ProgressReporter, Pusher, termination_log_path, write_termination_message
-from .publish import open_publisher
+from .publish import ModelPublisher, open_publisher
 from .trainer import EpochHook, Trainer, TrainTask
 
 __all__ = ["main", "run_training", "s3_options_from_environ", "train_once"]
@@ -69,6 +69,21 @@ def s3_options_from_environ(environ: Mapping[str, str]) -> Any | None:
         secure=environ.get("FORESIGHT_S3_SECURE", "true").lower() != "false",
         region=environ.get("FORESIGHT_S3_REGION", "us-east-1"),
         credentials=creds,
+    )
+
+
+def build_trainer_for_trial(
+    config: TrainConfig, workdir: Path, s3: Any, output: ModelPublisher | None, on_epoch_end: EpochHook
+) -> Trainer:
+    """A single-process trainer for one search trial (no checkpoints, no progress output)."""
+    from .tasks import build_task
+
+    return Trainer(
+        config,
+        build_task(config, workdir, s3),
+        reporter=ProgressReporter(stdout=sys.stdout, enabled=False),
+        output=output,
+        on_epoch_end=on_epoch_end,
     )
 
 
@@ -129,7 +144,9 @@ def run_training(
             if config.search is not None:
                 from .ray_backend import run_search
 
-                doc = run_search(config, environ=environ, stdout=stdout, workdir=wd)
+                doc = run_search(
+                    config, environ=environ, stdout=stdout, workdir=wd, s3=s3_options_from_environ(environ)
+                )
             else:
                 doc = train_once(
                     config, environ=environ, stdout=stdout, workdir=wd, task=task,
