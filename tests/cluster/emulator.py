@@ -344,7 +344,12 @@ class ApiServer(kmock.KubernetesEmulator):
         self.resources.load_bundled()
         for res in list(self.resources):
             info = self.resources[res]
-            if res.group is None or res.version is None or res.plural is None:
+            if (
+                not isinstance(res, kmock.resource)
+                or res.group is None
+                or res.version is None
+                or res.plural is None
+            ):
                 continue
             self.types[(res.group, res.version, res.plural)] = ResourceType(
                 group=res.group,

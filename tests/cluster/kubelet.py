@@ -51,6 +51,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -64,6 +65,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,6 +129,10 @@ def _ranges(indexes: list[int]) -> str:
         else:
             out.append(str(i))
     return ",".join(out)
+
+
+def _literal(text: str, _match: re.Match[str]) -> str:
+    return text
 
 
 def _same_conditions(old: list[Obj], new: list[Obj]) -> bool:
@@ -665,7 +671,7 @@ class Kubelet:
         return re.sub(r"\$?\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)", repl, str(text))
 
     @staticmethod
-    def _rewriter(mounts: dict[str, str]) -> Any:
+    def _rewriter(mounts: dict[str, str]) -> Callable[[str], str]:
         ordered = sorted(mounts.items(), key=lambda kv: len(kv[0]), reverse=True)
         patterns = [
             (re.compile(re.escape(mp.rstrip("/") or "/") + r"(?=/|$|[^\w.-])"), local)
@@ -674,7 +680,8 @@ class Kubelet:
 
         def rewrite(text: str) -> str:
             for pattern, local in patterns:
-                text = pattern.sub(lambda _m, local=local: local, text)
+                # A function replacement: local paths are literal text, never regex templates.
+                text = pattern.sub(functools.partial(_literal, local), text)
             return text
 
         return rewrite

@@ -273,6 +273,6 @@ def admit(
     if old is not None:
         old_body = {k: v for k, v in old.items() if k not in ("apiVersion", "kind", "metadata")}
     validate(body, schema, "", errors, old_body)
-    admitted = {k: obj[k] for k in ("apiVersion", "kind", "metadata") if k in obj}
+    admitted: dict[str, Any] = {k: obj[k] for k in ("apiVersion", "kind", "metadata") if k in obj}
     admitted.update(body)
     return admitted, unknown, errors

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.cluster.emulator import Cluster
+from tests.cluster.kubectl import Kubectl
 from tests.cluster.kubelet import INDEX_KEY, Kubelet
 
 pytestmark = pytest.mark.e2e
@@ -43,7 +44,9 @@ def job_pods(cluster: Cluster, name: str) -> list[Obj]:
     return cluster.api.list("v1/pods", "default", label_selector=f"batch.kubernetes.io/job-name={name}")
 
 
-def test_job_completes_with_termination_message_env_and_volumes(cluster: Cluster, kubelet: Kubelet) -> None:
+def test_job_completes_with_termination_message_env_and_volumes(
+    cluster: Cluster, kubelet: Kubelet, kubectl: Kubectl
+) -> None:
     api = cluster.api
     api.create(
         "v1/configmaps", {"metadata": {"name": "cfg", "namespace": "default"}, "data": {"greeting": "hi"}}
@@ -85,6 +88,8 @@ def test_job_completes_with_termination_message_env_and_volumes(cluster: Cluster
         {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "greeting"}}}
     )
     api.create("batch/v1/jobs", manifest)
+    # Real kubectl waits on the Job through a watch with a field selector.
+    kubectl("wait", "--for=condition=complete", "job/hello", "--timeout=30s").check()
     done = api.wait_for("batch/v1/jobs", "hello", lambda j: condition(j, "Complete") is not None, "default")
     assert done is not None
     assert done["status"]["succeeded"] == 1
@@ -98,6 +103,16 @@ def test_job_completes_with_termination_message_env_and_volumes(cluster: Cluster
     assert pod["metadata"]["ownerReferences"][0]["uid"] == done["metadata"]["uid"]
     assert "mounts ['/data', '/dev/termination-log', '/etc/cfg']" in kubelet.logs(pod["metadata"]["name"])
     # The claim's directory is shared by name, so a second pod of the same claim sees the file.
+    pod_name = pod["metadata"]["name"]
+    assert "mounts ['/data'" in kubectl("logs", pod_name).check().stdout
+    jobs = kubectl("get", "jobs").check().stdout.splitlines()
+    assert jobs[0].split()[:3] == ["NAME", "STATUS", "COMPLETIONS"] and jobs[1].split()[:3] == [
+        "hello",
+        "Complete",
+        "1/1",
+    ]
+    pods = kubectl("get", "pods").check().stdout.splitlines()
+    assert pods[1].split()[:3] == [pod_name, "0/1", "Succeeded"]
     claim_dir = kubelet.workdir / "pvcs" / "default" / "store"
     assert (claim_dir / "out.txt").read_text() == "s3cr3t hi"
 
