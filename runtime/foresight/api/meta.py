@@ -1,0 +1,265 @@
+"""Pieces shared by every Foresight API kind: the base model, conditions, resources, placement.
+
+Everything here is torch-free and I/O-free: the operator image imports it, and so does
+``foresight validate`` on a laptop. Field descriptions are the user documentation: they end up
+in the generated CRDs and therefore in ``kubectl explain``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+GROUP = "foresight.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+CATEGORY = "foresight"
+
+# Go duration strings ("15m", "1h30m", "720h"): the Kubernetes convention (metav1.Duration), and
+# the only form CEL's duration() understands, so cross-field rules can compare them.
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+# Kubernetes resource quantities ("500m", "2", "4Gi").
+QUANTITY_PATTERN = r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+LABEL_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
+Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN, max_length=32)]
+ResourceName = Annotated[str, Field(pattern=DNS_LABEL_PATTERN, min_length=1, max_length=63)]
+
+
+def cel(rule: str, message: str, *, field_path: str | None = None, reason: str | None = None) -> dict[str, str]:
+    """One ``x-kubernetes-validations`` entry (evaluated by the API server and by ``foresight validate``)."""
+    entry = {"rule": rule, "message": message}
+    if field_path:
+        entry["fieldPath"] = field_path
+    if reason:
+        entry["reason"] = reason
+    return entry
+
+
+def immutable(what: str) -> dict[str, Any]:
+    """``json_schema_extra`` for a field that cannot change once set (a transition rule)."""
+    return {"x-kubernetes-validations": [cel("self == oldSelf", f"{what} is immutable once set")]}
+
+
+class ApiModel(BaseModel):
+    """Base of every spec / status model: camelCase on the wire, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        use_enum_values=True,
+        validate_default=True,
+    )
+
+    def to_wire(self) -> dict[str, Any]:
+        """The object as it appears in YAML / the API (camelCase, unset optionals left out)."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+# --- conditions -------------------------------------------------------------------------------
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class ConditionType(StrEnum):
+    """Condition types shared by every kind."""
+
+    READY = "Ready"
+    """The resource has done what its spec asks (the one condition dashboards and Argo CD read)."""
+    PROGRESSING = "Progressing"
+    """Work is under way (a run, a rollout, a fetch)."""
+    DEGRADED = "Degraded"
+    """Repeated temporary failures: the operator keeps retrying with backoff."""
+
+
+class Reason(StrEnum):
+    """Reasons shared by every kind; kinds add their own next to their types."""
+
+    RECONCILED = "Reconciled"
+    INVALID_SPEC = "InvalidSpec"
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUSPENDED = "Suspended"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    TEMPORARY_FAILURE = "TemporaryFailure"
+    SECRET_NOT_FOUND = "SecretNotFound"
+
+
+class Condition(ApiModel):
+    """The Kubernetes condition shape (metav1.Condition)."""
+
+    type: str = Field(description="type: the aspect this condition reports (Ready, Progressing, Degraded).",
+                      min_length=1, max_length=316)
+    status: ConditionStatus = Field(description="status: True, False or Unknown.")
+    reason: str = Field(description="reason: a CamelCase word a program can switch on.",
+                        min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+    message: str = Field(default="", description="message: what happened and, when something is wrong, "
+                         "what to change.", max_length=32768)
+    last_transition_time: datetime = Field(description="lastTransitionTime: when status last changed.")
+    observed_generation: int | None = Field(default=None, ge=0, description="observedGeneration: the "
+                                            "metadata.generation this condition was computed from.")
+
+
+Conditions = Annotated[
+    list[Condition],
+    Field(
+        default_factory=list,
+        description="conditions: the latest observations of the resource's state, one per type.",
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    ),
+]
+
+
+class StatusBase(ApiModel):
+    """Fields every status carries."""
+
+    observed_generation: int | None = Field(default=None, ge=0, description="observedGeneration: the "
+                                            "metadata.generation the operator last reconciled.")
+    phase: str | None = Field(default=None, description="phase: a one-word summary for `kubectl get`.")
+    conditions: Conditions
+
+
+# --- shared spec pieces ---------------------------------------------------------------------
+
+
+class Resources(ApiModel):
+    """Compute for the pods a resource starts."""
+
+    cpu: Quantity = Field(default="500m", description="cpu: CPU request (a Kubernetes quantity).")
+    memory: Quantity = Field(default="1Gi", description="memory: memory request, also the limit "
+                             "(memory is not compressible: a pod over it is killed, never throttled).")
+    cpu_limit: Quantity | None = Field(default=None, description="cpuLimit: optional CPU limit; unset "
+                                       "means no limit (throttling slows training more than it helps).")
+    gpu: int = Field(default=0, ge=0, le=16, description="gpu: number of `nvidia.com/gpu` per pod; 0 runs "
+                     "on CPU (every code path works on CPU).")
+
+
+class Toleration(ApiModel):
+    """A pod toleration (core/v1 Toleration)."""
+
+    key: str | None = Field(default=None, max_length=316, description="key: the taint key; empty with "
+                            "operator Exists matches every taint.")
+    operator: Literal["Exists", "Equal"] = Field(default="Equal", description="operator: Exists or Equal.")
+    value: str | None = Field(default=None, max_length=63, description="value: the taint value (Equal).")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="effect: the taint effect to match; empty matches all effects.")
+    toleration_seconds: int | None = Field(default=None, ge=0, description="tolerationSeconds: how long "
+                                           "a NoExecute taint is tolerated.")
+
+
+class Placement(ApiModel):
+    """Where the pods of a resource may run."""
+
+    node_selector: dict[str, str] = Field(default_factory=dict, description="nodeSelector: node labels the "
+                                          "pods require, e.g. `nvidia.com/gpu.product: NVIDIA-H100`.")
+    tolerations: list[Toleration] = Field(default_factory=list, max_length=32, description="tolerations: "
+                                          "taints the pods tolerate (GPU nodes are often tainted).")
+    priority_class_name: str | None = Field(default=None, max_length=253, description="priorityClassName: "
+                                            "the pods' PriorityClass.")
+    service_account_name: ResourceName | None = Field(default=None, description="serviceAccountName: the "
+                                                      "pods' ServiceAccount; the runtime needs no RBAC.")
+
+
+class ImageOverride(ApiModel):
+    """Which runtime image the pods run (all kinds share one image; override per resource)."""
+
+    image: str | None = Field(default=None, max_length=512, description="image: the runtime image; unset "
+                              "uses the operator's default (FORESIGHT_RUNTIME_IMAGE).")
+    pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(default="IfNotPresent",
+                                                                     description="pullPolicy: image pull policy.")
+
+
+class SecretKeyRef(ApiModel):
+    """A key of a Secret in the resource's namespace. Secret values never appear in specs or status."""
+
+    name: ResourceName = Field(description="name: the Secret's name.")
+    key: str = Field(description="key: the key inside the Secret.", min_length=1, max_length=253,
+                     pattern=r"^[-._a-zA-Z0-9]+$")
+
+
+class StoreRef(ApiModel):
+    """Where artifacts (models, checkpoints, datasets) live: a PVC / directory or S3-compatible storage."""
+
+    uri: str = Field(default="pvc://foresight-artifacts/", max_length=1024,
+                     pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.*"
+                             r"|file:///.*)$",
+                     description="uri: `pvc://<claim>/<path>` (the default: a PersistentVolumeClaim mounted "
+                                 "into the pods), `s3://<bucket>/<prefix>` (S3 / MinIO) or `file:///<path>` "
+                                 "(local mode only).")
+    endpoint: str | None = Field(default=None, max_length=512, description="endpoint: S3 endpoint "
+                                 "`host:port` (MinIO); unset means AWS S3.")
+    region: str = Field(default="us-east-1", max_length=64, description="region: S3 region.")
+    insecure: bool = Field(default=False, description="insecure: use plain HTTP to the S3 endpoint.")
+    credentials_secret: ResourceName | None = Field(
+        default=None, description="credentialsSecret: a Secret with keys `accessKey` and `secretKey` for S3; "
+                                  "mounted into the pods, never read into status.")
+
+
+class RunPolicy(ApiModel):
+    """How the Jobs of a resource run (the Kubeflow runPolicy / batch/v1 Job knobs)."""
+
+    backoff_limit: int = Field(default=3, ge=0, le=100, description="backoffLimit: pod retries before the "
+                               "run is marked failed.")
+    active_deadline_seconds: int | None = Field(default=None, ge=1, description="activeDeadlineSeconds: "
+                                                "wall-clock limit of one run.")
+    ttl_seconds_after_finished: int | None = Field(default=None, ge=0, description="ttlSecondsAfterFinished: "
+                                                   "delete a finished run's Job after this many seconds.")
+    suspend: bool = Field(default=False, description="suspend: true stops starting pods (running ones are "
+                          "stopped, as for a suspended Job); false resumes.")
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    """Static facts about a kind, used to generate its CRD (not part of any object)."""
+
+    kind: str
+    plural: str
+    short_names: tuple[str, ...]
+    printer_columns: tuple[dict[str, Any], ...]
+    spec_model: type[BaseModel]
+    status_model: type[BaseModel]
+    description: str
+    spec_validations: tuple[dict[str, str], ...] = field(default=())
+    """CEL rules on the whole spec (need oldSelf or several fields)."""
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    @property
+    def crd_name(self) -> str:
+        return f"{self.plural}.{GROUP}"
+
+
+def ready_columns(*middle: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """Printer columns: Ready, Phase, the kind's own, Age."""
+    return (
+        {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        *middle,
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    )
+
+
+def column(name: str, json_path: str, type_: str = "string", *, priority: int = 0,
+           description: str | None = None) -> dict[str, Any]:
+    col: dict[str, Any] = {"name": name, "type": type_, "jsonPath": json_path}
+    if priority:
+        col["priority"] = priority
+    if description:
+        col["description"] = description
+    return col
