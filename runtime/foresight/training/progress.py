@@ -195,7 +195,7 @@ def write_termination_message(path: Path, doc: Mapping[str, Any]) -> bool:
         path.parent.mkdir(parents=True, exist_ok=True) if str(path.parent) != "/dev" else None
         with open(path, "w") as fh:
             fh.write(text)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a path with a NUL byte
         log.info("termination message not written to %s (%s); outside Kubernetes that is expected", path, exc)
         return False
     return True
