@@ -76,9 +76,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] = ()) -> argparse.ArgumentParser:  # type: ignore[type-arg]
-    parser = argparse.ArgumentParser(prog="foresight", description="Foresight: forecasts and MLOps for GPU "
-                                     "clusters, the Kubernetes way.")
+def build_parser(
+    extra: Sequence[Callable[[argparse._SubParsersAction], None]] = (),
+) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="foresight", description="Foresight: forecasts and MLOps for GPU clusters, the Kubernetes way."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("version", help="print the version")
@@ -89,8 +92,14 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
     p.set_defaults(func=_cmd_crds)
 
     p = sub.add_parser("validate", help="validate resource YAML offline, as the API server would")
-    p.add_argument("-f", "--filename", action="append", required=True, metavar="FILE",
-                   help="a YAML file (repeatable; - for stdin)")
+    p.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="a YAML file (repeatable; - for stdin)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     p.set_defaults(func=_cmd_validate)
 
@@ -99,7 +108,7 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
     return parser
 
 
-def _plugins() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
+def _plugins() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Subcommands that live next to the code they run (each imports its heavy deps lazily)."""
     from .commands import SUBCOMMANDS
 

@@ -12,7 +12,7 @@ import argparse
 import importlib
 from collections.abc import Callable
 
-SubParsers = argparse._SubParsersAction  # type: ignore[type-arg]
+SubParsers = argparse._SubParsersAction
 
 #: Modules that each add one subcommand, in the order ``foresight --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (

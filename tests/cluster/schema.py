@@ -232,6 +232,17 @@ def validate(
 _CEL_ENV = celpy.Environment()
 
 
+def _list_sum(items: Any) -> Any:
+    """Kubernetes' CEL list library ``<list>.sum()`` (not part of standard CEL, so not in celpy)."""
+    total: Any = celpy.celtypes.IntType(0)
+    for item in items:
+        total = total + item
+    return total
+
+
+_K8S_FUNCTIONS = {"sum": _list_sum}
+
+
 def _check_rule(rule: dict[str, Any], value: Any, old: Any, path: str, errors: list[FieldError]) -> None:
     expression = rule["rule"]
     uses_old = "oldSelf" in expression
@@ -244,7 +255,7 @@ def _check_rule(rule: dict[str, Any], value: Any, old: Any, path: str, errors: l
     if rule.get("fieldPath"):
         field = f"{path}{rule['fieldPath']}" if path else rule["fieldPath"].lstrip(".")
     try:
-        program = _CEL_ENV.program(_CEL_ENV.compile(expression))
+        program = _CEL_ENV.program(_CEL_ENV.compile(expression), functions=_K8S_FUNCTIONS)
         result = program.evaluate(activation)
     except Exception as exc:  # a rule that cannot run is reported like the API server does
         errors.append(

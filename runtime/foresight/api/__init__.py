@@ -10,7 +10,17 @@ from __future__ import annotations
 from .abexperiment import AB_EXPERIMENT, ABExperimentSpec, ABExperimentStatus
 from .classifierservice import CLASSIFIER_SERVICE, ClassifierServiceSpec, ClassifierServiceStatus
 from .forecasttask import FORECAST_TASK, ForecastTaskSpec, ForecastTaskStatus
-from .meta import API_VERSION, CATEGORY, GROUP, VERSION, Condition, ConditionStatus, ConditionType, KindInfo, Reason
+from .meta import (
+    API_VERSION,
+    CATEGORY,
+    GROUP,
+    VERSION,
+    Condition,
+    ConditionStatus,
+    ConditionType,
+    KindInfo,
+    Reason,
+)
 from .modellibrary import MODEL_LIBRARY, ModelLibrarySpec, ModelLibraryStatus
 from .modelversion import MODEL_VERSION, ModelVersionSpec, ModelVersionStatus, Stage
 from .trainingjob import TRAINING_JOB, TrainingJobSpec, TrainingJobStatus
@@ -22,8 +32,8 @@ KINDS: dict[str, KindInfo] = {
 """Every kind, by name, in the order of the README."""
 
 __all__ = [
-    "API_VERSION",
     "AB_EXPERIMENT",
+    "API_VERSION",
     "CATEGORY",
     "CLASSIFIER_SERVICE",
     "FORECAST_TASK",

@@ -26,18 +26,30 @@ class ExperimentReason(StrEnum):
 
 
 class Variant(ApiModel):
-    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63, description="name: the "
-                      "variant's name (e.g. control, candidate).")
-    model_version: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253,
-                               description="modelVersion: the ModelVersion it serves.")
+    name: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_length=63,
+        description="name: the variant's name (e.g. control, candidate).",
+    )
+    model_version: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        max_length=253,
+        description="modelVersion: the ModelVersion it serves.",
+    )
     weight: int = Field(ge=0, le=100, description="weight: percent of traffic; weights sum to 100.")
 
 
 class MetricSpec(ApiModel):
     name: str = Field(max_length=63, description="name: the metric's name.")
-    query: str = Field(min_length=1, max_length=4096, description="query: PromQL returning one sample per "
-                       "variant; `$variant` is replaced by the variant name.")
-    goal: Literal["maximize", "minimize"] = Field(default="maximize", description="goal: which direction wins.")
+    query: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="query: PromQL returning one sample per "
+        "variant; `$variant` is replaced by the variant name.",
+    )
+    goal: Literal["maximize", "minimize"] = Field(
+        default="maximize", description="goal: which direction wins."
+    )
 
 
 class GuardMetric(ApiModel):
@@ -53,45 +65,75 @@ class Step(ApiModel):
 
 
 class Strategy(ApiModel):
-    type: Literal["fixed", "bandit", "progressive"] = Field(default="fixed", description="type: fixed "
-                                                            "weights, a bandit that shifts traffic to the "
-                                                            "better variant, or progressive steps.")
+    type: Literal["fixed", "bandit", "progressive"] = Field(
+        default="fixed",
+        description="type: fixed "
+        "weights, a bandit that shifts traffic to the "
+        "better variant, or progressive steps.",
+    )
     steps: list[Step] = Field(default_factory=list, max_length=20, description="steps: progressive steps.")
-    bandit_algorithm: Literal["thompson", "ucb1", "epsilon-greedy"] = Field(default="thompson",
-                                                                            description="banditAlgorithm: the "
-                                                                                        "bandit.")
+    bandit_algorithm: Literal["thompson", "ucb1", "epsilon-greedy"] = Field(
+        default="thompson", description="banditAlgorithm: the bandit."
+    )
 
 
 class ABExperimentSpec(ApiModel):
-    service: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63, description="service: "
-                         "the ClassifierService (or other serving resource) under test.")
-    variants: list[Variant] = Field(min_length=2, max_length=8, description="variants: the model versions "
-                                    "compared; the first is the control.",
-                                    json_schema_extra={"x-kubernetes-list-type": "map",
-                                                       "x-kubernetes-list-map-keys": ["name"]})
-    stickiness_key: str = Field(default="X-Client-Id", max_length=128, description="stickinessKey: request "
-                                "header hashed (consistent hashing) so a client stays on one variant.")
+    service: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_length=63,
+        description="service: the ClassifierService (or other serving resource) under test.",
+    )
+    variants: list[Variant] = Field(
+        min_length=2,
+        max_length=8,
+        description="variants: the model versions compared; the first is the control.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    stickiness_key: str = Field(
+        default="X-Client-Id",
+        max_length=128,
+        description="stickinessKey: request "
+        "header hashed (consistent hashing) so a client stays on one variant.",
+    )
     primary_metric: MetricSpec = Field(description="primaryMetric: decides the winner.")
-    guard_metrics: list[GuardMetric] = Field(default_factory=list, max_length=8, description="guardMetrics: a "
-                                             "candidate breaking one is rolled back.")
+    guard_metrics: list[GuardMetric] = Field(
+        default_factory=list,
+        max_length=8,
+        description="guardMetrics: a candidate breaking one is rolled back.",
+    )
     min_samples: int = Field(default=1000, ge=10, description="minSamples: per variant before deciding.")
     confidence: float = Field(default=0.95, ge=0.5, lt=1, description="confidence: 1 - significance level.")
-    strategy: Strategy = Field(default_factory=Strategy, description="strategy: how traffic is split over time.")
+    strategy: Strategy = Field(
+        default_factory=Strategy, description="strategy: how traffic is split over time."
+    )
     analysis_interval: Duration = Field(default="5m", description="analysisInterval: how often to analyse.")
-    auto_promote: bool = Field(default=False, description="autoPromote: route all traffic to a significant "
-                               "winner (the ModelVersion stage stays a user decision).")
-    auto_rollback: bool = Field(default=True, description="autoRollback: route all traffic to the control "
-                                "when a guard fails.")
+    auto_promote: bool = Field(
+        default=False,
+        description="autoPromote: route all traffic to a significant "
+        "winner (the ModelVersion stage stays a user decision).",
+    )
+    auto_rollback: bool = Field(
+        default=True, description="autoRollback: route all traffic to the control when a guard fails."
+    )
     suspend: bool = Field(default=False, description="suspend: freeze weights and analysis.")
 
 
 AB_EXPERIMENT_RULES = (
-    cel("self.variants.map(v, v.weight).sum() == 100", "variants' weights must sum to 100",
-        field_path=".variants"),
-    cel("self.strategy.type != 'progressive' || size(self.strategy.steps) > 0",
-        "a progressive strategy needs steps", field_path=".strategy.steps"),
-    cel("self.guardMetrics.all(g, has(g.max) || has(g.min))", "every guard metric needs max or min",
-        field_path=".guardMetrics"),
+    cel(
+        "self.variants.map(v, v.weight).sum() == 100",
+        "variants' weights must sum to 100",
+        field_path=".variants",
+    ),
+    cel(
+        "self.strategy.type != 'progressive' || size(self.strategy.steps) > 0",
+        "a progressive strategy needs steps",
+        field_path=".strategy.steps",
+    ),
+    cel(
+        "self.guardMetrics.all(g, has(g.max) || has(g.min))",
+        "every guard metric needs max or min",
+        field_path=".guardMetrics",
+    ),
 )
 
 
@@ -112,7 +154,9 @@ class Decision(ApiModel):
 class ABExperimentStatus(StatusBase):
     variants: list[VariantStatus] = Field(default_factory=list, description="variants: per-variant results.")
     p_value: float | None = Field(default=None, ge=0, le=1, description="pValue: of the Welch t-test.")
-    effect_size: float | None = Field(default=None, description="effectSize: Cohen's d, candidate vs control.")
+    effect_size: float | None = Field(
+        default=None, description="effectSize: Cohen's d, candidate vs control."
+    )
     winner: str | None = Field(default=None, description="winner: the significant winner.")
     current_step: int = Field(default=0, ge=0, description="currentStep: progressive step index.")
     decisions: list[Decision] = Field(default_factory=list, max_length=100, description="decisions: history.")
@@ -130,6 +174,6 @@ AB_EXPERIMENT = KindInfo(
     spec_model=ABExperimentSpec,
     status_model=ABExperimentStatus,
     description="ABExperiment splits traffic between model versions, analyses the primary and guard "
-                "metrics from Prometheus and promotes or rolls back.",
+    "metrics from Prometheus and promotes or rolls back.",
     spec_validations=AB_EXPERIMENT_RULES,
 )

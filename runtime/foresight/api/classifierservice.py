@@ -60,74 +60,109 @@ DEFAULT_PROMPT = (
 
 class DashScopeBackend(ApiModel):
     model: str = Field(default="qwen-vl-plus", max_length=128, description="model: the DashScope model.")
-    api_key_secret: SecretKeyRef = Field(description="apiKeySecret: the Secret key holding the DashScope API "
-                                         "key (passed to the pods as an environment variable).")
-    base_url: str | None = Field(default=None, pattern=r"^https?://.+", max_length=512,
-                                 description="baseUrl: override the DashScope API base URL.")
+    api_key_secret: SecretKeyRef = Field(
+        description="apiKeySecret: the Secret key holding the DashScope API "
+        "key (passed to the pods as an environment variable)."
+    )
+    base_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://.+",
+        max_length=512,
+        description="baseUrl: override the DashScope API base URL.",
+    )
     timeout_seconds: int = Field(default=30, ge=1, le=600, description="timeoutSeconds: per LLM call.")
-    max_retries: int = Field(default=3, ge=0, le=10, description="maxRetries: retries on 429 / 5xx with "
-                             "backoff.")
-    price_per_call: float = Field(default=0.008, ge=0, description="pricePerCall: estimated cost of one call "
-                                  "(for the cost-saved statistic), in yuan.")
+    max_retries: int = Field(
+        default=3, ge=0, le=10, description="maxRetries: retries on 429 / 5xx with backoff."
+    )
+    price_per_call: float = Field(
+        default=0.008,
+        ge=0,
+        description="pricePerCall: estimated cost of one call (for the cost-saved statistic), in yuan.",
+    )
 
 
 class OnnxBackend(ApiModel):
-    model_version: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253,
-                               description="modelVersion: a Ready ModelVersion with an ONNX artifact.")
+    model_version: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        max_length=253,
+        description="modelVersion: a Ready ModelVersion with an ONNX artifact.",
+    )
 
 
 class Backend(ApiModel):
     type: Literal["dashscope", "onnx"] = Field(default="dashscope", description="type: dashscope or onnx.")
-    dashscope: DashScopeBackend | None = Field(default=None, description="dashscope: settings of the "
-                                               "dashscope backend.")
+    dashscope: DashScopeBackend | None = Field(
+        default=None, description="dashscope: settings of the dashscope backend."
+    )
     onnx: OnnxBackend | None = Field(default=None, description="onnx: settings of the onnx backend.")
 
 
 class RedisCache(ApiModel):
     url: str = Field(pattern=r"^rediss?://.+", max_length=512, description="url: `redis://host:6379/0`.")
-    password_secret: SecretKeyRef | None = Field(default=None, description="passwordSecret: the Redis "
-                                                 "password.")
+    password_secret: SecretKeyRef | None = Field(
+        default=None, description="passwordSecret: the Redis password."
+    )
 
 
 class Cache(ApiModel):
-    store: Literal["sqlite", "redis"] = Field(default="sqlite", description="store: sqlite on a PVC (one "
-                                              "replica) or a shared redis (several replicas).")
+    store: Literal["sqlite", "redis"] = Field(
+        default="sqlite",
+        description="store: sqlite on a PVC (one replica) or a shared redis (several replicas).",
+    )
     size: Quantity = Field(default="1Gi", description="size: PVC size for sqlite.")
-    storage_class_name: str | None = Field(default=None, max_length=253, description="storageClassName: of "
-                                           "the PVC.")
+    storage_class_name: str | None = Field(
+        default=None, max_length=253, description="storageClassName: of the PVC."
+    )
     redis: RedisCache | None = Field(default=None, description="redis: the shared Redis.")
-    retention_days: int = Field(default=30, ge=1, le=3650, description="retentionDays: request log retention.")
-    lru_size: int = Field(default=10000, ge=0, le=10_000_000, description="lruSize: in-process LRU entries in "
-                          "front of the store.")
+    retention_days: int = Field(
+        default=30, ge=1, le=3650, description="retentionDays: request log retention."
+    )
+    lru_size: int = Field(
+        default=10000,
+        ge=0,
+        le=10_000_000,
+        description="lruSize: in-process LRU entries in front of the store.",
+    )
 
 
 class UploadLimits(ApiModel):
-    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024**3, description="maxUploadBytes: "
-                                  "larger uploads get 413.")
+    max_upload_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, le=1024**3, description="maxUploadBytes: larger uploads get 413."
+    )
     max_pixels: int = Field(default=40_000_000, ge=1024, description="maxPixels: decompression-bomb guard.")
 
 
 class Autoscaling(ApiModel):
     min_replicas: int = Field(default=1, ge=1, le=1000, description="minReplicas: the floor.")
     max_replicas: int = Field(default=4, ge=1, le=1000, description="maxReplicas: the ceiling.")
-    target_cpu_utilization: int = Field(default=70, ge=1, le=100, description="targetCPUUtilization: percent.")
+    target_cpu_utilization: int = Field(
+        default=70, ge=1, le=100, description="targetCPUUtilization: percent."
+    )
 
 
 class ClassifierServiceSpec(ApiModel):
-    replicas: int = Field(default=1, ge=0, le=1000, description="replicas: serving pods (ignored with "
-                          "autoscaling).")
+    replicas: int = Field(
+        default=1, ge=0, le=1000, description="replicas: serving pods (ignored with autoscaling)."
+    )
     backend: Backend = Field(description="backend: who classifies.")
-    categories: list[Category] = Field(default_factory=lambda: list(DEFAULT_CATEGORIES), min_length=2,
-                                       max_length=64, description="categories: the answer set; defaults to "
-                                                                  "seed 003's eight.",
-                                       json_schema_extra={"x-kubernetes-list-type": "map",
-                                                          "x-kubernetes-list-map-keys": ["key"]})
-    prompt: str = Field(default=DEFAULT_PROMPT, min_length=1, max_length=8192, description="prompt: the "
-                        "instruction; `{categories}` is replaced by the category keys.")
+    categories: list[Category] = Field(
+        default_factory=lambda: list(DEFAULT_CATEGORIES),
+        min_length=2,
+        max_length=64,
+        description="categories: the answer set; defaults to seed 003's eight.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["key"]},
+    )
+    prompt: str = Field(
+        default=DEFAULT_PROMPT,
+        min_length=1,
+        max_length=8192,
+        description="prompt: the instruction; `{categories}` is replaced by the category keys.",
+    )
     cache: Cache = Field(default_factory=Cache, description="cache: result cache and statistics store.")
     limits: UploadLimits = Field(default_factory=UploadLimits, description="limits: upload guards.")
-    auth_token_secret: SecretKeyRef | None = Field(default=None, description="authTokenSecret: clients must "
-                                                   "send `Authorization: Bearer <token>`.")
+    auth_token_secret: SecretKeyRef | None = Field(
+        default=None, description="authTokenSecret: clients must send `Authorization: Bearer <token>`."
+    )
     autoscaling: Autoscaling | None = Field(default=None, description="autoscaling: an HPA on CPU.")
     port: int = Field(default=8000, ge=1024, le=65535, description="port: the HTTP port.")
     resources: Resources = Field(default_factory=Resources, description="resources: per pod.")
@@ -136,19 +171,36 @@ class ClassifierServiceSpec(ApiModel):
 
 
 CLASSIFIER_RULES = (
-    cel("self.backend.type != 'dashscope' || has(self.backend.dashscope)",
-        "backend.type dashscope needs backend.dashscope (with apiKeySecret)", field_path=".backend.dashscope"),
-    cel("self.backend.type != 'onnx' || has(self.backend.onnx)",
-        "backend.type onnx needs backend.onnx.modelVersion", field_path=".backend.onnx"),
-    cel("self.cache.store != 'redis' || has(self.cache.redis)", "cache.store redis needs cache.redis.url",
-        field_path=".cache.redis"),
-    cel("self.cache.store != 'sqlite' || (self.replicas <= 1 && !has(self.autoscaling))",
+    cel(
+        "self.backend.type != 'dashscope' || has(self.backend.dashscope)",
+        "backend.type dashscope needs backend.dashscope (with apiKeySecret)",
+        field_path=".backend.dashscope",
+    ),
+    cel(
+        "self.backend.type != 'onnx' || has(self.backend.onnx)",
+        "backend.type onnx needs backend.onnx.modelVersion",
+        field_path=".backend.onnx",
+    ),
+    cel(
+        "self.cache.store != 'redis' || has(self.cache.redis)",
+        "cache.store redis needs cache.redis.url",
+        field_path=".cache.redis",
+    ),
+    cel(
+        "self.cache.store != 'sqlite' || (self.replicas <= 1 && !has(self.autoscaling))",
         "sqlite is one file on one PVC: use cache.store redis for more than one replica or autoscaling",
-        field_path=".cache.store"),
-    cel("!has(self.autoscaling) || self.autoscaling.minReplicas <= self.autoscaling.maxReplicas",
-        "autoscaling.minReplicas must not exceed maxReplicas", field_path=".autoscaling"),
-    cel("self.categories.exists(c, c.key == 'other')", "categories must include `other` (unknown answers map "
-        "to it)", field_path=".categories"),
+        field_path=".cache.store",
+    ),
+    cel(
+        "!has(self.autoscaling) || self.autoscaling.minReplicas <= self.autoscaling.maxReplicas",
+        "autoscaling.minReplicas must not exceed maxReplicas",
+        field_path=".autoscaling",
+    ),
+    cel(
+        "self.categories.exists(c, c.key == 'other')",
+        "categories must include `other` (unknown answers map to it)",
+        field_path=".categories",
+    ),
 )
 
 
@@ -172,6 +224,6 @@ CLASSIFIER_SERVICE = KindInfo(
     spec_model=ClassifierServiceSpec,
     status_model=ClassifierServiceStatus,
     description="ClassifierService runs the cached, LLM-backed (or ONNX) image classifier as a Deployment "
-                "and Service.",
+    "and Service.",
     spec_validations=CLASSIFIER_RULES,
 )

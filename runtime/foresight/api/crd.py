@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic.json_schema import GenerateJsonSchema
+from pydantic_core import core_schema
 
 from .meta import CATEGORY, GROUP, VERSION, KindInfo
 
@@ -59,7 +61,9 @@ def _structural(node: Any) -> Any:
                 base.update(outer)
                 node = base
             else:
-                raise ValueError(f"cannot make a structural schema from a union of {len(options)} types: {node}")
+                raise ValueError(
+                    f"cannot make a structural schema from a union of {len(options)} types: {node}"
+                )
     for k in _DROP_KEYS:
         node.pop(k, None)
     if node.get("default", "") is None:
@@ -94,9 +98,24 @@ def _structural(node: Any) -> Any:
     return node
 
 
+class _WithFactoryDefaults(GenerateJsonSchema):
+    """Emit the value of ``default_factory`` too (pydantic leaves it out).
+
+    Kubernetes applies schema defaults before it evaluates CEL, so every field with a default in
+    the model must have it in the CRD: a rule reading ``self.output.horizons`` must never meet a
+    missing field just because the user left ``output`` out.
+    """
+
+    def get_default_value(self, schema: core_schema.WithDefaultSchema) -> Any:
+        factory = schema.get("default_factory")
+        if factory is not None and not schema.get("default_factory_takes_data"):
+            return factory()  # type: ignore[call-arg]
+        return super().get_default_value(schema)
+
+
 def structural_schema(model: type[Any], *, extra_rules: tuple[dict[str, str], ...] = ()) -> dict[str, Any]:
     """The structural OpenAPI v3 schema of a pydantic model, with CEL rules attached at the top."""
-    raw = model.model_json_schema(by_alias=True, mode="validation")
+    raw = model.model_json_schema(by_alias=True, mode="validation", schema_generator=_WithFactoryDefaults)
     defs = raw.pop("$defs", {})
     schema = _structural(_resolve(raw, defs))
     if extra_rules:
@@ -107,7 +126,9 @@ def structural_schema(model: type[Any], *, extra_rules: tuple[dict[str, str], ..
 def build_crd(info: KindInfo) -> dict[str, Any]:
     """The CustomResourceDefinition of one kind, as a dict."""
     spec_schema = structural_schema(info.spec_model, extra_rules=info.spec_validations)
-    spec_schema["description"] = (info.spec_model.__doc__ or "spec: the desired state.").strip().split("\n")[0]
+    spec_schema["description"] = (
+        (info.spec_model.__doc__ or "spec: the desired state.").strip().split("\n")[0]
+    )
     status_schema = structural_schema(info.status_model)
     status_schema["description"] = "status: observed state, written by the operator only."
     return {

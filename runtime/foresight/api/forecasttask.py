@@ -74,32 +74,55 @@ class Covariate(ApiModel):
     """An extra PromQL series used as a model input (e.g. write rate next to usage)."""
 
     name: str = Field(pattern=LABEL_NAME_PATTERN, max_length=63, description="name: the input's name.")
-    query: str = Field(min_length=1, max_length=4096, description="query: PromQL returning the same "
-                       "groupBy labels as the source query.")
+    query: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="query: PromQL returning the same groupBy labels as the source query.",
+    )
 
 
 class PrometheusSource(ApiModel):
     """The history to learn from."""
 
-    url: str = Field(default="http://prometheus-operated.monitoring.svc:9090", max_length=512,
-                     pattern=r"^https?://.+", description="url: the Prometheus HTTP API base URL.")
-    query: str = Field(min_length=1, max_length=4096, description="query: PromQL of the series to forecast, "
-                       "e.g. `storage_used_bytes{cluster=~\"gpu-.*\"}`.")
-    lookback: Duration = Field(default="720h", description="lookback: how much history to learn from "
-                               "(a Go duration: `720h` is 30 days).")
-    step: Duration = Field(default="1h", description="step: the resolution of the history and of the "
-                           "forecasts.")
-    group_by: list[LabelName] = Field(default_factory=list, max_length=8, description="groupBy: labels that "
-                                "identify a series (e.g. user, group, storage_type, cluster); other labels "
-                                "are aggregated with `aggregation`. Empty keeps every label.")
-    aggregation: Literal["sum", "max", "mean", "none"] = Field(default="sum", description="aggregation: how "
-                                                               "series that share the groupBy labels merge.")
-    counter: bool = Field(default=False, description="counter: the query returns a counter; it is turned "
-                          "into per-step increases (resets handled). Prefer rate() in the query.")
-    covariates: list[Covariate] = Field(default_factory=list, max_length=8, description="covariates: extra "
-                                        "PromQL inputs to the models.")
-    bearer_token_secret: SecretKeyRef | None = Field(default=None, description="bearerTokenSecret: a token "
-                                                     "for a Prometheus behind authentication.")
+    url: str = Field(
+        default="http://prometheus-operated.monitoring.svc:9090",
+        max_length=512,
+        pattern=r"^https?://.+",
+        description="url: the Prometheus HTTP API base URL.",
+    )
+    query: str = Field(
+        min_length=1,
+        max_length=4096,
+        description='query: PromQL of the series to forecast, e.g. `storage_used_bytes{cluster=~"gpu-.*"}`.',
+    )
+    lookback: Duration = Field(
+        default="720h",
+        description="lookback: how much history to learn from (a Go duration: `720h` is 30 days).",
+    )
+    step: Duration = Field(
+        default="1h", description="step: the resolution of the history and of the forecasts."
+    )
+    group_by: list[LabelName] = Field(
+        default_factory=list,
+        max_length=8,
+        description="groupBy: labels that "
+        "identify a series (e.g. user, group, storage_type, cluster); other labels "
+        "are aggregated with `aggregation`. Empty keeps every label.",
+    )
+    aggregation: Literal["sum", "max", "mean", "none"] = Field(
+        default="sum", description="aggregation: how series that share the groupBy labels merge."
+    )
+    counter: bool = Field(
+        default=False,
+        description="counter: the query returns a counter; it is turned "
+        "into per-step increases (resets handled). Prefer rate() in the query.",
+    )
+    covariates: list[Covariate] = Field(
+        default_factory=list, max_length=8, description="covariates: extra PromQL inputs to the models."
+    )
+    bearer_token_secret: SecretKeyRef | None = Field(
+        default=None, description="bearerTokenSecret: a token for a Prometheus behind authentication."
+    )
 
 
 class DayNight(ApiModel):
@@ -108,100 +131,171 @@ class DayNight(ApiModel):
 
 
 class Calendar(ApiModel):
-    """Calendar features given to the models (time of day matters for quotas: writes by day, cleanups at night)."""
+    """Calendar features given to the models.
+
+    Time of day matters for quotas: writes by day, cleanups at night.
+    """
 
     hour_of_day: bool = Field(default=True, description="hourOfDay: use the hour of day.")
     day_of_week: bool = Field(default=True, description="dayOfWeek: use the day of week.")
     day_night: DayNight | None = Field(default_factory=DayNight, description="dayNight: a day/night flag.")
-    time_zone: str = Field(default="UTC", max_length=64, description="timeZone: IANA zone of the calendar "
-                           "features, e.g. `Asia/Shanghai`.")
+    time_zone: str = Field(
+        default="UTC",
+        max_length=64,
+        description="timeZone: IANA zone of the calendar features, e.g. `Asia/Shanghai`.",
+    )
 
 
 class Hyperparameters(ApiModel):
     """Knobs of the neural models (the baselines ignore them)."""
 
-    input_window: int = Field(default=168, ge=4, le=10000, description="inputWindow: history steps one "
-                              "prediction sees (168 = a week of hours).")
+    input_window: int = Field(
+        default=168,
+        ge=4,
+        le=10000,
+        description="inputWindow: history steps one prediction sees (168 = a week of hours).",
+    )
     hidden_size: int = Field(default=64, ge=4, le=1024, description="hiddenSize: width of the network.")
     layers: int = Field(default=2, ge=1, le=8, description="layers: depth of the network.")
-    epochs: int = Field(default=30, ge=1, le=1000, description="epochs: most epochs (early stopping may "
-                        "end sooner).")
-    windows_per_epoch: int = Field(default=20000, ge=100, le=10_000_000, description="windowsPerEpoch: "
-                                   "training windows sampled per epoch, so cost does not grow with history.")
+    epochs: int = Field(
+        default=30, ge=1, le=1000, description="epochs: most epochs (early stopping may end sooner)."
+    )
+    windows_per_epoch: int = Field(
+        default=20000,
+        ge=100,
+        le=10_000_000,
+        description="windowsPerEpoch: "
+        "training windows sampled per epoch, so cost does not grow with history.",
+    )
     batch_size: int = Field(default=256, ge=1, le=65536, description="batchSize: windows per step.")
     learning_rate: float = Field(default=1e-3, gt=0, le=1, description="learningRate: AdamW learning rate.")
-    patience: int = Field(default=5, ge=1, le=100, description="patience: epochs without validation "
-                          "improvement before stopping.")
+    patience: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="patience: epochs without validation improvement before stopping.",
+    )
 
 
 class ModelSpec(ApiModel):
-    type: ModelType = Field(default=ModelType.AUTO, description="type: `auto` backtests the candidates and "
-                            "picks per series (never worse than the best baseline on the task's own data); "
-                            "or one of lstm, gru, transformer, naive, seasonal_naive, linear "
-                            "(= Prometheus predict_linear), ets, theta.")
-    candidates: list[ModelType] = Field(default_factory=lambda: [ModelType.SEASONAL_NAIVE, ModelType.LINEAR,
-                                                                 ModelType.ETS, ModelType.THETA, ModelType.LSTM],
-                                        max_length=9, description="candidates: the models `auto` compares.")
-    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters,
-                                             description="hyperparameters: neural model knobs.")
+    type: ModelType = Field(
+        default=ModelType.AUTO,
+        description="type: `auto` backtests the candidates and "
+        "picks per series (never worse than the best baseline on the task's own data); "
+        "or one of lstm, gru, transformer, naive, seasonal_naive, linear "
+        "(= Prometheus predict_linear), ets, theta.",
+    )
+    candidates: list[ModelType] = Field(
+        default_factory=lambda: [
+            ModelType.SEASONAL_NAIVE,
+            ModelType.LINEAR,
+            ModelType.ETS,
+            ModelType.THETA,
+            ModelType.LSTM,
+        ],
+        max_length=9,
+        description="candidates: the models `auto` compares.",
+    )
+    hyperparameters: Hyperparameters = Field(
+        default_factory=Hyperparameters, description="hyperparameters: neural model knobs."
+    )
     seed: int = Field(default=0, ge=0, description="seed: makes training deterministic.")
-    backtest_folds: int = Field(default=3, ge=1, le=20, description="backtestFolds: rolling origins of the "
-                                "backtest.")
-    interval_level: float = Field(default=0.8, gt=0, lt=1, description="intervalLevel: coverage of the "
-                                  "lower / upper bounds.")
+    backtest_folds: int = Field(
+        default=3, ge=1, le=20, description="backtestFolds: rolling origins of the backtest."
+    )
+    interval_level: float = Field(
+        default=0.8, gt=0, lt=1, description="intervalLevel: coverage of the lower / upper bounds."
+    )
 
 
 class Capacity(ApiModel):
     """The limit a series is measured against: a constant for all, or a PromQL query per series."""
 
     value: float | None = Field(default=None, gt=0, description="value: one limit for every series.")
-    query: str | None = Field(default=None, max_length=4096, description="query: PromQL giving each series "
-                              "its own limit (same groupBy labels), e.g. `storage_quota_bytes`.")
+    query: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="query: PromQL giving each series "
+        "its own limit (same groupBy labels), e.g. `storage_quota_bytes`.",
+    )
 
 
 class Threshold(ApiModel):
     """When a series counts as exhausted: capacity x ratio."""
 
     capacity: Capacity = Field(description="capacity: the limit (a constant or a per-series query).")
-    ratio: float = Field(default=0.95, gt=0, le=10, description="ratio: fraction of capacity that counts as "
-                         "exhausted (0.95 = 95% of quota).")
+    ratio: float = Field(
+        default=0.95,
+        gt=0,
+        le=10,
+        description="ratio: fraction of capacity that counts as exhausted (0.95 = 95% of quota).",
+    )
 
 
 class Schedule(ApiModel):
     """When to retrain and when to predict."""
 
     retrain_every: Duration = Field(default="24h", description="retrainEvery: retrain interval.")
-    predict_every: Duration = Field(default="15m", description="predictEvery: predict (and write back) "
-                                    "interval, with the latest trained model.")
-    cron: str | None = Field(default=None, max_length=128, pattern=r"^(@(hourly|daily|weekly|monthly)|(\S+\s+){4}\S+)$",
-                             description="cron: predict on this cron schedule instead of predictEvery.")
-    max_catch_up: int = Field(default=1, ge=0, le=10, description="maxCatchUp: after downtime, at most this "
-                              "many missed runs are made up (1 = run once, now).")
+    predict_every: Duration = Field(
+        default="15m",
+        description="predictEvery: predict (and write back) interval, with the latest trained model.",
+    )
+    cron: str | None = Field(
+        default=None,
+        max_length=128,
+        pattern=r"^(@(hourly|daily|weekly|monthly)|(\S+\s+){4}\S+)$",
+        description="cron: predict on this cron schedule instead of predictEvery.",
+    )
+    max_catch_up: int = Field(
+        default=1,
+        ge=0,
+        le=10,
+        description="maxCatchUp: after downtime, at most this "
+        "many missed runs are made up (1 = run once, now).",
+    )
 
 
 class OutputSpec(ApiModel):
     """Where forecasts go."""
 
-    mode: Literal["pushgateway", "scrape", "none"] = Field(default="pushgateway", description="mode: push "
-                                                           "to a Pushgateway (one group per task), serve for "
-                                                           "scraping, or none (status only).")
-    pushgateway_url: str = Field(default="http://prometheus-pushgateway.monitoring.svc:9091", max_length=512,
-                                 pattern=r"^https?://.+", description="pushgatewayUrl: Pushgateway base URL.")
-    horizons: list[Duration] = Field(default_factory=lambda: ["1h", "6h", "24h"], min_length=1, max_length=16,
-                                     description="horizons: steps ahead written as gauges at now "
-                                                 "(`horizon` label).")
+    mode: Literal["pushgateway", "scrape", "none"] = Field(
+        default="pushgateway",
+        description="mode: push "
+        "to a Pushgateway (one group per task), serve for "
+        "scraping, or none (status only).",
+    )
+    pushgateway_url: str = Field(
+        default="http://prometheus-pushgateway.monitoring.svc:9091",
+        max_length=512,
+        pattern=r"^https?://.+",
+        description="pushgatewayUrl: Pushgateway base URL.",
+    )
+    horizons: list[Duration] = Field(
+        default_factory=lambda: ["1h", "6h", "24h"],
+        min_length=1,
+        max_length=16,
+        description="horizons: steps ahead written as gauges at now (`horizon` label).",
+    )
     remote_write_url: str | None = Field(
-        default=None, max_length=512, pattern=r"^https?://.+",
+        default=None,
+        max_length=512,
+        pattern=r"^https?://.+",
         description="remoteWriteUrl: opt-in. Also remote-write the whole trajectory with future timestamps. "
-                    "Only for a Prometheus with `storage.tsdb.out_of_order_time_window` set: future samples "
-                    "make a default Prometheus reject every later scrape until real time catches up.")
+        "Only for a Prometheus with `storage.tsdb.out_of_order_time_window` set: future samples "
+        "make a default Prometheus reject every later scrape until real time catches up.",
+    )
 
 
 class Limits(ApiModel):
-    max_series: int = Field(default=2000, ge=1, le=1_000_000, description="maxSeries: refuse queries "
-                            "returning more series (add groupBy or aggregation).")
-    min_history_points: int = Field(default=48, ge=2, description="minHistoryPoints: fewest non-missing "
-                                    "points a series needs.")
+    max_series: int = Field(
+        default=2000,
+        ge=1,
+        le=1_000_000,
+        description="maxSeries: refuse queries returning more series (add groupBy or aggregation).",
+    )
+    min_history_points: int = Field(
+        default=48, ge=2, description="minHistoryPoints: fewest non-missing points a series needs."
+    )
 
 
 class ForecastTaskSpec(ApiModel):
@@ -210,8 +304,9 @@ class ForecastTaskSpec(ApiModel):
     source: PrometheusSource = Field(description="source: the Prometheus history.")
     calendar: Calendar = Field(default_factory=Calendar, description="calendar: calendar features.")
     model: ModelSpec = Field(default_factory=ModelSpec, description="model: which model and how to train it.")
-    horizon: Duration = Field(default="24h", description="horizon: how far ahead to forecast; shorter than "
-                              "the lookback.")
+    horizon: Duration = Field(
+        default="24h", description="horizon: how far ahead to forecast; shorter than the lookback."
+    )
     threshold: Threshold | None = Field(default=None, description="threshold: enables time-to-threshold.")
     schedule: Schedule = Field(default_factory=Schedule, description="schedule: retrain and predict cadence.")
     output: OutputSpec = Field(default_factory=OutputSpec, description="output: where forecasts go.")
@@ -224,16 +319,32 @@ class ForecastTaskSpec(ApiModel):
 
 
 FORECAST_SPEC_RULES = (
-    cel("duration(self.horizon) < duration(self.source.lookback)",
-        "horizon must be shorter than source.lookback", field_path=".horizon"),
-    cel("duration(self.source.step) <= duration(self.horizon)",
-        "source.step must not be longer than horizon", field_path=".source.step"),
-    cel("self.output.horizons.all(h, duration(h) <= duration(self.horizon))",
-        "every output.horizons entry must be within horizon", field_path=".output.horizons"),
-    cel("!has(self.threshold) || (has(self.threshold.capacity.value) != has(self.threshold.capacity.query))",
-        "threshold.capacity needs exactly one of value or query", field_path=".threshold.capacity"),
-    cel("!has(self.calendar.dayNight) || self.calendar.dayNight.dayStartHour < self.calendar.dayNight.dayEndHour",
-        "calendar.dayNight.dayStartHour must be before dayEndHour", field_path=".calendar.dayNight"),
+    cel(
+        "duration(self.horizon) < duration(self.source.lookback)",
+        "horizon must be shorter than source.lookback",
+        field_path=".horizon",
+    ),
+    cel(
+        "duration(self.source.step) <= duration(self.horizon)",
+        "source.step must not be longer than horizon",
+        field_path=".source.step",
+    ),
+    cel(
+        "self.output.horizons.all(h, duration(h) <= duration(self.horizon))",
+        "every output.horizons entry must be within horizon",
+        field_path=".output.horizons",
+    ),
+    cel(
+        "!has(self.threshold) || (has(self.threshold.capacity.value) != has(self.threshold.capacity.query))",
+        "threshold.capacity needs exactly one of value or query",
+        field_path=".threshold.capacity",
+    ),
+    cel(
+        "!has(self.calendar.dayNight)"
+        " || self.calendar.dayNight.dayStartHour < self.calendar.dayNight.dayEndHour",
+        "calendar.dayNight.dayStartHour must be before dayEndHour",
+        field_path=".calendar.dayNight",
+    ),
 )
 
 
@@ -247,20 +358,27 @@ class ForecastTaskStatus(StatusBase):
     """status: what the last runs did."""
 
     series_count: int | None = Field(default=None, ge=0, description="seriesCount: series in the last run.")
-    model: str | None = Field(default=None, description="model: the model in use (per-series picks are "
-                              "summarised, e.g. `auto(ets:12,lstm:30)`).")
+    model: str | None = Field(
+        default=None,
+        description="model: the model in use (per-series picks are summarised, e.g. `auto(ets:12,lstm:30)`).",
+    )
     model_version: str | None = Field(default=None, description="modelVersion: the ModelVersion in use.")
     artifact_uri: str | None = Field(default=None, description="artifactUri: the trained model's artifact.")
-    backtest: list[BacktestScore] = Field(default_factory=list, description="backtest: errors per model, "
-                                          "baselines included.")
-    last_train_time: datetime | None = Field(default=None, description="lastTrainTime: end of the last "
-                                             "training run.")
-    last_predict_time: datetime | None = Field(default=None, description="lastPredictTime: end of the last "
-                                               "prediction run.")
+    backtest: list[BacktestScore] = Field(
+        default_factory=list, description="backtest: errors per model, baselines included."
+    )
+    last_train_time: datetime | None = Field(
+        default=None, description="lastTrainTime: end of the last training run."
+    )
+    last_predict_time: datetime | None = Field(
+        default=None, description="lastPredictTime: end of the last prediction run."
+    )
     next_run_time: datetime | None = Field(default=None, description="nextRunTime: when the next run starts.")
     active_run: str | None = Field(default=None, description="activeRun: the Job of the run under way.")
     runs: int = Field(default=0, ge=0, description="runs: completed runs.")
-    consecutive_failures: int = Field(default=0, ge=0, description="consecutiveFailures: failed runs in a row.")
+    consecutive_failures: int = Field(
+        default=0, ge=0, description="consecutiveFailures: failed runs in a row."
+    )
 
 
 FORECAST_TASK = KindInfo(
@@ -276,6 +394,6 @@ FORECAST_TASK = KindInfo(
     spec_model=ForecastTaskSpec,
     status_model=ForecastTaskStatus,
     description="ForecastTask learns from Prometheus history per group / user / storage type / cluster and "
-                "time of day and writes forecasts, bounds and time-to-threshold back into Prometheus.",
+    "time of day and writes forecasts, bounds and time-to-threshold back into Prometheus.",
     spec_validations=FORECAST_SPEC_RULES,
 )

@@ -33,7 +33,9 @@ Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN, max_length=32)]
 ResourceName = Annotated[str, Field(pattern=DNS_LABEL_PATTERN, min_length=1, max_length=63)]
 
 
-def cel(rule: str, message: str, *, field_path: str | None = None, reason: str | None = None) -> dict[str, str]:
+def cel(
+    rule: str, message: str, *, field_path: str | None = None, reason: str | None = None
+) -> dict[str, str]:
     """One ``x-kubernetes-validations`` entry (evaluated by the API server and by ``foresight validate``)."""
     entry = {"rule": rule, "message": message}
     if field_path:
@@ -101,16 +103,29 @@ class Reason(StrEnum):
 class Condition(ApiModel):
     """The Kubernetes condition shape (metav1.Condition)."""
 
-    type: str = Field(description="type: the aspect this condition reports (Ready, Progressing, Degraded).",
-                      min_length=1, max_length=316)
+    type: str = Field(
+        description="type: the aspect this condition reports (Ready, Progressing, Degraded).",
+        min_length=1,
+        max_length=316,
+    )
     status: ConditionStatus = Field(description="status: True, False or Unknown.")
-    reason: str = Field(description="reason: a CamelCase word a program can switch on.",
-                        min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
-    message: str = Field(default="", description="message: what happened and, when something is wrong, "
-                         "what to change.", max_length=32768)
+    reason: str = Field(
+        description="reason: a CamelCase word a program can switch on.",
+        min_length=1,
+        max_length=1024,
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+    )
+    message: str = Field(
+        default="",
+        description="message: what happened and, when something is wrong, what to change.",
+        max_length=32768,
+    )
     last_transition_time: datetime = Field(description="lastTransitionTime: when status last changed.")
-    observed_generation: int | None = Field(default=None, ge=0, description="observedGeneration: the "
-                                            "metadata.generation this condition was computed from.")
+    observed_generation: int | None = Field(
+        default=None,
+        ge=0,
+        description="observedGeneration: the metadata.generation this condition was computed from.",
+    )
 
 
 Conditions = Annotated[
@@ -127,8 +142,11 @@ Conditions = Annotated[
 class StatusBase(ApiModel):
     """Fields every status carries."""
 
-    observed_generation: int | None = Field(default=None, ge=0, description="observedGeneration: the "
-                                            "metadata.generation the operator last reconciled.")
+    observed_generation: int | None = Field(
+        default=None,
+        ge=0,
+        description="observedGeneration: the metadata.generation the operator last reconciled.",
+    )
     phase: str | None = Field(default=None, description="phase: a one-word summary for `kubectl get`.")
     conditions: Conditions
 
@@ -140,86 +158,132 @@ class Resources(ApiModel):
     """Compute for the pods a resource starts."""
 
     cpu: Quantity = Field(default="500m", description="cpu: CPU request (a Kubernetes quantity).")
-    memory: Quantity = Field(default="1Gi", description="memory: memory request, also the limit "
-                             "(memory is not compressible: a pod over it is killed, never throttled).")
-    cpu_limit: Quantity | None = Field(default=None, description="cpuLimit: optional CPU limit; unset "
-                                       "means no limit (throttling slows training more than it helps).")
-    gpu: int = Field(default=0, ge=0, le=16, description="gpu: number of `nvidia.com/gpu` per pod; 0 runs "
-                     "on CPU (every code path works on CPU).")
+    memory: Quantity = Field(
+        default="1Gi",
+        description="memory: memory request, also the limit "
+        "(memory is not compressible: a pod over it is killed, never throttled).",
+    )
+    cpu_limit: Quantity | None = Field(
+        default=None,
+        description="cpuLimit: optional CPU limit; unset "
+        "means no limit (throttling slows training more than it helps).",
+    )
+    gpu: int = Field(
+        default=0,
+        ge=0,
+        le=16,
+        description="gpu: number of `nvidia.com/gpu` per pod; 0 runs on CPU (every code path works on CPU).",
+    )
 
 
 class Toleration(ApiModel):
     """A pod toleration (core/v1 Toleration)."""
 
-    key: str | None = Field(default=None, max_length=316, description="key: the taint key; empty with "
-                            "operator Exists matches every taint.")
+    key: str | None = Field(
+        default=None,
+        max_length=316,
+        description="key: the taint key; empty with operator Exists matches every taint.",
+    )
     operator: Literal["Exists", "Equal"] = Field(default="Equal", description="operator: Exists or Equal.")
     value: str | None = Field(default=None, max_length=63, description="value: the taint value (Equal).")
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
-        default=None, description="effect: the taint effect to match; empty matches all effects.")
-    toleration_seconds: int | None = Field(default=None, ge=0, description="tolerationSeconds: how long "
-                                           "a NoExecute taint is tolerated.")
+        default=None, description="effect: the taint effect to match; empty matches all effects."
+    )
+    toleration_seconds: int | None = Field(
+        default=None, ge=0, description="tolerationSeconds: how long a NoExecute taint is tolerated."
+    )
 
 
 class Placement(ApiModel):
     """Where the pods of a resource may run."""
 
-    node_selector: dict[str, str] = Field(default_factory=dict, description="nodeSelector: node labels the "
-                                          "pods require, e.g. `nvidia.com/gpu.product: NVIDIA-H100`.")
-    tolerations: list[Toleration] = Field(default_factory=list, max_length=32, description="tolerations: "
-                                          "taints the pods tolerate (GPU nodes are often tainted).")
-    priority_class_name: str | None = Field(default=None, max_length=253, description="priorityClassName: "
-                                            "the pods' PriorityClass.")
-    service_account_name: ResourceName | None = Field(default=None, description="serviceAccountName: the "
-                                                      "pods' ServiceAccount; the runtime needs no RBAC.")
+    node_selector: dict[str, str] = Field(
+        default_factory=dict,
+        description="nodeSelector: node labels the pods require, e.g. `nvidia.com/gpu.product: NVIDIA-H100`.",
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list,
+        max_length=32,
+        description="tolerations: taints the pods tolerate (GPU nodes are often tainted).",
+    )
+    priority_class_name: str | None = Field(
+        default=None, max_length=253, description="priorityClassName: the pods' PriorityClass."
+    )
+    service_account_name: ResourceName | None = Field(
+        default=None, description="serviceAccountName: the pods' ServiceAccount; the runtime needs no RBAC."
+    )
 
 
 class ImageOverride(ApiModel):
     """Which runtime image the pods run (all kinds share one image; override per resource)."""
 
-    image: str | None = Field(default=None, max_length=512, description="image: the runtime image; unset "
-                              "uses the operator's default (FORESIGHT_RUNTIME_IMAGE).")
-    pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(default="IfNotPresent",
-                                                                     description="pullPolicy: image pull policy.")
+    image: str | None = Field(
+        default=None,
+        max_length=512,
+        description="image: the runtime image; unset uses the operator's default (FORESIGHT_RUNTIME_IMAGE).",
+    )
+    pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        default="IfNotPresent", description="pullPolicy: image pull policy."
+    )
 
 
 class SecretKeyRef(ApiModel):
     """A key of a Secret in the resource's namespace. Secret values never appear in specs or status."""
 
     name: ResourceName = Field(description="name: the Secret's name.")
-    key: str = Field(description="key: the key inside the Secret.", min_length=1, max_length=253,
-                     pattern=r"^[-._a-zA-Z0-9]+$")
+    key: str = Field(
+        description="key: the key inside the Secret.",
+        min_length=1,
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+    )
 
 
 class StoreRef(ApiModel):
     """Where artifacts (models, checkpoints, datasets) live: a PVC / directory or S3-compatible storage."""
 
-    uri: str = Field(default="pvc://foresight-artifacts/", max_length=1024,
-                     pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.*"
-                             r"|file:///.*)$",
-                     description="uri: `pvc://<claim>/<path>` (the default: a PersistentVolumeClaim mounted "
-                                 "into the pods), `s3://<bucket>/<prefix>` (S3 / MinIO) or `file:///<path>` "
-                                 "(local mode only).")
-    endpoint: str | None = Field(default=None, max_length=512, description="endpoint: S3 endpoint "
-                                 "`host:port` (MinIO); unset means AWS S3.")
+    uri: str = Field(
+        default="pvc://foresight-artifacts/",
+        max_length=1024,
+        pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.*"
+        r"|file:///.*)$",
+        description="uri: `pvc://<claim>/<path>` (the default: a PersistentVolumeClaim mounted "
+        "into the pods), `s3://<bucket>/<prefix>` (S3 / MinIO) or `file:///<path>` "
+        "(local mode only).",
+    )
+    endpoint: str | None = Field(
+        default=None,
+        max_length=512,
+        description="endpoint: S3 endpoint `host:port` (MinIO); unset means AWS S3.",
+    )
     region: str = Field(default="us-east-1", max_length=64, description="region: S3 region.")
     insecure: bool = Field(default=False, description="insecure: use plain HTTP to the S3 endpoint.")
     credentials_secret: ResourceName | None = Field(
-        default=None, description="credentialsSecret: a Secret with keys `accessKey` and `secretKey` for S3; "
-                                  "mounted into the pods, never read into status.")
+        default=None,
+        description="credentialsSecret: a Secret with keys `accessKey` and `secretKey` for S3; "
+        "mounted into the pods, never read into status.",
+    )
 
 
 class RunPolicy(ApiModel):
     """How the Jobs of a resource run (the Kubeflow runPolicy / batch/v1 Job knobs)."""
 
-    backoff_limit: int = Field(default=3, ge=0, le=100, description="backoffLimit: pod retries before the "
-                               "run is marked failed.")
-    active_deadline_seconds: int | None = Field(default=None, ge=1, description="activeDeadlineSeconds: "
-                                                "wall-clock limit of one run.")
-    ttl_seconds_after_finished: int | None = Field(default=None, ge=0, description="ttlSecondsAfterFinished: "
-                                                   "delete a finished run's Job after this many seconds.")
-    suspend: bool = Field(default=False, description="suspend: true stops starting pods (running ones are "
-                          "stopped, as for a suspended Job); false resumes.")
+    backoff_limit: int = Field(
+        default=3, ge=0, le=100, description="backoffLimit: pod retries before the run is marked failed."
+    )
+    active_deadline_seconds: int | None = Field(
+        default=None, ge=1, description="activeDeadlineSeconds: wall-clock limit of one run."
+    )
+    ttl_seconds_after_finished: int | None = Field(
+        default=None,
+        ge=0,
+        description="ttlSecondsAfterFinished: delete a finished run's Job after this many seconds.",
+    )
+    suspend: bool = Field(
+        default=False,
+        description="suspend: true stops starting pods (running ones are "
+        "stopped, as for a suspended Job); false resumes.",
+    )
 
 
 @dataclass(frozen=True)
@@ -255,8 +319,9 @@ def ready_columns(*middle: dict[str, Any]) -> tuple[dict[str, Any], ...]:
     )
 
 
-def column(name: str, json_path: str, type_: str = "string", *, priority: int = 0,
-           description: str | None = None) -> dict[str, Any]:
+def column(
+    name: str, json_path: str, type_: str = "string", *, priority: int = 0, description: str | None = None
+) -> dict[str, Any]:
     col: dict[str, Any] = {"name": name, "type": type_, "jsonPath": json_path}
     if priority:
         col["priority"] = priority

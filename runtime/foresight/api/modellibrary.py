@@ -27,42 +27,59 @@ class LibraryReason(StrEnum):
 
 
 class ConfigMapSource(ApiModel):
-    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253, description="name: the "
-                      "ConfigMap.")
+    name: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253, description="name: the ConfigMap."
+    )
     key: str = Field(default="library.json", max_length=253, description="key: the key holding the library.")
 
 
 class LibrarySource(ApiModel):
     """Exactly one of builtin, url, s3 or configMap."""
 
-    builtin: str | None = Field(default=None, pattern=r"^[a-z0-9][-a-z0-9]*$", max_length=63,
-                                description="builtin: a library shipped in the runtime image, e.g. "
-                                            "`capacity-planning`.")
-    url: str | None = Field(default=None, pattern=r"^https?://.+", max_length=2048, description="url: an "
-                            "HTTP(S) archive.")
-    s3: str | None = Field(default=None, pattern=r"^s3://.+", max_length=1024, description="s3: an object "
-                           "in S3 / MinIO.")
+    builtin: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][-a-z0-9]*$",
+        max_length=63,
+        description="builtin: a library shipped in the runtime image, e.g. `capacity-planning`.",
+    )
+    url: str | None = Field(
+        default=None, pattern=r"^https?://.+", max_length=2048, description="url: an HTTP(S) archive."
+    )
+    s3: str | None = Field(
+        default=None, pattern=r"^s3://.+", max_length=1024, description="s3: an object in S3 / MinIO."
+    )
     store: StoreRef | None = Field(default=None, description="store: endpoint and credentials for s3.")
-    config_map: ConfigMapSource | None = Field(default=None, description="configMap: a library in a ConfigMap.")
+    config_map: ConfigMapSource | None = Field(
+        default=None, description="configMap: a library in a ConfigMap."
+    )
 
 
 class ModelLibrarySpec(ApiModel):
     source: LibrarySource = Field(description="source: where the library comes from.")
     version: str = Field(min_length=1, max_length=63, description="version: the library version.")
-    sha256: str | None = Field(default=None, pattern=r"^[a-f0-9]{64}$", description="sha256: expected "
-                               "checksum of the archive; required for url and s3 sources.")
-    active: bool = Field(default=True, description="active: its cases are offered to the runtime and its "
-                         "ModelVersions exist.")
+    sha256: str | None = Field(
+        default=None,
+        pattern=r"^[a-f0-9]{64}$",
+        description="sha256: expected checksum of the archive; required for url and s3 sources.",
+    )
+    active: bool = Field(
+        default=True, description="active: its cases are offered to the runtime and its ModelVersions exist."
+    )
     runtime: ImageOverride = Field(default_factory=ImageOverride, description="runtime: image override.")
 
 
 MODEL_LIBRARY_RULES = (
-    cel("[has(self.source.builtin), has(self.source.url), has(self.source.s3), has(self.source.configMap)]"
+    cel(
+        "[has(self.source.builtin), has(self.source.url), has(self.source.s3), has(self.source.configMap)]"
         ".filter(x, x).size() == 1",
-        "source needs exactly one of builtin, url, s3 or configMap", field_path=".source"),
-    cel("!(has(self.source.url) || has(self.source.s3)) || has(self.sha256)",
+        "source needs exactly one of builtin, url, s3 or configMap",
+        field_path=".source",
+    ),
+    cel(
+        "!(has(self.source.url) || has(self.source.s3)) || has(self.sha256)",
         "sha256 is required for url and s3 sources (a download is only trusted when verified)",
-        field_path=".sha256"),
+        field_path=".sha256",
+    ),
 )
 
 
@@ -86,6 +103,6 @@ MODEL_LIBRARY = KindInfo(
     spec_model=ModelLibrarySpec,
     status_model=ModelLibraryStatus,
     description="ModelLibrary fetches and verifies a prebuilt library of models and capacity-planning "
-                "cases and makes ModelVersions of its models.",
+    "cases and makes ModelVersions of its models.",
     spec_validations=MODEL_LIBRARY_RULES,
 )

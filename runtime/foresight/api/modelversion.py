@@ -13,7 +13,18 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from .meta import ApiModel, ImageOverride, KindInfo, Resources, StatusBase, StoreRef, cel, column, immutable, ready_columns
+from .meta import (
+    ApiModel,
+    ImageOverride,
+    KindInfo,
+    Resources,
+    StatusBase,
+    StoreRef,
+    cel,
+    column,
+    immutable,
+    ready_columns,
+)
 
 __all__ = ["MODEL_VERSION", "ModelVersionSpec", "ModelVersionStatus", "Stage"]
 
@@ -36,54 +47,94 @@ class ModelVersionReason(StrEnum):
 
 
 class Artifact(ApiModel):
-    uri: str = Field(max_length=1024, pattern=r"^(s3|pvc|file)://.+", description="uri: where the artifact "
-                     "lives; immutable (a new artifact is a new ModelVersion).",
-                     json_schema_extra=immutable("artifact.uri"))
-    sha256: str | None = Field(default=None, pattern=r"^[a-f0-9]{64}$", description="sha256: expected "
-                               "checksum; verified before the version becomes Ready.")
-    store: StoreRef | None = Field(default=None, description="store: endpoint and credentials for s3:// uris.")
+    uri: str = Field(
+        max_length=1024,
+        pattern=r"^(s3|pvc|file)://.+",
+        description="uri: where the artifact lives; immutable (a new artifact is a new ModelVersion).",
+        json_schema_extra=immutable("artifact.uri"),
+    )
+    sha256: str | None = Field(
+        default=None,
+        pattern=r"^[a-f0-9]{64}$",
+        description="sha256: expected checksum; verified before the version becomes Ready.",
+    )
+    store: StoreRef | None = Field(
+        default=None, description="store: endpoint and credentials for s3:// uris."
+    )
 
 
 class Lineage(ApiModel):
-    training_job: str | None = Field(default=None, max_length=253, description="trainingJob: the "
-                                     "TrainingJob that produced it.")
-    forecast_task: str | None = Field(default=None, max_length=253, description="forecastTask: the "
-                                      "ForecastTask that produced it.")
+    training_job: str | None = Field(
+        default=None, max_length=253, description="trainingJob: the TrainingJob that produced it."
+    )
+    forecast_task: str | None = Field(
+        default=None, max_length=253, description="forecastTask: the ForecastTask that produced it."
+    )
     dataset: str | None = Field(default=None, max_length=1024, description="dataset: the training data.")
-    parent: str | None = Field(default=None, max_length=253, description="parent: the ModelVersion it was "
-                               "derived from (fine-tuned, distilled).")
+    parent: str | None = Field(
+        default=None,
+        max_length=253,
+        description="parent: the ModelVersion it was derived from (fine-tuned, distilled).",
+    )
 
 
 class Prune(ApiModel):
-    sparsity: float = Field(gt=0, lt=1, description="sparsity: fraction of weights zeroed (global magnitude).")
+    sparsity: float = Field(
+        gt=0, lt=1, description="sparsity: fraction of weights zeroed (global magnitude)."
+    )
 
 
 class Optimize(ApiModel):
     onnx: bool = Field(default=True, description="onnx: export to ONNX and check output parity.")
-    quantize: bool = Field(default=False, description="quantize: ONNX Runtime dynamic int8 quantisation "
-                           "(measured: it is not always faster).")
+    quantize: bool = Field(
+        default=False,
+        description="quantize: ONNX Runtime dynamic int8 quantisation (measured: it is not always faster).",
+    )
     prune: Prune | None = Field(default=None, description="prune: magnitude pruning.")
-    parity_threshold: float = Field(default=1e-4, gt=0, le=1, description="parityThreshold: largest allowed "
-                                    "max-abs difference between ONNX and eager outputs.")
-    batch_sizes: list[int] = Field(default_factory=lambda: [1, 1000], min_length=1, max_length=4,
-                                   description="batchSizes: batch sizes latency is measured at.")
+    parity_threshold: float = Field(
+        default=1e-4,
+        gt=0,
+        le=1,
+        description="parityThreshold: largest allowed max-abs difference between ONNX and eager outputs.",
+    )
+    batch_sizes: list[int] = Field(
+        default_factory=lambda: [1, 1000],
+        min_length=1,
+        max_length=4,
+        description="batchSizes: batch sizes latency is measured at.",
+    )
 
 
 class ModelVersionSpec(ApiModel):
-    model_name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=50,
-                            description="modelName: the model family; one Production version per name.",
-                            json_schema_extra=immutable("modelName"))
-    version: str = Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*$",
-                         description="version: e.g. `3` or `2026-11-22.1`.", json_schema_extra=immutable("version"))
-    framework: Literal["torch", "onnx", "statsforecast", "custom"] = Field(default="torch",
-                                                                            description="framework: artifact format.")
+    model_name: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_length=50,
+        description="modelName: the model family; one Production version per name.",
+        json_schema_extra=immutable("modelName"),
+    )
+    version: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*$",
+        description="version: e.g. `3` or `2026-11-22.1`.",
+        json_schema_extra=immutable("version"),
+    )
+    framework: Literal["torch", "onnx", "statsforecast", "custom"] = Field(
+        default="torch", description="framework: artifact format."
+    )
     artifact: Artifact = Field(description="artifact: the model file or folder.")
-    stage: Stage = Field(default=Stage.NONE, description="stage: None, Staging, Production or Archived. Only "
-                         "one version per modelName may be Production: promote by setting it here (GitOps), "
-                         "roll back by setting it on the previous version.")
+    stage: Stage = Field(
+        default=Stage.NONE,
+        description="stage: None, Staging, Production or Archived. Only "
+        "one version per modelName may be Production: promote by setting it here (GitOps), "
+        "roll back by setting it on the previous version.",
+    )
     metrics: dict[str, float] = Field(default_factory=dict, description="metrics: evaluation metrics.")
-    config: dict[str, Any] = Field(default_factory=dict, description="config: architecture and training config.",
-                                   json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="config: architecture and training config.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
     lineage: Lineage = Field(default_factory=Lineage, description="lineage: where it came from.")
     optimize: Optimize | None = Field(default=None, description="optimize: ONNX / int8 / pruning.")
     description: str = Field(default="", max_length=4096, description="description: free text.")
@@ -92,8 +143,11 @@ class ModelVersionSpec(ApiModel):
 
 
 MODEL_VERSION_RULES = (
-    cel("self.framework != 'statsforecast' || !has(self.optimize)",
-        "optimize applies to torch and onnx models", field_path=".optimize"),
+    cel(
+        "self.framework != 'statsforecast' || !has(self.optimize)",
+        "optimize applies to torch and onnx models",
+        field_path=".optimize",
+    ),
 )
 
 
@@ -114,8 +168,9 @@ class ModelVersionStatus(StatusBase):
     verified: bool = Field(default=False, description="verified: checksum matched, it loaded and ran.")
     checksum: str | None = Field(default=None, description="checksum: sha256 of the artifact.")
     size_bytes: int | None = Field(default=None, ge=0, description="sizeBytes: artifact size.")
-    production: bool = Field(default=False, description="production: this is its modelName's Production "
-                             "version.")
+    production: bool = Field(
+        default=False, description="production: this is its modelName's Production version."
+    )
     onnx: OptimizedArtifact | None = Field(default=None, description="onnx: the ONNX export.")
     int8: OptimizedArtifact | None = Field(default=None, description="int8: the quantised ONNX model.")
     parity_max_abs_diff: float | None = Field(default=None, description="parityMaxAbsDiff: ONNX vs eager.")
@@ -137,6 +192,6 @@ MODEL_VERSION = KindInfo(
     spec_model=ModelVersionSpec,
     status_model=ModelVersionStatus,
     description="ModelVersion is a verified, versioned model artifact with an optional ONNX / int8 / pruned "
-                "optimisation and a declared stage (one Production version per model name).",
+    "optimisation and a declared stage (one Production version per model name).",
     spec_validations=MODEL_VERSION_RULES,
 )

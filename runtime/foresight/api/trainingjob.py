@@ -59,20 +59,29 @@ class PromQLDataset(ApiModel):
 class Dataset(ApiModel):
     """The training data: an object-store / PVC URI or a PromQL query (exactly one)."""
 
-    uri: str | None = Field(default=None, max_length=1024, pattern=r"^(s3|pvc|file)://.+",
-                            description="uri: `s3://bucket/key`, `pvc://claim/path` or `file:///path` (local "
-                                        "mode); a `.npz` panel for forecast, a folder of `<label>/*.png` for "
-                                        "classifier.")
+    uri: str | None = Field(
+        default=None,
+        max_length=1024,
+        pattern=r"^(s3|pvc|file)://.+",
+        description="uri: `s3://bucket/key`, `pvc://claim/path` or `file:///path` (local "
+        "mode); a `.npz` panel for forecast, a folder of `<label>/*.png` for "
+        "classifier.",
+    )
     promql: PromQLDataset | None = Field(default=None, description="promql: train on Prometheus history.")
-    store: StoreRef | None = Field(default=None, description="store: endpoint and credentials for an s3:// uri.")
+    store: StoreRef | None = Field(
+        default=None, description="store: endpoint and credentials for an s3:// uri."
+    )
 
 
 class SearchParameter(ApiModel):
     type: Literal["uniform", "loguniform", "choice", "randint"] = Field(description="type: distribution.")
     min: float | None = Field(default=None, description="min: lower bound (uniform, loguniform, randint).")
     max: float | None = Field(default=None, description="max: upper bound (uniform, loguniform, randint).")
-    values: list[str] = Field(default_factory=list, max_length=64, description="values: the options (choice); "
-                              "numbers are written as strings and parsed.")
+    values: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="values: the options (choice); numbers are written as strings and parsed.",
+    )
 
 
 class SearchSpec(ApiModel):
@@ -81,21 +90,33 @@ class SearchSpec(ApiModel):
     trials: int = Field(default=4, ge=1, le=1000, description="trials: configurations to try.")
     metric: str = Field(default="val_loss", max_length=63, description="metric: what to optimise.")
     mode: Literal["min", "max"] = Field(default="min", description="mode: minimise or maximise metric.")
-    scheduler: Literal["asha", "fifo"] = Field(default="asha", description="scheduler: ASHA stops poor trials "
-                                               "early; fifo runs each to the end.")
-    grace_period: int = Field(default=1, ge=1, description="gracePeriod: epochs before ASHA may stop a trial.")
+    scheduler: Literal["asha", "fifo"] = Field(
+        default="asha", description="scheduler: ASHA stops poor trials early; fifo runs each to the end."
+    )
+    grace_period: int = Field(
+        default=1, ge=1, description="gracePeriod: epochs before ASHA may stop a trial."
+    )
     max_concurrent: int = Field(default=2, ge=1, le=256, description="maxConcurrent: trials at once.")
-    space: dict[str, SearchParameter] = Field(description="space: hyperparameter name -> distribution.",
-                                              min_length=1, max_length=32)
+    space: dict[str, SearchParameter] = Field(
+        description="space: hyperparameter name -> distribution.", min_length=1, max_length=32
+    )
 
 
 class Distributed(ApiModel):
-    backend: Literal["none", "torch", "ray"] = Field(default="none", description="backend: `none` (one pod), "
-                                                     "`torch` (DDP workers: an indexed Job and a headless "
-                                                     "Service) or `ray` (a KubeRay RayJob).")
+    backend: Literal["none", "torch", "ray"] = Field(
+        default="none",
+        description="backend: `none` (one pod), "
+        "`torch` (DDP workers: an indexed Job and a headless "
+        "Service) or `ray` (a KubeRay RayJob).",
+    )
     workers: int = Field(default=1, ge=1, le=256, description="workers: pods (DDP ranks or Ray workers).")
-    join_timeout_seconds: int = Field(default=300, ge=10, le=3600, description="joinTimeoutSeconds: how long "
-                                      "workers wait for each other before failing with WorkerJoinTimeout.")
+    join_timeout_seconds: int = Field(
+        default=300,
+        ge=10,
+        le=3600,
+        description="joinTimeoutSeconds: how long "
+        "workers wait for each other before failing with WorkerJoinTimeout.",
+    )
 
 
 class CheckpointSpec(ApiModel):
@@ -104,52 +125,83 @@ class CheckpointSpec(ApiModel):
 
 
 class OutputModel(ApiModel):
-    model_name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=50,
-                            description="modelName: the ModelVersion family the result joins.")
-    create_model_version: bool = Field(default=True, description="createModelVersion: make a ModelVersion "
-                                       "on success.")
+    model_name: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_length=50,
+        description="modelName: the ModelVersion family the result joins.",
+    )
+    create_model_version: bool = Field(
+        default=True, description="createModelVersion: make a ModelVersion on success."
+    )
 
 
 class TrainingJobSpec(ApiModel):
     """spec: what to train, on what, where."""
 
-    task: Literal["forecast", "classifier", "custom"] = Field(description="task: a built-in task (forecast: "
-                                                              "the ForecastTask models; classifier: a small "
-                                                              "image classifier) or custom (your image and "
-                                                              "command).")
-    model: str | None = Field(default=None, max_length=63, description="model: architecture for built-in "
-                              "tasks (forecast: lstm, gru, transformer; classifier: cnn).")
-    command: list[str] = Field(default_factory=list, max_length=64, description="command: entrypoint of a "
-                               "custom task.")
-    args: list[str] = Field(default_factory=list, max_length=256, description="args: arguments of a custom task.")
+    task: Literal["forecast", "classifier", "custom"] = Field(
+        description="task: a built-in task (forecast: "
+        "the ForecastTask models; classifier: a small "
+        "image classifier) or custom (your image and "
+        "command)."
+    )
+    model: str | None = Field(
+        default=None,
+        max_length=63,
+        description="model: architecture for built-in "
+        "tasks (forecast: lstm, gru, transformer; classifier: cnn).",
+    )
+    command: list[str] = Field(
+        default_factory=list, max_length=64, description="command: entrypoint of a custom task."
+    )
+    args: list[str] = Field(
+        default_factory=list, max_length=256, description="args: arguments of a custom task."
+    )
     dataset: Dataset | None = Field(default=None, description="dataset: the training data.")
-    hyperparameters: dict[str, str] = Field(default_factory=dict, description="hyperparameters: name -> value "
-                                            "(numbers as strings, e.g. learningRate: \"0.001\").")
+    hyperparameters: dict[str, str] = Field(
+        default_factory=dict,
+        description='hyperparameters: name -> value (numbers as strings, e.g. learningRate: "0.001").',
+    )
     epochs: int = Field(default=10, ge=1, le=100000, description="epochs: training epochs.")
     seed: int = Field(default=0, ge=0, description="seed: makes training deterministic.")
-    distributed: Distributed = Field(default_factory=Distributed, description="distributed: workers and backend.")
+    distributed: Distributed = Field(
+        default_factory=Distributed, description="distributed: workers and backend."
+    )
     resources: Resources = Field(default_factory=Resources, description="resources: per worker pod.")
     placement: Placement = Field(default_factory=Placement, description="placement: of the worker pods.")
-    runtime: ImageOverride = Field(default_factory=ImageOverride, description="runtime: image (required for "
-                                   "custom tasks).")
+    runtime: ImageOverride = Field(
+        default_factory=ImageOverride, description="runtime: image (required for custom tasks)."
+    )
     search: SearchSpec | None = Field(default=None, description="search: a Ray Tune hyperparameter search.")
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec, description="checkpoint: interval.")
     artifacts: StoreRef = Field(default_factory=StoreRef, description="artifacts: checkpoints and the model.")
     output: OutputModel | None = Field(default=None, description="output: the ModelVersion to create.")
-    run_policy: RunPolicy = Field(default_factory=RunPolicy, description="runPolicy: retries, deadline, TTL, "
-                                  "suspend.")
+    run_policy: RunPolicy = Field(
+        default_factory=RunPolicy, description="runPolicy: retries, deadline, TTL, suspend."
+    )
 
 
 TRAINING_SPEC_RULES = (
-    cel("self.task != 'custom' || (size(self.command) > 0 && has(self.runtime.image))",
-        "a custom task needs command and runtime.image", field_path=".command"),
+    cel(
+        "self.task != 'custom' || (size(self.command) > 0 && has(self.runtime.image))",
+        "a custom task needs command and runtime.image",
+        field_path=".command",
+    ),
     cel("self.task == 'custom' || has(self.dataset)", "built-in tasks need a dataset", field_path=".dataset"),
-    cel("!has(self.dataset) || (has(self.dataset.uri) != has(self.dataset.promql))",
-        "dataset needs exactly one of uri or promql", field_path=".dataset"),
-    cel("!has(self.search) || self.distributed.backend != 'torch'",
-        "search runs on Ray: use distributed.backend none or ray", field_path=".search"),
-    cel("self.distributed.backend != 'none' || self.distributed.workers == 1",
-        "workers > 1 needs distributed.backend torch or ray", field_path=".distributed.workers"),
+    cel(
+        "!has(self.dataset) || (has(self.dataset.uri) != has(self.dataset.promql))",
+        "dataset needs exactly one of uri or promql",
+        field_path=".dataset",
+    ),
+    cel(
+        "!has(self.search) || self.distributed.backend != 'torch'",
+        "search runs on Ray: use distributed.backend none or ray",
+        field_path=".search",
+    ),
+    cel(
+        "self.distributed.backend != 'none' || self.distributed.workers == 1",
+        "workers > 1 needs distributed.backend torch or ray",
+        field_path=".distributed.workers",
+    ),
 )
 
 
@@ -173,8 +225,9 @@ class TrainingJobStatus(StatusBase):
     best_trial: Trial | None = Field(default=None, description="bestTrial: the best search trial.")
     best_metrics: dict[str, float] = Field(default_factory=dict, description="bestMetrics: final metrics.")
     restarts: int = Field(default=0, ge=0, description="restarts: pods that failed and were retried.")
-    resumed_from_epoch: int | None = Field(default=None, ge=0, description="resumedFromEpoch: the checkpoint "
-                                           "epoch the last pod resumed from.")
+    resumed_from_epoch: int | None = Field(
+        default=None, ge=0, description="resumedFromEpoch: the checkpoint epoch the last pod resumed from."
+    )
     model_version: str | None = Field(default=None, description="modelVersion: the ModelVersion produced.")
     artifact_uri: str | None = Field(default=None, description="artifactUri: the trained model.")
     start_time: datetime | None = Field(default=None, description="startTime: when training started.")
@@ -193,6 +246,6 @@ TRAINING_JOB = KindInfo(
     spec_model=TrainingJobSpec,
     status_model=TrainingJobStatus,
     description="TrainingJob trains a model in one pod, torch DDP workers or Ray, with checkpoints and "
-                "optional Ray Tune search, and produces a ModelVersion.",
+    "optional Ray Tune search, and produces a ModelVersion.",
     spec_validations=TRAINING_SPEC_RULES,
 )

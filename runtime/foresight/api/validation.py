@@ -8,6 +8,7 @@ as ``spec.source.query``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -17,7 +18,7 @@ import celpy
 from celpy import celtypes
 from pydantic import ValidationError
 
-from . import KINDS, API_VERSION
+from . import API_VERSION, KINDS
 from .crd import structural_schema
 from .meta import KindInfo
 
@@ -57,7 +58,9 @@ def _spec_schema(kind: str) -> dict[str, Any]:
     return structural_schema(info.spec_model, extra_rules=info.spec_validations)
 
 
-def _walk(schema: dict[str, Any], value: Any, old: Any, path: str) -> Iterator[tuple[dict[str, Any], Any, Any, str]]:
+def _walk(
+    schema: dict[str, Any], value: Any, old: Any, path: str
+) -> Iterator[tuple[dict[str, Any], Any, Any, str]]:
     """Yield every (schema node, value, old value, path) pair where the value is present."""
     yield schema, value, old, path
     if isinstance(value, dict) and "properties" in schema:
@@ -72,7 +75,9 @@ def _walk(schema: dict[str, Any], value: Any, old: Any, path: str) -> Iterator[t
             yield from _walk(schema["items"], item, None, f"{path}[{i}]")
 
 
-def evaluate_rules(schema: dict[str, Any], value: Any, *, old: Any = None, path: str = "spec") -> list[FieldError]:
+def evaluate_rules(
+    schema: dict[str, Any], value: Any, *, old: Any = None, path: str = "spec"
+) -> list[FieldError]:
     """Evaluate every CEL rule of ``schema`` against ``value`` (``old`` enables transition rules)."""
     errors: list[FieldError] = []
     for node, val, old_val, where in _walk(schema, value, old, path):
@@ -127,15 +132,18 @@ def validate_object(obj: Any, *, old: dict[str, Any] | None = None) -> list[Fiel
         errors.append(FieldError("spec", "required: a mapping"))
         return errors
     try:
-        parsed = info.spec_model.model_validate(spec)
+        # Strict JSON-mode validation types values as the API server does: "yes" is not a boolean
+        # and 3 is not a string (YAML dates and the like are sent as strings, as kubectl does).
+        parsed = info.spec_model.model_validate_json(json.dumps(spec, default=str), strict=True)
     except ValidationError as exc:
         return errors + _pydantic_errors(exc, "spec")
     defaulted = parsed.model_dump(by_alias=True, exclude_none=True, mode="json")
     old_spec = None
     if old is not None and isinstance(old.get("spec"), dict):
         try:
-            old_spec = info.spec_model.model_validate(old["spec"]).model_dump(by_alias=True, exclude_none=True,
-                                                                               mode="json")
+            old_spec = info.spec_model.model_validate(old["spec"]).model_dump(
+                by_alias=True, exclude_none=True, mode="json"
+            )
         except ValidationError:
             old_spec = old["spec"]
     errors += evaluate_rules(_spec_schema(info.kind), defaulted, old=old_spec)

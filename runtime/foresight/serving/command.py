@@ -1,4 +1,7 @@
-"""``foresight serve classifier --config FILE``: the classifier HTTP service (what a ClassifierService runs)."""
+"""``foresight serve classifier --config FILE``: the classifier HTTP service.
+
+What a ClassifierService's pods run.
+"""
 
 from __future__ import annotations
 

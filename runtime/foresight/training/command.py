@@ -14,7 +14,7 @@ def add_parser(subparsers: SubParsers) -> None:
     p = subparsers.add_parser(
         "train",
         help="run one training job from a TrainConfig file (what a TrainingJob's pods run)",
-        description="Train (or search) from a TrainConfig (YAML or JSON); always ends with a termination message.",
+        description="Train (or search) from a TrainConfig (YAML or JSON); ends with a termination message.",
     )
     p.add_argument("--config", required=True, help="TrainConfig as JSON or YAML")
     p.set_defaults(func=_run)
