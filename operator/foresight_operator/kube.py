@@ -1,0 +1,181 @@
+"""The one module that talks to the Kubernetes API outside kopf: a thin client over plain dicts.
+
+kopf watches and patches the resources it handles; everything else (children, the owner's status,
+pods' termination messages, Secrets' existence) goes through :class:`KubeClient`, which wraps the
+``kubernetes`` package's configured ``ApiClient`` (kubeconfig or in-cluster service account) and
+returns the API's JSON as dicts. Errors become :class:`KubeApiError` with the HTTP status kept.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "CONFIGMAPS",
+    "DEPLOYMENTS",
+    "JOBS",
+    "PODS",
+    "SECRETS",
+    "SERVICES",
+    "KubeApiError",
+    "KubeClient",
+    "ResourceRef",
+]
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    """An API resource: ``api_version`` (``v1``, ``batch/v1``) and plural name."""
+
+    api_version: str
+    plural: str
+    kind: str
+
+    def path(self, namespace: str | None, name: str | None = None, subresource: str | None = None) -> str:
+        prefix = f"/api/{self.api_version}" if "/" not in self.api_version else f"/apis/{self.api_version}"
+        path = prefix + (f"/namespaces/{namespace}" if namespace else "") + f"/{self.plural}"
+        if name:
+            path += f"/{name}"
+        if subresource:
+            path += f"/{subresource}"
+        return path
+
+
+CONFIGMAPS = ResourceRef("v1", "configmaps", "ConfigMap")
+SECRETS = ResourceRef("v1", "secrets", "Secret")
+SERVICES = ResourceRef("v1", "services", "Service")
+PODS = ResourceRef("v1", "pods", "Pod")
+JOBS = ResourceRef("batch/v1", "jobs", "Job")
+DEPLOYMENTS = ResourceRef("apps/v1", "deployments", "Deployment")
+
+
+class KubeApiError(Exception):
+    """A failed API call; ``status`` is the HTTP status (0 when the server was not reached)."""
+
+    def __init__(self, status: int, reason: str, message: str, path: str) -> None:
+        super().__init__(f"{path}: HTTP {status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.path = path
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+    @property
+    def temporary(self) -> bool:
+        """Worth retrying: server errors, throttling, conflicts, timeouts, unreachable server."""
+        return self.status in (0, 409, 429) or self.status >= 500
+
+
+class KubeClient:
+    """Synchronous dict-in, dict-out API calls (kopf runs sync handlers in a thread pool)."""
+
+    def __init__(self, api_client: Any, *, timeout: float = 30.0) -> None:
+        self._api = api_client
+        self.timeout = timeout
+
+    @classmethod
+    def from_environment(cls, *, timeout: float = 30.0) -> KubeClient:
+        """In-cluster service account when running in a pod, else the kubeconfig (``$KUBECONFIG``)."""
+        import kubernetes
+
+        try:
+            kubernetes.config.load_incluster_config()
+        except kubernetes.config.ConfigException:
+            kubernetes.config.load_kube_config()
+        api = kubernetes.client.ApiClient()
+        api.user_agent = "foresight-operator"
+        return cls(api, timeout=timeout)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> Obj:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            data = self._api.call_api(
+                path,
+                method,
+                query_params=list((query or {}).items()),
+                header_params={"Accept": "application/json", "Content-Type": content_type},
+                body=body,
+                response_type="object",
+                auth_settings=["BearerToken"],
+                _return_http_data_only=True,
+                _preload_content=True,
+                _request_timeout=self.timeout,
+            )
+        except ApiException as exc:
+            reason, message = str(exc.reason), ""
+            try:
+                status = json.loads(exc.body or "{}")
+                reason = status.get("reason") or reason
+                message = status.get("message") or ""
+            except ValueError:
+                message = str(exc.body or "")[:500]
+            raise KubeApiError(int(exc.status or 0), reason, message, f"{method} {path}") from exc
+        except (HTTPError, OSError) as exc:
+            raise KubeApiError(0, "Unreachable", str(exc), f"{method} {path}") from exc
+        return dict(data or {})
+
+    def get(self, ref: ResourceRef, name: str, namespace: str | None) -> Obj | None:
+        """The object, or ``None`` when it does not exist."""
+        try:
+            return self._call("GET", ref.path(namespace, name))
+        except KubeApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    def list(
+        self, ref: ResourceRef, namespace: str | None, *, label_selector: str | None = None
+    ) -> list[Obj]:
+        query = {"labelSelector": label_selector} if label_selector else None
+        return list(self._call("GET", ref.path(namespace), query=query).get("items") or [])
+
+    def create(self, ref: ResourceRef, body: Obj, namespace: str | None) -> Obj:
+        return self._call("POST", ref.path(namespace), body=body)
+
+    def patch(
+        self,
+        ref: ResourceRef,
+        name: str,
+        namespace: str | None,
+        patch: Any,
+        *,
+        subresource: str | None = None,
+        patch_type: str = "merge",
+    ) -> Obj:
+        content_type = {
+            "merge": "application/merge-patch+json",
+            "json": "application/json-patch+json",
+            "strategic": "application/strategic-merge-patch+json",
+        }[patch_type]
+        return self._call(
+            "PATCH", ref.path(namespace, name, subresource), body=patch, content_type=content_type
+        )
+
+    def delete(self, ref: ResourceRef, name: str, namespace: str | None) -> None:
+        try:
+            self._call("DELETE", ref.path(namespace, name), body={"propagationPolicy": "Background"})
+        except KubeApiError as exc:
+            if not exc.not_found:
+                raise

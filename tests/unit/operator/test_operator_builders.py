@@ -1,0 +1,250 @@
+"""Builders are pure: spec -> manifest, checked against expected YAML."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from foresight.api.meta import Placement, Resources, RunPolicy, SecretKeyRef, Toleration
+from foresight.api.trainingjob import TrainingJobSpec
+from foresight_operator.builders import (
+    Volume,
+    build_configmap,
+    build_deployment,
+    build_job,
+    build_service,
+    plan_training,
+)
+from foresight_operator.reconcile import SpecError, owner_labels
+
+LABELS = owner_labels("TrainingJob", "demo")
+
+EXPECTED_JOB = """
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: demo-train
+  namespace: ml
+  labels: {app.kubernetes.io/managed-by: foresight, foresight.dev/kind: TrainingJob, foresight.dev/name: demo}
+spec:
+  backoffLimit: 2
+  suspend: true
+  activeDeadlineSeconds: 3600
+  ttlSecondsAfterFinished: 600
+  template:
+    metadata:
+      labels: {app.kubernetes.io/managed-by: foresight, foresight.dev/kind: TrainingJob, foresight.dev/name: demo}
+    spec:
+      restartPolicy: Never
+      nodeSelector: {nvidia.com/gpu.product: NVIDIA-H100}
+      tolerations:
+        - {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}
+      containers:
+        - name: main
+          image: runtime:1
+          imagePullPolicy: IfNotPresent
+          command: [foresight, train, --config, /etc/foresight/config/train.yaml]
+          workingDir: /var/foresight/artifacts
+          env:
+            - {name: FORESIGHT_TERMINATION_LOG, value: /dev/termination-log}
+            - {name: PYTHONUNBUFFERED, value: "1"}
+            - {name: AWS_ACCESS_KEY_ID, valueFrom: {secretKeyRef: {name: s3-creds, key: accessKey}}}
+          resources:
+            requests: {cpu: "4", memory: 16Gi, nvidia.com/gpu: "2"}
+            limits: {memory: 16Gi, nvidia.com/gpu: "2"}
+          terminationMessagePath: /dev/termination-log
+          terminationMessagePolicy: FallbackToLogsOnError
+          volumeMounts:
+            - {name: config, mountPath: /etc/foresight/config, readOnly: true}
+            - {name: artifacts, mountPath: /var/foresight/artifacts}
+      volumes:
+        - {name: config, configMap: {name: demo-config}}
+        - {name: artifacts, persistentVolumeClaim: {claimName: foresight-artifacts}}
+"""
+
+
+def test_job_has_resources_gpus_placement_volumes_and_run_policy() -> None:
+    job = build_job(
+        name="demo-train",
+        namespace="ml",
+        labels=LABELS,
+        image="runtime:1",
+        command=["foresight", "train", "--config", "/etc/foresight/config/train.yaml"],
+        secret_env={"AWS_ACCESS_KEY_ID": SecretKeyRef(name="s3-creds", key="accessKey")},
+        resources=Resources(cpu="4", memory="16Gi", gpu=2),
+        placement=Placement(
+            node_selector={"nvidia.com/gpu.product": "NVIDIA-H100"},
+            tolerations=[Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")],
+        ),
+        run_policy=RunPolicy(
+            backoff_limit=2, active_deadline_seconds=3600, ttl_seconds_after_finished=600, suspend=True
+        ),
+        volumes=[
+            Volume(
+                name="config", mount_path="/etc/foresight/config", config_map="demo-config", read_only=True
+            ),
+            Volume(name="artifacts", mount_path="/var/foresight/artifacts", claim="foresight-artifacts"),
+        ],
+        working_dir="/var/foresight/artifacts",
+    )
+    assert job == yaml.safe_load(EXPECTED_JOB)
+
+
+def test_cpu_only_job_requests_no_gpu_and_defaults_run_policy() -> None:
+    job = build_job(name="j", namespace="d", labels={}, image="i", command=["true"])
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"] == {
+        "requests": {"cpu": "500m", "memory": "1Gi"},
+        "limits": {"memory": "1Gi"},
+    }
+    assert job["spec"]["backoffLimit"] == 3 and job["spec"]["suspend"] is False
+    assert "activeDeadlineSeconds" not in job["spec"] and "volumes" not in job["spec"]["template"]["spec"]
+
+
+def test_configmap_holds_the_run_configuration() -> None:
+    cm = build_configmap(
+        name="demo-config", namespace="ml", labels=LABELS, data={"train.yaml": "task: toy\n"}
+    )
+    assert cm == {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "demo-config", "namespace": "ml", "labels": LABELS},
+        "data": {"train.yaml": "task: toy\n"},
+    }
+
+
+EXPECTED_DEPLOYMENT = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: cls, namespace: web, labels: {app: cls, tier: serve}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: cls}}
+  template:
+    metadata: {labels: {app: cls, tier: serve}}
+    spec:
+      containers:
+        - name: main
+          image: runtime:1
+          imagePullPolicy: IfNotPresent
+          command: [foresight, serve, classifier]
+          ports: [{name: http, containerPort: 8000, protocol: TCP}]
+          env:
+            - {name: PYTHONUNBUFFERED, value: "1"}
+            - {name: DASHSCOPE_API_KEY, valueFrom: {secretKeyRef: {name: ds, key: apiKey}}}
+          resources:
+            requests: {cpu: 500m, memory: 1Gi}
+            limits: {memory: 1Gi}
+          readinessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 5, failureThreshold: 3}
+"""
+
+
+def test_deployment_and_service() -> None:
+    dep = build_deployment(
+        name="cls", namespace="web", labels={"app": "cls", "tier": "serve"}, selector={"app": "cls"},
+        image="runtime:1", command=["foresight", "serve", "classifier"], port=8000, replicas=2,
+        secret_env={"DASHSCOPE_API_KEY": SecretKeyRef(name="ds", key="apiKey")},
+    )  # fmt: skip
+    assert dep == yaml.safe_load(EXPECTED_DEPLOYMENT)
+    svc = build_service(name="cls", namespace="web", labels={"app": "cls"}, selector={"app": "cls"}, port=80)
+    assert svc["spec"] == {
+        "selector": {"app": "cls"},
+        "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        "type": "ClusterIP",
+    }
+    headless = build_service(
+        name="w", namespace="d", labels={}, selector={"a": "b"}, port=29500, headless=True
+    )
+    assert headless["spec"]["clusterIP"] == "None" and headless["spec"]["publishNotReadyAddresses"] is True
+    with pytest.raises(ValueError, match="selector"):
+        build_deployment(
+            name="x", namespace="d", labels={}, selector={"app": "x"}, image="i", command=["c"], port=1
+        )
+
+
+def _spec(**overrides: object) -> TrainingJobSpec:
+    doc: dict[str, object] = {
+        "task": "forecast",
+        "model": "lstm",
+        "dataset": {"uri": "pvc://foresight-artifacts/data/panel.npz"},
+    }
+    doc.update(overrides)
+    return TrainingJobSpec.model_validate(doc)
+
+
+def test_training_plan_on_a_pvc_uses_paths_relative_to_the_mounted_claim() -> None:
+    plan = plan_training(_spec(epochs=3, hyperparameters={"learningRate": "0.01"}), namespace="ml", name="demo",
+                         config_map="demo-config", default_image="runtime:1")  # fmt: skip
+    assert plan.command == ("foresight", "train", "--config", "/etc/foresight/config/train.yaml")
+    assert plan.working_dir == "/var/foresight/artifacts"
+    assert plan.config == {
+        "task": "forecast",
+        "model": "lstm",
+        "epochs": 3,
+        "seed": 0,
+        "hyperparameters": {"learningRate": "0.01"},
+        "dataset": {"uri": "data/panel.npz"},
+        "checkpoint": {"uri": "checkpoints/ml/demo", "everyEpochs": 1, "keep": 2},
+        "output": {"uri": "models/ml/demo"},
+    }
+    assert plan.artifact_uri == "pvc://foresight-artifacts/models/ml/demo"
+    assert [v.claim for v in plan.volumes] == [None, "foresight-artifacts"]
+    assert plan.secrets == ()
+
+
+def test_training_plan_config_is_a_valid_runtime_train_config() -> None:
+    from foresight.training.config import TrainConfig
+
+    spec = _spec(search={"trials": 3, "space": {"hidden": {"type": "choice", "values": ["16", "32"]}}})
+    plan = plan_training(spec, namespace="ml", name="demo", config_map="c", default_image="i")
+    parsed = TrainConfig.model_validate(plan.config)
+    assert parsed.search is not None and parsed.search.num_samples == 3
+    toy = plan_training(
+        spec, namespace="ml", name="demo", config_map="c", default_image="i", builtin_task="toy"
+    )
+    assert TrainConfig.model_validate(toy.config).task == "toy" and "dataset" not in toy.config
+
+
+def test_training_plan_on_s3_passes_endpoint_and_secret_refs_not_values() -> None:
+    spec = _spec(
+        dataset={
+            "uri": "s3://data/panel.npz",
+            "store": {"endpoint": "minio:9000", "credentialsSecret": "s3"},
+        },
+        artifacts={
+            "uri": "s3://models/team/",
+            "endpoint": "minio:9000",
+            "insecure": True,
+            "credentialsSecret": "s3",
+        },
+    )
+    plan = plan_training(spec, namespace="ml", name="demo", config_map="c", default_image="i")
+    assert plan.config["output"] == {"uri": "s3://models/team/models/ml/demo"}
+    assert plan.config["dataset"] == {"uri": "s3://data/panel.npz"}
+    assert plan.env["FORESIGHT_S3_ENDPOINT"] == "minio:9000" and plan.env["FORESIGHT_S3_SECURE"] == "false"
+    assert plan.secret_env["AWS_SECRET_ACCESS_KEY"] == SecretKeyRef(name="s3", key="secretKey")
+    assert plan.secrets == ("s3",)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason", "hint"),
+    [
+        ({"dataset": {"uri": "file:///data/panel.npz"}}, "UnsupportedURI", "local mode"),
+        ({"artifacts": {"uri": "file:///tmp/a/"}}, "UnsupportedURI", "pvc://"),
+        ({"dataset": {"promql": {"url": "http://prom:9090", "query": "up"}}}, "UnsupportedDataset", ".npz"),
+        ({"distributed": {"backend": "torch", "workers": 2}}, "UnsupportedBackend", "backend: none"),
+    ],
+)
+def test_training_plan_rejects_what_cannot_run_with_a_fix(
+    overrides: dict[str, object], reason: str, hint: str
+) -> None:
+    with pytest.raises(SpecError) as info:
+        plan_training(_spec(**overrides), namespace="ml", name="demo", config_map="c", default_image="i")
+    assert info.value.reason == reason and hint in info.value.message
+
+
+def test_unknown_builtin_task_annotation_is_a_spec_error() -> None:
+    with pytest.raises(SpecError, match="toy"):
+        plan_training(
+            _spec(), namespace="ml", name="d", config_map="c", default_image="i", builtin_task="nope"
+        )
