@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from foresight.api.meta import Placement, Resources, RunPolicy, SecretKeyRef, Toleration
 from foresight.api.trainingjob import TrainingJobSpec
 from foresight_operator.builders import (
@@ -33,7 +32,8 @@ spec:
   ttlSecondsAfterFinished: 600
   template:
     metadata:
-      labels: {app.kubernetes.io/managed-by: foresight, foresight.dev/kind: TrainingJob, foresight.dev/name: demo}
+      labels:
+        {app.kubernetes.io/managed-by: foresight, foresight.dev/kind: TrainingJob, foresight.dev/name: demo}
     spec:
       restartPolicy: Never
       nodeSelector: {nvidia.com/gpu.product: NVIDIA-H100}
@@ -173,8 +173,8 @@ def _spec(**overrides: object) -> TrainingJobSpec:
 
 
 def test_training_plan_on_a_pvc_uses_paths_relative_to_the_mounted_claim() -> None:
-    plan = plan_training(_spec(epochs=3, hyperparameters={"learningRate": "0.01"}), namespace="ml", name="demo",
-                         config_map="demo-config", default_image="runtime:1")  # fmt: skip
+    spec = _spec(epochs=3, hyperparameters={"learningRate": "0.01"})
+    plan = plan_training(spec, namespace="ml", name="demo", config_map="demo-config", default_image="rt:1")
     assert plan.command == ("foresight", "train", "--config", "/etc/foresight/config/train.yaml")
     assert plan.working_dir == "/var/foresight/artifacts"
     assert plan.config == {

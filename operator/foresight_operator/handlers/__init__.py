@@ -1,0 +1,17 @@
+"""kopf handlers, one module per kind; :func:`register_all` puts them into a registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .accepting import register_accepting
+from .context import HandlerContext
+from .trainingjob import register_trainingjob
+
+__all__ = ["HandlerContext", "register_all"]
+
+
+def register_all(registry: Any, ctx: HandlerContext) -> None:
+    """Register every kind's handlers into ``registry`` (a ``kopf.OperatorRegistry``)."""
+    register_trainingjob(registry, ctx)
+    register_accepting(registry, ctx)

@@ -1,0 +1,315 @@
+"""TrainingJob, single-pod backend: spec -> ConfigMap (TrainConfig) + Job -> status from the Job.
+
+Handlers (thin): create / resume / spec update run :func:`reconcile` (validate, plan, make the
+children, sync status); every change of a Job we own runs :func:`sync_status`. The pod never
+writes to the API: its result (metrics, artifact, or the failure reason) arrives in its
+termination message, which :func:`training_status` reads from the pod status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import yaml
+from foresight.api.meta import GROUP, VERSION
+from foresight.api.trainingjob import TRAINING_JOB, TrainingJobSpec
+
+from ..builders import build_configmap, build_job, plan_training
+from ..builders.training import BUILTIN_TASK_ANNOTATION, CONFIG_FILE, TrainingPlan
+from ..kube import CONFIGMAPS, JOBS, PODS, SECRETS
+from ..reconcile import (
+    KIND_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    SpecError,
+    WaitError,
+    child_name,
+    ensure_child,
+    format_time,
+    owner_labels,
+    set_condition,
+    write_status,
+)
+from .common import guarded, kind_ref, parse_spec
+from .context import HandlerContext
+
+__all__ = ["TRAINING_JOBS", "reconcile", "register_trainingjob", "sync_status", "training_status"]
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+KIND = "TrainingJob"
+TRAINING_JOBS = kind_ref(KIND, TRAINING_JOB.plural)
+TERMINAL = ("Succeeded", "Failed")
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+
+
+def config_map_name(name: str) -> str:
+    return child_name(name, "config")
+
+
+def job_name(name: str) -> str:
+    return child_name(name, "train")
+
+
+def _plan(ctx: HandlerContext, body: Mapping[str, Any]) -> TrainingPlan:
+    meta = body["metadata"]
+    spec = parse_spec(TrainingJobSpec, body.get("spec"))
+    return plan_training(
+        spec,
+        namespace=meta["namespace"],
+        name=meta["name"],
+        config_map=config_map_name(meta["name"]),
+        default_image=ctx.settings.runtime_image,
+        builtin_task=(meta.get("annotations") or {}).get(BUILTIN_TASK_ANNOTATION),
+    )
+
+
+def _job_update(desired: Obj, existing: Obj) -> Obj | None:
+    # A Job's pod template is immutable; suspend is the one knob that may change after creation.
+    want = bool(desired["spec"].get("suspend"))
+    return {"spec": {"suspend": want}} if bool((existing.get("spec") or {}).get("suspend")) != want else None
+
+
+def reconcile(ctx: HandlerContext, body: Any) -> None:
+    """Make the ConfigMap and Job of one TrainingJob exist, then bring its status up to date."""
+    import kopf
+
+    meta = body["metadata"]
+    ns, name, uid = meta["namespace"], meta["name"], meta["uid"]
+    status = body.get("status") or {}
+    if status.get("phase") in TERMINAL and status.get("observedGeneration") == meta.get("generation"):
+        # Finished: never start the training again (its Job may be gone after ttlSecondsAfterFinished).
+        return
+    plan = _plan(ctx, body)
+    for secret in plan.secrets:
+        if ctx.kube.get(SECRETS, secret, ns) is None:
+            raise WaitError(
+                f"Secret {ns}/{secret} not found: create it with keys accessKey and secretKey "
+                "(S3 credentials); "
+                "the TrainingJob starts once it exists",
+                reason="SecretNotFound",
+                delay=max(ctx.settings.retry_delay, 5.0),
+            )
+    labels = owner_labels(KIND, name)
+    cm = build_configmap(
+        name=config_map_name(name),
+        namespace=ns,
+        labels=labels,
+        data={CONFIG_FILE: yaml.safe_dump(plan.config, sort_keys=True)},
+    )
+    kopf.adopt(cm, owner=body)
+    _, created = ensure_child(ctx.kube, CONFIGMAPS, cm, owner_uid=uid)
+    if created:
+        ctx.metrics.children.labels(kind=KIND, child="ConfigMap").inc()
+        ctx.post_event(
+            body, "Normal", "ConfigMapCreated", f"ConfigMap {cm['metadata']['name']} holds the run config"
+        )
+    spec = parse_spec(TrainingJobSpec, body.get("spec"))
+    job = build_job(
+        name=job_name(name),
+        namespace=ns,
+        labels=labels,
+        image=plan.image,
+        pull_policy=plan.pull_policy,
+        command=plan.command,
+        args=plan.args,
+        env=plan.env,
+        secret_env=plan.secret_env,
+        resources=spec.resources,
+        placement=spec.placement,
+        run_policy=spec.run_policy,
+        volumes=plan.volumes,
+        working_dir=plan.working_dir,
+    )
+    kopf.adopt(job, owner=body)
+    _, created = ensure_child(ctx.kube, JOBS, job, owner_uid=uid, update=_job_update)
+    if created:
+        ctx.metrics.children.labels(kind=KIND, child="Job").inc()
+        ctx.post_event(body, "Normal", "JobCreated", f"Job {job['metadata']['name']} runs the training")
+    sync_status(ctx, ns, name, plan=plan)
+
+
+def _termination(pod: Mapping[str, Any]) -> tuple[Obj | None, str]:
+    """``(parsed JSON message or None, raw message)`` of a pod's terminated main container."""
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        term = (cs.get("state") or {}).get("terminated")
+        if term:
+            raw = str(term.get("message") or "")
+            try:
+                doc = json.loads(raw) if raw.strip().startswith("{") else None
+            except ValueError:
+                doc = None
+            return (doc if isinstance(doc, dict) else None), raw
+    return None, ""
+
+
+def _finished_at(pod: Mapping[str, Any]) -> str:
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        term = (cs.get("state") or {}).get("terminated")
+        if term:
+            return str(term.get("finishedAt") or "")
+    return ""
+
+
+def _metric_summary(metrics: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={float(v):.4g}" for k, v in sorted(metrics.items()) if isinstance(v, int | float))
+
+
+def training_status(
+    body: Mapping[str, Any],
+    job: Mapping[str, Any] | None,
+    pods: Sequence[Mapping[str, Any]],
+    *,
+    now: datetime,
+    artifact_uri: str | None,
+) -> Obj:
+    """The whole TrainingJob status from the Job and its pods (pure)."""
+    meta = body["metadata"]
+    generation = meta.get("generation")
+    spec = body.get("spec") or {}
+    status: Obj = dict(body.get("status") or {})
+    old_phase = status.get("phase")
+    if job is None and old_phase in TERMINAL:
+        return status  # the Job was deleted after it finished (ttlSecondsAfterFinished): keep the result
+    jstatus: Obj = dict((job or {}).get("status") or {})
+    true_conds = {c.get("type"): c for c in jstatus.get("conditions") or [] if c.get("status") == "True"}
+    failed_pods = int(jstatus.get("failed") or 0)
+    if job is None:
+        phase, reason, message = "Pending", "Pending", "creating the training Job"
+    elif "Complete" in true_conds:
+        phase, reason, message = "Succeeded", "Succeeded", "training finished"
+    elif "Failed" in true_conds:
+        cond = true_conds["Failed"]
+        phase, reason = "Failed", str(cond.get("reason") or "Failed")
+        message = str(cond.get("message") or "the training Job failed")
+    elif (job.get("spec") or {}).get("suspend"):
+        phase, reason, message = (
+            "Suspended",
+            "Suspended",
+            "runPolicy.suspend is true: set it to false to start",
+        )
+    elif int(jstatus.get("active") or 0) > 0:
+        phase, reason, message = "Running", "Running", f"training in Job {job['metadata']['name']}"
+    else:
+        phase, reason, message = "Pending", "Pending", "waiting for the training pod to start"
+
+    ended = sorted((p for p in pods if _finished_at(p)), key=_finished_at)
+    if phase == "Succeeded":
+        winners = [p for p in ended if (p.get("status") or {}).get("phase") == "Succeeded"] or ended
+        doc, _ = _termination(winners[-1]) if winners else (None, "")
+        if doc:
+            metrics = {
+                k: float(v) for k, v in (doc.get("metrics") or {}).items() if isinstance(v, int | float)
+            }
+            status["bestMetrics"] = metrics
+            status["progress"] = {
+                "epoch": int(doc.get("epochs") or 0),
+                "epochs": int(spec.get("epochs") or 0),
+                "metrics": metrics,
+            }
+            if doc.get("resumedFromEpoch") is not None:
+                status["resumedFromEpoch"] = int(doc["resumedFromEpoch"])
+            runtime_uri = str(doc.get("artifactUri") or "")
+            uri = runtime_uri if runtime_uri.startswith("s3://") else (artifact_uri or runtime_uri or None)
+            if uri:
+                status["artifactUri"] = uri
+            summary = _metric_summary(metrics)
+            message = f"trained {doc.get('epochs')} epochs" + (f"; {summary}" if summary else "")
+    elif phase == "Failed" and ended:
+        doc, raw = _termination(ended[-1])
+        if doc and doc.get("reason"):
+            reason = str(doc["reason"])
+            message = f"{doc.get('message') or ''} (Job: {message})".strip()
+        elif raw:
+            message = f"{message}; last pod said: {raw[-1500:]}"
+
+    status["phase"] = phase
+    status["observedGeneration"] = generation
+    status["restarts"] = max(0, failed_pods - (1 if phase == "Failed" else 0))
+    if jstatus.get("startTime"):
+        status["startTime"] = jstatus["startTime"]
+    if jstatus.get("completionTime"):
+        status["completionTime"] = jstatus["completionTime"]
+    elif phase == "Failed" and "completionTime" not in status:
+        status["completionTime"] = format_time(now)
+    conds = status.get("conditions") or []
+    ready = "True" if phase == "Succeeded" else "False"
+    conds = set_condition(conds, "Ready", ready, reason, message, generation=generation, now=now)
+    progressing = "True" if phase in ("Pending", "Running") else "False"
+    conds = set_condition(conds, "Progressing", progressing, reason, message, generation=generation, now=now)
+    if any(c.get("type") == "Degraded" and c.get("status") == "True" for c in conds):
+        conds = set_condition(
+            conds, "Degraded", "False", "Reconciled", "reconciled again", generation=generation, now=now
+        )
+    status["conditions"] = conds
+    return status
+
+
+def sync_status(ctx: HandlerContext, namespace: str, name: str, *, plan: TrainingPlan | None = None) -> None:
+    """Recompute one TrainingJob's status from its Job and pods, and post an event on a phase change."""
+    jname = job_name(name)
+
+    def compute(current: Obj) -> Obj | None:
+        # The owner is read before the Job: a write based on an older Job then fails its precondition.
+        job = ctx.kube.get(JOBS, jname, namespace)
+        pods: list[Obj] = []
+        if job is not None and (
+            (job.get("status") or {}).get("conditions") or (job.get("status") or {}).get("failed")
+        ):
+            pods = ctx.kube.list(PODS, namespace, label_selector=f"{JOB_NAME_LABEL}={jname}")
+        uri = plan.artifact_uri if plan is not None else None
+        if uri is None:
+            try:
+                uri = _plan(ctx, current).artifact_uri
+            except SpecError:
+                return None  # an invalid spec's status is written by the reconcile handler
+        return training_status(current, job, pods, now=ctx.clock(), artifact_uri=uri)
+
+    result = write_status(ctx.kube, TRAINING_JOBS, namespace, name, compute)
+    if result is None:
+        ctx.metrics.record_phase(KIND, namespace, name, None)
+        return
+    phase = result.new.get("phase")
+    ctx.metrics.record_phase(KIND, namespace, name, phase)
+    if result.changed and result.old.get("phase") != phase:
+        ready: Obj = next((c for c in result.new.get("conditions") or [] if c.get("type") == "Ready"), {})
+        type_ = "Warning" if phase == "Failed" else "Normal"
+        ctx.post_event(
+            result.body, type_, str(ready.get("reason") or phase), str(ready.get("message") or phase)
+        )
+
+
+def register_trainingjob(registry: Any, ctx: HandlerContext) -> None:
+    import kopf
+
+    plural = TRAINING_JOB.plural
+
+    def on_trainingjob(body: Any, retry: int, **_: Any) -> None:
+        guarded(ctx, TRAINING_JOBS, body, retry, lambda: reconcile(ctx, body), invalid_phase="Failed")
+
+    kopf.on.resume(GROUP, VERSION, plural, registry=registry, id="reconcile")(on_trainingjob)
+    kopf.on.create(GROUP, VERSION, plural, registry=registry, id="reconcile")(on_trainingjob)
+    kopf.on.update(GROUP, VERSION, plural, registry=registry, id="reconcile", field="spec")(on_trainingjob)
+
+    def on_job_event(body: Any, type: str | None, logger: Any, **_: Any) -> None:
+        meta = body.get("metadata") or {}
+        owner = next((r for r in meta.get("ownerReferences") or [] if r.get("kind") == KIND), None)
+        if owner is None:
+            return
+        try:
+            sync_status(ctx, meta["namespace"], owner["name"])
+        except Exception as exc:  # the next Job event or the owner's own reconcile catches up
+            logger.warning(f"status of TrainingJob {owner['name']} not updated from Job event {type}: {exc}")
+
+    kopf.on.event(
+        "batch",
+        "v1",
+        "jobs",
+        registry=registry,
+        id="trainingjob-job-events",
+        labels={MANAGED_BY_LABEL: MANAGED_BY, KIND_LABEL: KIND},
+    )(on_job_event)
