@@ -6,14 +6,23 @@ gets that ensemble. Because the choice is made on the same backtest, ``auto``'s 
 never worse than any candidate's, so never worse than the best baseline (it falls back to it);
 the per-model errors and the choice per series are kept for the ForecastTask status.
 A candidate that fails (e.g. too little history for a neural model) is dropped with a warning.
+
+Progress: ``on_event(kind, data)`` hears ``candidate`` (a backtest starts), ``fold`` (a model is
+fitted for one backtest origin), ``candidate_done`` (with its errors), ``refit`` (fitting the
+chosen models on the full history); epochs of neural models go to ``progress`` as usual, from the
+backtest too. ``save`` / ``load`` keep the choices and the trained networks (``config.json`` plus
+``models/<name>/``); the closed-form and statsforecast models carry no fitted state (they are
+rebuilt from their parameters and fitted on the panel given to ``predict``).
 """
 
 from __future__ import annotations
 
-import functools
+import json
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,13 +30,17 @@ import numpy as np
 from foresight.timeseries import Forecast, Panel
 
 from .backtest import BacktestResult, backtest
-from .models.base import Model, ProgressCallback, get_model
+from .models.base import Model, ProgressCallback, get_model, model_class
 
-__all__ = ["DEFAULT_CANDIDATES", "AutoModel", "Choice"]
+__all__ = ["DEFAULT_CANDIDATES", "AutoEvent", "AutoModel", "Choice"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CANDIDATES: tuple[str, ...] = ("seasonal_naive", "linear", "ets", "theta", "lstm")
+SAVE_FORMAT = 1
+
+AutoEvent = Callable[[str, dict[str, Any]], None]
+"""``(kind, data)``: see the module docstring for the kinds."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,7 @@ class AutoModel(Model):
     name = "auto"
     cheap_refit: ClassVar[bool] = False
     uses_covariates: ClassVar[bool] = True
+    saveable: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -81,11 +95,19 @@ class AutoModel(Model):
         self.season = season
         self.results: dict[str, BacktestResult] = {}
         self.failures: dict[str, str] = {}
+        self.saved_backtest: dict[str, dict[str, float | None]] = {}
+        """Backtest summaries read back by :meth:`load` (the per-fold results are not saved)."""
         self.choices: list[Choice] = []
         self.auto_result: BacktestResult | None = None
         self._by_key: dict[tuple[tuple[str, str], ...], Choice] = {}
+        self.horizon: int | None = None
         self._default: Choice | None = None
         self._fitted: dict[str, Model] = {}
+        self.on_event: AutoEvent | None = None
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, data)
 
     def params(self) -> dict[str, Any]:
         return {"candidates": self.candidates, "model_params": self.model_params, "folds": self.folds,
@@ -98,11 +120,13 @@ class AutoModel(Model):
         self, panel: Panel, horizon: int, *, seed: int = 0, progress: ProgressCallback | None = None
     ) -> None:
         self.results, self.failures = {}, {}
-        for name in self.candidates:
+        for index, name in enumerate(self.candidates, start=1):
+            self._emit("candidate", model=name, index=index, of=len(self.candidates), folds=self.folds)
+            t0 = time.perf_counter()
             try:
                 self.results[name] = backtest(
                     panel,
-                    functools.partial(self._new, name),
+                    self._fold_factory(name, progress),
                     horizon,
                     self.folds,
                     season=self.season,
@@ -111,6 +135,13 @@ class AutoModel(Model):
             except Exception as exc:  # a failing candidate must not sink the task; it is reported
                 log.warning("auto: candidate %s failed its backtest and is skipped: %s", name, exc)
                 self.failures[name] = f"{type(exc).__name__}: {exc}"
+                self._emit("candidate_failed", model=name, error=self.failures[name])
+                continue
+            summary = self.results[name].summary()
+            self._emit(
+                "candidate_done", model=name, mase=summary["mase"], mae=summary["mae"],
+                seconds=time.perf_counter() - t0,
+            )  # fmt: skip
         if not self.results:
             raise RuntimeError(f"auto: every candidate failed its backtest: {self.failures}")
         names = list(self.results)
@@ -155,12 +186,32 @@ class AutoModel(Model):
         needed = sorted({m for c in [*choices, self._default] for m in c.models})
         self._fitted = {}
         for name in needed:
+            self._emit("refit", model=name)
             model = self._new(name)
             model.fit(panel, horizon, seed=seed, progress=progress if model.neural else None)
             self._fitted[name] = model
+        self.horizon = horizon
         log.info(
             "auto: choices %s", {c: sum(x.label == c for x in choices) for c in {x.label for x in choices}}
         )
+
+    def _fold_factory(self, name: str, progress: ProgressCallback | None) -> Callable[[], Model]:
+        """A factory for ``backtest`` that reports each fold's fit and routes epochs to ``progress``."""
+        fold = 0
+
+        def make() -> Model:
+            nonlocal fold
+            fold += 1
+            model = self._new(name)
+            if model.neural:
+                # backtest() fits a neural model once, on the history before the first origin.
+                model.progress = progress
+                self._emit("fold", model=name, fold=1, of=1)
+            else:
+                self._emit("fold", model=name, fold=fold, of=self.folds)
+            return model
+
+        return make
 
     def backtest_errors(self) -> dict[str, dict[str, float]]:
         """Model -> {mase, median_mase, mae, rmse, coverage} on the backtest, ``auto`` included."""
@@ -195,3 +246,65 @@ class AutoModel(Model):
             origin=panel.end, step=panel.step, keys=panel.keys, point=point, lower=np.minimum(lower, point),
             upper=np.maximum(upper, point), model=[c.label for c in choices],
         )  # fmt: skip
+
+    # ---- persistence ----------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> None:
+        """Write ``config.json`` (choices, parameters, backtest errors) and each trained sub-model."""
+        if self._default is None:
+            raise RuntimeError("auto model is not fitted: nothing to save")
+        d = Path(path)
+        d.mkdir(parents=True, exist_ok=True)
+        fitted: dict[str, dict[str, Any]] = {}
+        for name, model in self._fitted.items():
+            if model.saveable:
+                model.save(d / "models" / name)
+            fitted[name] = {"saved": model.saveable, "params": model.params()}
+        config = {
+            "name": self.name,
+            "format": SAVE_FORMAT,
+            "params": self.params(),
+            "horizon": self.horizon,
+            "default": {"models": list(self._default.models), "weights": list(self._default.weights)},
+            "choices": [
+                {"labels": [list(kv) for kv in key], "models": list(c.models), "weights": list(c.weights)}
+                for key, c in self._by_key.items()
+            ],
+            "fitted": fitted,
+            "failures": self.failures,
+            "backtest": _json_safe(self.backtest_errors()),
+        }
+        (d / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+
+    @classmethod
+    def load(cls, path: str | Path) -> AutoModel:
+        """Load a directory written by :meth:`save` (neural weights only; no pickled code)."""
+        d = Path(path)
+        config = json.loads((d / "config.json").read_text())
+        if config.get("name") != cls.name:
+            raise ValueError(f"{d} holds a {config.get('name')!r} model, not 'auto'; use load_model()")
+        if config.get("format") != SAVE_FORMAT:
+            raise ValueError(
+                f"{d} has auto format {config.get('format')!r}; this runtime reads {SAVE_FORMAT}: retrain"
+            )
+        model = cls(**config["params"])
+        model.horizon = config.get("horizon")
+        model.failures = dict(config.get("failures", {}))
+        model.saved_backtest = dict(config.get("backtest", {}))
+        model._default = Choice(tuple(config["default"]["models"]), tuple(config["default"]["weights"]))
+        model._by_key = {
+            tuple((str(k), str(v)) for k, v in c["labels"]): Choice(tuple(c["models"]), tuple(c["weights"]))
+            for c in config["choices"]
+        }
+        model._fitted = {}
+        for name, info in config["fitted"].items():
+            if info["saved"]:
+                model._fitted[name] = model_class(name).load(d / "models" / name)
+            else:
+                model._fitted[name] = get_model(name, **info["params"])
+        return model
+
+
+def _json_safe(errors: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float | None]]:
+    # JSON has no NaN: unknown errors are stored as null.
+    return {m: {k: (v if np.isfinite(v) else None) for k, v in e.items()} for m, e in errors.items()}

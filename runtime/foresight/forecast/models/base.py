@@ -63,6 +63,9 @@ class Model(ABC):
     """One model for all series (as opposed to one per series)."""
     saveable: ClassVar[bool] = False
     """Implements ``save`` / ``load``."""
+    progress: ProgressCallback | None = None
+    """Per-epoch callback used when ``fit`` is called without one (e.g. from inside a backtest,
+    which does not pass callbacks through); only trained models report epochs."""
 
     @abstractmethod
     def fit(

@@ -267,6 +267,7 @@ class NeuralModel(Model):
                 f"history too short for neural training: {n} steps, horizon {horizon}, validation "
                 f"{val_steps}; give at least {3 * horizon + min_origin + 2} steps or use a baseline"
             )
+        progress = progress if progress is not None else self.progress
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
         if self.covariates is None:

@@ -76,7 +76,12 @@ class _StatsForecastModel(Model):
         lower = point.copy()
         upper = point.copy()
         if usable.size:
-            values = fill_gaps(panel.values[usable])
+            # Divide each series by its median magnitude before fitting: on byte-sized series
+            # (~1e13) AutoTheta's optimiser needs ~10x longer to converge, with the same forecast.
+            raw = panel.values[usable]
+            unit = np.nanmedian(np.abs(raw), axis=1)
+            unit = np.where(np.isfinite(unit) & (unit > 0), unit, 1.0)[:, None]
+            values = fill_gaps(raw / unit)
             # A seasonal model needs two full seasons to estimate anything; otherwise go non-seasonal.
             if values.shape[1] < 2 * season + 1:
                 log.info(
@@ -101,6 +106,7 @@ class _StatsForecastModel(Model):
             p = out[self.column].to_numpy(dtype=np.float64).reshape(shape)
             lo = out[f"{self.column}-lo-{pct}"].to_numpy(dtype=np.float64).reshape(shape)
             hi = out[f"{self.column}-hi-{pct}"].to_numpy(dtype=np.float64).reshape(shape)
+            p, lo, hi = p * unit, lo * unit, hi * unit
             point[usable], lower[usable], upper[usable] = p, np.minimum(lo, p), np.maximum(hi, p)
         return Forecast(
             origin=panel.end,

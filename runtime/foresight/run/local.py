@@ -1,0 +1,296 @@
+"""``foresight run``: read a resource file, wire the real clients, run it once, report.
+
+The environment is read here, once (STYLE.md rule 7), and passed down:
+
+- ``FORESIGHT_TERMINATION_MESSAGE_PATH`` (also ``FORESIGHT_TERMINATION_LOG``, the training
+  runtime's name): where the JSON result goes; default ``/dev/termination-log``.
+- ``FORESIGHT_PROMETHEUS_TOKEN``: bearer token for ``spec.source.url`` (the operator injects it
+  from ``spec.source.bearerTokenSecret``); never logged.
+- ``FORESIGHT_PVC_ROOT``: where ``pvc://<claim>/<path>`` artifact URIs are mounted in the pod
+  (``<root>/<claim>/<path>``; default ``/var/lib/foresight/pvc``). In local mode they resolve
+  under ``--state-dir``.
+- ``FORESIGHT_S3_ENDPOINT`` / ``FORESIGHT_S3_SECURE`` / ``FORESIGHT_S3_REGION`` /
+  ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` for ``s3://`` stores (as ``foresight train``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlparse
+
+from foresight.api.forecasttask import ForecastReason, ForecastTaskSpec
+from foresight.artifacts import ArtifactStore, LocalArtifactStore, S3Options, open_store
+from foresight.forecast.runner import RunEvent, RunMode, RunResult, run_forecast_task, termination_message
+
+__all__ = [
+    "DEFAULT_PVC_ROOT",
+    "DEFAULT_STATE_DIR",
+    "TaskFile",
+    "TaskFileError",
+    "exit_code",
+    "load_task",
+    "main_run",
+    "resolve_store",
+    "run_task",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TERMINATION_PATH = "/dev/termination-log"
+DEFAULT_PVC_ROOT = "/var/lib/foresight/pvc"
+DEFAULT_STATE_DIR = ".cache/foresight"
+SUPPORTED_KINDS = ("ForecastTask",)
+
+_BAD_INPUT = {
+    ForecastReason.PROMQL_ERROR, ForecastReason.NO_SERIES, ForecastReason.INSUFFICIENT_HISTORY,
+    ForecastReason.TOO_MANY_SERIES, "InvalidSpec",
+}  # fmt: skip
+
+
+class TaskFileError(Exception):
+    """The file cannot be run: unreadable, invalid, or a kind ``foresight run`` does not run yet."""
+
+    def __init__(self, path: str, message: str, reason: str = "InvalidSpec") -> None:
+        super().__init__(f"{path}: {message}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class TaskFile:
+    kind: str
+    name: str
+    namespace: str
+    spec: ForecastTaskSpec
+
+
+def load_task(path: str, *, default_namespace: str = "default") -> TaskFile:
+    """The first ``foresight.dev`` resource of a YAML file, validated like the API server would."""
+    import yaml
+
+    from foresight.api.validation import validate_object
+    from foresight.cli import load_documents
+
+    try:
+        docs = load_documents(path)
+    except OSError as exc:
+        raise TaskFileError(path, f"cannot read: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise TaskFileError(path, f"not valid YAML: {exc}") from exc
+    ours = [
+        d for d in docs if isinstance(d, dict) and str(d.get("apiVersion", "")).startswith("foresight.dev/")
+    ]
+    if not ours:
+        raise TaskFileError(path, "no foresight.dev resource in the file (apiVersion foresight.dev/v1alpha1)")
+    doc = ours[0]
+    kind = str(doc.get("kind"))
+    if kind not in SUPPORTED_KINDS:
+        raise TaskFileError(
+            path,
+            f"kind {kind!r} is not supported by `foresight run` yet (supported: "
+            f"{', '.join(SUPPORTED_KINDS)}); "
+            "TrainingJobs run with `foresight train --config`, ClassifierServices with `foresight serve`",
+            reason="UnsupportedKind",
+        )
+    errors = validate_object(doc)
+    if errors:
+        raise TaskFileError(path, "invalid: " + "; ".join(str(e) for e in errors))
+    meta = doc.get("metadata") or {}
+    return TaskFile(
+        kind=kind,
+        name=str(meta["name"]),
+        namespace=str(meta.get("namespace") or default_namespace),
+        spec=ForecastTaskSpec.model_validate(doc["spec"]),
+    )
+
+
+def s3_options(environ: Mapping[str, str], endpoint: str | None, region: str, insecure: bool) -> S3Options:
+    """S3 options from the spec's StoreRef, with the endpoint / credentials the pod's env provides."""
+    creds: Any = None
+    if environ.get("AWS_ACCESS_KEY_ID"):
+        from foresight.artifacts.s3 import S3Credentials
+
+        creds = S3Credentials.from_env(environ)
+    return S3Options(
+        endpoint=endpoint or environ.get("FORESIGHT_S3_ENDPOINT", "s3.amazonaws.com"),
+        region=environ.get("FORESIGHT_S3_REGION", region),
+        secure=not insecure and environ.get("FORESIGHT_S3_SECURE", "true").lower() != "false",
+        credentials=creds,
+    )
+
+
+def resolve_store(uri: str, *, pvc_root: Path, s3: Callable[[], S3Options] | None = None) -> ArtifactStore:
+    """The artifact store of a spec's ``artifacts.uri``: ``pvc://claim/path`` is a directory under
+    ``pvc_root`` (where the claim is mounted), ``file://`` a local directory, ``s3://`` a bucket."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "pvc":
+        return LocalArtifactStore(pvc_root / parsed.netloc / parsed.path.lstrip("/"))
+    if parsed.scheme == "s3":
+        return open_store(uri, s3=s3() if s3 is not None else None)
+    return open_store(uri)
+
+
+def exit_code(result: RunResult) -> int:
+    """0 Ready; 2 bad input (fix the spec or the query); 3 temporary (retry later); 1 anything else."""
+    if result.ok:
+        return 0
+    if result.retryable:
+        return 3
+    return 2 if result.reason in _BAD_INPUT else 1
+
+
+def run_task(
+    task: TaskFile,
+    *,
+    environ: Mapping[str, str],
+    mode: RunMode,
+    prometheus_url: str | None,
+    pushgateway_url: str | None,
+    pvc_root: Path,
+    progress: Callable[[RunEvent], None] | None,
+    clock: Callable[[], float] = time.time,
+) -> RunResult:
+    """Build the real clients for ``task`` and run it once."""
+    from foresight.prometheus.client import PrometheusClient
+    from foresight.prometheus.pushgateway import push
+
+    spec = task.spec
+    prometheus = PrometheusClient(
+        prometheus_url or spec.source.url, bearer_token=environ.get("FORESIGHT_PROMETHEUS_TOKEN") or None
+    )
+    gateway = pushgateway_url or spec.output.pushgateway_url
+    publisher = None
+    if spec.output.mode == "pushgateway":
+        publisher = lambda registry, key: push(gateway, registry, grouping_key=key)  # noqa: E731
+    remote_writer = None
+    if spec.output.remote_write_url:
+        from foresight.prometheus.remote_write import remote_write
+
+        remote_writer = functools.partial(
+            remote_write, spec.output.remote_write_url, task=task.name, namespace=task.namespace
+        )
+    art = spec.artifacts
+    store = resolve_store(
+        art.uri, pvc_root=pvc_root, s3=lambda: s3_options(environ, art.endpoint, art.region, art.insecure)
+    )
+    return run_forecast_task(
+        spec,
+        name=task.name,
+        namespace=task.namespace,
+        prometheus=prometheus,
+        pushgateway=publisher,
+        store=store,
+        clock=clock,
+        progress=progress,
+        mode=mode,
+        remote_writer=remote_writer,
+    )
+
+
+def _write_termination(path: Path, text: str) -> None:
+    try:
+        if str(path.parent) != "/dev":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    except OSError as exc:
+        log.info("termination message not written to %s (%s); outside Kubernetes that is expected", path, exc)
+
+
+def _printer(stream: TextIO) -> Callable[[RunEvent], None]:
+    def show(event: RunEvent) -> None:
+        if event.kind != "done":
+            stream.write(event.message + "\n")
+            stream.flush()
+
+    return show
+
+
+def main_run(
+    args: argparse.Namespace, *, environ: Mapping[str, str] | None = None, stdout: TextIO | None = None
+) -> int:
+    """``foresight run``; returns the exit code."""
+    env = dict(os.environ) if environ is None else dict(environ)
+    out = stdout or sys.stdout
+    logging.basicConfig(level=logging.INFO if not args.local else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    term = Path(
+        env.get("FORESIGHT_TERMINATION_MESSAGE_PATH")
+        or env.get("FORESIGHT_TERMINATION_LOG")
+        or DEFAULT_TERMINATION_PATH
+    )
+    try:
+        task = load_task(args.filename, default_namespace=args.namespace or "default")
+    except TaskFileError as exc:
+        doc = {"phase": "Failed", "reason": exc.reason, "message": str(exc), "retryable": False}
+        print(json.dumps(doc, sort_keys=True), file=sys.stderr if args.local else out, flush=True)
+        if not args.local:
+            _write_termination(term, json.dumps(doc, separators=(",", ":"), sort_keys=True))
+        return 2
+    if args.local:
+        state = Path(args.state_dir or DEFAULT_STATE_DIR).resolve()
+        pvc_root = state / "pvc"
+        mode: RunMode = args.mode or "train"
+    else:
+        pvc_root = Path(env.get("FORESIGHT_PVC_ROOT", DEFAULT_PVC_ROOT))
+        mode = args.mode or "auto"
+    if args.local:
+        print(
+            f"running ForecastTask {task.namespace}/{task.name} locally (mode {mode})", file=out, flush=True
+        )
+    result = run_task(
+        task,
+        environ=env,
+        mode=mode,
+        prometheus_url=args.prometheus_url,
+        pushgateway_url=args.pushgateway_url,
+        pvc_root=pvc_root,
+        progress=_printer(out) if args.local else _json_lines(out),
+    )
+    code = exit_code(result)
+    if args.local:
+        from .report import format_backtest, format_forecasts, format_status
+
+        out.write(
+            "\n" + format_status(result, name=task.name, namespace=task.namespace, now=time.time()) + "\n"
+        )
+        if result.ok:
+            out.write("\nBacktest (" + str(task.spec.model.backtest_folds) + " rolling origins, horizon "
+                      + task.spec.horizon + "):\n" + format_backtest(result) + "\n")  # fmt: skip
+            out.write("\nForecasts:\n" + format_forecasts(result) + "\n")
+        out.flush()
+    else:
+        text = termination_message(result)
+        out.write(
+            json.dumps({"event": "result", "exitCode": code, **json.loads(text)}, sort_keys=True) + "\n"
+        )
+        out.flush()
+        _write_termination(term, text)
+    return code
+
+
+def _json_lines(stream: TextIO) -> Callable[[RunEvent], None]:
+    """One JSON object per progress event on stdout: what ``kubectl logs`` shows for a Job pod."""
+
+    def show(event: RunEvent) -> None:
+        if event.kind == "done":
+            return
+        data = {k: _json_scalar(v) for k, v in event.data.items() if isinstance(v, str | int | float | bool)}
+        stream.write(json.dumps({"event": event.kind, "message": event.message, **data}, default=str) + "\n")
+        stream.flush()
+
+    return show
+
+
+def _json_scalar(v: str | int | float | bool) -> str | int | float | bool | None:
+    # JSON has no NaN / Infinity: a reader gets null.
+    return None if isinstance(v, float) and not math.isfinite(v) else v
