@@ -111,29 +111,39 @@ class KubeClient:
         from urllib3.exceptions import HTTPError
 
         try:
-            data = self._api.call_api(
-                path,
+            method_, url, headers, payload, post = self._api.param_serialize(
                 method,
+                path,
                 query_params=list((query or {}).items()),
                 header_params={"Accept": "application/json", "Content-Type": content_type},
                 body=body,
-                response_type="object",
                 auth_settings=["BearerToken"],
-                _return_http_data_only=True,
-                _preload_content=True,
+            )
+            resp = self._api.call_api(
+                method_,
+                url,
+                header_params=headers,
+                body=payload,
+                post_params=post,
                 _request_timeout=self.timeout,
             )
-        except ApiException as exc:
-            reason, message = str(exc.reason), ""
+            raw = resp.read()
+        except ApiException as exc:  # raised by the REST layer only when the server was not reached
+            raise KubeApiError(
+                int(exc.status or 0), "Unreachable", str(exc.reason), f"{method} {path}"
+            ) from exc
+        except (HTTPError, OSError) as exc:
+            raise KubeApiError(0, "Unreachable", str(exc), f"{method} {path}") from exc
+        if not 200 <= resp.status < 300:
+            reason, message = str(resp.reason or ""), ""
             try:
-                status = json.loads(exc.body or "{}")
+                status = json.loads(raw or b"{}")
                 reason = status.get("reason") or reason
                 message = status.get("message") or ""
             except ValueError:
-                message = str(exc.body or "")[:500]
-            raise KubeApiError(int(exc.status or 0), reason, message, f"{method} {path}") from exc
-        except (HTTPError, OSError) as exc:
-            raise KubeApiError(0, "Unreachable", str(exc), f"{method} {path}") from exc
+                message = raw[:500].decode(errors="replace")
+            raise KubeApiError(int(resp.status), reason, message, f"{method} {path}")
+        data = json.loads(raw) if raw else {}
         return dict(data or {})
 
     def get(self, ref: ResourceRef, name: str, namespace: str | None) -> Obj | None:

@@ -53,6 +53,9 @@ def build_registry(ctx: Any) -> Any:
     from .handlers import register_all
 
     registry = kopf.OperatorRegistry()
+    # kopf's default login handlers live in its global registry; an explicit one needs its own:
+    # kubeconfig or in-cluster service account, through the kubernetes client.
+    kopf.on.login(registry=registry)(kopf.login_via_client)
     register_all(registry, ctx)
     return registry
 
