@@ -454,8 +454,8 @@ def run_forecast_task(
     now = clock()
     state: dict[str, Any] = {"stage": "ingest", "series": 0}
     try:
-        return _run(spec, name, namespace, prometheus, pushgateway, store, now, emit, mode, remote_writer,
-                    state)  # fmt: skip
+        result = _run(spec, name, namespace, prometheus, pushgateway, store, now, emit, mode, remote_writer,
+                      state)  # fmt: skip
     except _RunFailure as exc:
         result = RunResult("Failed", exc.reason, exc.message, retryable=exc.retryable)
     except PromQLError as exc:

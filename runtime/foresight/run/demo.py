@@ -1,0 +1,456 @@
+"""``foresight demo`` (what ``make run`` calls): the main job on the built-in SYNTHETIC data set.
+
+1. Generate the semi-synthetic storage-quota data set (:mod:`foresight.forecast.synthetic`,
+   clearly labelled: no real quota series is public): quotas per cluster / storage type / group /
+   user at 85-95% of quota, day/night rhythm, growth, write/delete bursts. It ends at the current
+   hour; one more day is generated as hidden ground truth (does a series really cross 95% in the
+   next 24 h?) and never shown to the models.
+2. Load it into a real local Prometheus (backfilled with promtool) plus a Pushgateway that
+   Prometheus scrapes, when the binaries are installed or can be (apt, as root); otherwise keep
+   it in memory (:class:`foresight.run.memory.MemoryPrometheus`) and say so.
+3. Run the storage ForecastTask (``examples/forecasttask-storage.yaml`` when present, else the
+   built-in task with the same values) through the same runner a cluster Job uses, printing
+   progress (backtest folds, epochs).
+4. Print a kubectl-like status, the backtest against predict_linear and seasonal naive, the
+   forecasts with time-to-threshold (with the hidden ground truth next to them), where the plot
+   and files went, the metric names written and an alert rule to start from; when Prometheus is
+   real, query it to show the forecasts arrived.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from foresight.api.forecasttask import ForecastTaskSpec
+from foresight.forecast.runner import RunEvent, RunResult, run_forecast_task
+from foresight.forecast.synthetic import (
+    STORAGE_METRICS,
+    StorageDataset,
+    make_storage_dataset,
+    storage_openmetrics,
+)
+from foresight.prometheus.client import PrometheusClient
+
+from .report import format_backtest, format_forecasts, format_seconds, format_status, table
+
+__all__ = ["DEMO_NAME", "DEMO_NAMESPACE", "EXAMPLE_PATH", "demo_spec", "main_demo", "run_demo"]
+
+DEMO_NAME = "storage-quota"
+DEMO_NAMESPACE = "demo"
+EXAMPLE_PATH = Path("examples/forecasttask-storage.yaml")
+STEP = 3600
+HISTORY_DAYS = 29
+ALERT = (
+    'foresight_time_to_threshold_seconds{bound="point"} < 6*3600\n'
+    "  # or, earlier and noisier: the upper bound\n"
+    'foresight_time_to_threshold_seconds{bound="upper"} < 6*3600'
+)
+
+
+def demo_spec(*, artifacts_uri: str, quick: bool = False) -> ForecastTaskSpec:
+    """The built-in storage task (the same values as ``examples/forecasttask-storage.yaml``)."""
+    candidates = (
+        ["seasonal_naive", "linear", "theta", "lstm"]
+        if quick
+        else ["seasonal_naive", "linear", "ets", "theta", "lstm"]
+    )
+    return ForecastTaskSpec.model_validate(
+        {
+            "source": {
+                "query": STORAGE_METRICS["used"],
+                "lookback": "672h",
+                "step": "1h",
+                "groupBy": ["group", "user", "storage_type", "cluster"],
+                "aggregation": "sum",
+                "covariates": [{"name": "write_rate", "query": STORAGE_METRICS["write_rate"]}],
+            },
+            "calendar": {
+                "hourOfDay": True,
+                "dayOfWeek": True,
+                "dayNight": {"dayStartHour": 8, "dayEndHour": 20},
+            },
+            "model": {
+                "type": "auto",
+                "candidates": candidates,
+                "backtestFolds": 3,
+                "hyperparameters": {
+                    "inputWindow": 72,
+                    "hiddenSize": 32,
+                    "layers": 1,
+                    "epochs": 3 if quick else 10,
+                    "windowsPerEpoch": 1000 if quick else 4000,
+                    "batchSize": 256,
+                    "patience": 3,
+                },
+            },
+            "horizon": "24h",
+            "threshold": {"capacity": {"query": STORAGE_METRICS["quota"]}, "ratio": 0.95},
+            "output": {"mode": "pushgateway", "horizons": ["1h", "6h", "24h"]},
+            "artifacts": {"uri": artifacts_uri},
+        }
+    )
+
+
+def _say(out: TextIO, text: str = "") -> None:
+    out.write(text + "\n")
+    out.flush()
+
+
+def _load_spec(
+    task_file: str | None, artifacts_uri: str, quick: bool, out: TextIO
+) -> tuple[ForecastTaskSpec, str]:
+    path = Path(task_file) if task_file else EXAMPLE_PATH
+    if not path.exists():
+        if task_file:
+            raise FileNotFoundError(f"{path} not found")
+        return demo_spec(artifacts_uri=artifacts_uri, quick=quick), "built-in storage task"
+    from .local import load_task
+
+    task = load_task(str(path))
+    if STORAGE_METRICS["used"] not in task.spec.source.query and not task_file:
+        _say(out, f"note: {path} does not query {STORAGE_METRICS['used']}; using the built-in task")
+        return demo_spec(artifacts_uri=artifacts_uri, quick=quick), "built-in storage task"
+    spec = task.spec.model_copy(deep=True)
+    spec.artifacts.uri = artifacts_uri
+    return spec, str(path)
+
+
+def _start_servers(
+    out_dir: Path, dataset: StorageDataset, last_col: int, out: TextIO
+) -> tuple[Any, Any, str]:
+    """Prometheus (backfilled) + Pushgateway, or (None, None, why not)."""
+    from . import localprom
+
+    why = localprom.install()
+    if why is not None:
+        return None, None, why
+    run_dir = Path(tempfile.mkdtemp(prefix="prom-", dir=out_dir))
+    visible = dataset.panel.head(last_col + 1)
+    history = StorageDataset(
+        panel=visible, truth=dataset.truth, scenario=dataset.scenario, metadata=dataset.metadata
+    )
+    t0 = time.perf_counter()
+    blocks = localprom.backfill(storage_openmetrics(history), run_dir / "data")
+    _say(
+        out, f"      backfilled {len(blocks)} TSDB block(s) with promtool in {time.perf_counter() - t0:.1f}s"
+    )
+    gateway = localprom.LocalPushgateway(run_dir / "pushgateway")
+    gateway.start()
+    try:
+        prom = localprom.LocalPrometheus(run_dir / "data", pushgateway=gateway)
+        prom.start()
+    except Exception:
+        gateway.stop()
+        raise
+    return prom, gateway, ""
+
+
+def run_demo(
+    out_dir: Path,
+    *,
+    use_prometheus: bool = True,
+    series: int = 48,
+    task_file: str | None = None,
+    quick: bool = False,
+    stdout: TextIO | None = None,
+    clock: Callable[[], float] = time.time,
+) -> int:
+    """The demo; returns an exit code (0 when the task ran and forecasts were written)."""
+    out = stdout or sys.stdout
+    out_dir = out_dir.resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    now = clock()
+    end = int(now) // STEP * STEP
+    n_visible = HISTORY_DAYS * 24
+    start = end - (n_visible - 1) * STEP
+    _say(out, "=" * 100)
+    _say(out, "Foresight demo on SYNTHETIC data: semi-synthetic storage-quota usage generated by")
+    _say(
+        out, "foresight.forecast.synthetic (NOT real measurements; no real per-user quota series is public)."
+    )
+    _say(out, "=" * 100)
+    _say(
+        out,
+        f"[1/4] generating {series} quotas x {HISTORY_DAYS} days hourly up to now "
+        "(clusters x storage types x groups/users; day/night, growth, write/delete bursts, 85-95% of quota)",
+    )
+    dataset = make_storage_dataset(n_series=series, days=HISTORY_DAYS + 1, step=STEP, seed=0, start=start)
+    last_col = n_visible - 1
+    keys = dataset.panel.keys
+    _say(
+        out,
+        f"      {len(keys)} series: clusters {sorted({k['cluster'] for k in keys})}, storage types "
+        f"{sorted({k['storage_type'] for k in keys})}, groups {sorted({k['group'] for k in keys})}, "
+        f"{len({k['user'] for k in keys})} users",
+    )
+
+    prom_server = gateway = None
+    _say(out, "[2/4] loading the history into Prometheus")
+    if use_prometheus:
+        try:
+            prom_server, gateway, why = _start_servers(out_dir, dataset, last_col, out)
+        except Exception as exc:  # a broken local install must not stop the demo: fall back, say why
+            why = f"{type(exc).__name__}: {exc}"
+    else:
+        why = "--no-prometheus given"
+    try:
+        prometheus: PrometheusClient
+        publisher = None
+        if prom_server is not None:
+            from foresight.prometheus.pushgateway import push
+
+            prometheus = PrometheusClient(prom_server.url)
+            assert gateway is not None
+            gw_url = gateway.url
+
+            def publisher(registry: Any, key: Any) -> None:
+                push(gw_url, registry, grouping_key=key)
+
+            _say(
+                out,
+                f"      real Prometheus at {prom_server.url}, Pushgateway at {gw_url} (scraped every 2s)",
+            )
+        else:
+            from .memory import MemoryPrometheus
+
+            mem = MemoryPrometheus()
+            mem.add_panel(
+                dataset.panel.head(last_col + 1),
+                STORAGE_METRICS["used"],
+                covariates={"write_rate": STORAGE_METRICS["write_rate"]},
+                capacity_metric=STORAGE_METRICS["quota"],
+            )
+            prometheus = mem
+            _say(out, f"      NO real Prometheus ({why}): the history is served FROM MEMORY instead and the")
+            _say(out, "      metrics are written to a file rather than pushed to a Pushgateway")
+
+        spec, source = _load_spec(task_file, (out_dir / "artifacts").as_uri(), quick, out)
+        _say(
+            out,
+            f"[3/4] running ForecastTask {DEMO_NAMESPACE}/{DEMO_NAME} locally ({source}; model "
+            f"{spec.model.type}: {', '.join(str(c) for c in spec.model.candidates)})",
+        )
+
+        def progress(event: RunEvent) -> None:
+            if event.kind != "done":
+                _say(out, "      " + event.message)
+
+        result = run_forecast_task(
+            spec,
+            name=DEMO_NAME,
+            namespace=DEMO_NAMESPACE,
+            prometheus=prometheus,
+            pushgateway=publisher,
+            store=_store(out_dir),
+            clock=lambda: float(end) + 60.0,
+            progress=progress,
+            mode="train",
+        )
+        _say(out, "[4/4] results")
+        _say(out)
+        _say(out, format_status(result, name=DEMO_NAME, namespace=DEMO_NAMESPACE, now=float(end) + 60.0))
+        if not result.ok:
+            return 1
+        _report(out, out_dir, result, dataset, last_col, prom_server, spec)
+    finally:
+        if prom_server is not None:
+            prom_server.stop()
+        if gateway is not None:
+            gateway.stop()
+    _say(out)
+    _say(out, f"demo finished in {time.perf_counter() - t_start:.0f}s (SYNTHETIC data)")
+    return 0
+
+
+def _store(out_dir: Path) -> Any:
+    from foresight.artifacts import LocalArtifactStore
+
+    return LocalArtifactStore(out_dir / "artifacts")
+
+
+def _report(
+    out: TextIO,
+    out_dir: Path,
+    result: RunResult,
+    dataset: StorageDataset,
+    last_col: int,
+    prom_server: Any,
+    spec: ForecastTaskSpec,
+) -> None:
+    from foresight.forecast.plot import plot_forecasts
+
+    assert result.forecast is not None and result.panel is not None
+    fc, panel = result.forecast, result.panel
+    _say(out)
+    _say(
+        out,
+        f"Backtest ({spec.model.backtest_folds} rolling origins x {spec.horizon}, mean over series; "
+        "MASE season = 1 day; lower is better; ratios < 1 beat the baseline):",
+    )
+    _say(out, format_backtest(result))
+    _say(out)
+    _say(out, "Forecasts, soonest time-to-threshold (95% of quota) first:")
+    _say(out, format_forecasts(result, limit=12))
+
+    # The hidden ground truth: the SYNTHETIC generator's next day, never shown to the models.
+    index = {tuple(sorted(k.items())): i for i, k in enumerate(dataset.panel.keys)}
+    rows = [index[tuple(sorted(k.items()))] for k in fc.keys]
+    truth_cross = dataset.will_cross(last_col, fc.horizon, 0.95)[rows]
+    warned_point = (
+        np.isfinite(result.threshold.seconds) if result.threshold is not None else np.zeros(len(rows), bool)
+    )
+    warned_upper = (
+        np.isfinite(result.threshold.seconds_upper)
+        if result.threshold is not None
+        else np.zeros(len(rows), bool)
+    )
+    _say(out)
+    _say(
+        out, "Check against the hidden next day of the SYNTHETIC data (which series really reach 95% in 24h):"
+    )
+    _say(
+        out,
+        table(
+            ["", "really crosses", "does not"],
+            [
+                [
+                    "warned (point forecast)",
+                    int((warned_point & truth_cross).sum()),
+                    int((warned_point & ~truth_cross).sum()),
+                ],
+                [
+                    "warned (upper bound)",
+                    int((warned_upper & truth_cross).sum()),
+                    int((warned_upper & ~truth_cross).sum()),
+                ],
+                [
+                    "not warned (point)",
+                    int((~warned_point & truth_cross).sum()),
+                    int((~warned_point & ~truth_cross).sum()),
+                ],
+            ],
+        ),
+    )
+
+    # Files.
+    thr = result.threshold
+    order = sorted(
+        range(len(rows)),
+        key=lambda i: (
+            math.inf if thr is None else float(thr.seconds[i]),
+            math.inf if thr is None else float(thr.seconds_upper[i]),
+        ),
+    )
+    plot_rows = order[:4]
+    png = plot_forecasts(
+        panel,
+        fc,
+        out_dir / "forecast-vs-actual.png",
+        rows=plot_rows,
+        threshold=thr.threshold if thr is not None else None,
+        backtest=result.backtest_results.get(str(spec.model.type)),
+        history_steps=96,
+        unit=("TiB", 2.0**40),
+        title="Foresight demo on SYNTHETIC storage-quota data: forecast vs actual",
+    )
+    csv_path = out_dir / "forecasts.csv"
+    with open(csv_path, "w", newline="") as fh:
+        fh.write("# SYNTHETIC data (foresight.forecast.synthetic), not real measurements\n")
+        w = csv.writer(fh)
+        label_names = list(fc.keys[0])
+        w.writerow(
+            [
+                *label_names,
+                "model",
+                "last",
+                "threshold",
+                *[f"forecast_{h}h" for h in range(1, fc.horizon + 1)],
+                "time_to_threshold_s",
+                "time_to_threshold_upper_s",
+            ]
+        )
+        for i, k in enumerate(fc.keys):
+            last = panel.values[i, np.flatnonzero(np.isfinite(panel.values[i]))[-1]]
+            w.writerow(
+                [
+                    *[k[n] for n in label_names],
+                    fc.model[i],
+                    f"{last:.6g}",
+                    f"{thr.threshold[i]:.6g}" if thr is not None else "",
+                    *[f"{v:.6g}" for v in fc.point[i]],
+                    thr.seconds[i] if thr is not None else "",
+                    thr.seconds_upper[i] if thr is not None else "",
+                ]
+            )
+    (out_dir / "metrics.prom").write_bytes(result.exposition)
+    (out_dir / "status.json").write_text(json.dumps(result.summary(), indent=2, default=str))
+    _say(out)
+    _say(out, f"Plot (forecast vs actual, {len(plot_rows)} series):  {png}")
+    _say(out, f"Forecasts (CSV, every series):                {csv_path}")
+    _say(out, f"Metrics as pushed (Prometheus text format):   {out_dir / 'metrics.prom'}")
+    _say(
+        out, f"Status (JSON) and trained model:              {out_dir / 'status.json'}, {result.artifact_uri}"
+    )
+    where = (
+        "pushed to the Pushgateway (job=foresight, group namespace/task)"
+        if result.pushed
+        else "NOT pushed (no Pushgateway)"
+    )
+    _say(out)
+    _say(out, f"Metric families written, {where}:")
+    for name in result.metric_names:
+        _say(out, f"  {name}")
+    if prom_server is not None and result.pushed:
+        found = _wait_scraped(
+            prom_server, f'foresight_time_to_threshold_seconds{{task="{DEMO_NAME}",bound="point"}}'
+        )
+        _say(out)
+        _say(
+            out,
+            f"Prometheus at {prom_server.url} scraped {len(found)} foresight_time_to_threshold_seconds "
+            "series from the Pushgateway; the soonest:",
+        )
+        soon = sorted(found, key=lambda r: float(r["value"][1]))[:3]
+        for r in soon:
+            labels = {k: v for k, v in r["metric"].items() if k in fc.keys[0]}
+            _say(out, f"  {labels} -> {format_seconds(float(r['value'][1]))}")
+    _say(out)
+    _say(out, "Alert on predicted exhaustion within 6 hours (PromQL for a Prometheus alerting rule):")
+    _say(out, "  " + ALERT.replace("\n", "\n  "))
+
+
+def _wait_scraped(prom_server: Any, expr: str, timeout: float = 20.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found: list[dict[str, Any]] = prom_server.query(expr)
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
+def main_demo(args: argparse.Namespace) -> int:
+    """``foresight demo``; returns the exit code."""
+    import logging
+
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    return run_demo(
+        Path(args.out),
+        use_prometheus=not args.no_prometheus,
+        series=args.series,
+        task_file=args.filename,
+        quick=args.quick,
+    )
