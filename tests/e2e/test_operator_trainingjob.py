@@ -57,6 +57,7 @@ class OperatorProcess:
             FORESIGHT_RUNTIME_IMAGE="foresight-runtime:e2e",
             FORESIGHT_RETRY_DELAY="1",
             FORESIGHT_WATCH_SERVER_TIMEOUT="20",
+            PYTHONUNBUFFERED="1",  # the log must survive a SIGKILL
         )
         cmd = [
             str(pathlib.Path(sys.prefix) / "bin" / "foresight"), "operator", "--all-namespaces",
@@ -213,7 +214,7 @@ def test_trainingjob_runs_to_success_through_kubectl_kubelet_and_operator(
     got = kubectl("get", "tj").check().stdout
     header, *rows = got.splitlines()
     assert header.split()[:4] == ["NAME", "READY", "PHASE", "EPOCH"]
-    assert ["toy", "True", "Succeeded", "2"] == next(r.split()[:4] for r in rows if r.startswith("toy "))
+    assert next(r.split()[:4] for r in rows if r.startswith("toy ")) == ["toy", "True", "Succeeded", "2"]
     assert next(r.split()[:3] for r in rows if r.startswith("bad-dataset")) == [
         "bad-dataset",
         "False",
@@ -238,8 +239,12 @@ def test_trainingjob_runs_to_success_through_kubectl_kubelet_and_operator(
     api.wait_for("v1/configmaps", "toy-config", lambda o: o is None, "default", timeout=30)
     assert api.list("v1/pods", "default", label_selector=SELECTOR.format("toy")) == []
 
-    made = {(r.verb, r.resource + (f"/{r.subresource}" if r.subresource else "")) for r in
-            cluster.requests() if r.user_agent.startswith(("kopf", "foresight-operator")) and r.resource}  # fmt: skip
+    ours = [
+        r
+        for r in cluster.requests()
+        if r.user_agent.startswith(("kopf", "foresight-operator")) and r.resource
+    ]
+    made = {(r.verb, r.resource + (f"/{r.subresource}" if r.subresource else "")) for r in ours}
     assert made <= allowed_calls(), made - allowed_calls()
 
 
