@@ -42,6 +42,12 @@ def add_parser(subparsers: SubParsers) -> None:
         "under it); default .cache/foresight",
     )
     p.add_argument("--namespace", default=None, help="namespace when the YAML has none (default: default)")
+    p.add_argument(
+        "--port", type=int, help="local mode, ClassifierService: port on 127.0.0.1 (default spec.port)"
+    )
+    p.add_argument(
+        "--onnx-model", metavar="PATH", help="local mode, ClassifierService with backend onnx: the .onnx file"
+    )
     p.set_defaults(func=_run)
 
     d = subparsers.add_parser(
@@ -70,6 +76,11 @@ def add_parser(subparsers: SubParsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.local:
+        from ..serving.local import is_classifier_service_file, main_serve_local
+
+        if is_classifier_service_file(args.filename):
+            return main_serve_local(args)
     from .local import main_run
 
     return main_run(args)

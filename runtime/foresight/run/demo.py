@@ -35,19 +35,19 @@ import numpy as np
 from foresight.api.forecasttask import ForecastTaskSpec
 from foresight.forecast.runner import RunEvent, RunResult, run_forecast_task
 from foresight.forecast.synthetic import (
-    STORAGE_METRICS,
     StorageDataset,
     make_storage_dataset,
-    storage_openmetrics,
+    to_openmetrics,
 )
 from foresight.prometheus.client import PrometheusClient
+from foresight.timeseries import FloatArray
 
 from .report import format_backtest, format_forecasts, format_seconds, format_status, table
 
 __all__ = ["DEMO_NAME", "DEMO_NAMESPACE", "EXAMPLE_PATH", "demo_spec", "main_demo", "run_demo"]
 
 DEMO_NAME = "storage-quota"
-DEMO_NAMESPACE = "demo"
+DEMO_NAMESPACE = "sre"
 EXAMPLE_PATH = Path("examples/forecasttask-storage.yaml")
 STEP = 3600
 HISTORY_DAYS = 29
@@ -58,48 +58,53 @@ ALERT = (
 )
 
 
-def demo_spec(*, artifacts_uri: str, quick: bool = False) -> ForecastTaskSpec:
-    """The built-in storage task (the same values as ``examples/forecasttask-storage.yaml``)."""
-    candidates = (
-        ["seasonal_naive", "linear", "theta", "lstm"]
-        if quick
-        else ["seasonal_naive", "linear", "ets", "theta", "lstm"]
-    )
+USED = "storage_used_bytes"
+QUOTA = "storage_quota_bytes"
+WRITTEN = "storage_written_bytes"
+"""A counter: samples are ``storage_written_bytes_total``."""
+WRITE_RATE_QUERY = "sum by (group, user, storage_type, cluster) (rate(storage_written_bytes_total[1h]))"
+
+
+def demo_spec(*, artifacts_uri: str) -> ForecastTaskSpec:
+    """The built-in storage task: the same values as ``examples/forecasttask-storage.yaml``."""
     return ForecastTaskSpec.model_validate(
         {
             "source": {
-                "query": STORAGE_METRICS["used"],
+                "query": USED,
                 "lookback": "672h",
                 "step": "1h",
                 "groupBy": ["group", "user", "storage_type", "cluster"],
                 "aggregation": "sum",
-                "covariates": [{"name": "write_rate", "query": STORAGE_METRICS["write_rate"]}],
+                "covariates": [{"name": "write_rate", "query": WRITE_RATE_QUERY}],
             },
             "calendar": {
                 "hourOfDay": True,
                 "dayOfWeek": True,
                 "dayNight": {"dayStartHour": 8, "dayEndHour": 20},
+                "timeZone": "Asia/Shanghai",
             },
             "model": {
                 "type": "auto",
-                "candidates": candidates,
+                "candidates": ["seasonal_naive", "linear", "ets", "lstm"],
                 "backtestFolds": 3,
-                "hyperparameters": {
-                    "inputWindow": 72,
-                    "hiddenSize": 32,
-                    "layers": 1,
-                    "epochs": 3 if quick else 10,
-                    "windowsPerEpoch": 1000 if quick else 4000,
-                    "batchSize": 256,
-                    "patience": 3,
-                },
+                "intervalLevel": 0.8,
             },
             "horizon": "24h",
-            "threshold": {"capacity": {"query": STORAGE_METRICS["quota"]}, "ratio": 0.95},
+            "threshold": {"capacity": {"query": QUOTA}, "ratio": 0.95},
             "output": {"mode": "pushgateway", "horizons": ["1h", "6h", "24h"]},
             "artifacts": {"uri": artifacts_uri},
         }
     )
+
+
+def quicken(spec: ForecastTaskSpec) -> ForecastTaskSpec:
+    """``--quick``: the same task with a small network, few epochs and no AutoETS (a smoke test)."""
+    out = spec.model_copy(deep=True)
+    out.model.candidates = [c for c in out.model.candidates if str(c) != "ets"]
+    hp = out.model.hyperparameters
+    hp.input_window, hp.hidden_size, hp.layers = 72, 16, 1
+    hp.epochs, hp.windows_per_epoch, hp.patience = 3, 1000, 2
+    return out
 
 
 def _say(out: TextIO, text: str = "") -> None:
@@ -108,22 +113,53 @@ def _say(out: TextIO, text: str = "") -> None:
 
 
 def _load_spec(
-    task_file: str | None, artifacts_uri: str, quick: bool, out: TextIO
-) -> tuple[ForecastTaskSpec, str]:
+    task_file: str | None, artifacts_uri: str, out: TextIO
+) -> tuple[ForecastTaskSpec, str, str, str]:
+    """(spec, where it came from, name, namespace); the demo's own artifact store either way."""
     path = Path(task_file) if task_file else EXAMPLE_PATH
     if not path.exists():
         if task_file:
             raise FileNotFoundError(f"{path} not found")
-        return demo_spec(artifacts_uri=artifacts_uri, quick=quick), "built-in storage task"
+        return demo_spec(artifacts_uri=artifacts_uri), "built-in storage task", DEMO_NAME, DEMO_NAMESPACE
     from .local import load_task
 
-    task = load_task(str(path))
-    if STORAGE_METRICS["used"] not in task.spec.source.query and not task_file:
-        _say(out, f"note: {path} does not query {STORAGE_METRICS['used']}; using the built-in task")
-        return demo_spec(artifacts_uri=artifacts_uri, quick=quick), "built-in storage task"
+    task = load_task(str(path), default_namespace=DEMO_NAMESPACE)
+    if task.spec.source.query.strip() != USED:
+        _say(out, f"      note: {path} queries {task.spec.source.query!r}, not the demo data's {USED!r}: "
+                  "running the built-in task with the demo's values instead")  # fmt: skip
+        return demo_spec(artifacts_uri=artifacts_uri), "built-in storage task", DEMO_NAME, DEMO_NAMESPACE
     spec = task.spec.model_copy(deep=True)
     spec.artifacts.uri = artifacts_uri
-    return spec, str(path)
+    return spec, str(path), task.name, task.namespace
+
+
+def demo_openmetrics(dataset: StorageDataset, last_col: int) -> str:
+    """The visible history as OpenMetrics: usage and quota gauges, the write counter (SYNTHETIC)."""
+    visible = dataset.panel.head(last_col + 1)
+    text = to_openmetrics(
+        visible, USED, help_text="SYNTHETIC demo storage usage in bytes (generated, not real data)",
+        capacity_metric=QUOTA,
+    )  # fmt: skip
+    text = text[: text.rindex("# EOF")]
+    lines = [
+        f"# HELP {WRITTEN} SYNTHETIC demo bytes written (generated, not real data)",
+        f"# TYPE {WRITTEN} counter",
+    ]
+    ts = visible.timestamps()
+    counters = _write_counters(visible.covariates["write_rate"], visible.step)
+    for key, row in zip(visible.keys, counters, strict=True):
+        labels = ",".join(f'{k}="{v}"' for k, v in sorted(key.items()))
+        pairs = zip(ts.tolist(), row.tolist(), strict=True)
+        lines += [f"{WRITTEN}_total{{{labels}}} {v!r} {t}" for t, v in pairs if math.isfinite(v)]
+    return text + "\n".join(lines) + "\n# EOF\n"
+
+
+def _write_counters(rate: FloatArray, step: int) -> FloatArray:
+    """Cumulative bytes written from a per-step rate (bytes/s); NaN where the rate is missing (no
+    sample then, as in a scrape gap), while the counter keeps counting underneath."""
+    filled = np.where(np.isfinite(rate), rate, 0.0) * step
+    counters = np.cumsum(filled, axis=1)
+    return np.where(np.isfinite(rate), counters, np.nan)
 
 
 def _start_servers(
@@ -136,12 +172,8 @@ def _start_servers(
     if why is not None:
         return None, None, why
     run_dir = Path(tempfile.mkdtemp(prefix="prom-", dir=out_dir))
-    visible = dataset.panel.head(last_col + 1)
-    history = StorageDataset(
-        panel=visible, truth=dataset.truth, scenario=dataset.scenario, metadata=dataset.metadata
-    )
     t0 = time.perf_counter()
-    blocks = localprom.backfill(storage_openmetrics(history), run_dir / "data")
+    blocks = localprom.backfill(demo_openmetrics(dataset, last_col), run_dir / "data")
     _say(
         out, f"      backfilled {len(blocks)} TSDB block(s) with promtool in {time.perf_counter() - t0:.1f}s"
     )
@@ -226,20 +258,22 @@ def run_demo(
             from .memory import MemoryPrometheus
 
             mem = MemoryPrometheus()
-            mem.add_panel(
-                dataset.panel.head(last_col + 1),
-                STORAGE_METRICS["used"],
-                covariates={"write_rate": STORAGE_METRICS["write_rate"]},
-                capacity_metric=STORAGE_METRICS["quota"],
-            )
+            visible = dataset.panel.head(last_col + 1)
+            mem.add_panel(visible, USED, capacity_metric=QUOTA)
+            # The stand-in evaluates no functions: it is given what rate() of the counter gives.
+            for key, row in zip(visible.keys, visible.covariates["write_rate"], strict=True):
+                mem.add_expression(WRITE_RATE_QUERY, key, visible.timestamps(), row)
             prometheus = mem
             _say(out, f"      NO real Prometheus ({why}): the history is served FROM MEMORY instead and the")
             _say(out, "      metrics are written to a file rather than pushed to a Pushgateway")
 
-        spec, source = _load_spec(task_file, (out_dir / "artifacts").as_uri(), quick, out)
+        spec, source, name, namespace = _load_spec(task_file, (out_dir / "artifacts").as_uri(), out)
+        if quick:
+            spec = quicken(spec)
+            _say(out, "      --quick: small network, 3 epochs, no AutoETS")
         _say(
             out,
-            f"[3/4] running ForecastTask {DEMO_NAMESPACE}/{DEMO_NAME} locally ({source}; model "
+            f"[3/4] running ForecastTask {namespace}/{name} locally ({source}; model "
             f"{spec.model.type}: {', '.join(str(c) for c in spec.model.candidates)})",
         )
 
@@ -249,8 +283,8 @@ def run_demo(
 
         result = run_forecast_task(
             spec,
-            name=DEMO_NAME,
-            namespace=DEMO_NAMESPACE,
+            name=name,
+            namespace=namespace,
             prometheus=prometheus,
             pushgateway=publisher,
             store=_store(out_dir),
@@ -260,10 +294,10 @@ def run_demo(
         )
         _say(out, "[4/4] results")
         _say(out)
-        _say(out, format_status(result, name=DEMO_NAME, namespace=DEMO_NAMESPACE, now=float(end) + 60.0))
+        _say(out, format_status(result, name=name, namespace=namespace, now=float(end) + 60.0))
         if not result.ok:
             return 1
-        _report(out, out_dir, result, dataset, last_col, prom_server, spec)
+        _report(out, out_dir, result, dataset, last_col, prom_server, spec, name)
     finally:
         if prom_server is not None:
             prom_server.stop()
@@ -288,6 +322,7 @@ def _report(
     last_col: int,
     prom_server: Any,
     spec: ForecastTaskSpec,
+    name: str,
 ) -> None:
     from foresight.forecast.plot import plot_forecasts
 
@@ -414,7 +449,7 @@ def _report(
         _say(out, f"  {name}")
     if prom_server is not None and result.pushed:
         found = _wait_scraped(
-            prom_server, f'foresight_time_to_threshold_seconds{{task="{DEMO_NAME}",bound="point"}}'
+            prom_server, f'foresight_time_to_threshold_seconds{{task="{name}",bound="point"}}'
         )
         _say(out)
         _say(

@@ -6,8 +6,10 @@ what ingestion asks (``query_range`` and instant ``query``) with Prometheus' sel
 plain selectors: a sample counts at an evaluation time if it is the latest one at or before that
 time and at most 5 minutes old (Prometheus' default lookback delta).
 
-It understands only selectors (``metric`` or ``metric{label="v",other!="w"}``); anything else
-raises :class:`foresight.prometheus.PromQLError`, as a real server would for a bad query.
+It understands only selectors (``metric`` or ``metric{label="v",other!="w"}``), plus canned
+answers registered for exact expressions (:meth:`MemoryPrometheus.add_expression`: e.g. the demo
+registers what ``sum by (...) (rate(written_total[1h]))`` evaluates to); anything else raises
+:class:`foresight.prometheus.PromQLError`, as a real server would for a query it cannot run.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class _Series:
     labels: dict[str, str]
     timestamps: npt.NDArray[np.int64]
     values: FloatArray
+
+
+def _normalise(expr: str) -> str:
+    return "".join(expr.split())
 
 
 def _parse(expr: str) -> tuple[str, list[tuple[str, str, str]]]:
@@ -69,6 +75,7 @@ class MemoryPrometheus(PrometheusClient):
     def __init__(self) -> None:
         super().__init__("memory://prometheus")
         self._series: list[_Series] = []
+        self._canned: dict[str, list[_Series]] = {}
 
     def __repr__(self) -> str:
         return f"MemoryPrometheus({len(self._series)} series)"
@@ -82,6 +89,18 @@ class MemoryPrometheus(PrometheusClient):
         ok = np.isfinite(vals)
         order = np.argsort(ts[ok], kind="stable")
         self._series.append(_Series({"__name__": name, **labels}, ts[ok][order], vals[ok][order]))
+
+    def add_expression(
+        self, expr: str, labels: Mapping[str, str], timestamps: npt.ArrayLike, values: npt.ArrayLike
+    ) -> None:
+        """A canned result series for the exact expression ``expr`` (whitespace-insensitive)."""
+        ts = np.asarray(timestamps, dtype=np.int64)
+        vals = np.asarray(values, dtype=np.float64)
+        ok = np.isfinite(vals)
+        order = np.argsort(ts[ok], kind="stable")
+        self._canned.setdefault(_normalise(expr), []).append(
+            _Series(dict(labels), ts[ok][order], vals[ok][order])
+        )
 
     def add_panel(
         self,
@@ -103,10 +122,13 @@ class MemoryPrometheus(PrometheusClient):
                 self.add(capacity_metric, key, ts, np.full(len(ts), cap))
 
     def _select(self, expr: str) -> list[_Series]:
+        canned = self._canned.get(_normalise(expr))
+        if canned is not None:
+            return canned
         name, matchers = _parse(expr)
         out = []
         for s in self._series:
-            if s.labels["__name__"] != name:
+            if s.labels.get("__name__") != name:
                 continue
             if all((s.labels.get(k, "") == v) == (op == "=") for k, op, v in matchers):
                 out.append(s)
