@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .accepting import register_accepting
+from .classifierservice import register_classifierservice
 from .context import HandlerContext
 from .trainingjob import register_trainingjob
 
@@ -14,4 +15,5 @@ __all__ = ["HandlerContext", "register_all"]
 def register_all(registry: Any, ctx: HandlerContext) -> None:
     """Register every kind's handlers into ``registry`` (a ``kopf.OperatorRegistry``)."""
     register_trainingjob(registry, ctx)
+    register_classifierservice(registry, ctx)
     register_accepting(registry, ctx)

@@ -1,6 +1,6 @@
 """Handlers for the kinds whose controllers come in later versions: validate, then accept.
 
-ForecastTask, ModelVersion, ModelLibrary, ABExperiment and ClassifierService get their spec
+ForecastTask, ModelVersion, ModelLibrary and ABExperiment get their spec
 checked against the API model; a valid one gets phase ``Pending`` and ``Accepted=True``, an
 invalid one ``Accepted=False`` / ``Ready=False`` with the fields to fix. Nothing else is done yet.
 """
@@ -18,7 +18,7 @@ from .context import HandlerContext
 
 __all__ = ["ACCEPTING_KINDS", "accept", "register_accepting"]
 
-ACCEPTING_KINDS = ("ForecastTask", "ModelVersion", "ModelLibrary", "ABExperiment", "ClassifierService")
+ACCEPTING_KINDS = ("ForecastTask", "ModelVersion", "ModelLibrary", "ABExperiment")
 Obj = dict[str, Any]
 
 

@@ -1,0 +1,268 @@
+"""``build_classifier_children``: a ClassifierService spec -> ConfigMap, Deployment, Service, PVC, HPA.
+
+Pure: the API model and a few resolved facts (names, the runtime image, where an ONNX model
+lives) in, manifest dicts out; no client calls, no kopf. The classifier config file comes from
+:func:`foresight.serving.local.classifier_config_from_spec`, the same mapping local mode uses.
+
+Choices worth knowing:
+
+- The API key (and the Redis password and client token) reach the pods only as environment
+  variables with ``secretKeyRef``; the config file names the variables, never the values.
+- The sqlite cache lives on a PVC mounted as the container's working directory and the config
+  names the file relative to it (``classifier.db``), so the file is wherever the claim is mounted
+  (the test kubelet rewrites mount paths in command, args, env and workingDir, not inside files).
+- The pod template carries the config's SHA-256, so a changed ConfigMap rolls the pods (they read
+  the file once, at start). With sqlite the strategy is Recreate: a ReadWriteOnce claim cannot be
+  mounted by the old and the new pod at once.
+- The Deployment carries the SHA-256 of the spec the operator wants (:data:`SPEC_HASH_ANNOTATION`);
+  the handler patches it only when that differs, so repeated reconciles make no writes and do not
+  fight server-side defaults. With autoscaling the replica count belongs to the HPA and is left out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from foresight.api.classifierservice import ClassifierServiceSpec
+from foresight.api.meta import SecretKeyRef
+from foresight.serving.local import (
+    API_KEY_ENV,
+    AUTH_TOKEN_ENV,
+    REDIS_PASSWORD_ENV,
+    classifier_config_from_spec,
+)
+
+from ..reconcile import child_name
+from .configmap import build_configmap
+from .deployment import build_deployment, build_service
+from .pod import Volume
+
+__all__ = [
+    "BIND_HOST_ANNOTATION",
+    "CACHE_DIR",
+    "CONFIG_DIR",
+    "CONFIG_FILE",
+    "CONFIG_HASH_ANNOTATION",
+    "HEALTH_PATH",
+    "MODEL_DIR",
+    "SPEC_HASH_ANNOTATION",
+    "STATS_PATH",
+    "ClassifierChildren",
+    "OnnxModel",
+    "build_classifier_children",
+    "classifier_names",
+]
+
+Obj = dict[str, Any]
+CONFIG_FILE = "classifier.yaml"
+CONFIG_DIR = "/etc/foresight/classifier"
+CACHE_DIR = "/var/lib/foresight/cache"
+MODEL_DIR = "/var/lib/foresight/models"
+HEALTH_PATH = "/api/v1/health"
+STATS_PATH = "/api/v1/stats/today"
+SQLITE_FILE = "classifier.db"
+BIND_HOST_ANNOTATION = "foresight.dev/bind-host"
+"""On the ClassifierService: the address the server binds (default ``0.0.0.0``). For single-host
+setups such as the test kubelet, whose pods are processes sharing the host's network."""
+CONFIG_HASH_ANNOTATION = "foresight.dev/config-sha256"
+SPEC_HASH_ANNOTATION = "foresight.dev/spec-sha256"
+_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class OnnxModel:
+    """Where a ModelVersion's ONNX file is: ``pvc://<claim>/<path>``."""
+
+    claim: str
+    path: str
+
+
+@dataclass(frozen=True)
+class ClassifierNames:
+    deployment: str
+    service: str
+    config_map: str
+    claim: str
+    hpa: str
+
+
+def classifier_names(name: str) -> ClassifierNames:
+    """Children's names. The Deployment and Service take the resource's own name when it is a valid
+    Service name (so the endpoint is ``http://<name>.<namespace>.svc:<port>``)."""
+    own = name if _DNS_1035.match(name) else child_name(name, "classifier")
+    if not _DNS_1035.match(own):  # a name starting with a digit
+        own = child_name(f"cs-{name}", "classifier")
+    return ClassifierNames(
+        deployment=own,
+        service=own,
+        config_map=child_name(name, "config"),
+        claim=child_name(name, "cache"),
+        hpa=own,
+    )
+
+
+@dataclass(frozen=True)
+class ClassifierChildren:
+    """Everything one ClassifierService owns; ``pvc`` / ``hpa`` are ``None`` when not wanted."""
+
+    names: ClassifierNames
+    config_map: Obj
+    deployment: Obj
+    service: Obj
+    pvc: Obj | None
+    hpa: Obj | None
+    secrets: tuple[SecretKeyRef, ...]
+    """The Secret keys the pods need (checked by the handler before the Deployment is touched)."""
+    endpoint: str
+    port: int
+
+
+def _sha256(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def build_classifier_children(
+    spec: ClassifierServiceSpec,
+    *,
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    default_image: str,
+    bind_host: str = "0.0.0.0",
+    onnx_model: OnnxModel | None = None,
+) -> ClassifierChildren:
+    """The children of ClassifierService ``namespace/name``; ``labels`` go on all of them (and are the
+    pods' selector). ``onnx_model`` is required with ``backend.type onnx``."""
+    names = classifier_names(name)
+    sqlite = spec.cache.store == "sqlite"
+    model_path: str | None = None
+    volumes: list[Volume] = [Volume(name="config", mount_path=CONFIG_DIR, config_map=names.config_map)]
+    if sqlite:
+        volumes.append(Volume(name="cache", mount_path=CACHE_DIR, claim=names.claim))
+    if spec.backend.type == "onnx":
+        if onnx_model is None:
+            raise ValueError("backend.type onnx needs the resolved ONNX model (OnnxModel)")
+        volumes.append(Volume(name="model", mount_path=MODEL_DIR, claim=onnx_model.claim, read_only=True))
+        model_path = f"{MODEL_DIR}/{onnx_model.path.lstrip('/')}"
+    config = classifier_config_from_spec(
+        spec,
+        namespace=namespace,
+        name=name,
+        sqlite_path=SQLITE_FILE,  # relative to the working directory, the claim's mount
+        host=bind_host,
+        onnx_model_path=model_path,
+    )
+    config_text = yaml.safe_dump(
+        config.model_dump(by_alias=True, mode="json", exclude_none=True), sort_keys=True, allow_unicode=True
+    )
+    config_map = build_configmap(
+        name=names.config_map, namespace=namespace, labels=labels, data={CONFIG_FILE: config_text}
+    )
+
+    secret_env: dict[str, SecretKeyRef] = {}
+    if spec.backend.type == "dashscope" and spec.backend.dashscope is not None:
+        secret_env[API_KEY_ENV] = spec.backend.dashscope.api_key_secret
+    if spec.cache.store == "redis" and spec.cache.redis is not None and spec.cache.redis.password_secret:
+        secret_env[REDIS_PASSWORD_ENV] = spec.cache.redis.password_secret
+    if spec.auth_token_secret is not None:
+        secret_env[AUTH_TOKEN_ENV] = spec.auth_token_secret
+
+    replicas = spec.autoscaling.min_replicas if spec.autoscaling is not None else spec.replicas
+    deployment = build_deployment(
+        name=names.deployment,
+        namespace=namespace,
+        labels=labels,
+        selector=labels,
+        image=spec.runtime.image or default_image,
+        pull_policy=spec.runtime.pull_policy,
+        command=["foresight", "serve", "classifier", "--config", f"{CONFIG_DIR}/{CONFIG_FILE}"],
+        port=spec.port,
+        replicas=replicas,
+        secret_env=secret_env,
+        resources=spec.resources,
+        placement=spec.placement,
+        volumes=volumes,
+        readiness_path=HEALTH_PATH,
+        container_name="classifier",
+    )
+    dspec = deployment["spec"]
+    template = dspec["template"]
+    container = template["spec"]["containers"][0]
+    # Liveness is generous: a pod that cannot reach its store answers 503 on health and is taken out
+    # of the Service by readiness long before it is restarted.
+    container["livenessProbe"] = {
+        "httpGet": {"path": HEALTH_PATH, "port": "http"},
+        "initialDelaySeconds": 10,
+        "periodSeconds": 20,
+        "failureThreshold": 6,
+    }
+    if sqlite:
+        container["workingDir"] = CACHE_DIR
+        dspec["strategy"] = {"type": "Recreate"}
+    else:
+        dspec["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+    template["metadata"]["annotations"] = {
+        CONFIG_HASH_ANNOTATION: hashlib.sha256(config_text.encode()).hexdigest()
+    }
+    hashed = {k: v for k, v in dspec.items() if not (k == "replicas" and spec.autoscaling is not None)}
+    deployment["metadata"]["annotations"] = {SPEC_HASH_ANNOTATION: _sha256(hashed)}
+
+    service = build_service(
+        name=names.service, namespace=namespace, labels=labels, selector=labels, port=spec.port
+    )
+
+    pvc: Obj | None = None
+    if sqlite:
+        pvc_spec: Obj = {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": spec.cache.size}},
+        }
+        if spec.cache.storage_class_name:
+            pvc_spec["storageClassName"] = spec.cache.storage_class_name
+        pvc = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": names.claim, "namespace": namespace, "labels": dict(labels)},
+            "spec": pvc_spec,
+        }
+
+    hpa: Obj | None = None
+    if spec.autoscaling is not None:
+        a = spec.autoscaling
+        hpa = {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": names.hpa, "namespace": namespace, "labels": dict(labels)},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": names.deployment},
+                "minReplicas": a.min_replicas,
+                "maxReplicas": a.max_replicas,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "averageUtilization": a.target_cpu_utilization},
+                        },
+                    }
+                ],
+            },
+        }
+
+    return ClassifierChildren(
+        names=names,
+        config_map=config_map,
+        deployment=deployment,
+        service=service,
+        pvc=pvc,
+        hpa=hpa,
+        secrets=tuple(secret_env.values()),
+        endpoint=f"http://{names.service}.{namespace}.svc:{spec.port}",
+        port=spec.port,
+    )

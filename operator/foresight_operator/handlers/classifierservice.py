@@ -1,0 +1,531 @@
+"""ClassifierService: spec -> ConfigMap + Deployment + Service (+ PVC or Redis settings, + HPA) -> status.
+
+Handlers (thin):
+
+- create / resume / spec update run :func:`reconcile`: validate, resolve the ONNX ModelVersion
+  when that backend is used, check the referenced Secrets exist (a missing one is
+  ``Ready=False, reason SecretNotFound``, retried, and no Deployment is created or changed, so
+  there is no crash-looping rollout), create-or-patch the children, then :func:`sync_status`;
+- every event of a Deployment we own runs :func:`sync_status` (replicas, readyReplicas, phase,
+  Ready from the Deployment's ``Available``), and its deletion runs :func:`reconcile` again;
+- a timer every :data:`STATS_INTERVAL` seconds reconciles quietly (children that drifted or
+  vanished come back) and reads ``GET /api/v1/stats/today`` from a ready pod into
+  ``cacheHitRate`` and ``requestsToday``.
+
+The stats URL is the pod IP from the Pod's status and the container port, which works from an
+operator inside the cluster and with the test kubelet (whose pods are local processes with pod IP
+127.0.0.1). With ``authTokenSecret`` set, the operator reads that token to call the stats
+endpoint; it stays in memory and is never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlparse
+
+from foresight.api.classifierservice import CLASSIFIER_SERVICE, ClassifierServiceSpec
+from foresight.api.meta import API_VERSION, GROUP, VERSION, SecretKeyRef
+
+from ..builders.classifierservice import (
+    BIND_HOST_ANNOTATION,
+    SPEC_HASH_ANNOTATION,
+    STATS_PATH,
+    ClassifierChildren,
+    OnnxModel,
+    build_classifier_children,
+    classifier_names,
+)
+from ..kube import CONFIGMAPS, DEPLOYMENTS, PODS, SECRETS, SERVICES, KubeApiError, ResourceRef
+from ..reconcile import (
+    KIND_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    ReconcileError,
+    SpecError,
+    WaitError,
+    ensure_child,
+    find_condition,
+    merge_diff,
+    owned_by,
+    owner_labels,
+    owner_selector,
+    set_condition,
+    write_status,
+)
+from .common import guarded, kind_ref, parse_spec
+from .context import HandlerContext
+
+__all__ = [
+    "CLASSIFIER_SERVICES",
+    "STATS_INTERVAL",
+    "StatsFetcher",
+    "classifier_status",
+    "fetch_stats_http",
+    "read_stats",
+    "reconcile",
+    "refresh",
+    "register_classifierservice",
+    "sync_status",
+]
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+KIND = "ClassifierService"
+CLASSIFIER_SERVICES = kind_ref(KIND, CLASSIFIER_SERVICE.plural)
+MODEL_VERSIONS = ResourceRef(API_VERSION, "modelversions", "ModelVersion")
+PVCS = ResourceRef("v1", "persistentvolumeclaims", "PersistentVolumeClaim")
+HPAS = ResourceRef("autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
+STATS_INTERVAL = 10.0
+"""Seconds between stats reads (one small GET per service; the numbers are for dashboards)."""
+STATS_TIMEOUT = 3.0
+
+StatsFetcher = Callable[[str, Mapping[str, str]], Obj]
+"""``(url, headers) -> JSON body`` of ``GET /api/v1/stats/today``; raises ``OSError`` / ``ValueError``."""
+
+
+def fetch_stats_http(url: str, headers: Mapping[str, str]) -> Obj:
+    """The default :data:`StatsFetcher`: one GET with a short timeout."""
+    req = urllib.request.Request(url, headers=dict(headers))
+    with urllib.request.urlopen(req, timeout=STATS_TIMEOUT) as resp:
+        body = json.loads(resp.read())
+    if not isinstance(body, dict):
+        raise ValueError(f"{url} answered {type(body).__name__}, not an object")
+    return body
+
+
+# --- plan ---------------------------------------------------------------------------------------
+
+
+def _onnx_model(ctx: HandlerContext, namespace: str, spec: ClassifierServiceSpec) -> OnnxModel | None:
+    if spec.backend.type != "onnx":
+        return None
+    if spec.backend.onnx is None:
+        raise SpecError("backend.type onnx needs backend.onnx.modelVersion", field="backend.onnx")
+    mv_name = spec.backend.onnx.model_version
+    mv = ctx.kube.get(MODEL_VERSIONS, mv_name, namespace)
+    if mv is None:
+        raise WaitError(
+            f"ModelVersion {namespace}/{mv_name} not found: create it "
+            "(or fix spec.backend.onnx.modelVersion); "
+            "the ClassifierService starts once it is Ready with an ONNX artifact",
+            reason="ModelVersionNotReady",
+            delay=max(ctx.settings.retry_delay, 5.0),
+        )
+    mstatus = mv.get("status") or {}
+    ready = find_condition(mstatus.get("conditions"), "Ready")
+    uri = (mstatus.get("onnx") or {}).get("uri")
+    mspec = mv.get("spec") or {}
+    if not uri and mspec.get("framework") == "onnx":
+        uri = (mspec.get("artifact") or {}).get("uri")
+    if ready is None or ready.get("status") != "True" or not uri:
+        raise WaitError(
+            f"ModelVersion {namespace}/{mv_name} is not Ready with an ONNX artifact yet "
+            "(its status.onnx.uri, or spec.artifact.uri with framework onnx); waiting",
+            reason="ModelVersionNotReady",
+            delay=max(ctx.settings.retry_delay, 5.0),
+        )
+    parsed = urlparse(str(uri))
+    if parsed.scheme != "pvc" or not parsed.netloc or not parsed.path.strip("/"):
+        raise WaitError(
+            f"ModelVersion {namespace}/{mv_name}'s ONNX artifact {uri} is not on a PVC: serving pods mount "
+            "pvc://<claim>/<path> artifacts only; optimise it to a PVC store",
+            reason="UnsupportedArtifact",
+            delay=max(ctx.settings.retry_delay, 60.0),
+        )
+    return OnnxModel(claim=parsed.netloc, path=parsed.path.lstrip("/"))
+
+
+def plan(ctx: HandlerContext, body: Mapping[str, Any]) -> ClassifierChildren:
+    """The children ``body`` should have (raises SpecError / WaitError)."""
+    meta = body["metadata"]
+    spec = parse_spec(ClassifierServiceSpec, body.get("spec"))
+    ns, name = meta["namespace"], meta["name"]
+    annotations = meta.get("annotations") or {}
+    try:
+        return build_classifier_children(
+            spec,
+            name=name,
+            namespace=ns,
+            labels=owner_labels(KIND, name),
+            default_image=ctx.settings.runtime_image,
+            bind_host=annotations.get(BIND_HOST_ANNOTATION) or "0.0.0.0",
+            onnx_model=_onnx_model(ctx, ns, spec),
+        )
+    except ValueError as exc:  # a combination the CRD's rules should have rejected
+        raise SpecError(str(exc)) from exc
+
+
+def _secret_data(secret: Obj) -> set[str]:
+    return set((secret.get("data") or {}).keys()) | set((secret.get("stringData") or {}).keys())
+
+
+def check_secrets(ctx: HandlerContext, namespace: str, refs: tuple[SecretKeyRef, ...]) -> None:
+    """Every referenced Secret key exists; a :class:`WaitError` naming the first missing one otherwise."""
+    for ref in refs:
+        secret = ctx.kube.get(SECRETS, ref.name, namespace)
+        if secret is None:
+            raise WaitError(
+                f"Secret {namespace}/{ref.name} not found: create it with key {ref.key} "
+                f"(kubectl -n {namespace} create secret generic {ref.name} --from-literal={ref.key}=...); "
+                "the ClassifierService is deployed once it exists",
+                reason="SecretNotFound",
+                delay=max(ctx.settings.retry_delay, 5.0),
+            )
+        if ref.key not in _secret_data(secret):
+            raise WaitError(
+                f"Secret {namespace}/{ref.name} has no key {ref.key} (it has: "
+                f"{', '.join(sorted(_secret_data(secret))) or 'none'}): add the key or fix the reference",
+                reason="SecretNotFound",
+                delay=max(ctx.settings.retry_delay, 5.0),
+            )
+
+
+# --- children -----------------------------------------------------------------------------------
+
+
+def _configmap_update(desired: Obj, existing: Obj) -> Obj | None:
+    want, have = desired.get("data") or {}, existing.get("data") or {}
+    return {"data": merge_diff(have, want)} if want != have else None
+
+
+def _deployment_update(desired: Obj, existing: Obj) -> Obj | None:
+    want_hash = desired["metadata"]["annotations"][SPEC_HASH_ANNOTATION]
+    have_hash = ((existing.get("metadata") or {}).get("annotations") or {}).get(SPEC_HASH_ANNOTATION)
+    dspec, espec = desired["spec"], existing.get("spec") or {}
+    patch: Obj = {}
+    if want_hash != have_hash:
+        # merge_diff nulls what the desired spec no longer has (a removed nodeSelector, the
+        # rollingUpdate block of a Recreate strategy); server defaults it nulls come back as defaults.
+        patch["spec"] = {
+            "template": merge_diff(espec.get("template") or {}, dspec["template"]),
+            "strategy": merge_diff(espec.get("strategy") or {}, dspec["strategy"]),
+        }
+        patch["metadata"] = {"annotations": {SPEC_HASH_ANNOTATION: want_hash}}
+    if "replicas" in dspec and espec.get("replicas") != dspec["replicas"]:
+        patch.setdefault("spec", {})["replicas"] = dspec["replicas"]
+    return patch or None
+
+
+def _service_update(desired: Obj, existing: Obj) -> Obj | None:
+    def shape(obj: Obj) -> tuple[Any, Any]:
+        spec = obj.get("spec") or {}
+        ports = [(p.get("name"), p.get("port"), p.get("targetPort")) for p in spec.get("ports") or []]
+        return ports, spec.get("selector")
+
+    if shape(desired) == shape(existing):
+        return None
+    return {"spec": {"ports": desired["spec"]["ports"], "selector": desired["spec"]["selector"]}}
+
+
+def _hpa_update(desired: Obj, existing: Obj) -> Obj | None:
+    have = existing.get("spec") or {}
+    if all(have.get(k) == v for k, v in desired["spec"].items()):
+        return None
+    return {"spec": desired["spec"]}
+
+
+def _ensure(
+    ctx: HandlerContext,
+    body: Any,
+    ref: ResourceRef,
+    obj: Obj,
+    update: Callable[[Obj, Obj], Obj | None] | None,
+) -> Obj:
+    import kopf
+
+    kopf.adopt(obj, owner=body)
+    meta = body["metadata"]
+    child, created = ensure_child(ctx.kube, ref, obj, owner_uid=meta["uid"], update=update)
+    if created:
+        ctx.metrics.children.labels(kind=KIND, child=ref.kind).inc()
+        ctx.post_event(body, "Normal", f"{ref.kind}Created", f"created {ref.kind} {obj['metadata']['name']}")
+    return child
+
+
+def _write_waiting(ctx: HandlerContext, body: Mapping[str, Any], err: WaitError) -> None:
+    """Phase ``Pending`` (when nothing is deployed yet) and ``Ready=False`` with the reason."""
+    meta = body["metadata"]
+    now = ctx.clock()
+    deployment = ctx.kube.get(DEPLOYMENTS, classifier_names(meta["name"]).deployment, meta["namespace"])
+
+    def compute(current: Obj) -> Obj:
+        status = dict(current.get("status") or {})
+        if deployment is None:
+            status["phase"] = "Pending"
+        status["conditions"] = set_condition(
+            status.get("conditions"),
+            "Ready",
+            "False",
+            err.reason,
+            err.message,
+            generation=current["metadata"].get("generation"),
+            now=now,
+        )
+        return status
+
+    write_status(ctx.kube, CLASSIFIER_SERVICES, meta["namespace"], meta["name"], compute)
+
+
+def reconcile(ctx: HandlerContext, body: Any) -> None:
+    """Make the children of one ClassifierService exist and match its spec, then sync its status."""
+    meta = body["metadata"]
+    ns, name = meta["namespace"], meta["name"]
+    try:
+        children = plan(ctx, body)
+        check_secrets(ctx, ns, children.secrets)
+    except WaitError as exc:
+        _write_waiting(ctx, body, exc)
+        raise
+    _ensure(ctx, body, CONFIGMAPS, children.config_map, _configmap_update)
+    if children.pvc is not None:
+        # A claim's spec is immutable once bound (only growing is allowed); it is created, never patched.
+        _ensure(ctx, body, PVCS, children.pvc, None)
+    _ensure(ctx, body, DEPLOYMENTS, children.deployment, _deployment_update)
+    _ensure(ctx, body, SERVICES, children.service, _service_update)
+    if children.hpa is not None:
+        _ensure(ctx, body, HPAS, children.hpa, _hpa_update)
+    else:
+        stale = ctx.kube.get(HPAS, children.names.hpa, ns)
+        if stale is not None and owned_by(stale, meta["uid"]):
+            ctx.kube.delete(HPAS, children.names.hpa, ns)
+            ctx.post_event(body, "Normal", "AutoscalingRemoved", f"deleted HPA {children.names.hpa}")
+    sync_status(ctx, ns, name, generation=meta.get("generation"), endpoint=children.endpoint)
+
+
+# --- status -------------------------------------------------------------------------------------
+
+
+def _pod_problem(pods: list[Obj]) -> str | None:
+    """The first container waiting / terminated reason among ``pods`` (what `kubectl describe` shows)."""
+    for pod in pods:
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            state = cs.get("state") or {}
+            for key in ("waiting", "terminated"):
+                detail = state.get(key)
+                if detail and detail.get("reason") not in (None, "ContainerCreating", "Completed"):
+                    msg = str(detail.get("message") or "")[:300]
+                    return f"pod {pod['metadata']['name']}: {detail.get('reason')}" + (
+                        f": {msg}" if msg else ""
+                    )
+    return None
+
+
+def classifier_status(
+    current: Mapping[str, Any],
+    deployment: Mapping[str, Any] | None,
+    *,
+    now: Any,
+    endpoint: str | None,
+    generation: int | None = None,
+    stats: Mapping[str, Any] | None = None,
+    pod_problem: str | None = None,
+) -> Obj:
+    """The new status of ClassifierService ``current`` given its Deployment (pure).
+
+    ``generation``: set when this comes from a reconcile of that generation (observedGeneration);
+    ``stats``: the service's ``/api/v1/stats/today`` body, when it was just read.
+    """
+    status = dict(current.get("status") or {})
+    cgen = (current.get("metadata") or {}).get("generation")
+    conds = status.get("conditions") or []
+    if endpoint:
+        status["endpoint"] = endpoint
+    if generation is not None:
+        status["observedGeneration"] = generation
+    if stats is not None:
+        requests_today = stats.get("requests")
+        if isinstance(requests_today, int) and requests_today >= 0:
+            status["requestsToday"] = requests_today
+        rate = stats.get("hit_rate")
+        if isinstance(rate, int | float) and 0 <= rate <= 1:
+            status["cacheHitRate"] = float(rate)
+    if deployment is None:
+        return {**status, "conditions": conds}
+    dstatus = deployment.get("status") or {}
+    desired = int((deployment.get("spec") or {}).get("replicas") or 0)
+    ready = int(dstatus.get("readyReplicas") or 0)
+    status["replicas"] = int(dstatus.get("replicas") or 0)
+    status["readyReplicas"] = ready
+    available = find_condition(dstatus.get("conditions"), "Available")
+    if desired == 0:
+        phase, rstatus, reason = "Stopped", "False", "ScaledToZero"
+        message = "spec.replicas is 0: no pod serves; scale it up to serve"
+    elif available is not None and available.get("status") == "True" and ready > 0:
+        phase, rstatus, reason = "Running", "True", "Available"
+        message = f"{ready}/{desired} replicas ready" + (f" at {endpoint or status.get('endpoint')}")
+    else:
+        phase, rstatus, reason = "Deploying", "False", "DeploymentNotReady"
+        message = f"{ready}/{desired} replicas ready"
+        if pod_problem:
+            message += f"; {pod_problem}"
+    status["phase"] = phase
+    conds = set_condition(conds, "Ready", rstatus, reason, message, generation=cgen, now=now)
+    if any(c.get("type") == "Degraded" and c.get("status") == "True" for c in conds) and rstatus == "True":
+        conds = set_condition(
+            conds, "Degraded", "False", "Reconciled", "serving again", generation=cgen, now=now
+        )
+    status["conditions"] = conds
+    return status
+
+
+def sync_status(
+    ctx: HandlerContext,
+    namespace: str,
+    name: str,
+    *,
+    generation: int | None = None,
+    endpoint: str | None = None,
+    stats: Mapping[str, Any] | None = None,
+) -> None:
+    """Recompute one ClassifierService's status from its Deployment (and ``stats`` when given)."""
+    names = classifier_names(name)
+
+    def compute(current: Obj) -> Obj | None:
+        cstatus = current.get("status") or {}
+        if cstatus.get("phase") == "Failed" and generation is None:
+            return None  # an invalid spec's status belongs to the reconcile handler
+        deployment = ctx.kube.get(DEPLOYMENTS, names.deployment, namespace)
+        problem = None
+        if deployment is not None and not (deployment.get("status") or {}).get("readyReplicas"):
+            pods = ctx.kube.list(PODS, namespace, label_selector=owner_selector(KIND, name))
+            problem = _pod_problem(pods)
+        if deployment is None and generation is None:
+            return None  # not deployed yet: the reconcile handler says why
+        return classifier_status(
+            current,
+            deployment,
+            now=ctx.clock(),
+            endpoint=endpoint,
+            generation=generation,
+            stats=stats,
+            pod_problem=problem,
+        )
+
+    result = write_status(ctx.kube, CLASSIFIER_SERVICES, namespace, name, compute)
+    if result is None:
+        ctx.metrics.record_phase(KIND, namespace, name, None)
+        return
+    phase = result.new.get("phase")
+    ctx.metrics.record_phase(KIND, namespace, name, phase)
+    if result.changed and result.old.get("phase") != phase and phase in ("Running", "Deploying"):
+        ready: Obj = find_condition(result.new.get("conditions"), "Ready") or {}
+        ctx.post_event(
+            result.body, "Normal", str(ready.get("reason") or phase), str(ready.get("message") or phase)
+        )
+
+
+def read_stats(ctx: HandlerContext, body: Mapping[str, Any], fetch: StatsFetcher) -> Obj | None:
+    """Today's stats from one ready pod of the service, or ``None`` when no pod can answer."""
+    meta = body["metadata"]
+    ns, name = meta["namespace"], meta["name"]
+    pods = ctx.kube.list(PODS, ns, label_selector=owner_selector(KIND, name))
+    ready = [
+        p
+        for p in pods
+        if (p.get("status") or {}).get("podIP")
+        and (find_condition((p.get("status") or {}).get("conditions"), "Ready") or {}).get("status") == "True"
+        and not (p.get("metadata") or {}).get("deletionTimestamp")
+    ]
+    if not ready:
+        return None
+    headers = {"Accept": "application/json"}
+    token_ref = (body.get("spec") or {}).get("authTokenSecret")
+    if token_ref:
+        secret = ctx.kube.get(SECRETS, token_ref["name"], ns)
+        raw = ((secret or {}).get("data") or {}).get(token_ref["key"])
+        if not raw:
+            return None
+        headers["Authorization"] = "Bearer " + base64.b64decode(raw).decode().strip()
+    # With sqlite there is one pod; with Redis every pod reads the same shared counts.
+    pod = sorted(ready, key=lambda p: p["metadata"]["name"])[0]
+    ports = ((pod.get("spec") or {}).get("containers") or [{}])[0].get("ports") or []
+    port = next((p.get("containerPort") for p in ports if p.get("name") == "http"), None)
+    if port is None:
+        return None
+    url = f"http://{pod['status']['podIP']}:{port}{STATS_PATH}"
+    try:
+        return fetch(url, headers)
+    except (OSError, ValueError) as exc:  # urllib's errors are OSErrors; a bad body a ValueError
+        log.info("stats of ClassifierService %s/%s not read from %s: %s", ns, name, url, exc)
+        return None
+
+
+def refresh(ctx: HandlerContext, body: Any, fetch: StatsFetcher) -> None:
+    """The timer: reconcile quietly (the create/update handlers report failures), then read stats."""
+    meta = body["metadata"]
+    status = body.get("status") or {}
+    if status.get("phase") == "Failed" and status.get("observedGeneration") == meta.get("generation"):
+        return  # invalid spec: nothing to keep in shape until it changes
+    try:
+        reconcile(ctx, body)
+    except (ReconcileError, KubeApiError) as exc:
+        log.debug("periodic reconcile of ClassifierService %s/%s: %s", meta["namespace"], meta["name"], exc)
+        return
+    stats = read_stats(ctx, body, fetch)
+    if stats is not None:
+        sync_status(ctx, meta["namespace"], meta["name"], stats=stats)
+
+
+# --- registration -------------------------------------------------------------------------------
+
+
+def register_classifierservice(
+    registry: Any,
+    ctx: HandlerContext,
+    *,
+    fetch_stats: StatsFetcher = fetch_stats_http,
+    stats_interval: float = STATS_INTERVAL,
+) -> None:
+    import kopf
+
+    plural = CLASSIFIER_SERVICE.plural
+
+    def on_classifierservice(body: Any, retry: int, **_: Any) -> None:
+        guarded(ctx, CLASSIFIER_SERVICES, body, retry, lambda: reconcile(ctx, body), invalid_phase="Failed")
+
+    kopf.on.resume(GROUP, VERSION, plural, registry=registry, id="reconcile")(on_classifierservice)
+    kopf.on.create(GROUP, VERSION, plural, registry=registry, id="reconcile")(on_classifierservice)
+    kopf.on.update(GROUP, VERSION, plural, registry=registry, id="reconcile", field="spec")(
+        on_classifierservice
+    )
+
+    def on_timer(body: Any, logger: Any, **_: Any) -> None:
+        try:
+            refresh(ctx, body, fetch_stats)
+        except Exception as exc:  # a timer must not die; the next tick tries again
+            logger.warning(f"ClassifierService refresh failed: {exc}")
+
+    kopf.timer(GROUP, VERSION, plural, registry=registry, id="refresh", interval=stats_interval)(on_timer)
+
+    def on_deployment_event(body: Any, type: str | None, logger: Any, **_: Any) -> None:
+        meta = body.get("metadata") or {}
+        owner = next((r for r in meta.get("ownerReferences") or [] if r.get("kind") == KIND), None)
+        if owner is None:
+            return
+        ns = meta["namespace"]
+        try:
+            if type == "DELETED":
+                current = ctx.kube.get(CLASSIFIER_SERVICES, owner["name"], ns)
+                if current is not None and not current["metadata"].get("deletionTimestamp"):
+                    reconcile(ctx, current)  # someone deleted our Deployment: put it back
+                return
+            sync_status(ctx, ns, owner["name"])
+        except Exception as exc:  # the next event or the timer catches up
+            logger.warning(
+                f"ClassifierService {owner['name']} not updated from Deployment event {type}: {exc}"
+            )
+
+    kopf.on.event(
+        "apps",
+        "v1",
+        "deployments",
+        registry=registry,
+        id="classifierservice-deployment-events",
+        labels={MANAGED_BY_LABEL: MANAGED_BY, KIND_LABEL: KIND},
+    )(on_deployment_event)
