@@ -21,6 +21,7 @@ endpoint; it stays in memory and is never logged.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import urllib.error
@@ -194,7 +195,7 @@ def _configmap_update(desired: Obj, existing: Obj) -> Obj | None:
     return {"data": merge_diff(have, want)} if want != have else None
 
 
-def _deployment_update(desired: Obj, existing: Obj) -> Obj | None:
+def _deployment_update(desired: Obj, existing: Obj, *, manage_replicas: bool = True) -> Obj | None:
     want_hash = desired["metadata"]["annotations"][SPEC_HASH_ANNOTATION]
     have_hash = ((existing.get("metadata") or {}).get("annotations") or {}).get(SPEC_HASH_ANNOTATION)
     dspec, espec = desired["spec"], existing.get("spec") or {}
@@ -207,7 +208,8 @@ def _deployment_update(desired: Obj, existing: Obj) -> Obj | None:
             "strategy": merge_diff(espec.get("strategy") or {}, dspec["strategy"]),
         }
         patch["metadata"] = {"annotations": {SPEC_HASH_ANNOTATION: want_hash}}
-    if "replicas" in dspec and espec.get("replicas") != dspec["replicas"]:
+    # With autoscaling the HPA owns the count: the desired replicas is only the starting point.
+    if manage_replicas and espec.get("replicas") != dspec["replicas"]:
         patch.setdefault("spec", {})["replicas"] = dspec["replicas"]
     return patch or None
 
@@ -286,7 +288,13 @@ def reconcile(ctx: HandlerContext, body: Any) -> None:
     if children.pvc is not None:
         # A claim's spec is immutable once bound (only growing is allowed); it is created, never patched.
         _ensure(ctx, body, PVCS, children.pvc, None)
-    _ensure(ctx, body, DEPLOYMENTS, children.deployment, _deployment_update)
+    _ensure(
+        ctx,
+        body,
+        DEPLOYMENTS,
+        children.deployment,
+        functools.partial(_deployment_update, manage_replicas=children.hpa is None),
+    )
     _ensure(ctx, body, SERVICES, children.service, _service_update)
     if children.hpa is not None:
         _ensure(ctx, body, HPAS, children.hpa, _hpa_update)
