@@ -18,7 +18,7 @@ from .context import HandlerContext
 
 __all__ = ["ACCEPTING_KINDS", "accept", "register_accepting"]
 
-ACCEPTING_KINDS = ("ForecastTask", "ModelVersion", "ModelLibrary", "ABExperiment")
+ACCEPTING_KINDS = ("ModelLibrary", "ABExperiment")
 Obj = dict[str, Any]
 
 
