@@ -8,7 +8,6 @@ from .accepting import register_accepting
 from .classifierservice import register_classifierservice
 from .context import HandlerContext
 from .forecasttask import register_forecasttask
-from .forecasttask import register_forecasttask
 from .modelversion import register_modelversion
 from .trainingjob import register_trainingjob
 
@@ -18,7 +17,6 @@ __all__ = ["HandlerContext", "register_all"]
 def register_all(registry: Any, ctx: HandlerContext) -> None:
     """Register every kind's handlers into ``registry`` (a ``kopf.OperatorRegistry``)."""
     register_trainingjob(registry, ctx)
-    register_forecasttask(registry, ctx)
     register_forecasttask(registry, ctx)
     register_classifierservice(registry, ctx)
     register_modelversion(registry, ctx)
