@@ -132,7 +132,9 @@ def _load_spec(
     task_file: str | None, artifacts_uri: str, out: TextIO
 ) -> tuple[ForecastTaskSpec, str, str, str]:
     """(spec, where it came from, name, namespace); the demo's own artifact store either way."""
-    path = Path(task_file) if task_file else EXAMPLE_PATH
+    # From a checkout the example sits at the repository root; from an installed wheel it may not exist.
+    candidates = [EXAMPLE_PATH, Path(__file__).resolve().parents[3] / EXAMPLE_PATH]
+    path = Path(task_file) if task_file else next((c for c in candidates if c.exists()), EXAMPLE_PATH)
     if not path.exists():
         if task_file:
             raise FileNotFoundError(f"{path} not found")
@@ -460,8 +462,8 @@ def _report(
     )
     _say(out)
     _say(out, f"Metric families written, {where}:")
-    for name in result.metric_names:
-        _say(out, f"  {name}")
+    for family in result.metric_names:
+        _say(out, f"  {family}")
     if prom_server is not None and result.pushed:
         found = _wait_scraped(
             prom_server, f'foresight_time_to_threshold_seconds{{task="{name}",bound="point"}}'

@@ -49,8 +49,10 @@ def wait_for(fn: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
         time.sleep(0.2)
 
 
-def gateway_text(pg: PushgatewayServer) -> str:
-    return requests.get(pg.url + "/metrics", timeout=5).text
+def gateway_text(pg: PushgatewayServer, task: str = "quota-wb") -> str:
+    """The gateway's exposition lines of one task's group (the gateway is shared by the session)."""
+    text = requests.get(pg.url + "/metrics", timeout=5).text
+    return "\n".join(line for line in text.splitlines() if f'task="{task}"' in line)
 
 
 def test_pushed_forecast_is_queryable_in_prometheus_and_deleted_with_the_group(
