@@ -1,9 +1,10 @@
-"""Writes argocd-cm-patch.yaml from the health check scripts in health/<Kind>.lua.
+"""Writes argocd-cm-patch.yaml from the health check script health.lua.
 
-The .lua files are the source; the patch embeds each one verbatim under
-``resource.customizations.health.foresight.dev_<Kind>`` because Argo CD reads health checks
-from its argocd-cm ConfigMap, one key per kind. tests/unit/test_argocd_health.py fails when the
-embedded copies drift from the files. Usage: ``python manifests/argocd/render.py [--check]``.
+health.lua is the source; the patch embeds it verbatim under
+``resource.customizations.health.foresight.dev_<Kind>`` for every kind of ``foresight.api``,
+because Argo CD reads health checks from its argocd-cm ConfigMap, one key per kind.
+tests/unit/test_argocd_health.py fails when the embedded copies drift from the script.
+Usage: ``python manifests/argocd/render.py [--check]``.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-HEALTH_DIR = HERE / "health"
+HEALTH_SCRIPT = HERE / "health.lua"
 PATCH_FILE = HERE / "argocd-cm-patch.yaml"
 GROUP = "foresight.dev"
 
 HEADER = """\
-# Argo CD custom health checks for the Foresight kinds. GENERATED from health/<Kind>.lua by
-# render.py; edit the .lua files, then run `python manifests/argocd/render.py`.
+# Argo CD custom health checks for the Foresight kinds. GENERATED from health.lua by
+# render.py (one copy per kind); edit health.lua, then run `python manifests/argocd/render.py`.
 #
 # Merge into Argo CD's ConfigMap:
 #   kubectl -n argocd patch configmap argocd-cm --type merge \\
@@ -36,18 +37,19 @@ data:
 """
 
 
-def render(health_dir: Path = HEALTH_DIR) -> str:
-    """The patch YAML: each script as a literal block, so its text survives byte for byte."""
-    scripts = sorted(health_dir.glob("*.lua"))
-    if not scripts:
-        raise FileNotFoundError(f"no health/<Kind>.lua scripts in {health_dir}; nothing to embed")
+def render(script: Path = HEALTH_SCRIPT, kinds: Sequence[str] | None = None) -> str:
+    """The patch YAML: the script once per kind, as a literal block so it survives byte for byte."""
+    if kinds is None:
+        from foresight.api import KINDS
+
+        kinds = list(KINDS)
+    text = script.read_text(encoding="utf-8")
+    if not text.endswith("\n") or text.endswith("\n\n"):
+        # A literal block with default chomping keeps exactly one trailing newline.
+        raise ValueError(f"{script} must end with exactly one newline to embed verbatim")
     parts = [HEADER]
-    for script in scripts:
-        text = script.read_text(encoding="utf-8")
-        if not text.endswith("\n") or text.endswith("\n\n"):
-            # A literal block with default chomping keeps exactly one trailing newline.
-            raise ValueError(f"{script} must end with exactly one newline to embed verbatim")
-        parts.append(f"  resource.customizations.health.{GROUP}_{script.stem}: |\n")
+    for kind in sorted(kinds):
+        parts.append(f"  resource.customizations.health.{GROUP}_{kind}: |\n")
         parts.extend(f"    {line}\n" if line else "\n" for line in text.splitlines())
     return "".join(parts)
 

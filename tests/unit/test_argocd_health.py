@@ -1,9 +1,9 @@
-"""The Argo CD health checks in manifests/argocd/health/<Kind>.lua, run in a real Lua 5.1.
+"""The Argo CD health check manifests/argocd/health.lua, run in a real Lua 5.1 for every kind.
 
 Argo CD runs these scripts in gopher-lua (Lua 5.1) with the live object, converted from JSON to
 nested Lua tables, in the global ``obj``; the script returns a table with ``status`` and
 ``message``. The tests do the same with lupa's bundled Lua 5.1, for every kind and state, and
-check that argocd-cm-patch.yaml embeds the scripts byte for byte.
+check that argocd-cm-patch.yaml embeds the script byte for byte under every kind's key.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ lupa_lua51 = pytest.importorskip("lupa.lua51")
 
 REPO = Path(__file__).resolve().parents[2]
 ARGOCD = REPO / "manifests" / "argocd"
-HEALTH = ARGOCD / "health"
+HEALTH = ARGOCD / "health.lua"
 KINDS = ["ForecastTask", "TrainingJob", "ModelVersion", "ModelLibrary", "ABExperiment", "ClassifierService"]
 # How each suspendable kind says "suspended" (the others have no such field).
 SUSPEND_SPECS: dict[str, dict[str, Any]] = {
@@ -37,8 +37,8 @@ def run_health(kind: str, obj: dict[str, Any]) -> dict[str, str]:
     """Run the kind's script as Argo CD does: ``obj`` global, script returns the health table."""
     runtime = lupa_lua51.LuaRuntime(unpack_returned_tuples=True)
     runtime.globals().obj = runtime.table_from(obj, recursive=True)
-    result = runtime.execute((HEALTH / f"{kind}.lua").read_text(encoding="utf-8"))
-    assert result is not None, f"{kind}.lua returned nothing"
+    result = runtime.execute(HEALTH.read_text(encoding="utf-8"))
+    assert result is not None, f"health.lua returned nothing for {kind}"
     return {"status": result["status"], "message": result["message"]}
 
 
@@ -171,16 +171,6 @@ def test_missing_or_unknown_ready_is_progressing(kind: str) -> None:
     assert unknown == {"status": "Progressing", "message": "scheduling"}
 
 
-def test_one_script_per_kind_sharing_one_body() -> None:
-    assert sorted(p.stem for p in HEALTH.glob("*.lua")) == sorted(KINDS)
-    bodies = set()
-    for kind in KINDS:
-        first, rest = (HEALTH / f"{kind}.lua").read_text(encoding="utf-8").split("\n", 1)
-        assert first == f"-- Argo CD health check for foresight.dev/{kind}."
-        bodies.add(rest)
-    assert len(bodies) == 1, "the health scripts drifted apart; keep one body for all kinds"
-
-
 def test_kinds_match_the_generated_crds() -> None:
     kinds = set()
     for path in (REPO / "crds").glob("*.foresight.dev.yaml"):
@@ -202,7 +192,7 @@ def _api_reasons() -> set[str]:
 
 
 def test_in_progress_reasons_are_real_api_reasons() -> None:
-    text = (HEALTH / "ForecastTask.lua").read_text(encoding="utf-8")
+    text = HEALTH.read_text(encoding="utf-8")
     match = re.search(r"local inProgressReasons = \{(.*?)\n\}", text, re.S)
     assert match, "inProgressReasons table not found"
     listed = set(re.findall(r"(\w+) = true", match.group(1)))
@@ -211,14 +201,12 @@ def test_in_progress_reasons_are_real_api_reasons() -> None:
     assert not unknown, f"reasons in the Lua that no foresight.api enum defines (typos?): {unknown}"
 
 
-def test_argocd_cm_patch_embeds_each_script_verbatim() -> None:
+def test_argocd_cm_patch_embeds_the_script_verbatim_for_every_kind() -> None:
     patch = yaml.safe_load((ARGOCD / "argocd-cm-patch.yaml").read_text(encoding="utf-8"))
     assert patch["kind"] == "ConfigMap"
     assert patch["metadata"] == {**patch["metadata"], "name": "argocd-cm", "namespace": "argocd"}
     expected = {
-        f"resource.customizations.health.foresight.dev_{kind}": (HEALTH / f"{kind}.lua").read_text(
-            encoding="utf-8"
-        )
+        f"resource.customizations.health.foresight.dev_{kind}": HEALTH.read_text(encoding="utf-8")
         for kind in KINDS
     }
     assert patch["data"] == expected, "argocd-cm-patch.yaml is stale: run python manifests/argocd/render.py"

@@ -1,7 +1,7 @@
--- Argo CD health check for foresight.dev/ABExperiment.
--- Argo CD needs one script per kind (argocd-cm key resource.customizations.health.foresight.dev_<Kind>);
--- the body is the same for all six Foresight kinds. These .lua files are the source of
--- ../argocd-cm-patch.yaml (regenerate it with `python manifests/argocd/render.py`).
+-- Argo CD health check for every foresight.dev kind.
+-- Argo CD reads one script per kind (argocd-cm key resource.customizations.health.foresight.dev_<Kind>);
+-- all six Foresight kinds share this one. This file is the source of argocd-cm-patch.yaml, which
+-- embeds it once per kind (regenerate it with `python manifests/argocd/render.py`).
 --
 -- Rules, in order:
 --   no status yet, or metadata.generation newer than status.observedGeneration -> Progressing
