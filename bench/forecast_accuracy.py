@@ -31,25 +31,28 @@ BASELINES = ["naive", "seasonal_naive", "linear", "ets", "theta"]
 NEURAL = ["lstm", "gru", "transformer"]
 
 
-def neural_params(quick: bool) -> dict[str, Any]:
+def neural_params(quick: bool, epochs: int = 20, windows: int = 4096) -> dict[str, Any]:
     if quick:
         return {"input_window": 72, "hidden_size": 16, "epochs": 2, "windows_per_epoch": 512}
-    return {"input_window": 168, "epochs": 20, "windows_per_epoch": 4096, "patience": 4}
+    return {"input_window": 168, "epochs": epochs, "windows_per_epoch": windows, "patience": 4}
 
 
-def factory(name: str, quick: bool) -> Model:
+def factory(name: str, nparams: dict[str, Any]) -> Model:
     if name in NEURAL:
-        return get_model(name, **neural_params(quick))
+        return get_model(name, **nparams)
     if name == "auto":
         return AutoModel(candidates=["seasonal_naive", "linear", "ets", "theta", "gru"],
-                         model_params={"gru": neural_params(quick)})  # fmt: skip
+                         model_params={"gru": nparams})  # fmt: skip
     return get_model(name)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a short smoke run (tiny groups, 2 epochs)")
+    parser.add_argument("--epochs", type=int, default=20, help="neural models' maximum epochs")
+    parser.add_argument("--windows", type=int, default=4096, help="neural models' windows per epoch")
     args = parser.parse_args()
+    nparams = neural_params(args.quick, args.epochs, args.windows)
     logging.basicConfig(level=logging.WARNING)
     groups = load_groups(args.quick)
     models = [*BASELINES, *NEURAL, "auto"]
@@ -61,9 +64,10 @@ def main() -> None:
             for name in models:
                 t0 = time.perf_counter()
                 results[name] = backtest(
-                    panel, lambda n=name: factory(n, args.quick), horizon, folds=3, season=24
+                    panel, lambda n=name: factory(n, nparams), horizon, folds=3, season=24
                 )
                 seconds[name] = time.perf_counter() - t0
+                print(f"  {gname} h={horizon} {name}: {seconds[name]:.0f}s", flush=True)
             mean_mase = {n: results[n].summary()["mase"] for n in models}
             best_base = min(BASELINES, key=lambda n: mean_mase[n])
             best_stat = min(["ets", "theta"], key=lambda n: mean_mase[n])
@@ -97,7 +101,8 @@ def main() -> None:
     summary = {"auto_at_or_below_best_baseline_everywhere": auto_ok,
                "neural_ratio_to_best_statistical_dense_24h": neural_24}  # fmt: skip
     print(summary)
-    path = write_result("accuracy", {"quick": args.quick, "rows": rows, "targets": summary})
+    doc = {"quick": args.quick, "neural": nparams, "rows": rows, "targets": summary}
+    path = write_result("accuracy", doc)
     print(f"wrote {path}")
 
 
