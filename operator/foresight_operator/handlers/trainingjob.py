@@ -16,11 +16,13 @@ from typing import Any
 
 import yaml
 from foresight.api.meta import GROUP, VERSION
+from foresight.api.modelversion import MODEL_VERSION
 from foresight.api.trainingjob import TRAINING_JOB, TrainingJobSpec
 
 from ..builders import build_configmap, build_job, plan_training
+from ..builders.modelversion_from_training import TRAINING_JOB_UID_ANNOTATION, build_model_version
 from ..builders.training import BUILTIN_TASK_ANNOTATION, CONFIG_FILE, TrainingPlan
-from ..kube import CONFIGMAPS, JOBS, PODS, SECRETS
+from ..kube import CONFIGMAPS, JOBS, PODS, SECRETS, KubeApiError
 from ..reconcile import (
     KIND_LABEL,
     MANAGED_BY,
@@ -37,12 +39,20 @@ from ..reconcile import (
 from .common import guarded, kind_ref, parse_spec
 from .context import HandlerContext
 
-__all__ = ["TRAINING_JOBS", "reconcile", "register_trainingjob", "sync_status", "training_status"]
+__all__ = [
+    "TRAINING_JOBS",
+    "ensure_model_version",
+    "reconcile",
+    "register_trainingjob",
+    "sync_status",
+    "training_status",
+]
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 KIND = "TrainingJob"
 TRAINING_JOBS = kind_ref(KIND, TRAINING_JOB.plural)
+MODEL_VERSIONS = kind_ref("ModelVersion", MODEL_VERSION.plural)
 TERMINAL = ("Succeeded", "Failed")
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 
@@ -83,6 +93,9 @@ def reconcile(ctx: HandlerContext, body: Any) -> None:
     status = body.get("status") or {}
     if status.get("phase") in TERMINAL and status.get("observedGeneration") == meta.get("generation"):
         # Finished: never start the training again (its Job may be gone after ttlSecondsAfterFinished).
+        # An operator stopped between the Succeeded status and the ModelVersion makes it now.
+        if status.get("phase") == "Succeeded" and not status.get("modelVersion"):
+            ensure_model_version(ctx, body)
         return
     plan = _plan(ctx, body)
     for secret in plan.secrets:
@@ -281,6 +294,98 @@ def sync_status(ctx: HandlerContext, namespace: str, name: str, *, plan: Trainin
         ctx.post_event(
             result.body, type_, str(ready.get("reason") or phase), str(ready.get("message") or phase)
         )
+    if phase == "Succeeded" and not result.new.get("modelVersion"):
+        ensure_model_version(ctx, {**result.body, "status": result.new})
+
+
+# --- success path: the ModelVersion of the trained model ------------------------------------
+
+
+def _result_message(ctx: HandlerContext, namespace: str, name: str) -> Obj | None:
+    """The termination message of the pod that succeeded, while the Job's pods still exist."""
+    jname = job_name(name)
+    pods = ctx.kube.list(PODS, namespace, label_selector=f"{JOB_NAME_LABEL}={jname}")
+    won = sorted(
+        (p for p in pods if (p.get("status") or {}).get("phase") == "Succeeded" and _finished_at(p)),
+        key=_finished_at,
+    )
+    return _termination(won[-1])[0] if won else None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def ensure_model_version(ctx: HandlerContext, body: Mapping[str, Any]) -> str | None:
+    """Make the ModelVersion of a Succeeded TrainingJob exist and name it in ``status.modelVersion``.
+
+    Idempotent: the name is deterministic, so a second call (or a restarted operator) finds the
+    one made before. Returns its name, or ``None`` when the spec asks for none.
+    """
+    meta = body["metadata"]
+    ns, name, uid = meta["namespace"], meta["name"], meta["uid"]
+    spec = parse_spec(TrainingJobSpec, body.get("spec"))
+    if spec.output is None or not spec.output.create_model_version:
+        return None
+    status: Mapping[str, Any] = body.get("status") or {}
+    artifact_uri = str(status.get("artifactUri") or "")
+    if not artifact_uri:
+        ctx.post_event(
+            body,
+            "Warning",
+            "NoArtifact",
+            "training succeeded but reported no artifact URI, so no ModelVersion was made: check that "
+            "the task writes its model to output.uri",
+        )
+        return None
+    manifest = build_model_version(
+        body,
+        artifact_uri=artifact_uri,
+        finished=_parse_time(status.get("completionTime")) or ctx.clock(),
+        image=_plan(ctx, body).image,
+        result=_result_message(ctx, ns, name),
+    )
+    mv_name = manifest["metadata"]["name"]
+    existing = ctx.kube.get(MODEL_VERSIONS, mv_name, ns)
+    if existing is None:
+        try:
+            ctx.kube.create(MODEL_VERSIONS, manifest, ns)
+        except KubeApiError as exc:
+            if not exc.conflict:
+                raise
+            existing = ctx.kube.get(MODEL_VERSIONS, mv_name, ns)
+        else:
+            ctx.metrics.children.labels(kind=KIND, child="ModelVersion").inc()
+            ctx.post_event(
+                body,
+                "Normal",
+                "ModelVersionCreated",
+                f"ModelVersion {mv_name} ({manifest['spec']['modelName']} "
+                f"{manifest['spec']['version']}) holds the trained model",
+            )
+    if existing is not None:
+        made_by = ((existing.get("metadata") or {}).get("annotations") or {}).get(TRAINING_JOB_UID_ANNOTATION)
+        if made_by != uid:
+            ctx.post_event(
+                body,
+                "Warning",
+                "ModelVersionConflict",
+                f"ModelVersion {ns}/{mv_name} exists and was not made by this TrainingJob: rename or "
+                "delete it to get this job's ModelVersion",
+            )
+            return None
+
+    def compute(current: Obj) -> Obj | None:
+        now = dict(current.get("status") or {})
+        return None if now.get("modelVersion") == mv_name else {**now, "modelVersion": mv_name}
+
+    write_status(ctx.kube, TRAINING_JOBS, ns, name, compute)
+    return str(mv_name)
 
 
 def register_trainingjob(registry: Any, ctx: HandlerContext) -> None:

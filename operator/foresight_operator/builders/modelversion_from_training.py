@@ -1,0 +1,152 @@
+"""``build_model_version``: a finished TrainingJob -> the ModelVersion of the model it trained.
+
+Pure: the TrainingJob (spec, metadata, status) and the training pod's termination message in,
+the ModelVersion manifest out, built through :class:`~foresight.api.modelversion.ModelVersionSpec`
+so it is valid before it reaches the API.
+
+The ModelVersion is *not* owned by the TrainingJob: the trained model is the result users keep,
+and deleting the job that produced it (or its ``ttlSecondsAfterFinished`` clean-up) must not
+delete the model. It is tied to the job by labels and ``spec.lineage`` instead.
+
+Its name is deterministic (model name, job name, start of the job's uid), so a second handler
+run or an operator restart finds the ModelVersion made before instead of making another, and a
+TrainingJob deleted and re-created under the same name makes a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from foresight.api.meta import API_VERSION
+from foresight.api.modelversion import Artifact, Lineage, ModelVersionSpec
+from foresight.api.trainingjob import TrainingJobSpec
+
+from ..reconcile.names import MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, child_name, owner_labels
+
+__all__ = [
+    "TRAINING_JOB_LABEL",
+    "TRAINING_JOB_UID_ANNOTATION",
+    "build_model_version",
+    "model_version_name",
+    "model_version_tag",
+]
+
+Obj = dict[str, Any]
+TRAINING_JOB_LABEL = "foresight.dev/training-job"
+TRAINING_JOB_UID_ANNOTATION = "foresight.dev/training-job-uid"
+MODEL_NAME_LABEL = "foresight.dev/model-name"
+_UID_CHARS = 8
+
+
+def model_version_name(model_name: str, job_name: str, job_uid: str) -> str:
+    """``<modelName>-<trainingjob>-<uid[:8]>`` (cut and hashed when longer than 63 characters)."""
+    return child_name(f"{model_name}-{job_name}", job_uid.replace("-", "")[:_UID_CHARS])
+
+
+def model_version_tag(finished: datetime, job_uid: str) -> str:
+    """``spec.version``: the completion time (sorts by age) plus the job's uid (unique per job)."""
+    return f"{finished:%Y%m%d.%H%M%S}-{job_uid.replace('-', '')[:_UID_CHARS]}"
+
+
+def _framework(spec: TrainingJobSpec) -> str:
+    # Built-in tasks publish torch modules; what a custom image writes is its own business.
+    return "custom" if spec.task == "custom" else "torch"
+
+
+def _dataset(spec: TrainingJobSpec) -> str | None:
+    if spec.dataset is None:
+        return None
+    if spec.dataset.uri:
+        return spec.dataset.uri
+    if spec.dataset.promql is not None:
+        return f"promql+{spec.dataset.promql.url}?query={spec.dataset.promql.query}"
+    return None
+
+
+def _floats(values: Mapping[str, Any]) -> dict[str, float]:
+    return {
+        str(k): float(v) for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
+def build_model_version(
+    trainingjob: Mapping[str, Any],
+    *,
+    artifact_uri: str,
+    finished: datetime,
+    image: str,
+    result: Mapping[str, Any] | None = None,
+) -> Obj:
+    """The ModelVersion manifest for a Succeeded TrainingJob.
+
+    ``artifact_uri`` is the trained model (``status.artifactUri``), ``finished`` the job's
+    completion time, ``image`` the image that trained it, and ``result`` the training pod's
+    termination message (``sha256`` / ``manifestSha256``, ``metrics``, ``bestConfig`` of a
+    search), when it can still be read. Raises ``ValueError`` when the TrainingJob has no
+    ``spec.output`` (it asked for no ModelVersion).
+    """
+    meta = trainingjob["metadata"]
+    spec = TrainingJobSpec.model_validate(dict(trainingjob.get("spec") or {}))
+    if spec.output is None:
+        raise ValueError(f"TrainingJob {meta['name']} has no spec.output: it asked for no ModelVersion")
+    status: Mapping[str, Any] = trainingjob.get("status") or {}
+    doc: Mapping[str, Any] = result or {}
+    ns, name, uid = meta["namespace"], meta["name"], meta["uid"]
+
+    # The manifest's checksum covers every file of the model directory; the main file's is the
+    # fallback for a runtime that published without a manifest. Both are accepted by verify.
+    sha = doc.get("manifestSha256") or doc.get("sha256")
+    store = spec.artifacts if artifact_uri.startswith("s3://") else None
+    metrics = _floats(doc.get("metrics") or {}) or _floats(status.get("bestMetrics") or {})
+    hyperparameters: dict[str, Any] = dict(spec.hyperparameters)
+    best_config = doc.get("bestConfig")
+    if isinstance(best_config, Mapping):
+        hyperparameters.update({str(k): v for k, v in best_config.items()})
+    config: Obj = {
+        "task": spec.task,
+        "epochs": spec.epochs,
+        "seed": spec.seed,
+        "hyperparameters": hyperparameters,
+        "image": image,
+        "backend": spec.distributed.backend,
+        "workers": spec.distributed.workers,
+    }
+    if spec.model:
+        config["model"] = spec.model
+    if spec.search is not None:
+        config["search"] = {
+            "metric": spec.search.metric,
+            "mode": spec.search.mode,
+            "trials": spec.search.trials,
+        }
+        if isinstance(best_config, Mapping):
+            config["search"]["bestConfig"] = dict(best_config)
+
+    mv_spec = ModelVersionSpec(
+        model_name=spec.output.model_name,
+        version=model_version_tag(finished, uid),
+        framework=_framework(spec),
+        artifact=Artifact(uri=artifact_uri, sha256=str(sha).lower() if sha else None, store=store),
+        metrics=metrics,
+        config=config,
+        lineage=Lineage(training_job=name, dataset=_dataset(spec)),
+        description=f"trained by TrainingJob {ns}/{name}",
+    )
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ModelVersion",
+        "metadata": {
+            "name": model_version_name(spec.output.model_name, name, uid),
+            "namespace": ns,
+            "labels": {
+                MANAGED_BY_LABEL: MANAGED_BY,
+                # A label value is at most 63 characters: owner_labels cuts and hashes long names.
+                TRAINING_JOB_LABEL: owner_labels("TrainingJob", name)[NAME_LABEL],
+                MODEL_NAME_LABEL: spec.output.model_name,
+            },
+            "annotations": {TRAINING_JOB_UID_ANNOTATION: uid},
+        },
+        "spec": mv_spec.to_wire(),
+    }
