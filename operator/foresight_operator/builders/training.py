@@ -1,4 +1,7 @@
-"""``plan_training``: a TrainingJob spec -> the runtime's TrainConfig and what its pod needs.
+"""``plan_training``: a TrainingJob spec -> the runtime's TrainConfig and what its pods need.
+
+For ``distributed.backend: torch``, :func:`build_ddp_job` turns the single-pod Job into an Indexed
+Job of one pod per rank, and :func:`build_ddp_service` makes the headless Service that names them.
 
 Pure: the TrainConfig document (camelCase, as ``foresight train --config`` reads it), the volumes,
 working directory, env and Secrets of the training pod, and the user-facing artifact URI. A spec
@@ -13,6 +16,8 @@ keeps it valid wherever the volume ends up mounted.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +25,7 @@ from foresight.api.meta import SecretKeyRef, StoreRef
 from foresight.api.trainingjob import TrainingJobSpec
 
 from ..reconcile.errors import SpecError
+from .deployment import build_service
 from .pod import Volume
 
 __all__ = [
@@ -27,7 +33,12 @@ __all__ = [
     "BUILTIN_TASK_ANNOTATION",
     "CONFIG_DIR",
     "CONFIG_FILE",
+    "DDP_MASTER_PORT",
+    "MASTER_PORT_ANNOTATION",
+    "DdpPlan",
     "TrainingPlan",
+    "build_ddp_job",
+    "build_ddp_service",
     "plan_training",
 ]
 
@@ -42,6 +53,27 @@ BUILTIN_TASK_ANNOTATION = "foresight.dev/builtin-task"
 """Runs a runtime task the API's ``spec.task`` enum does not list yet; today only ``toy``, the
 seconds-long smoke test that checks a cluster's training set-up (image, volumes, results)."""
 OVERRIDABLE_TASKS = ("toy",)
+DDP_MASTER_PORT = 29500
+"""torchrun's default rendezvous port on rank 0's pod."""
+MASTER_PORT_ANNOTATION = "foresight.dev/ddp-master-port"
+"""Overrides :data:`DDP_MASTER_PORT`. Needed where worker pods share one network namespace
+(``hostNetwork`` pods, e.g. for RDMA, or a test kubelet running pods as local processes): two DDP
+jobs on the same host would otherwise both listen on 29500."""
+JOB_INDEX_KEY = "batch.kubernetes.io/job-completion-index"
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+NON_RETRYABLE_EXIT_CODES = (2, 3, 4, 5)
+"""Exit codes of ``foresight train`` for failures a retry cannot fix (invalid config, dataset not
+found, NaN loss, checkpoint from another model; see ``foresight.training.errors``). Copied rather
+than imported so the operator does not import torch; a unit test keeps the two in step."""
+
+
+@dataclass(frozen=True)
+class DdpPlan:
+    """A ``distributed.backend: torch`` run: one pod per rank in an Indexed Job."""
+
+    workers: int
+    master_port: int
+    join_timeout_seconds: int
 
 
 @dataclass(frozen=True)
@@ -60,6 +92,8 @@ class TrainingPlan:
     """Secrets the pod reads: they must exist before the Job is created."""
     artifact_uri: str = ""
     """Where the trained model ends up, as the user would write it (``pvc://`` or ``s3://``)."""
+    ddp: DdpPlan | None = None
+    """Set for ``distributed.backend: torch``: make the Job indexed with :func:`build_ddp_job`."""
 
 
 @dataclass(frozen=True)
@@ -145,18 +179,21 @@ def plan_training(
     config_map: str,
     default_image: str,
     builtin_task: str | None = None,
+    master_port: str | None = None,
 ) -> TrainingPlan:
-    """Everything the single-pod training Job of ``namespace/name`` needs.
+    """Everything the training Job of ``namespace/name`` needs (one pod, or DDP workers).
 
-    ``builtin_task`` is the value of the :data:`BUILTIN_TASK_ANNOTATION` annotation, if any.
+    ``builtin_task`` is the value of the :data:`BUILTIN_TASK_ANNOTATION` annotation, if any;
+    ``master_port`` the value of :data:`MASTER_PORT_ANNOTATION`, if any.
     """
-    if spec.distributed.backend != "none":
+    if spec.distributed.backend not in ("none", "torch"):
         raise SpecError(
             f"backend {spec.distributed.backend!r} is not served by this operator version yet; "
-            "set distributed.backend: none (one pod) to train now",
+            "set distributed.backend: none (one pod) or torch (DDP workers) to train now",
             reason="UnsupportedBackend",
             field="distributed.backend",
         )
+    ddp = _ddp_plan(spec, master_port)
     task: str = spec.task
     if builtin_task is not None:
         if builtin_task not in OVERRIDABLE_TASKS:
@@ -206,6 +243,9 @@ def plan_training(
     }
     if spec.model:
         config["model"] = spec.model
+    if ddp is not None:
+        # auto: NCCL when the pod sees a GPU, gloo on CPU (the runtime decides, per pod).
+        config["distributed"] = {"backend": "auto", "joinTimeoutSeconds": ddp.join_timeout_seconds}
     search = _search(spec)
     if search is not None:
         config["search"] = search
@@ -264,4 +304,96 @@ def plan_training(
         secret_env=secret_env,
         secrets=tuple(dict.fromkeys(secrets)),
         artifact_uri=artifact_uri,
+        ddp=ddp,
     )
+
+
+def _ddp_plan(spec: TrainingJobSpec, master_port: str | None) -> DdpPlan | None:
+    if spec.distributed.backend != "torch":
+        return None
+    port = DDP_MASTER_PORT
+    if master_port is not None:
+        try:
+            port = int(master_port)
+        except ValueError:
+            port = 0
+        if not 1024 <= port <= 65535:
+            raise SpecError(
+                f"annotation {MASTER_PORT_ANNOTATION}={master_port!r} is not a port number in 1024-65535; "
+                "fix it or remove the annotation (default 29500)",
+                reason="InvalidSpec",
+            )
+    return DdpPlan(
+        workers=spec.distributed.workers,
+        master_port=port,
+        join_timeout_seconds=spec.distributed.join_timeout_seconds,
+    )
+
+
+def build_ddp_service(
+    *, name: str, namespace: str, labels: Mapping[str, str], job_name: str, ddp: DdpPlan
+) -> Obj:
+    """The headless Service that gives each worker pod a DNS name ``<job>-<index>.<service>``.
+
+    Its name is the pods' ``subdomain``; it selects the Job's pods by the job-name label Kubernetes
+    puts on them, and publishes not-ready pods too (workers resolve rank 0 before anyone is ready).
+    """
+    return build_service(
+        name=name,
+        namespace=namespace,
+        labels=labels,
+        selector={JOB_NAME_LABEL: job_name},
+        port=ddp.master_port,
+        target_port=ddp.master_port,
+        port_name="c10d",
+        headless=True,
+    )
+
+
+def build_ddp_job(job: Obj, *, ddp: DdpPlan, service: str) -> Obj:
+    """The single-pod training ``job`` (from ``build_job``) made into a DDP Indexed Job (a new dict).
+
+    ``completions = parallelism = workers``; each pod gets the torchrun environment: ``WORLD_SIZE``,
+    ``RANK`` (the pod's completion index, from its annotation), ``LOCAL_RANK`` 0 (one process per
+    pod), ``MASTER_ADDR`` = rank 0's stable name ``<job>-0.<service>`` (Kubernetes names an Indexed
+    Job's pods ``<job>-<index>`` and their ``subdomain`` is the headless Service) and
+    ``MASTER_PORT``. A failed pod is replaced by a pod of the same index (``backoffLimit`` counts
+    every failed pod); its rank resumes from the newest checkpoint. Failures a retry cannot fix
+    (:data:`NON_RETRYABLE_EXIT_CODES`) fail the Job at once through ``podFailurePolicy``, and
+    disruptions (eviction, preemption, node drain) do not count against ``backoffLimit``.
+    """
+    out: Obj = json.loads(json.dumps(job))
+    name = out["metadata"]["name"]
+    spec = out["spec"]
+    spec["completionMode"] = "Indexed"
+    spec["completions"] = ddp.workers
+    spec["parallelism"] = ddp.workers
+    pod = spec["template"]["spec"]
+    pod["subdomain"] = service
+    container = pod["containers"][0]
+    spec["podFailurePolicy"] = {
+        "rules": [
+            {
+                "action": "FailJob",
+                "onExitCodes": {
+                    "containerName": container["name"],
+                    "operator": "In",
+                    "values": list(NON_RETRYABLE_EXIT_CODES),
+                },
+            },
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+        ]
+    }
+    ddp_env: list[Obj] = [
+        {"name": "WORLD_SIZE", "value": str(ddp.workers)},
+        {
+            "name": "RANK",
+            "valueFrom": {"fieldRef": {"fieldPath": f"metadata.annotations['{JOB_INDEX_KEY}']"}},
+        },
+        {"name": "LOCAL_RANK", "value": "0"},
+        {"name": "MASTER_ADDR", "value": f"{name}-0.{service}"},
+        {"name": "MASTER_PORT", "value": str(ddp.master_port)},
+    ]
+    taken = {e["name"] for e in ddp_env}
+    container["env"] = [e for e in container.get("env") or [] if e["name"] not in taken] + ddp_env
+    return out
