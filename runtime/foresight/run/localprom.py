@@ -1,30 +1,43 @@
 """Real Prometheus and Pushgateway processes on 127.0.0.1, for local mode and ``foresight demo``.
 
-The same approach as the test servers (``tests/servers/prometheus.py``, which adds pytest skip /
-fail behaviour on top): the Debian packages' binaries, installed with apt when missing and
-allowed (root), history backfilled with ``promtool tsdb create-blocks-from openmetrics`` before
-start, every file in one work directory, free ports, ready when ``/-/ready`` answers. Nothing here
-raises when the binaries are unavailable: :func:`install` returns the reason, so the caller can
-fall back and say why.
+The one implementation of these local servers; the test servers (``tests/servers/prometheus.py``)
+are a thin layer over it that adds pytest skip / fail behaviour. The Debian packages' binaries,
+installed with apt when missing and allowed (root), history backfilled with ``promtool tsdb
+create-blocks-from openmetrics`` before start (:func:`openmetrics` writes such text), every file
+in one work directory, free ports, ready when ``/-/ready`` answers. Nothing here raises when the
+binaries are unavailable: :func:`install` returns the reason, so the caller can fall back and say
+why.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import math
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import requests
 import yaml
 
-__all__ = ["BINARIES", "LocalPrometheus", "LocalPushgateway", "backfill", "free_port", "install", "missing"]
+__all__ = [
+    "BINARIES",
+    "LocalPrometheus",
+    "LocalPushgateway",
+    "backfill",
+    "free_port",
+    "install",
+    "missing",
+    "openmetrics",
+]
 
 BINARIES = ("prometheus", "promtool", "prometheus-pushgateway")
 APT_PACKAGES = ("prometheus", "prometheus-pushgateway")
@@ -35,12 +48,25 @@ def missing() -> list[str]:
     return [b for b in BINARIES if shutil.which(b) is None]
 
 
-def install(*, allow_apt: bool = True, timeout: float = 600.0) -> str | None:
-    """Make the binaries available; ``None`` when they are, else the reason they are not."""
+def install(*, allow_apt: bool = True, timeout: float = 600.0, lock_path: Path | None = None) -> str | None:
+    """Make the binaries available; ``None`` when they are, else the reason they are not (which
+    names the missing binaries).
+
+    ``lock_path`` (default: a file in the temp directory) serialises installers across processes,
+    e.g. pytest-xdist workers: apt-get refuses to run twice at once.
+    """
     if not missing():
         return None
     if not allow_apt:
         return f"{missing()} not installed (apt installs disabled)"
+    lock = lock_path or Path(tempfile.gettempdir()) / "foresight-apt-prometheus.lock"
+    with open(lock, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        # Another process may have installed them while this one waited for the lock.
+        return None if not missing() else _apt_install(timeout)
+
+
+def _apt_install(timeout: float) -> str | None:
     apt = shutil.which("apt-get")
     if apt is None:
         return f"{missing()} not installed and apt-get is not available: install prometheus by hand"
@@ -57,9 +83,9 @@ def install(*, allow_apt: bool = True, timeout: float = 600.0) -> str | None:
             subprocess.run([apt, "update"], env=env, capture_output=True, text=True, timeout=timeout)
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"apt-get install failed: {exc}"
+        return f"{missing()} not installed: apt-get install failed: {exc}"
     if proc.returncode != 0:
-        return f"apt-get install failed: {proc.stderr.strip()[-300:]}"
+        return f"{missing()} not installed: apt-get install failed: {proc.stderr.strip()[-300:]}"
     return None if not missing() else f"{missing()} still missing after apt-get install"
 
 
@@ -70,8 +96,48 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def backfill(openmetrics_text: str, data_dir: Path) -> list[Path]:
-    """Write OpenMetrics text as TSDB blocks into ``data_dir`` (before Prometheus starts)."""
+def _fmt_value(v: float) -> str:
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    return repr(float(v))
+
+
+def _fmt_labels(labels: Mapping[str, str]) -> str:
+    if not labels:
+        return ""
+    inner = ",".join(
+        f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+        for k, v in sorted(labels.items())
+    )
+    return "{" + inner + "}"
+
+
+def openmetrics(
+    families: Mapping[str, tuple[str, Sequence[tuple[Mapping[str, str], Iterable[tuple[int, float]]]]]],
+) -> str:
+    """OpenMetrics text for ``{name: (type, [(labels, [(unix_seconds, value), ...]), ...])}``.
+
+    ``type`` is ``gauge`` or ``counter`` (a counter's samples are written as ``name_total``, as
+    OpenMetrics requires). Samples must be in time order per series; the text ends with ``# EOF``.
+    """
+    lines: list[str] = []
+    for name, (mtype, series) in families.items():
+        lines.append(f"# TYPE {name} {mtype}")
+        sample_name = f"{name}_total" if mtype == "counter" else name
+        for labels, samples in series:
+            lab = _fmt_labels(labels)
+            lines.extend(f"{sample_name}{lab} {_fmt_value(v)} {int(t)}" for t, v in samples)
+    lines.append("# EOF")
+    return "\n".join(lines) + "\n"
+
+
+def backfill(openmetrics_text: str, data_dir: Path, *, timeout: float = 300.0) -> list[Path]:
+    """Write OpenMetrics text as TSDB blocks into ``data_dir`` (before Prometheus starts).
+
+    Returns the block directories created.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     before = set(data_dir.iterdir())
     with tempfile.TemporaryDirectory(prefix="om-") as tmp:
@@ -80,7 +146,7 @@ def backfill(openmetrics_text: str, data_dir: Path) -> list[Path]:
         # Without --max-block-duration promtool writes hundreds of 2 h blocks (FACTS.md).
         cmd = ["promtool", "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=720h",
                str(src), str(data_dir)]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"promtool backfill failed ({proc.returncode}): {proc.stderr[-2000:]}")
     return sorted(set(data_dir.iterdir()) - before)
@@ -137,6 +203,10 @@ class _Process:
         except OSError:
             return "(no log)"
 
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
@@ -157,13 +227,22 @@ class LocalPushgateway(_Process):
             "--web.enable-admin-api",
         ]
 
-    def __enter__(self) -> LocalPushgateway:
-        self.start()
-        return self
-
 
 class LocalPrometheus(_Process):
-    """Prometheus with its TSDB in ``data_dir``, optionally scraping a Pushgateway every few seconds."""
+    """Prometheus with its TSDB in ``data_dir`` (backfill blocks there before :meth:`start`).
+
+    Args:
+        data_dir: the TSDB directory; the config and log go in ``<data_dir>-run`` next to it.
+        port: fixed port, or a free one.
+        pushgateway: a Pushgateway to scrape every ``scrape_interval`` with ``honor_labels: true``.
+        scrape_interval: the global one and the Pushgateway job's.
+        evaluation_interval: for rules.
+        out_of_order_time_window: e.g. ``"30d"``; needed to accept future-timestamped remote writes
+            without breaking later scrapes (see FACTS.md).
+        config: extra top-level ``prometheus.yml`` content (merged over the defaults).
+        remote_write_receiver: accept ``/api/v1/write`` (``--web.enable-remote-write-receiver``).
+        lifecycle: allow ``/-/reload`` and ``/-/quit`` (``--web.enable-lifecycle``).
+    """
 
     name = "prometheus"
 
@@ -174,11 +253,20 @@ class LocalPrometheus(_Process):
         port: int | None = None,
         pushgateway: LocalPushgateway | None = None,
         scrape_interval: str = "2s",
+        evaluation_interval: str = "15s",
+        out_of_order_time_window: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        remote_write_receiver: bool = False,
+        lifecycle: bool = False,
     ) -> None:
         super().__init__(data_dir.parent / f"{data_dir.name}-run", port)
         self.data_dir = data_dir
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        cfg: dict[str, Any] = {"global": {"scrape_interval": scrape_interval, "evaluation_interval": "15s"}}
+        self.remote_write_receiver = remote_write_receiver
+        self.lifecycle = lifecycle
+        cfg: dict[str, Any] = {
+            "global": {"scrape_interval": scrape_interval, "evaluation_interval": evaluation_interval}
+        }
         if pushgateway is not None:
             cfg["scrape_configs"] = [
                 {
@@ -189,11 +277,15 @@ class LocalPrometheus(_Process):
                     "static_configs": [{"targets": [f"127.0.0.1:{pushgateway.port}"]}],
                 }
             ]
+        if out_of_order_time_window is not None:
+            cfg["storage"] = {"tsdb": {"out_of_order_time_window": out_of_order_time_window}}
+        cfg.update(config or {})
+        self.config = cfg
         self.config_path = self.workdir / "prometheus.yml"
         self.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
     def argv(self) -> list[str]:
-        return [
+        argv = [
             "prometheus",
             f"--config.file={self.config_path}",
             f"--storage.tsdb.path={self.data_dir}",
@@ -201,14 +293,18 @@ class LocalPrometheus(_Process):
             # Backfilled history is old: a short retention would delete it at start.
             "--storage.tsdb.retention.time=3650d",
         ]
+        if self.remote_write_receiver:
+            argv.append("--web.enable-remote-write-receiver")
+        if self.lifecycle:
+            argv.append("--web.enable-lifecycle")
+        return argv
 
-    def __enter__(self) -> LocalPrometheus:
-        self.start()
-        return self
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        """The raw ``data.result`` of an instant query at now."""
-        resp = requests.get(self.url + "/api/v1/query", params={"query": expr}, timeout=10)
+    def query(self, expr: str, time: float | None = None) -> list[dict[str, Any]]:
+        """The raw ``data.result`` of an instant query at ``time`` (unix seconds; default now)."""
+        params: dict[str, str] = {"query": expr}
+        if time is not None:
+            params["time"] = str(time)
+        resp = requests.get(self.url + "/api/v1/query", params=params, timeout=10)
         resp.raise_for_status()
         result: list[dict[str, Any]] = resp.json()["data"]["result"]
         return result
