@@ -21,8 +21,17 @@ from foresight.api.trainingjob import TRAINING_JOB, TrainingJobSpec
 
 from ..builders import build_configmap, build_job, plan_training
 from ..builders.modelversion_from_training import TRAINING_JOB_UID_ANNOTATION, build_model_version
-from ..builders.training import BUILTIN_TASK_ANNOTATION, CONFIG_FILE, TrainingPlan
-from ..kube import CONFIGMAPS, JOBS, PODS, SECRETS, KubeApiError
+from ..builders.training import (
+    BUILTIN_TASK_ANNOTATION,
+    CONFIG_FILE,
+    JOB_INDEX_KEY,
+    MASTER_PORT_ANNOTATION,
+    DdpPlan,
+    TrainingPlan,
+    build_ddp_job,
+    build_ddp_service,
+)
+from ..kube import CONFIGMAPS, JOBS, PODS, SECRETS, SERVICES, KubeApiError
 from ..reconcile import (
     KIND_LABEL,
     MANAGED_BY,
@@ -75,6 +84,7 @@ def _plan(ctx: HandlerContext, body: Mapping[str, Any]) -> TrainingPlan:
         config_map=config_map_name(meta["name"]),
         default_image=ctx.settings.runtime_image,
         builtin_task=(meta.get("annotations") or {}).get(BUILTIN_TASK_ANNOTATION),
+        master_port=(meta.get("annotations") or {}).get(MASTER_PORT_ANNOTATION),
     )
 
 
@@ -138,12 +148,70 @@ def reconcile(ctx: HandlerContext, body: Any) -> None:
         volumes=plan.volumes,
         working_dir=plan.working_dir,
     )
+    if plan.ddp is not None:
+        job = _ddp_children(ctx, body, plan.ddp, job)
     kopf.adopt(job, owner=body)
     _, created = ensure_child(ctx.kube, JOBS, job, owner_uid=uid, update=_job_update)
     if created:
         ctx.metrics.children.labels(kind=KIND, child="Job").inc()
         ctx.post_event(body, "Normal", "JobCreated", f"Job {job['metadata']['name']} runs the training")
     sync_status(ctx, ns, name, plan=plan)
+
+
+# --- distributed.backend torch: an Indexed Job of DDP workers and their headless Service ------
+
+
+def service_name(name: str) -> str:
+    return child_name(name, "workers")
+
+
+def _ddp_children(ctx: HandlerContext, body: Any, ddp: DdpPlan, job: Obj) -> Obj:
+    """Make the workers' headless Service exist; return ``job`` made into the Indexed DDP Job.
+
+    The Service comes first: worker pods resolve rank 0 through it as soon as they start.
+    """
+    import kopf
+
+    meta = body["metadata"]
+    ns, name = meta["namespace"], meta["name"]
+    svc = build_ddp_service(
+        name=service_name(name),
+        namespace=ns,
+        labels=owner_labels(KIND, name),
+        job_name=job["metadata"]["name"],
+        ddp=ddp,
+    )
+    kopf.adopt(svc, owner=body)
+    _, created = ensure_child(ctx.kube, SERVICES, svc, owner_uid=meta["uid"])
+    if created:
+        ctx.metrics.children.labels(kind=KIND, child="Service").inc()
+        ctx.post_event(
+            body,
+            "Normal",
+            "ServiceCreated",
+            f"headless Service {svc['metadata']['name']} names the DDP workers",
+        )
+    return build_ddp_job(job, ddp=ddp, service=svc["metadata"]["name"])
+
+
+def _workers_summary(job: Mapping[str, Any]) -> str | None:
+    """``"2/2 workers ready, 0 succeeded"`` for an Indexed (DDP) Job, else ``None``."""
+    spec = job.get("spec") or {}
+    if spec.get("completionMode") != "Indexed":
+        return None
+    js = job.get("status") or {}
+    workers = int(spec.get("completions") or 1)
+    return f"{int(js.get('ready') or 0)}/{workers} workers ready, {int(js.get('succeeded') or 0)} succeeded"
+
+
+def _reporting_pods(pods: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The pods whose termination message carries the run's result: rank 0's in a DDP job (only
+    rank 0 exports the model and writes its URI), every pod otherwise."""
+    rank0 = [
+        p for p in pods if ((p.get("metadata") or {}).get("annotations") or {}).get(JOB_INDEX_KEY) == "0"
+    ]
+    indexed = any(JOB_INDEX_KEY in ((p.get("metadata") or {}).get("annotations") or {}) for p in pods)
+    return rank0 if indexed else list(pods)
 
 
 def _termination(pod: Mapping[str, Any]) -> tuple[Obj | None, str]:
@@ -209,10 +277,15 @@ def training_status(
         phase, reason, message = "Running", "Running", f"training in Job {job['metadata']['name']}"
     else:
         phase, reason, message = "Pending", "Pending", "waiting for the training pod to start"
+    workers = _workers_summary(job) if job is not None else None
+    if workers is not None and phase in ("Pending", "Running"):
+        message = f"{message}; {workers}"
 
     ended = sorted((p for p in pods if _finished_at(p)), key=_finished_at)
     if phase == "Succeeded":
-        winners = [p for p in ended if (p.get("status") or {}).get("phase") == "Succeeded"] or ended
+        winners = [
+            p for p in _reporting_pods(ended) if (p.get("status") or {}).get("phase") == "Succeeded"
+        ] or ended
         doc, _ = _termination(winners[-1]) if winners else (None, "")
         if doc:
             metrics = {
@@ -306,7 +379,11 @@ def _result_message(ctx: HandlerContext, namespace: str, name: str) -> Obj | Non
     jname = job_name(name)
     pods = ctx.kube.list(PODS, namespace, label_selector=f"{JOB_NAME_LABEL}={jname}")
     won = sorted(
-        (p for p in pods if (p.get("status") or {}).get("phase") == "Succeeded" and _finished_at(p)),
+        (
+            p
+            for p in _reporting_pods(pods)
+            if (p.get("status") or {}).get("phase") == "Succeeded" and _finished_at(p)
+        ),
         key=_finished_at,
     )
     return _termination(won[-1])[0] if won else None
