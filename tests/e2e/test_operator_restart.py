@@ -33,6 +33,7 @@ from tests.cluster.kubelet import Kubelet
 pytestmark = pytest.mark.e2e
 
 NAMES = [f"restart-{i}" for i in range(5)]
+SERVING = "foresight operator serving"  # the operator's start-up log line
 
 
 @pytest.fixture
@@ -80,6 +81,9 @@ def test_operator_killed_mid_reconcile_leaves_no_duplicate_and_no_stuck_resource
                 time.sleep(rng.uniform(0.0, 1.0))
             else:
                 op.start(wait_ready=False)
+                # Up first (its start-up line logged), so a kill point that already holds from an
+                # earlier round still kills a running operator rather than one still importing.
+                _wait(lambda n=kills + 1: op.log.read_text().count(SERVING) == n, timeout=60)
                 _wait(point, timeout=60)
             op.kill()
             kills += 1
@@ -100,7 +104,7 @@ def test_operator_killed_mid_reconcile_leaves_no_duplicate_and_no_stuck_resource
     assert kills == len(kill_points)
     # At least one kill really landed half-way: some children made, others not yet.
     assert any(0 < n < 2 * len(NAMES) for n in children), children
-    assert op.log.read_text().count("foresight operator serving") == kills + 1
+    assert op.log.read_text().count(SERVING) == kills + 1
     for name in NAMES:
         selector = SELECTOR.format(name)
         jobs = api.list("batch/v1/jobs", "default", label_selector=selector)
