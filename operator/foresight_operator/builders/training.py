@@ -186,13 +186,8 @@ def plan_training(
     ``builtin_task`` is the value of the :data:`BUILTIN_TASK_ANNOTATION` annotation, if any;
     ``master_port`` the value of :data:`MASTER_PORT_ANNOTATION`, if any.
     """
-    if spec.distributed.backend not in ("none", "torch"):
-        raise SpecError(
-            f"backend {spec.distributed.backend!r} is not served by this operator version yet; "
-            "set distributed.backend: none (one pod) or torch (DDP workers) to train now",
-            reason="UnsupportedBackend",
-            field="distributed.backend",
-        )
+    # backend ray: the same plan (config, volumes, env) goes into a KubeRay RayJob instead of a
+    # Job (builders.rayjob); whether the RayJob CRD is installed is the handler's question.
     ddp = _ddp_plan(spec, master_port)
     task: str = spec.task
     if builtin_task is not None:

@@ -47,6 +47,15 @@ from ..reconcile import (
 )
 from .common import guarded, kind_ref, parse_spec
 from .context import HandlerContext
+from .trainingjob_ray import (
+    RAYJOBS,
+    rayjob_as_job,
+    rayjob_name,
+    reconcile_rayjob,
+    register_rayjob_events,
+    search_message,
+    search_status,
+)
 
 __all__ = [
     "TRAINING_JOBS",
@@ -132,6 +141,10 @@ def reconcile(ctx: HandlerContext, body: Any) -> None:
             body, "Normal", "ConfigMapCreated", f"ConfigMap {cm['metadata']['name']} holds the run config"
         )
     spec = parse_spec(TrainingJobSpec, body.get("spec"))
+    if spec.distributed.backend == "ray":
+        reconcile_rayjob(ctx, body, plan, spec, labels)  # a KubeRay RayJob instead of the Job
+        sync_status(ctx, ns, name, plan=plan)
+        return
     job = build_job(
         name=job_name(name),
         namespace=ns,
@@ -299,12 +312,21 @@ def training_status(
             }
             if doc.get("resumedFromEpoch") is not None:
                 status["resumedFromEpoch"] = int(doc["resumedFromEpoch"])
+            if isinstance(doc.get("trials"), list):
+                # A Ray Tune search: its trials, the best one, and the refit of the best config.
+                status.update(search_status(doc))
+                status["progress"]["epoch"] = int(doc.get("epochs") or spec.get("epochs") or 0)
             runtime_uri = str(doc.get("artifactUri") or "")
             uri = runtime_uri if runtime_uri.startswith("s3://") else (artifact_uri or runtime_uri or None)
             if uri:
                 status["artifactUri"] = uri
             summary = _metric_summary(metrics)
             message = f"trained {doc.get('epochs')} epochs" + (f"; {summary}" if summary else "")
+            if "bestTrial" in status:
+                message = search_message(doc) + (f"; refit: {summary}" if summary else "")
+        if "artifactUri" not in status and artifact_uri:
+            # No result message (a RayJob leaves none): the model is where the plan told it to go.
+            status["artifactUri"] = artifact_uri
     elif phase == "Failed" and ended:
         doc, raw = _termination(ended[-1])
         if doc and doc.get("reason"):
@@ -341,7 +363,10 @@ def sync_status(ctx: HandlerContext, namespace: str, name: str, *, plan: Trainin
 
     def compute(current: Obj) -> Obj | None:
         # The owner is read before the Job: a write based on an older Job then fails its precondition.
-        job = ctx.kube.get(JOBS, jname, namespace)
+        if ((current.get("spec") or {}).get("distributed") or {}).get("backend") == "ray":
+            job = rayjob_as_job(ctx.kube.get(RAYJOBS, rayjob_name(name), namespace))
+        else:
+            job = ctx.kube.get(JOBS, jname, namespace)
         pods: list[Obj] = []
         if job is not None and (
             (job.get("status") or {}).get("conditions") or (job.get("status") or {}).get("failed")
@@ -495,3 +520,4 @@ def register_trainingjob(registry: Any, ctx: HandlerContext) -> None:
         id="trainingjob-job-events",
         labels={MANAGED_BY_LABEL: MANAGED_BY, KIND_LABEL: KIND},
     )(on_job_event)
+    register_rayjob_events(registry, lambda namespace, owner: sync_status(ctx, namespace, owner))

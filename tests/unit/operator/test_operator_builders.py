@@ -232,7 +232,6 @@ def test_training_plan_on_s3_passes_endpoint_and_secret_refs_not_values() -> Non
         ({"dataset": {"uri": "file:///data/panel.npz"}}, "UnsupportedURI", "local mode"),
         ({"artifacts": {"uri": "file:///tmp/a/"}}, "UnsupportedURI", "pvc://"),
         ({"dataset": {"promql": {"url": "http://prom:9090", "query": "up"}}}, "UnsupportedDataset", ".npz"),
-        ({"distributed": {"backend": "ray", "workers": 2}}, "UnsupportedBackend", "backend: none"),
     ],
 )
 def test_training_plan_rejects_what_cannot_run_with_a_fix(

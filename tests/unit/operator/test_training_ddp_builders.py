@@ -109,10 +109,10 @@ def test_single_pod_backend_has_no_ddp_plan_and_no_distributed_section() -> None
     assert plan.ddp is None and "distributed" not in plan.config
 
 
-def test_ray_backend_is_still_refused_here() -> None:
-    with pytest.raises(SpecError) as info:
-        _plan(_spec(distributed={"backend": "ray", "workers": 2}))
-    assert info.value.reason == "UnsupportedBackend"
+def test_ray_backend_plans_no_ddp_job() -> None:
+    # backend ray runs the same plan in a KubeRay RayJob (builders.rayjob, tested there).
+    plan = _plan(_spec(distributed={"backend": "ray", "workers": 2}))
+    assert plan.ddp is None and "distributed" not in plan.config
 
 
 def test_ddp_job_is_indexed_with_torchrun_env_per_pod_and_subdomain() -> None:

@@ -1,0 +1,138 @@
+"""``distributed.backend: ray`` and Ray Tune searches through the real operator, kubectl and the kubelet.
+
+- Without KubeRay (no ``rayjobs.ray.io`` CRD) a ray TrainingJob gets a ``KubeRayNotInstalled``
+  condition saying what to do, once, not a retry storm; the operator keeps serving.
+- With the CRD installed (the test applies a minimal one, as ``helm install kuberay-operator``
+  would), the operator makes a RayJob owned by the TrainingJob (entrypoint ``foresight train``,
+  runtime image, worker replicas = workers, resources), and the RayJob's status, written here as
+  KubeRay would, becomes the TrainingJob's phase: Running, then Succeeded.
+- A 4-trial Ray Tune search on a single pod (local Ray inside the pod, the ``toy`` task) reports
+  its trials and the best configuration in the TrainingJob's status.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from tests.cluster.emulator import Cluster
+from tests.cluster.kubectl import Kubectl
+from tests.e2e.test_operator_trainingjob import (
+    REPO,
+    TJ,
+    OperatorProcess,
+    condition,
+    phase_is,
+    toy_trainingjob,
+)
+
+pytestmark = pytest.mark.e2e
+
+RAYJOBS = "ray.io/v1/rayjobs"
+RAYJOB_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "rayjobs.ray.io"},
+    "spec": {
+        "group": "ray.io",
+        "names": {"kind": "RayJob", "listKind": "RayJobList", "plural": "rayjobs", "singular": "rayjob"},
+        "scope": "Namespaced",
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "schema": {
+                    "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                },
+            }
+        ],
+    },
+}
+
+
+@pytest.fixture
+def crds(kubectl: Kubectl) -> None:
+    kubectl("apply", "--validate=false", "-k", str(REPO / "crds")).check()
+
+
+@pytest.fixture
+def operator(cluster: Cluster, crds: None, tmp_path: pathlib.Path) -> Iterator[OperatorProcess]:
+    op = OperatorProcess(cluster, tmp_path).start()
+    try:
+        yield op
+    finally:
+        op.stop()
+
+
+def has_reason(reason: str) -> Callable[[dict[str, Any] | None], bool]:
+    return lambda o: any(
+        c.get("reason") == reason for c in ((o or {}).get("status") or {}).get("conditions") or []
+    )
+
+
+def test_ray_backend_waits_for_kuberay_then_runs_a_rayjob_and_follows_its_status(
+    cluster: Cluster, kubectl: Kubectl, operator: OperatorProcess
+) -> None:
+    api = cluster.api
+    ray = {"backend": "ray", "workers": 2}
+    kubectl.apply(yaml.safe_dump(toy_trainingjob("no-kuberay", distributed=ray))).check()
+    waiting = api.wait_for(TJ, "no-kuberay", has_reason("KubeRayNotInstalled"), "default", timeout=30)
+    assert waiting is not None
+    cond = condition(waiting, "Ready")
+    assert cond["status"] == "False" and "rayjobs.ray.io" in cond["message"]
+    assert "install" in cond["message"] and "backend to none" in cond["message"]
+    # One look, then a slow retry: no storm of attempts, and the operator keeps serving.
+    time.sleep(3)
+    metrics = requests.get(operator.url("/metrics"), timeout=5).text
+    attempts = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("foresight_operator_reconcile_errors_total{")
+        and 'reason="KubeRayNotInstalled"' in line
+    ]
+    assert attempts and all(line.endswith(" 1.0") for line in attempts), attempts
+    assert api.list("batch/v1/jobs", "default") == []  # nothing runs without KubeRay
+
+    # KubeRay installed: a new ray TrainingJob gets its RayJob.
+    kubectl.apply(yaml.safe_dump(RAYJOB_CRD)).check()
+    body = toy_trainingjob("tune-ray", distributed={"backend": "ray", "workers": 3})
+    kubectl.apply(yaml.safe_dump(body)).check()
+    tj = api.wait_for(TJ, "tune-ray", lambda o: o is not None, "default")
+    assert tj is not None
+    rj = api.wait_for(RAYJOBS, "tune-ray-ray", lambda o: o is not None, "default", timeout=30)
+    assert rj is not None
+    (ref,) = rj["metadata"]["ownerReferences"]
+    assert (ref["kind"], ref["name"], ref["uid"]) == ("TrainingJob", "tune-ray", tj["metadata"]["uid"])
+    assert rj["spec"]["entrypoint"] == "foresight train --config /etc/foresight/config/train.yaml"
+    (group,) = rj["spec"]["rayClusterSpec"]["workerGroupSpecs"]
+    assert group["replicas"] == 3
+    head = rj["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    assert head["image"] == "foresight-runtime:e2e"
+    assert head["resources"]["requests"] == {"cpu": "250m", "memory": "512Mi", "nvidia.com/gpu": "1"}
+    assert api.find("batch/v1/jobs", "tune-ray-train", "default") is None  # no Job for ray
+
+    # KubeRay's status updates become the TrainingJob's phase.
+    running = {"jobDeploymentStatus": "Running", "jobStatus": "RUNNING", "startTime": "2026-03-01T11:00:00Z"}
+    api.patch(RAYJOBS, "tune-ray-ray", {"status": running}, "default", sub="status")
+    assert api.wait_for(TJ, "tune-ray", phase_is("Running"), "default", timeout=30) is not None
+    done = {
+        **running,
+        "jobDeploymentStatus": "Complete",
+        "jobStatus": "SUCCEEDED",
+        "endTime": "2026-03-01T11:05:00Z",
+    }
+    api.patch(RAYJOBS, "tune-ray-ray", {"status": done}, "default", sub="status")
+    finished = api.wait_for(TJ, "tune-ray", phase_is("Succeeded", "Failed"), "default", timeout=30)
+    assert finished is not None and finished["status"]["phase"] == "Succeeded", finished["status"]
+    assert finished["status"]["completionTime"] == "2026-03-01T11:05:00Z"
+    assert finished["status"]["artifactUri"] == "pvc://foresight-artifacts/models/default/tune-ray"
+    described = kubectl("describe", "tj", "tune-ray").check().stdout.split("Events:")[-1]
+    assert "RayJobCreated" in described
