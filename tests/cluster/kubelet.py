@@ -44,6 +44,22 @@ How a container becomes a process:
   the kubelet is attached to an :class:`~tests.cluster.emulator.ApiServer`.
 - :meth:`Kubelet.kill` SIGKILLs a pod's process (pod loss: the pod goes Failed with exit code
   137); deleted pods get their processes terminated; :meth:`Kubelet.stop` terminates everything.
+- Pod hostnames as Kubernetes sets them: ``spec.hostname`` if given (an Indexed Job's pods get
+  ``<job>-<index>``, as the Job controller does), else the pod name; exported as ``HOSTNAME``.
+
+**Cluster DNS** (for DDP workers that find rank 0 by name): every pod runs on 127.0.0.1, so the
+kubelet keeps a list of the cluster's DNS names in ``<workdir>/dns/hosts.json``, rewritten each
+round: ``<service>.<ns>.svc.cluster.local`` for every Service, and
+``<hostname>.<subdomain>.<ns>.svc.cluster.local`` for every running pod that has a hostname and a
+subdomain naming a Service of its namespace (a headless Service; as in Kubernetes, the record
+exists only while the pod does, so a worker that starts first really waits for rank 0's name).
+Processes cannot be given a resolver, so a ``sitecustomize.py`` in ``<workdir>/dns`` (prepended
+to each pod's ``PYTHONPATH``) wraps ``socket.getaddrinfo`` / ``gethostbyname`` /
+``gethostbyname_ex`` in Python pod processes: a name found through the pod namespace's search
+path (``<ns>.svc.cluster.local``, ``svc.cluster.local``, ``cluster.local``) answers 127.0.0.1;
+every other name goes to the real resolver. Names resolved in C (torch's TCPStore, gloo) do not
+see it: the training runtime resolves ``MASTER_ADDR`` in Python first, and so must other pod
+programs that need cluster names. A ``sitecustomize`` of the venv, if any, is shadowed in pods.
 """
 
 from __future__ import annotations
@@ -77,6 +93,54 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 USER_AGENT = "test-kubelet"
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 INDEX_KEY = "batch.kubernetes.io/job-completion-index"
+CLUSTER_DOMAIN = "cluster.local"
+
+SITECUSTOMIZE = '''"""The test kubelet's cluster DNS for Python pod processes (tests/cluster/kubelet.py)."""
+
+import json
+import os
+import socket
+
+_HOSTS = os.environ.get("KUBELET_DNS_HOSTS")
+_NS = os.environ.get("KUBELET_POD_NAMESPACE", "default")
+_SEARCH = (f"{_NS}.svc.cluster.local", "svc.cluster.local", "cluster.local")
+
+
+def _kubelet_lookup(host):
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    if not isinstance(host, str) or not host:
+        return None
+    name = host.rstrip(".").lower()
+    try:
+        with open(_HOSTS) as fh:
+            known = set(json.load(fh))
+    except (OSError, ValueError):
+        return None
+    candidates = [name] if host.endswith(".") else [f"{name}.{d}" for d in _SEARCH] + [name]
+    return "127.0.0.1" if any(c in known for c in candidates) else None
+
+
+if _HOSTS:
+    _real_getaddrinfo = socket.getaddrinfo
+    _real_gethostbyname = socket.gethostbyname
+    _real_gethostbyname_ex = socket.gethostbyname_ex
+
+    def getaddrinfo(host, *args, **kwargs):
+        ip = _kubelet_lookup(host)
+        return _real_getaddrinfo(ip or host, *args, **kwargs)
+
+    def gethostbyname(host):
+        return _kubelet_lookup(host) or _real_gethostbyname(host)
+
+    def gethostbyname_ex(host):
+        ip = _kubelet_lookup(host)
+        return (host, [], [ip]) if ip else _real_gethostbyname_ex(host)
+
+    socket.getaddrinfo = getaddrinfo
+    socket.gethostbyname = gethostbyname
+    socket.gethostbyname_ex = gethostbyname_ex
+'''
 
 
 class PodConfigError(Exception):
@@ -167,10 +231,15 @@ class Kubelet:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.errors: list[str] = []  # reconcile failures (tests may assert it stays empty)
+        self.dns_dir = workdir / "dns"
+        self._dns_names: list[str] | None = None
 
     # ------------------------------------------------------------------------- lifecycle
     def start(self) -> Kubelet:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.dns_dir.mkdir(parents=True, exist_ok=True)
+        (self.dns_dir / "sitecustomize.py").write_text(SITECUSTOMIZE)
+        self._write_dns([])
         if self.server is not None:
             self.server.log_provider = self._log_for_api
         main = threading.Thread(target=self._loop, name="test-kubelet", daemon=True)
@@ -248,7 +317,7 @@ class Kubelet:
             self._wake.clear()
             if self._stopping.is_set():
                 return
-            for step in (self._sync_jobs, self._sync_deployments, self._sync_pods):
+            for step in (self._sync_jobs, self._sync_deployments, self._sync_dns, self._sync_pods):
                 try:
                     step()
                 except (ApiClientError, requests.RequestException) as exc:
@@ -412,6 +481,7 @@ class Kubelet:
             labels[INDEX_KEY] = str(index)
             annotations[INDEX_KEY] = str(index)
             name = f"{meta['name']}-{index}-{_rand()}"
+            spec["hostname"] = f"{meta['name']}-{index}"  # as the Job controller names indexed pods
             for container in spec.get("containers") or []:
                 env = [e for e in container.get("env") or [] if e.get("name") != "JOB_COMPLETION_INDEX"]
                 env.insert(0, {"name": "JOB_COMPLETION_INDEX", "value": str(index)})
@@ -546,6 +616,38 @@ class Kubelet:
         }
         return self.api.create("v1/pods", pod)
 
+    # ------------------------------------------------------------------------- cluster DNS
+    def _sync_dns(self) -> None:
+        services = self.api.list("v1/services", self.namespace)
+        pods = self.api.list("v1/pods", self.namespace)
+        names = {
+            f"{s['metadata']['name']}.{s['metadata']['namespace']}.svc.{CLUSTER_DOMAIN}" for s in services
+        }
+        headless = {
+            (s["metadata"]["namespace"], s["metadata"]["name"])
+            for s in services
+            if (s.get("spec") or {}).get("clusterIP") == "None"
+        }
+        for pod in pods:
+            meta, spec = pod["metadata"], pod.get("spec") or {}
+            host, sub = spec.get("hostname"), spec.get("subdomain")
+            gone = meta.get("deletionTimestamp") or (pod.get("status") or {}).get("phase") in (
+                "Succeeded",
+                "Failed",
+            )
+            if host and sub and (meta["namespace"], sub) in headless and not gone:
+                names.add(f"{host}.{sub}.{meta['namespace']}.svc.{CLUSTER_DOMAIN}")
+        self._write_dns(sorted(names))
+
+    def _write_dns(self, names: list[str]) -> None:
+        if names == self._dns_names:
+            return
+        path = self.dns_dir / "hosts.json"
+        tmp = path.with_name(".hosts.json.tmp")
+        tmp.write_text(json.dumps(names))
+        os.replace(tmp, path)  # pod processes read it on every lookup: never half-written
+        self._dns_names = names
+
     def _delete_pod(self, pod: Obj) -> None:
         meta = pod["metadata"]
         with contextlib.suppress(ApiClientError):
@@ -628,7 +730,12 @@ class Kubelet:
         env = {k: rewrite(v) for k, v in env.items()}
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
         full_env.update(env)
-        full_env["HOSTNAME"] = name
+        full_env["HOSTNAME"] = spec.get("hostname") or name
+        full_env["KUBELET_DNS_HOSTS"] = str(self.dns_dir / "hosts.json")
+        full_env["KUBELET_POD_NAMESPACE"] = ns
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(self.dns_dir), full_env.get("PYTHONPATH", "")) if p
+        )
         full_env["KUBELET_MOUNTS"] = json.dumps(mounts)
         cwd = rewrite(container["workingDir"]) if container.get("workingDir") else str(pod_dir)
         pathlib.Path(cwd).mkdir(parents=True, exist_ok=True)

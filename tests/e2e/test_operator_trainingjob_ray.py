@@ -23,6 +23,7 @@ import yaml
 
 from tests.cluster.emulator import Cluster
 from tests.cluster.kubectl import Kubectl
+from tests.cluster.kubelet import Kubelet
 from tests.e2e.test_operator_trainingjob import (
     REPO,
     TJ,
@@ -136,3 +137,47 @@ def test_ray_backend_waits_for_kuberay_then_runs_a_rayjob_and_follows_its_status
     assert finished["status"]["artifactUri"] == "pvc://foresight-artifacts/models/default/tune-ray"
     described = kubectl("describe", "tj", "tune-ray").check().stdout.split("Events:")[-1]
     assert "RayJobCreated" in described
+
+
+def test_four_trial_ray_tune_search_on_one_pod_reports_trials_and_best_config(
+    cluster: Cluster, kubectl: Kubectl, kubelet: Kubelet, operator: OperatorProcess
+) -> None:
+    api = cluster.api
+    search = {
+        "trials": 4,
+        "metric": "val_loss",
+        "mode": "min",
+        "scheduler": "asha",
+        "maxConcurrent": 2,
+        "space": {
+            "hidden": {"type": "choice", "values": ["4", "8"]},
+            "learningRate": {"type": "loguniform", "min": 0.001, "max": 0.1},
+        },
+    }
+    body = toy_trainingjob("search", epochs=2, search=search, output={"modelName": "toy-search"})
+    kubectl.apply(yaml.safe_dump(body)).check()
+    done = api.wait_for(TJ, "search", phase_is("Succeeded", "Failed"), "default", timeout=150)
+    assert done is not None
+    status = done["status"]
+    assert status["phase"] == "Succeeded", (status, operator.log.read_text()[-3000:])
+
+    trials = status["trials"]
+    assert len(trials) == 4 and len({t["id"] for t in trials}) == 4
+    for trial in trials:
+        assert set(trial["config"]) == {"hidden", "learningRate"} and trial["config"]["hidden"] in ("4", "8")
+        assert 0.001 <= float(trial["config"]["learningRate"]) <= 0.1
+        assert trial["status"] in ("TERMINATED", "STOPPED", "ERROR")
+    scored = [t for t in trials if "metric" in t and t["status"] != "ERROR"]
+    best = status["bestTrial"]
+    assert best["metric"] == min(t["metric"] for t in scored)
+    assert best in trials and best["status"] == "TERMINATED"  # ASHA never stops the best one early
+    ready = condition(done, "Ready")
+    assert ready["status"] == "True" and ready["message"].startswith("4 trials")
+    assert f"hidden={best['config']['hidden']}" in ready["message"]
+    # The best configuration was trained again and its model published: the ModelVersion says so.
+    assert status["bestMetrics"]["val_loss"] >= 0 and status["progress"]["epoch"] == 2
+    mv_name = api.wait_for(TJ, "search", lambda o: bool(o and o["status"].get("modelVersion")), "default")
+    assert mv_name is not None
+    mv = api.get("foresight.dev/v1alpha1/modelversions", mv_name["status"]["modelVersion"], "default")
+    assert str(mv["spec"]["config"]["hyperparameters"]["hidden"]) == best["config"]["hidden"]
+    assert mv["spec"]["config"]["search"]["bestConfig"]["hidden"] == int(best["config"]["hidden"])
