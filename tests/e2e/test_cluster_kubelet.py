@@ -276,7 +276,7 @@ def test_readiness_probe_gates_ready(cluster: Cluster, kubelet: Kubelet) -> None
 
     def running(_: Obj | None) -> bool:
         pods = cluster.api.list("v1/pods", "default", label_selector="app=deaf")
-        return len(pods) == 1 and pods[0]["status"].get("phase") == "Running"
+        return len(pods) == 1 and (pods[0].get("status") or {}).get("phase") == "Running"
 
     cluster.api.wait_for("apps/v1/deployments", "deaf", running, "default")
     (pod,) = cluster.api.list("v1/pods", "default", label_selector="app=deaf")
