@@ -182,7 +182,11 @@ def _run_exporter(
         # job logs readable; failures still raise.
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, inputs, str(target), dynamo=True, verbose=False, **kwargs)
+            # external_data=False: one self-contained file. The default writes the weights to a
+            # separate ``<name>.data`` that an artifact store would not carry along with the graph.
+            torch.onnx.export(
+                model, inputs, str(target), dynamo=True, verbose=False, external_data=False, **kwargs
+            )
     else:
         if dynamic_batch:
             kwargs["dynamic_axes"] = {n: {0: "batch"} for n in [*input_names, *output_names]}
