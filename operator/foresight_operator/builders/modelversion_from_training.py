@@ -19,11 +19,16 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from foresight.api.meta import API_VERSION
 from foresight.api.modelversion import Artifact, Lineage, ModelVersionSpec
 from foresight.api.trainingjob import TrainingJobSpec
 
-from ..reconcile.names import MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, child_name, owner_labels
+from ..reconcile.names import NAME_LABEL, child_name, owner_labels
+from .modelversion_common import (
+    model_version_manifest,
+    numeric_metrics,
+    promql_dataset,
+    version_tag,
+)
 
 __all__ = [
     "TRAINING_JOB_LABEL",
@@ -36,7 +41,6 @@ __all__ = [
 Obj = dict[str, Any]
 TRAINING_JOB_LABEL = "foresight.dev/training-job"
 TRAINING_JOB_UID_ANNOTATION = "foresight.dev/training-job-uid"
-MODEL_NAME_LABEL = "foresight.dev/model-name"
 _UID_CHARS = 8
 
 
@@ -47,7 +51,7 @@ def model_version_name(model_name: str, job_name: str, job_uid: str) -> str:
 
 def model_version_tag(finished: datetime, job_uid: str) -> str:
     """``spec.version``: the completion time (sorts by age) plus the job's uid (unique per job)."""
-    return f"{finished:%Y%m%d.%H%M%S}-{job_uid.replace('-', '')[:_UID_CHARS]}"
+    return version_tag(finished, job_uid.replace("-", "")[:_UID_CHARS])
 
 
 def _framework(spec: TrainingJobSpec) -> str:
@@ -61,14 +65,8 @@ def _dataset(spec: TrainingJobSpec) -> str | None:
     if spec.dataset.uri:
         return spec.dataset.uri
     if spec.dataset.promql is not None:
-        return f"promql+{spec.dataset.promql.url}?query={spec.dataset.promql.query}"
+        return promql_dataset(spec.dataset.promql.url, spec.dataset.promql.query)
     return None
-
-
-def _floats(values: Mapping[str, Any]) -> dict[str, float]:
-    return {
-        str(k): float(v) for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)
-    }
 
 
 def build_model_version(
@@ -99,7 +97,7 @@ def build_model_version(
     # fallback for a runtime that published without a manifest. Both are accepted by verify.
     sha = doc.get("manifestSha256") or doc.get("sha256")
     store = spec.artifacts if artifact_uri.startswith("s3://") else None
-    metrics = _floats(doc.get("metrics") or {}) or _floats(status.get("bestMetrics") or {})
+    metrics = numeric_metrics(doc.get("metrics") or {}) or numeric_metrics(status.get("bestMetrics") or {})
     hyperparameters: dict[str, Any] = dict(spec.hyperparameters)
     best_config = doc.get("bestConfig")
     if isinstance(best_config, Mapping):
@@ -134,19 +132,11 @@ def build_model_version(
         lineage=Lineage(training_job=name, dataset=_dataset(spec)),
         description=f"trained by TrainingJob {ns}/{name}",
     )
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "ModelVersion",
-        "metadata": {
-            "name": model_version_name(spec.output.model_name, name, uid),
-            "namespace": ns,
-            "labels": {
-                MANAGED_BY_LABEL: MANAGED_BY,
-                # A label value is at most 63 characters: owner_labels cuts and hashes long names.
-                TRAINING_JOB_LABEL: owner_labels("TrainingJob", name)[NAME_LABEL],
-                MODEL_NAME_LABEL: spec.output.model_name,
-            },
-            "annotations": {TRAINING_JOB_UID_ANNOTATION: uid},
-        },
-        "spec": mv_spec.to_wire(),
-    }
+    return model_version_manifest(
+        model_version_name(spec.output.model_name, name, uid),
+        ns,
+        mv_spec,
+        # A label value is at most 63 characters: owner_labels cuts and hashes long names.
+        labels={TRAINING_JOB_LABEL: owner_labels("TrainingJob", name)[NAME_LABEL]},
+        annotations={TRAINING_JOB_UID_ANNOTATION: uid},
+    )

@@ -34,6 +34,7 @@ from typing import Any
 
 from foresight.api.forecasttask import FORECAST_TASK, ForecastReason, ForecastTaskSpec
 from foresight.api.meta import GROUP, VERSION
+from foresight.api.modelversion import MODEL_VERSION
 from prometheus_client import Gauge
 
 from ..builders.forecasttask import (
@@ -47,6 +48,7 @@ from ..builders.forecasttask import (
     public_artifact_uri,
     secrets_needed,
 )
+from ..builders.modelversion_from_forecast import build_forecast_model_version
 from ..kube import CONFIGMAPS, JOBS, PODS, SECRETS, KubeApiError
 from ..reconcile import (
     KIND_LABEL,
@@ -77,6 +79,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 FORECAST_TASKS = kind_ref(KIND, FORECAST_TASK.plural)
+MODEL_VERSIONS = kind_ref(MODEL_VERSION.kind, MODEL_VERSION.plural)
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 OUTCOME_ANNOTATION = "foresight.dev/outcome"
 BAD_INPUT_REASONS = frozenset(
@@ -214,8 +217,14 @@ def task_status(
     plan: Plan,
     degraded_after: int,
     started_why: str | None = None,
+    model_versions: Mapping[str, str | None] | None = None,
 ) -> Obj:
-    """The whole new status of a task (pure): ``current`` plus harvested runs, the active run and plan."""
+    """The whole new status of a task (pure): ``current`` plus harvested runs, the active run and plan.
+
+    ``model_versions`` maps each harvested run that trained to the ModelVersion of its model, or
+    ``None`` when it registered none (only baselines chosen): ``status.modelVersion`` follows
+    the model in use, and predict-only runs keep using the last one.
+    """
     status: Obj = dict(current)
     conds: list[Obj] = list(status.get("conditions") or [])
 
@@ -240,6 +249,12 @@ def task_status(
                 status["artifactUri"] = uri
             if doc.get("lastTrainTime"):
                 status["lastTrainTime"] = str(doc["lastTrainTime"])
+            if model_versions and h.job in model_versions:
+                mv = model_versions[h.job]
+                if mv:
+                    status["modelVersion"] = mv
+                else:
+                    status.pop("modelVersion", None)
             status["lastPredictTime"] = str(doc.get("lastPredictTime") or _fmt(h.finished))
             cond("Ready", "True", h.reason, h.message)
             if any(c.get("type") == "Degraded" and c.get("status") == "True" for c in conds):
@@ -502,6 +517,13 @@ class ForecastTaskController:
                 ctx.kube.patch(JOBS, jmeta["name"], namespace, mark)
             harvests.append(h)
         by_name = {h.job: h for h in harvests}
+        # Before the status write: a crash in between reads the run again (activeRun is still set)
+        # and finds the ModelVersion made here by its deterministic name.
+        model_versions = {
+            h.job: self.ensure_model_version(body, spec, h)
+            for h in harvests
+            if h.outcome is Outcome.SUCCEEDED and h.doc.get("mode") == "train"
+        }
 
         # 2. Plan.
         history = self._history(jobs, by_name, status)
@@ -560,6 +582,7 @@ class ForecastTaskController:
                 plan=plan,
                 degraded_after=ctx.settings.degraded_after,
                 started_why=started_why,
+                model_versions=model_versions,
             )
 
         result = write_status(ctx.kube, FORECAST_TASKS, namespace, name, compute)
@@ -581,6 +604,45 @@ class ForecastTaskController:
 
         # 5. Keep the newest few finished Jobs of each kind (the newest is the scheduler's memory).
         self._prune(namespace, jobs)
+
+    def ensure_model_version(
+        self, body: Mapping[str, Any], spec: ForecastTaskSpec, h: Harvest
+    ) -> str | None:
+        """Make the ModelVersion of the model a training run saved; its name, or ``None`` if none."""
+        ctx = self.ctx
+        manifest = build_forecast_model_version(
+            body,
+            h.doc,
+            trained=_parse_time(h.doc.get("lastTrainTime")) or h.finished,
+            image=spec.runtime.image or ctx.settings.runtime_image,
+        )
+        if manifest is None:
+            return None  # a baseline (or predict-only) run: see build_forecast_model_version
+        ns, mv_name = body["metadata"]["namespace"], manifest["metadata"]["name"]
+        existing = ctx.kube.get(MODEL_VERSIONS, mv_name, ns)
+        if existing is None:
+            try:
+                existing = ctx.kube.create(MODEL_VERSIONS, manifest, ns)
+            except KubeApiError as exc:
+                if not exc.conflict:
+                    raise
+                existing = ctx.kube.get(MODEL_VERSIONS, mv_name, ns) or manifest
+            else:
+                ctx.metrics.children.labels(kind=KIND, child="ModelVersion").inc()
+                ctx.post_event(
+                    body, "Normal", "ModelVersionCreated",
+                    f"ModelVersion {mv_name} ({manifest['spec']['modelName']} {manifest['spec']['version']}) "
+                    f"holds the model run {h.job} trained ({manifest['spec']['artifact']['uri']})",
+                )  # fmt: skip
+        theirs = ((existing.get("spec") or {}).get("artifact") or {}).get("uri")
+        if theirs != manifest["spec"]["artifact"]["uri"]:
+            ctx.post_event(
+                body, "Warning", "ModelVersionConflict",
+                f"ModelVersion {ns}/{mv_name} exists for another artifact ({theirs}), so the model run "
+                f"{h.job} trained is not registered: rename or delete that ModelVersion",
+            )  # fmt: skip
+            return None
+        return str(mv_name)
 
     def _prune(self, namespace: str, jobs: Sequence[Obj]) -> None:
         by_kind: dict[str, list[Obj]] = {}

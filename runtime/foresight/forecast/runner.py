@@ -158,6 +158,11 @@ class RunResult:
     """The model in use, per-series picks summarised (``auto(ets:12,lstm:30)``)."""
     backtest: list[ModelScore] = field(default_factory=list)
     artifact_uri: str | None = None
+    artifact_sha256: str | None = None
+    """The saved model directory's manifest checksum (train runs that saved one)."""
+    trained_models: list[str] | None = None
+    """Models whose fitted weights the saved artifact holds (train runs that saved one): empty
+    when only baselines were chosen, whose saved "model" is just their parameters."""
     last_train_time: float | None = None
     last_predict_time: float | None = None
     pushed: bool = False
@@ -189,6 +194,8 @@ class RunResult:
             "model": self.model,
             "backtest": [s.to_dict() for s in self.backtest],
             "artifactUri": self.artifact_uri,
+            "sha256": self.artifact_sha256,
+            "trainedModels": self.trained_models,
             "lastTrainTime": _iso(self.last_train_time),
             "lastPredictTime": _iso(self.last_predict_time),
             "pushed": self.pushed,
@@ -221,7 +228,8 @@ def termination_message(result: RunResult, limit: int = TERMINATION_LIMIT) -> st
         doc["message"] = str(doc.get("message", ""))[:1000]
         text = dump()
     if len(text.encode()) > limit:
-        keep = ("phase", "reason", "message", "mode", "seriesCount", "model", "artifactUri")
+        keep = ("phase", "reason", "message", "mode", "seriesCount", "model", "artifactUri", "sha256",
+                "trainedModels", "lastTrainTime")  # fmt: skip
         doc = {k: (v[:500] if isinstance(v, str) else v) for k, v in doc.items() if k in keep}
         text = dump()
     return text
@@ -337,15 +345,33 @@ def _read_json(store: ArtifactStore, key: str) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
+def _trained_models(model: Model, saved: Path) -> list[str]:
+    """The models whose fitted weights ``saved`` (a model directory just written) holds."""
+    if not model.saveable:
+        return []
+    config = json.loads((saved / "config.json").read_text())
+    fitted = config.get("fitted")
+    if isinstance(fitted, dict):  # auto: the per-series picks, only some of them trained
+        return sorted(
+            str(name) for name, info in fitted.items() if isinstance(info, dict) and info.get("saved")
+        )
+    return [model.name]
+
+
 def _save_model(
     store: ArtifactStore, prefix: str, version: str, model: Model, run: dict[str, Any]
-) -> tuple[str, str]:
-    """Upload ``model`` + ``run.json`` as a manifest-checked directory, then point ``latest`` at it."""
+) -> tuple[str, str, list[str]]:
+    """Upload ``model`` + ``run.json`` as a manifest-checked directory, then point ``latest`` at it.
+
+    Returns the directory's URI, its manifest's sha256 and :func:`_trained_models`.
+    """
     with tempfile.TemporaryDirectory(prefix="foresight-model-") as tmp:
         root = Path(tmp)
         if model.saveable:
             model.save(root / "model")
+            trained = _trained_models(model, root / "model")
         else:
+            trained = []
             # Closed-form and statsforecast models have no fitted state: their parameters are the model.
             (root / "model").mkdir()
             config = {"name": model.name, "params": model.params(), "stateless": True}
@@ -354,7 +380,7 @@ def _save_model(
         info = store.put_dir(root, f"{prefix}/{version}")
     pointer = {"version": version, "uri": info.uri, **{k: run[k] for k in ("trainedAt", "specDigest")}}
     store.put_bytes(json.dumps(pointer, sort_keys=True).encode(), f"{prefix}/latest.json")
-    return info.uri, info.manifest.sha256
+    return info.uri, info.manifest.sha256, trained
 
 
 def _load_model(store: ArtifactStore, prefix: str, version: str) -> tuple[Model, dict[str, Any]]:
@@ -578,6 +604,8 @@ def _run(
 
     backtest_results: dict[str, BacktestResult] = {}
     artifact_uri: str | None = None
+    artifact_sha: str | None = None
+    trained_models: list[str] | None = None
     last_train: float | None = None
     model: Model
     if train:
@@ -594,8 +622,9 @@ def _run(
                 "seriesCount": panel.n_series, "backtest": [s.to_dict() for s in scores],
                 "backtestByHorizon": [b.__dict__ for b in by_horizon],
             }  # fmt: skip
-            artifact_uri, sha = _save_model(store, prefix, version, model, run_doc)
-            emit(RunEvent("saved", f"model saved to {artifact_uri}", {"uri": artifact_uri, "sha256": sha}))
+            artifact_uri, artifact_sha, trained_models = _save_model(store, prefix, version, model, run_doc)
+            emit(RunEvent("saved", f"model saved to {artifact_uri}",
+                          {"uri": artifact_uri, "sha256": artifact_sha}))  # fmt: skip
         bt_errors = _per_horizon_errors(backtest_results, out_horizons)
     else:
         assert store is not None and saved is not None
@@ -687,6 +716,8 @@ def _run(
         model=model_summary(forecast, mtype),
         backtest=scores,
         artifact_uri=artifact_uri,
+        artifact_sha256=artifact_sha,
+        trained_models=trained_models,
         last_train_time=last_train,
         last_predict_time=now,
         pushed=pushed,

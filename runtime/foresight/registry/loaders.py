@@ -8,6 +8,11 @@ of the right shapes, which is what "one inference runs" and the ONNX export both
 - ``model.json`` with ``task: toy`` or ``task: classifier`` (:mod:`foresight.training.tasks`);
 - ``config.json`` with a neural forecaster ``name`` (``lstm``, ``gru``, ``transformer``): the
   forecast package's ``save()`` format; the module is its ``QuantileNet``;
+- ``config.json`` of an ``auto`` model (per-series picks): its trained sub-models, each loaded as
+  above, the first (by name) is the one that runs; an ``auto`` model that picked only baselines has
+  no network and is refused;
+- a ForecastTask's model directory: ``run.json`` (what the run trained on) next to ``model/``,
+  which is one of the two above;
 - a ``.onnx`` file (or a directory holding only ``model.onnx``): run with ONNX Runtime.
 
 Weights are always read with ``weights_only=True``: an artifact is data, never code.
@@ -98,6 +103,32 @@ def _forecaster(directory: Path, config: dict[str, Any]) -> LoadedModel:
     return LoadedModel(format=f"forecast-{name}", module=net, example=example)
 
 
+def _auto(directory: Path, config: dict[str, Any]) -> LoadedModel:
+    trained = sorted(name for name, info in dict(config["fitted"]).items() if info.get("saved"))
+    if not trained:
+        raise LoadError(
+            "this auto model picked only baselines (fitted: "
+            f"{sorted(config['fitted'])}); they have no trained network to verify"
+        )
+    # Every trained pick must load (predictions use all of them); the first one runs.
+    loaded = [
+        _forecaster(directory / "models" / name, _config(directory / "models" / name)) for name in trained
+    ]
+    first = loaded[0]
+    return LoadedModel(
+        format=f"forecast-auto-{'+'.join(trained)}", module=first.module, example=first.example
+    )
+
+
+def _config(directory: Path) -> dict[str, Any]:
+    if not (directory / "config.json").is_file():
+        raise LoadError(f"{directory.name}/config.json is missing from the model directory")
+    doc = json.loads((directory / "config.json").read_text())
+    if not isinstance(doc, dict):
+        raise LoadError(f"{directory.name}/config.json is not a JSON object")
+    return doc
+
+
 def _onnx(path: Path) -> LoadedModel:
     from foresight.optimize import make_session
 
@@ -124,6 +155,8 @@ def load_artifact(path: Path) -> LoadedModel:
             f"{path.name} is a single file that is not .onnx; a torch model is a directory with "
             "model.pt and model.json (or config.json), as TrainingJobs publish it"
         )
+    if (path / "run.json").is_file() and (path / "model").is_dir():
+        return load_artifact(path / "model")  # a ForecastTask's model directory
     try:
         if (path / "model.json").is_file():
             return _task_model(path, json.loads((path / "model.json").read_text()))
@@ -131,9 +164,11 @@ def load_artifact(path: Path) -> LoadedModel:
             config = json.loads((path / "config.json").read_text())
             if config.get("name") in NEURAL_FORECASTERS:
                 return _forecaster(path, config)
+            if config.get("name") == "auto":
+                return _auto(path, config)
             raise LoadError(
                 f"config.json names model {config.get('name')!r}; ModelVersions verify the neural "
-                f"forecasters {', '.join(NEURAL_FORECASTERS)}"
+                f"forecasters {', '.join(NEURAL_FORECASTERS)} and auto models that picked one"
             )
     except (KeyError, TypeError, ValueError) as exc:
         raise LoadError(
