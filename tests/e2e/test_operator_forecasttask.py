@@ -4,7 +4,9 @@ to a real Pushgateway and scraped back into Prometheus -> status -> a second sch
 kubectl delete removes the Pushgateway group.
 
 A second task with a PromQL syntax error gets ``Ready=False`` with Prometheus' own message and is
-not retried, while the first keeps running.
+not retried, while the first keeps running. A third task trains a (tiny) LSTM: its training run
+leaves a ModelVersion of the saved artifact that the ModelVersion handler's verify Job loads and
+reports Verified; the baseline task leaves none.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from tests.servers.prometheus import PrometheusServer, PushgatewayServer, backfi
 pytestmark = pytest.mark.e2e
 
 FT = "foresight.dev/v1alpha1/forecasttasks"
+MV = "foresight.dev/v1alpha1/modelversions"
+TINY_LSTM = {"inputWindow": 24, "hiddenSize": 8, "layers": 1, "epochs": 1, "windowsPerEpoch": 100,
+             "batchSize": 64}  # fmt: skip
 SELECTOR = "app.kubernetes.io/managed-by=foresight,foresight.dev/kind=ForecastTask,foresight.dev/name={}"
 
 
@@ -103,7 +108,10 @@ def test_forecasttask_runs_on_schedule_writes_forecasts_and_reports_bad_promql(
     api = cluster.api
     good = task("quota", "foresight_demo_storage_used_bytes", prom, pgw)
     bad = task("broken", "sum(rate(foresight_demo_storage_used_bytes[5m])", prom, pgw)
-    kubectl.apply(yaml.safe_dump_all([good, bad])).check()
+    trained = task("trained", "foresight_demo_storage_used_bytes", prom, pgw)
+    trained["spec"]["model"] = {"type": "lstm", "backtestFolds": 1, "hyperparameters": TINY_LSTM}
+    trained["spec"]["schedule"] = {"retrainEvery": "1h", "predictEvery": "1h"}  # one run is enough
+    kubectl.apply(yaml.safe_dump_all([good, bad, trained])).check()
 
     def log() -> str:
         return operator.log.read_text()[-3000:]
@@ -155,6 +163,28 @@ def test_forecasttask_runs_on_schedule_writes_forecasts_and_reports_bad_promql(
     kinds = sorted(j["metadata"]["labels"]["foresight.dev/run-kind"] for j in jobs)
     assert kinds.count("train") == 1 and kinds.count("predict") >= 1, kinds
     assert len(api.list("batch/v1/jobs", "default", label_selector=SELECTOR.format("broken"))) == 1
+
+    # The LSTM task's training run left a ModelVersion of its artifact (not owned by the task),
+    # which the ModelVersion handler verified; the baseline task registered nothing.
+    lstm = api.wait_for(FT, "trained", lambda o: bool((o or {}).get("status", {}).get("modelVersion")),
+                        "default", timeout=120, interval=0.5)  # fmt: skip
+    assert lstm is not None, (api.get(FT, "trained", "default"), log())
+    (mv,) = api.list(MV, "default", label_selector="foresight.dev/forecasttask=trained")
+    assert (
+        mv["metadata"]["name"] == lstm["status"]["modelVersion"] and "ownerReferences" not in mv["metadata"]
+    )
+    assert mv["spec"]["artifact"]["uri"] == lstm["status"]["artifactUri"]
+    assert mv["spec"]["lineage"]["forecastTask"] == "trained" and mv["spec"]["metrics"]["mase"] >= 0
+    assert api.list(MV, "default", label_selector="foresight.dev/forecasttask=quota") == []
+    assert "modelVersion" not in (api.get(FT, "quota", "default") or {}).get("status", {})
+    checked = api.wait_for(MV, mv["metadata"]["name"],
+                           lambda o: (o or {}).get("status", {}).get("phase") in ("Ready", "Failed"),
+                           "default", timeout=120, interval=0.5)  # fmt: skip
+    assert checked is not None, (api.get(MV, mv["metadata"]["name"], "default"), log())
+    assert (cond(checked, "Ready")["status"], cond(checked, "Ready")["reason"]) == ("True", "Verified"), (
+        checked
+    )
+    assert checked["status"]["checksum"] == mv["spec"]["artifact"]["sha256"]
 
     # kubectl shows it; /metrics exports the schedule.
     table = kubectl("get", "ft").check().stdout
