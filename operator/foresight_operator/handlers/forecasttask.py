@@ -7,7 +7,10 @@ no API call unless a run is under way or due) and every change of a run Job all 
 1. checks the spec and the Secrets it names, and keeps the ConfigMap with the task YAML current;
 2. *harvests* finished runs: reads the result the pod left in its termination message (the
    runtime's JSON: phase, seriesCount, model, backtest, artifactUri, last train / predict
-   times, or reason + message), marks the Job with its outcome, and folds it into status;
+   times, or reason + message), marks the Job with its outcome, and folds it into status; a
+   training run that saved a trained network gets a ModelVersion of that artifact
+   (:mod:`~foresight_operator.builders.modelversion_from_forecast`), named in
+   ``status.modelVersion``;
 3. asks :func:`~foresight_operator.schedule.plan_runs` what to start, given the task's Jobs as
    its run history, and starts at most one Job (deterministic name from the scheduled time);
 4. writes status (phase, conditions, nextRunTime, activeRun...) with a resourceVersion
@@ -605,9 +608,7 @@ class ForecastTaskController:
         # 5. Keep the newest few finished Jobs of each kind (the newest is the scheduler's memory).
         self._prune(namespace, jobs)
 
-    def ensure_model_version(
-        self, body: Mapping[str, Any], spec: ForecastTaskSpec, h: Harvest
-    ) -> str | None:
+    def ensure_model_version(self, body: Mapping[str, Any], spec: ForecastTaskSpec, h: Harvest) -> str | None:
         """Make the ModelVersion of the model a training run saved; its name, or ``None`` if none."""
         ctx = self.ctx
         manifest = build_forecast_model_version(
