@@ -28,7 +28,7 @@ from .progress import EpochStats, ProgressReporter
 from .publish import open_publisher
 from .runner import train_once
 
-__all__ = ["SearchFailedError", "build_search_space", "run_search"]
+__all__ = ["SearchFailedError", "build_search_space", "pick_best", "run_search"]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,26 @@ def _ray_init(config: TrainConfig, environ: Mapping[str, str], workdir: Path) ->
     return True
 
 
+def pick_best(trials: list[dict[str, Any]], *, metric: str, mode: str) -> dict[str, Any]:
+    """The best of ``trials`` (as :func:`run_search` lists them) by their last ``metric``.
+
+    A trial ASHA stopped at an early rung reports an earlier epoch's metric, which is not
+    comparable with a full run's (and the scheduler already judged it worse at that rung), so the
+    best is chosen among the trials that trained every epoch when any did. Raises
+    :class:`SearchFailedError` when no trial reported the metric.
+    """
+    scored = [t for t in trials if t["metric"] is not None and t["status"] != "ERROR"]
+    if not scored:
+        errors = "; ".join(f"{t['id']}: {t.get('error', t['status'])}" for t in trials)
+        raise SearchFailedError(
+            f"all {len(trials)} trials failed or reported no {metric!r}: {errors}; "
+            "check the dataset and the search space bounds"
+        )
+    complete = [t for t in scored if t["status"] == "TERMINATED"] or scored
+    pick = min if mode == "min" else max
+    return pick(complete, key=lambda t: t["metric"])
+
+
 def run_search(
     config: TrainConfig, *, environ: Mapping[str, str], stdout: TextIO, workdir: Path, s3: Any | None = None
 ) -> dict[str, Any]:
@@ -163,15 +183,7 @@ def run_search(
                 )
             trials.append(trial)
             reporter.event("trial", **trial)
-        scored = [t for t in trials if t["metric"] is not None and t["status"] != "ERROR"]
-        if not scored:
-            errors = "; ".join(f"{t['id']}: {t.get('error', t['status'])}" for t in trials)
-            raise SearchFailedError(
-                f"all {len(trials)} trials failed or reported no {search.metric!r}: {errors}; "
-                "check the dataset and the search space bounds"
-            )
-        pick = min if search.mode == "min" else max
-        best = pick(scored, key=lambda t: t["metric"])
+        best = pick_best(trials, metric=search.metric, mode=search.mode)
         summary: dict[str, Any] = {
             "reason": "Succeeded",
             "metric": search.metric,
