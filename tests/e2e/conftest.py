@@ -8,6 +8,9 @@
   dir (fetched once into ``.cache/kubectl``; the test is skipped when it cannot be fetched).
 - ``kubelet``: a started :class:`~tests.cluster.kubelet.Kubelet` for that cluster, stopped (all
   processes terminated) at the end of the test.
+- ``crds``: the project's CRDs applied with kubectl (``kubectl apply -k crds/``).
+- ``operator``: the real operator process (:class:`~tests.cluster.operator_process.OperatorProcess`)
+  against that cluster, started after the CRDs and ready, stopped at the end of the test.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ if _ROOT not in sys.path:
 from tests.cluster.emulator import Cluster  # noqa: E402
 from tests.cluster.kubectl import Kubectl, KubectlUnavailable, ensure_kubectl  # noqa: E402
 from tests.cluster.kubelet import Kubelet  # noqa: E402
+from tests.cluster.operator_process import REPO, OperatorProcess  # noqa: E402
 
 
 @pytest.fixture
@@ -59,3 +63,17 @@ def kubectl(cluster: Cluster, kubectl_binary: Path, tmp_path: Path) -> Kubectl:
 def kubelet(cluster: Cluster, tmp_path: Path) -> Iterator[Kubelet]:
     with Kubelet(cluster.url, tmp_path / "kubelet", server=cluster.server) as running:
         yield running
+
+
+@pytest.fixture
+def crds(kubectl: Kubectl) -> None:
+    kubectl("apply", "--validate=false", "-k", str(REPO / "crds")).check()
+
+
+@pytest.fixture
+def operator(cluster: Cluster, crds: None, tmp_path: Path) -> Iterator[OperatorProcess]:
+    op = OperatorProcess(cluster, tmp_path).start()
+    try:
+        yield op
+    finally:
+        op.stop()

@@ -16,7 +16,6 @@ import base64
 import copy
 import hashlib
 import io
-import pathlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -30,29 +29,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.cluster.emulator import Cluster
 from tests.cluster.kubectl import Kubectl
 from tests.cluster.kubelet import Kubelet
-from tests.e2e.test_operator_trainingjob import OperatorProcess, free_port
+from tests.cluster.operator_process import REPO, OperatorProcess, free_port
 from tests.servers.dashscope_standin import DashScopeStandIn
 
 pytestmark = pytest.mark.e2e
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+
 CS = "foresight.dev/v1alpha1/classifierservices"
 NS = "photos"
 API_KEY = "sk-e2e-0123456789-never-log-me"
 
 
-@pytest.fixture
-def crds(kubectl: Kubectl) -> None:
-    kubectl("apply", "--validate=false", "-k", str(REPO / "crds")).check()
-
-
-@pytest.fixture
-def operator(cluster: Cluster, crds: None, tmp_path: pathlib.Path) -> Iterator[OperatorProcess]:
-    op = OperatorProcess(cluster, tmp_path).start()
-    try:
-        yield op
-    finally:
-        op.stop()
 
 
 @pytest.fixture

@@ -20,12 +20,10 @@ import pytest
 import requests
 import yaml
 
-# pytest's default import mode puts this directory on sys.path: the sibling module imports by name.
-from test_operator_trainingjob import REPO, OperatorProcess  # type: ignore[import-not-found]
-
 from tests.cluster.emulator import Cluster
 from tests.cluster.kubectl import Kubectl
 from tests.cluster.kubelet import Kubelet
+from tests.cluster.operator_process import OperatorProcess
 from tests.servers.prometheus import PrometheusServer, PushgatewayServer, backfill, ensure_installed
 
 pytestmark = pytest.mark.e2e
@@ -37,18 +35,6 @@ TINY_LSTM = {"inputWindow": 24, "hiddenSize": 8, "layers": 1, "epochs": 1, "wind
 SELECTOR = "app.kubernetes.io/managed-by=foresight,foresight.dev/kind=ForecastTask,foresight.dev/name={}"
 
 
-@pytest.fixture
-def crds(kubectl: Kubectl) -> None:
-    kubectl("apply", "--validate=false", "-k", str(REPO / "crds")).check()
-
-
-@pytest.fixture
-def operator(cluster: Cluster, crds: None, tmp_path: pathlib.Path) -> Iterator[OperatorProcess]:
-    op = OperatorProcess(cluster, tmp_path).start()
-    try:
-        yield op
-    finally:
-        op.stop()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import os
 import pathlib
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,27 +25,15 @@ from foresight.training.tasks.toy import ToyRegressionTask
 from tests.cluster.emulator import Cluster
 from tests.cluster.kubectl import Kubectl
 from tests.cluster.kubelet import Kubelet
-from tests.e2e.test_operator_trainingjob import OperatorProcess
+from tests.cluster.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.e2e
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+
 MV = "foresight.dev/v1alpha1/modelversions"
 CLAIM = "foresight-artifacts"
 
 
-@pytest.fixture
-def crds(kubectl: Kubectl) -> None:
-    kubectl("apply", "--validate=false", "-k", str(REPO / "crds")).check()
-
-
-@pytest.fixture
-def operator(cluster: Cluster, crds: None, tmp_path: pathlib.Path) -> Iterator[OperatorProcess]:
-    op = OperatorProcess(cluster, tmp_path).start()
-    try:
-        yield op
-    finally:
-        op.stop()
 
 
 def publish_toy(pvc: pathlib.Path, prefix: str, seed: int, tmp: pathlib.Path) -> None:

@@ -16,29 +16,17 @@ from collections.abc import Callable
 import pytest
 import yaml
 
-# pytest's default import mode puts this directory on sys.path: the sibling module imports by name.
-from test_operator_trainingjob import (  # type: ignore[import-not-found]
-    REPO,
-    SELECTOR,
-    TJ,
-    OperatorProcess,
-    phase_is,
-    toy_trainingjob,
-)
-
 from tests.cluster.emulator import Cluster
 from tests.cluster.kubectl import Kubectl
 from tests.cluster.kubelet import Kubelet
+from tests.cluster.operator_process import OperatorProcess
+from tests.e2e.resources import SELECTOR, TJ, phase_is, toy_trainingjob
 
 pytestmark = pytest.mark.e2e
 
 NAMES = [f"restart-{i}" for i in range(5)]
 SERVING = "foresight operator serving"  # the operator's start-up log line
 
-
-@pytest.fixture
-def crds(kubectl: Kubectl) -> None:
-    kubectl("apply", "--validate=false", "-k", str(REPO / "crds")).check()
 
 
 def _wait(predicate: Callable[[], bool], timeout: float) -> bool:

@@ -9,15 +9,7 @@ children. The operator's API calls stay within manifests/operator-api-calls.yaml
 
 from __future__ import annotations
 
-import os
-import pathlib
-import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import requests
@@ -26,123 +18,10 @@ import yaml
 from tests.cluster.emulator import Cluster
 from tests.cluster.kubectl import Kubectl
 from tests.cluster.kubelet import Kubelet
+from tests.cluster.operator_process import REPO, OperatorProcess
+from tests.e2e.resources import SELECTOR, TJ, condition, phase_is, toy_trainingjob
 
 pytestmark = pytest.mark.e2e
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-TJ = "foresight.dev/v1alpha1/trainingjobs"
-SELECTOR = "app.kubernetes.io/managed-by=foresight,foresight.dev/kind=TrainingJob,foresight.dev/name={}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class OperatorProcess:
-    """``foresight operator`` as a subprocess against one cluster; start / kill / stop, log file."""
-
-    def __init__(self, cluster: Cluster, workdir: pathlib.Path) -> None:
-        self.cluster = cluster
-        self.log = workdir / "operator.log"
-        self.metrics_port = free_port()
-        self.liveness_port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, wait_ready: bool = True) -> OperatorProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "KUBE"))}
-        env.update(
-            KUBECONFIG=str(self.cluster.kubeconfig),
-            FORESIGHT_RUNTIME_IMAGE="foresight-runtime:e2e",
-            FORESIGHT_RETRY_DELAY="1",
-            FORESIGHT_WATCH_SERVER_TIMEOUT="20",
-            PYTHONUNBUFFERED="1",  # the log must survive a SIGKILL
-        )
-        cmd = [
-            str(pathlib.Path(sys.prefix) / "bin" / "foresight"), "operator", "--all-namespaces",
-            "--metrics-host", "127.0.0.1", "--metrics-port", str(self.metrics_port),
-            "--liveness", f"http://127.0.0.1:{self.liveness_port}/healthz",
-        ]  # fmt: skip
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-        if wait_ready:
-            self.wait_ready()
-        return self
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None and self.proc.poll() is None, self.log.read_text()
-            try:
-                if requests.get(self.url("/readyz"), timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"operator not ready in {timeout}s:\n{self.log.read_text()[-4000:]}")
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.metrics_port}{path}"
-
-    def kill(self) -> None:
-        """SIGKILL: no clean-up at all, as when a node dies."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-
-@pytest.fixture
-def crds(kubectl: Kubectl) -> None:
-    kubectl("apply", "--validate=false", "-k", str(REPO / "crds")).check()
-
-
-@pytest.fixture
-def operator(cluster: Cluster, crds: None, tmp_path: pathlib.Path) -> Iterator[OperatorProcess]:
-    op = OperatorProcess(cluster, tmp_path).start()
-    try:
-        yield op
-    finally:
-        op.stop()
-
-
-def toy_trainingjob(name: str, **spec: Any) -> dict[str, Any]:
-    """A TrainingJob running the runtime's seconds-long ``toy`` task (selected by annotation)."""
-    body: dict[str, Any] = {
-        "apiVersion": "foresight.dev/v1alpha1",
-        "kind": "TrainingJob",
-        "metadata": {"name": name, "annotations": {"foresight.dev/builtin-task": "toy"}},
-        "spec": {
-            "task": "forecast",
-            "dataset": {"uri": "pvc://foresight-artifacts/datasets/unused.npz"},
-            "epochs": 2,
-            "hyperparameters": {"samples": "256", "hidden": "8"},
-            "resources": {"cpu": "250m", "memory": "512Mi", "gpu": 1},
-            "placement": {"nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-H100"}},
-            "runPolicy": {"backoffLimit": 1},
-            **spec,
-        },
-    }
-    return body
-
-
-def phase_is(*phases: str) -> Any:
-    return lambda o: ((o or {}).get("status") or {}).get("phase") in phases
-
-
-def condition(obj: dict[str, Any], ctype: str) -> dict[str, Any]:
-    return next(c for c in obj["status"]["conditions"] if c["type"] == ctype)
 
 
 def allowed_calls() -> set[tuple[str, str]]:

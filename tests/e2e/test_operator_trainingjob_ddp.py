@@ -10,41 +10,21 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-# pytest's default import mode puts this directory on sys.path: the sibling module imports by name.
-from test_operator_trainingjob import (
-    REPO,
-    TJ,
-    OperatorProcess,
-    condition,
-    free_port,
-    phase_is,
-)
-
 from tests.cluster.emulator import Cluster
 from tests.cluster.kubectl import Kubectl
 from tests.cluster.kubelet import Kubelet
+from tests.cluster.operator_process import OperatorProcess, free_port
+from tests.e2e.resources import TJ, condition, phase_is
 
 pytestmark = pytest.mark.e2e
 
 INDEX_KEY = "batch.kubernetes.io/job-completion-index"
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
-
-
-@pytest.fixture
-def operator(cluster: Cluster, kubectl: Kubectl, tmp_path: Path) -> Iterator[OperatorProcess]:
-    kubectl("apply", "--validate=false", "-k", str(REPO / "crds")).check()
-    op = OperatorProcess(cluster, tmp_path).start()
-    try:
-        yield op
-    finally:
-        op.stop()
 
 
 def ddp_trainingjob(name: str, port: int, *, epochs: int, samples: int, **spec: Any) -> dict[str, Any]:

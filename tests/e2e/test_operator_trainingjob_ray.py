@@ -12,9 +12,8 @@
 
 from __future__ import annotations
 
-import pathlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,14 +23,8 @@ import yaml
 from tests.cluster.emulator import Cluster
 from tests.cluster.kubectl import Kubectl
 from tests.cluster.kubelet import Kubelet
-from tests.e2e.test_operator_trainingjob import (
-    REPO,
-    TJ,
-    OperatorProcess,
-    condition,
-    phase_is,
-    toy_trainingjob,
-)
+from tests.cluster.operator_process import OperatorProcess
+from tests.e2e.resources import TJ, condition, phase_is, toy_trainingjob
 
 pytestmark = pytest.mark.e2e
 
@@ -59,18 +52,6 @@ RAYJOB_CRD = {
 }
 
 
-@pytest.fixture
-def crds(kubectl: Kubectl) -> None:
-    kubectl("apply", "--validate=false", "-k", str(REPO / "crds")).check()
-
-
-@pytest.fixture
-def operator(cluster: Cluster, crds: None, tmp_path: pathlib.Path) -> Iterator[OperatorProcess]:
-    op = OperatorProcess(cluster, tmp_path).start()
-    try:
-        yield op
-    finally:
-        op.stop()
 
 
 def has_reason(reason: str) -> Callable[[dict[str, Any] | None], bool]:

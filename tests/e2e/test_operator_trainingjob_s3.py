@@ -12,7 +12,6 @@ value never appears in the TrainingJob, the ModelVersion, the events or the oper
 from __future__ import annotations
 
 import hashlib
-import pathlib
 import uuid
 from collections.abc import Iterator
 
@@ -23,14 +22,8 @@ from minio import Minio
 from tests.cluster.emulator import Cluster
 from tests.cluster.kubectl import Kubectl
 from tests.cluster.kubelet import Kubelet
-from tests.e2e.test_operator_trainingjob import (
-    REPO,
-    TJ,
-    OperatorProcess,
-    condition,
-    phase_is,
-    toy_trainingjob,
-)
+from tests.cluster.operator_process import OperatorProcess
+from tests.e2e.resources import TJ, condition, phase_is, toy_trainingjob
 from tests.servers.s3 import REGION, MotoS3Server, unique_bucket
 
 pytestmark = pytest.mark.e2e
@@ -38,18 +31,6 @@ pytestmark = pytest.mark.e2e
 MV = "foresight.dev/v1alpha1/modelversions"
 
 
-@pytest.fixture
-def crds(kubectl: Kubectl) -> None:
-    kubectl("apply", "--validate=false", "-k", str(REPO / "crds")).check()
-
-
-@pytest.fixture
-def operator(cluster: Cluster, crds: None, tmp_path: pathlib.Path) -> Iterator[OperatorProcess]:
-    op = OperatorProcess(cluster, tmp_path).start()
-    try:
-        yield op
-    finally:
-        op.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,7 @@ is labelled with the job, not owned by it). ``suspend`` is covered in test_opera
 
 from __future__ import annotations
 
-import pathlib
 import time
-from collections.abc import Iterator
 
 import pytest
 import yaml
@@ -19,33 +17,14 @@ import yaml
 from tests.cluster.emulator import Cluster
 from tests.cluster.kubectl import Kubectl
 from tests.cluster.kubelet import Kubelet
-from tests.e2e.test_operator_trainingjob import (
-    REPO,
-    SELECTOR,
-    TJ,
-    OperatorProcess,
-    condition,
-    phase_is,
-    toy_trainingjob,
-)
+from tests.cluster.operator_process import OperatorProcess
+from tests.e2e.resources import SELECTOR, TJ, condition, phase_is, toy_trainingjob
 
 pytestmark = pytest.mark.e2e
 
 MV = "foresight.dev/v1alpha1/modelversions"
 
 
-@pytest.fixture
-def crds(kubectl: Kubectl) -> None:
-    kubectl("apply", "--validate=false", "-k", str(REPO / "crds")).check()
-
-
-@pytest.fixture
-def operator(cluster: Cluster, crds: None, tmp_path: pathlib.Path) -> Iterator[OperatorProcess]:
-    op = OperatorProcess(cluster, tmp_path).start()
-    try:
-        yield op
-    finally:
-        op.stop()
 
 
 def test_finished_job_is_deleted_after_its_ttl_and_the_trainingjob_keeps_status_and_model(
