@@ -674,8 +674,30 @@ class ForecastTaskController:
         nxt = _parse_time(status.get("nextRunTime"))
         return nxt is not None and nxt <= now
 
+    def _may_have_pushed(self, body: Mapping[str, Any], jobs: list[Obj]) -> bool:
+        """Whether a run of the task can have pushed forecasts: one reported, succeeded or started.
+
+        A task whose runs never started (unschedulable, or deleted right after ``kubectl apply``)
+        has no Pushgateway group, so its deletion must not wait on a Pushgateway that may not exist.
+        """
+        if (body.get("status") or {}).get("lastPredictTime"):
+            return True
+        namespace = body["metadata"]["namespace"]
+        for job in jobs:
+            if job_state(job) == "Succeeded":
+                return True
+            pods = self._pods(namespace, job["metadata"]["name"])
+            if any((p.get("status") or {}).get("phase", "Pending") != "Pending" for p in pods):
+                return True
+        return False
+
     def on_delete(self, body: Mapping[str, Any], retry: int) -> None:
-        """Stop the task's runs, then delete its Pushgateway group (what its runs pushed)."""
+        """Stop the task's runs, then delete its Pushgateway group (what its runs pushed).
+
+        The group is deleted only when a run may have pushed one; an unreachable Pushgateway is
+        retried five times (10 s, 20 s... apart), then given up with a Warning event, so a task
+        is never stuck in deletion.
+        """
         import kopf
 
         meta = body["metadata"]
@@ -685,11 +707,13 @@ class ForecastTaskController:
         except ValueError:
             self.forget(namespace, name)
             return  # an invalid task never ran, so it never pushed
+        jobs = self._jobs(namespace, name)
+        pushed = self._may_have_pushed(body, jobs)
         # A run still under way would push again after the group is gone.
-        for job in self._jobs(namespace, name):
+        for job in jobs:
             if job_state(job) == "Running":
                 self.ctx.kube.delete(JOBS, job["metadata"]["name"], namespace)
-        if spec.output.mode == "pushgateway":
+        if spec.output.mode == "pushgateway" and pushed:
             from foresight.prometheus.client import RetryPolicy
             from foresight.prometheus.errors import PrometheusError
             from foresight.prometheus.pushgateway import delete_group

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import copy
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,13 +31,10 @@ from foresight_operator.handlers.classifierservice import (  # noqa: E402
     sync_status,
 )
 from foresight_operator.handlers.context import HandlerContext  # noqa: E402
-from foresight_operator.kube import KubeClient  # noqa: E402
-from foresight_operator.metrics import OperatorMetrics  # noqa: E402
 from foresight_operator.reconcile import WaitError, owner_labels  # noqa: E402
-from foresight_operator.settings import OperatorSettings  # noqa: E402
-from prometheus_client import CollectorRegistry  # noqa: E402
 
 from tests.cluster.emulator import Cluster  # noqa: E402
+from tests.unit.operator.conftest import handler_context  # noqa: E402
 
 REPO = Path(_ROOT)
 CS = "foresight.dev/v1alpha1/classifierservices"
@@ -47,31 +44,8 @@ EXAMPLE = yaml.safe_load((REPO / "examples" / "classifierservice.yaml").read_tex
 
 
 @pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    with Cluster() as running:
-        for crd in ("classifierservices", "modelversions"):
-            doc = yaml.safe_load((REPO / "crds" / f"{crd}.foresight.dev.yaml").read_text())
-            running.api.create("apiextensions.k8s.io/v1/customresourcedefinitions", doc)
-        yield running
-
-
-@pytest.fixture
-def events() -> list[tuple[str, str, str]]:
-    return []
-
-
-@pytest.fixture
 def ctx(cluster: Cluster, events: list[tuple[str, str, str]]) -> HandlerContext:
-    import kubernetes
-
-    api = kubernetes.config.new_client_from_config(config_file=str(cluster.kubeconfig))
-    return HandlerContext(
-        settings=OperatorSettings(retry_delay=1.0, metrics_port=None),
-        kube=KubeClient(api, timeout=10),
-        metrics=OperatorMetrics(CollectorRegistry()),
-        post_event=lambda obj, type_, reason, message: events.append((type_, reason, message)),
-        clock=lambda: T0,
-    )
+    return handler_context(cluster, events, T0)
 
 
 def apply_example(cluster: Cluster, **spec: Any) -> dict[str, Any]:

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 _ROOT = str(Path(__file__).resolve().parents[3])
 if _ROOT not in sys.path:
@@ -34,20 +32,17 @@ from foresight_operator.builders.modelversion_from_forecast import (  # noqa: E4
     forecast_model_name,
     forecast_model_version_name,
 )
-from foresight_operator.handlers.context import HandlerContext  # noqa: E402
 from foresight_operator.handlers.forecasttask import (  # noqa: E402
     ForecastTaskController,
     ForecastTaskMetrics,
     Harvest,
     task_status,
 )
-from foresight_operator.kube import KubeClient  # noqa: E402
-from foresight_operator.metrics import OperatorMetrics  # noqa: E402
 from foresight_operator.schedule import Outcome, Plan  # noqa: E402
-from foresight_operator.settings import OperatorSettings  # noqa: E402
 from prometheus_client import CollectorRegistry  # noqa: E402
 
 from tests.cluster.emulator import Cluster  # noqa: E402
+from tests.unit.operator.conftest import handler_context  # noqa: E402
 
 REPO = Path(_ROOT)
 MV = "foresight.dev/v1alpha1/modelversions"
@@ -178,30 +173,8 @@ def test_status_model_version_follows_the_model_in_use() -> None:
 
 
 @pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    with Cluster() as running:
-        doc = yaml.safe_load((REPO / "crds" / "modelversions.foresight.dev.yaml").read_text())
-        running.api.create("apiextensions.k8s.io/v1/customresourcedefinitions", doc)
-        yield running
-
-
-@pytest.fixture
-def events() -> list[tuple[str, str, str]]:
-    return []
-
-
-@pytest.fixture
 def controller(cluster: Cluster, events: list[tuple[str, str, str]]) -> ForecastTaskController:
-    import kubernetes
-
-    api = kubernetes.config.new_client_from_config(config_file=str(cluster.kubeconfig))
-    ctx = HandlerContext(
-        settings=OperatorSettings(retry_delay=1.0, metrics_port=None, runtime_image="rt:2"),
-        kube=KubeClient(api, timeout=10),
-        metrics=OperatorMetrics(CollectorRegistry()),
-        post_event=lambda obj, type_, reason, message: events.append((type_, reason, message)),
-        clock=lambda: T0,
-    )
+    ctx = handler_context(cluster, events, T0, runtime_image="rt:2")
     return ForecastTaskController(ctx, ForecastTaskMetrics(CollectorRegistry()))
 
 

@@ -13,13 +13,11 @@ from __future__ import annotations
 import copy
 import json
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 _ROOT = str(Path(__file__).resolve().parents[3])
 if _ROOT not in sys.path:
@@ -34,12 +32,9 @@ from foresight_operator.builders.modelversion_from_training import (  # noqa: E4
 )
 from foresight_operator.handlers.context import HandlerContext  # noqa: E402
 from foresight_operator.handlers.trainingjob import ensure_model_version  # noqa: E402
-from foresight_operator.kube import KubeClient  # noqa: E402
-from foresight_operator.metrics import OperatorMetrics  # noqa: E402
-from foresight_operator.settings import OperatorSettings  # noqa: E402
-from prometheus_client import CollectorRegistry  # noqa: E402
 
 from tests.cluster.emulator import Cluster  # noqa: E402
+from tests.unit.operator.conftest import handler_context  # noqa: E402
 
 REPO = Path(_ROOT)
 TJ = "foresight.dev/v1alpha1/trainingjobs"
@@ -156,31 +151,8 @@ def test_model_version_name_is_deterministic_and_a_dns_label() -> None:
 
 
 @pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    with Cluster() as running:
-        for crd in ("trainingjobs", "modelversions"):
-            doc = yaml.safe_load((REPO / "crds" / f"{crd}.foresight.dev.yaml").read_text())
-            running.api.create("apiextensions.k8s.io/v1/customresourcedefinitions", doc)
-        yield running
-
-
-@pytest.fixture
-def events() -> list[tuple[str, str, str]]:
-    return []
-
-
-@pytest.fixture
 def ctx(cluster: Cluster, events: list[tuple[str, str, str]]) -> HandlerContext:
-    import kubernetes
-
-    api = kubernetes.config.new_client_from_config(config_file=str(cluster.kubeconfig))
-    return HandlerContext(
-        settings=OperatorSettings(retry_delay=1.0, metrics_port=None),
-        kube=KubeClient(api, timeout=10),
-        metrics=OperatorMetrics(CollectorRegistry()),
-        post_event=lambda obj, type_, reason, message: events.append((type_, reason, message)),
-        clock=lambda: T0,
-    )
+    return handler_context(cluster, events, T0)
 
 
 def succeeded(cluster: Cluster, **spec: Any) -> dict[str, Any]:
