@@ -1,12 +1,18 @@
-"""ForecastTask end to end: kubectl apply -> the operator's run Job -> the test kubelet runs
-``foresight run`` -> history from a real Prometheus (backfilled with promtool) -> forecasts pushed
-to a real Pushgateway and scraped back into Prometheus -> status -> a second scheduled run ->
-kubectl delete removes the Pushgateway group.
+"""ForecastTask end to end: ``kubectl apply`` of examples/forecasttask-storage.yaml -> the
+operator's run Job -> the test kubelet runs ``foresight run`` -> 29 days of SYNTHETIC storage
+history (the example's own metric names: usage, quota, a write counter) from a real Prometheus
+backfilled with promtool -> forecasts pushed to a real Pushgateway and scraped back into
+Prometheus -> status -> a second scheduled run -> kubectl delete removes the Pushgateway group.
+
+The example is applied as written except for what belongs to this machine: the Prometheus and
+Pushgateway URLs point at the test's servers, ``predictEvery`` is 15 s (so the second run comes
+within the test, not in 15 minutes), and the LSTM candidate gets a tiny training budget (its
+defaults are sized for a GPU; 2 CPU cores would need minutes).
 
 A second task with a PromQL syntax error gets ``Ready=False`` with Prometheus' own message and is
 not retried, while the first keeps running. A third task trains a (tiny) LSTM: its training run
 leaves a ModelVersion of the saved artifact that the ModelVersion handler's verify Job loads and
-reports Verified; the baseline task leaves none.
+reports Verified; a task whose runs chose only baselines leaves none.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import yaml
 from tests.cluster.emulator import Cluster
 from tests.cluster.kubectl import Kubectl
 from tests.cluster.kubelet import Kubelet
-from tests.cluster.operator_process import OperatorProcess
+from tests.cluster.operator_process import REPO, OperatorProcess
 from tests.servers.prometheus import PrometheusServer, PushgatewayServer, backfill, ensure_installed
 
 pytestmark = pytest.mark.e2e
@@ -39,16 +45,30 @@ SELECTOR = "app.kubernetes.io/managed-by=foresight,foresight.dev/kind=ForecastTa
 
 @pytest.fixture
 def servers(tmp_path: pathlib.Path) -> Iterator[tuple[PrometheusServer, PushgatewayServer]]:
-    """Prometheus with 4 days of SYNTHETIC storage history for 4 quotas, scraping a Pushgateway."""
+    """Prometheus with 29 days of SYNTHETIC storage history for 6 quotas, scraping a Pushgateway."""
     ensure_installed()
-    from foresight.forecast.synthetic import make_storage_dataset, storage_openmetrics
+    from foresight.forecast.synthetic import make_storage_dataset
+    from foresight.run.demo import demo_openmetrics
 
-    now = int(time.time())
-    data = make_storage_dataset(n_series=4, days=4, start=now - 4 * 86400, gap_fraction=0.0)
-    backfill(storage_openmetrics(data), tmp_path / "prom-data")
+    days = 29  # the example looks back 672 h = 28 days
+    now = int(time.time()) // 3600 * 3600
+    data = make_storage_dataset(n_series=6, days=days, start=now - (days * 24 - 1) * 3600, gap_fraction=0.0)
+    backfill(demo_openmetrics(data, data.panel.n_steps - 1), tmp_path / "prom-data")
     pgw = PushgatewayServer(tmp_path / "pgw", None)
     with pgw, PrometheusServer(tmp_path / "prom-data", pushgateway=pgw) as prom:
         yield prom, pgw
+
+
+def storage_example(prom: PrometheusServer, pgw: PushgatewayServer) -> dict[str, Any]:
+    """examples/forecasttask-storage.yaml with this machine's URLs, a 15 s prediction schedule and
+    a tiny LSTM budget (see the module docstring)."""
+    doc = yaml.safe_load((REPO / "examples" / "forecasttask-storage.yaml").read_text())
+    spec = doc["spec"]
+    spec["source"]["url"] = prom.url
+    spec["output"]["pushgatewayUrl"] = pgw.url
+    spec["schedule"]["predictEvery"] = "15s"
+    spec["model"]["hyperparameters"] = TINY_LSTM
+    return dict(doc)
 
 
 def task(name: str, query: str, prom: PrometheusServer, pgw: PushgatewayServer) -> dict[str, Any]:
@@ -83,7 +103,7 @@ def pushed_tasks(pgw: PushgatewayServer) -> set[str]:
     return {g["labels"].get("task", "") for g in groups if "foresight_forecast" in g}
 
 
-def test_forecasttask_runs_on_schedule_writes_forecasts_and_reports_bad_promql(
+def test_forecasttask_example_runs_on_schedule_writes_forecasts_and_reports_bad_promql(
     cluster: Cluster,
     kubectl: Kubectl,
     kubelet: Kubelet,
@@ -92,44 +112,54 @@ def test_forecasttask_runs_on_schedule_writes_forecasts_and_reports_bad_promql(
 ) -> None:
     prom, pgw = servers
     api = cluster.api
-    good = task("quota", "foresight_demo_storage_used_bytes", prom, pgw)
-    bad = task("broken", "sum(rate(foresight_demo_storage_used_bytes[5m])", prom, pgw)
-    trained = task("trained", "foresight_demo_storage_used_bytes", prom, pgw)
+    good = storage_example(prom, pgw)
+    name, ns = good["metadata"]["name"], good["metadata"]["namespace"]
+    bad = task("broken", "sum(rate(storage_used_bytes[5m])", prom, pgw)
+    trained = task("trained", "storage_used_bytes", prom, pgw)
     trained["spec"]["model"] = {"type": "lstm", "backtestFolds": 1, "hyperparameters": TINY_LSTM}
     trained["spec"]["schedule"] = {"retrainEvery": "1h", "predictEvery": "1h"}  # one run is enough
-    kubectl.apply(yaml.safe_dump_all([good, bad, trained])).check()
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+    kubectl.apply(yaml.safe_dump_all([namespace, good, bad, trained])).check()
 
     def log() -> str:
         return operator.log.read_text()[-3000:]
 
     # The first run trains; its Job carries the task's resources and mounts the task + the store.
-    ready = api.wait_for(FT, "quota", lambda o: bool((o or {}).get("status", {}).get("lastPredictTime")),
-                         "default", timeout=120, interval=0.5)  # fmt: skip
-    assert ready is not None, (api.get(FT, "quota", "default"), log())
+    ready = api.wait_for(FT, name, lambda o: bool((o or {}).get("status", {}).get("lastPredictTime")),
+                         ns, timeout=180, interval=0.5)  # fmt: skip
+    assert ready is not None, (api.get(FT, name, ns), log())
     status = ready["status"]
-    assert status["seriesCount"] == 4, status
-    assert status["model"].startswith("seasonal_naive"), status
+    assert status["seriesCount"] == 6, status
+    assert status["model"].startswith("auto("), status
     models = {row["model"] for row in status["backtest"]}
-    assert {"seasonal_naive", "linear"} <= models, status["backtest"]
+    assert {"auto", "seasonal_naive", "linear", "ets", "lstm"} <= models, status["backtest"]
     assert all(row.get("mase", 0) >= 0 for row in status["backtest"])
-    assert status["artifactUri"].startswith("pvc://foresight-artifacts/forecasttasks/default/quota/")
+    baselines = ("seasonal_naive", "linear")
+    best_baseline = min(row["mase"] for row in status["backtest"] if row["model"] in baselines)
+    auto_row = next(row for row in status["backtest"] if row["model"] == "auto")
+    assert auto_row["mase"] <= best_baseline, status["backtest"]  # auto is never worse than its baselines
+    assert status["artifactUri"].startswith(f"pvc://foresight-artifacts/forecasttasks/{ns}/{name}/")
     assert status["lastTrainTime"] and status["nextRunTime"]
     assert (cond(ready, "Ready")["status"], cond(ready, "Ready")["reason"]) == ("True", "ForecastsWritten")
-    jobs = api.list("batch/v1/jobs", "default", label_selector=SELECTOR.format("quota"))
+    jobs = api.list("batch/v1/jobs", ns, label_selector=SELECTOR.format(name))
     first = next(j for j in jobs if j["metadata"]["labels"]["foresight.dev/run-kind"] == "train")
     container = first["spec"]["template"]["spec"]["containers"][0]
     assert container["command"][:4] == ["foresight", "run", "-f", "/etc/foresight/task/task.yaml"]
-    assert container["resources"]["requests"] == {"cpu": "250m", "memory": "512Mi"}
+    assert container["resources"]["requests"] == {"cpu": "2", "memory": "4Gi"}
     (owner,) = first["metadata"]["ownerReferences"]
-    assert (owner["kind"], owner["name"]) == ("ForecastTask", "quota")
+    assert (owner["kind"], owner["name"]) == ("ForecastTask", name)
 
-    # The forecasts reached the Pushgateway and, scraped, Prometheus.
-    assert "quota" in pushed_tasks(pgw)
+    # The forecasts reached the Pushgateway and, scraped, Prometheus: per quota, with its labels.
+    assert name in pushed_tasks(pgw)
+    query = f'foresight_forecast{{task="{name}",horizon="24h"}}'
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not prom.query('foresight_forecast{task="quota",horizon="6h"}'):
+    while time.monotonic() < deadline and not prom.query(query):
         time.sleep(0.5)
-    series = prom.query('foresight_forecast{task="quota",horizon="6h"}')
-    assert len(series) == 4 and {s["metric"]["namespace"] for s in series} == {"default"}
+    series = prom.query(query)
+    assert len(series) == 6 and {s["metric"]["namespace"] for s in series} == {ns}
+    assert all({"group", "user", "storage_type", "cluster"} <= set(s["metric"]) for s in series)
+    ttt = prom.query(f'foresight_time_to_threshold_seconds{{task="{name}",bound="point"}}')
+    assert len(ttt) == 6 and all(float(s["value"][1]) >= 0 for s in ttt)
 
     # The bad query: Ready=False with Prometheus' own message, phase Failed, no retries.
     broken = api.wait_for(FT, "broken", lambda o: (o or {}).get("status", {}).get("phase") == "Failed",
@@ -141,17 +171,18 @@ def test_forecasttask_runs_on_schedule_writes_forecasts_and_reports_bad_promql(
     assert "nextRunTime" not in broken["status"]
 
     # A second scheduled run (a prediction with the saved model) happens by itself.
-    again = api.wait_for(FT, "quota", lambda o: int((o or {}).get("status", {}).get("runs") or 0) >= 2,
-                         "default", timeout=90, interval=0.5)  # fmt: skip
-    assert again is not None, (api.get(FT, "quota", "default"), log())
+    again = api.wait_for(FT, name, lambda o: int((o or {}).get("status", {}).get("runs") or 0) >= 2,
+                         ns, timeout=90, interval=0.5)  # fmt: skip
+    assert again is not None, (api.get(FT, name, ns), log())
     assert again["status"]["lastPredictTime"] >= status["lastPredictTime"]
-    jobs = api.list("batch/v1/jobs", "default", label_selector=SELECTOR.format("quota"))
+    jobs = api.list("batch/v1/jobs", ns, label_selector=SELECTOR.format(name))
     kinds = sorted(j["metadata"]["labels"]["foresight.dev/run-kind"] for j in jobs)
     assert kinds.count("train") == 1 and kinds.count("predict") >= 1, kinds
     assert len(api.list("batch/v1/jobs", "default", label_selector=SELECTOR.format("broken"))) == 1
 
     # The LSTM task's training run left a ModelVersion of its artifact (not owned by the task),
-    # which the ModelVersion handler verified; the baseline task registered nothing.
+    # which the ModelVersion handler verified. The example's ModelVersions are exactly the one its
+    # status names (none when auto kept only baselines).
     lstm = api.wait_for(FT, "trained", lambda o: bool((o or {}).get("status", {}).get("modelVersion")),
                         "default", timeout=120, interval=0.5)  # fmt: skip
     assert lstm is not None, (api.get(FT, "trained", "default"), log())
@@ -161,8 +192,9 @@ def test_forecasttask_runs_on_schedule_writes_forecasts_and_reports_bad_promql(
     )
     assert mv["spec"]["artifact"]["uri"] == lstm["status"]["artifactUri"]
     assert mv["spec"]["lineage"]["forecastTask"] == "trained" and mv["spec"]["metrics"]["mase"] >= 0
-    assert api.list(MV, "default", label_selector="foresight.dev/forecasttask=quota") == []
-    assert "modelVersion" not in (api.get(FT, "quota", "default") or {}).get("status", {})
+    example_mvs = api.list(MV, ns, label_selector=f"foresight.dev/forecasttask={name}")
+    named = (api.get(FT, name, ns) or {}).get("status", {}).get("modelVersion")
+    assert [m["metadata"]["name"] for m in example_mvs] == ([named] if named else [])
     checked = api.wait_for(MV, mv["metadata"]["name"],
                            lambda o: (o or {}).get("status", {}).get("phase") in ("Ready", "Failed"),
                            "default", timeout=120, interval=0.5)  # fmt: skip
@@ -173,17 +205,17 @@ def test_forecasttask_runs_on_schedule_writes_forecasts_and_reports_bad_promql(
     assert checked["status"]["checksum"] == mv["spec"]["artifact"]["sha256"]
 
     # kubectl shows it; /metrics exports the schedule.
-    table = kubectl("get", "ft").check().stdout
-    assert "quota" in table and "broken" in table
+    table = kubectl("get", "ft", "-A").check().stdout
+    assert name in table and "broken" in table
     metrics = requests.get(operator.url("/metrics"), timeout=5).text
-    assert 'foresight_forecasttask_next_run_timestamp_seconds{name="quota",namespace="default"}' in metrics
-    assert 'foresight_forecasttask_runs_queued{name="quota",namespace="default"}' in metrics
+    assert f'foresight_forecasttask_next_run_timestamp_seconds{{name="{name}",namespace="{ns}"}}' in metrics
+    assert f'foresight_forecasttask_runs_queued{{name="{name}",namespace="{ns}"}}' in metrics
 
     # Deleting the task deletes its Pushgateway group (the finalizer), and its Jobs.
-    kubectl("delete", "ft", "quota", "--wait=false").check()
-    gone = api.wait_for(FT, "quota", lambda o: o is None, "default", timeout=60)
+    kubectl("delete", "ft", name, "-n", ns, "--wait=false").check()
+    gone = api.wait_for(FT, name, lambda o: o is None, ns, timeout=60)
     assert gone is None, log()
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and "quota" in pushed_tasks(pgw):
+    while time.monotonic() < deadline and name in pushed_tasks(pgw):
         time.sleep(0.5)
-    assert "quota" not in pushed_tasks(pgw)
+    assert name not in pushed_tasks(pgw)
