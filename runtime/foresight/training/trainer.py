@@ -39,14 +39,17 @@ from .checkpoint import (
 from .config import DistEnv, TrainConfig
 from .distributed import DistContext
 from .errors import NonFiniteLossError
+from .plot import plot_training_curves
 from .progress import EpochStats, ProgressReporter
 from .publish import ModelPublisher
 
-__all__ = ["TRAINER_HYPERPARAMETERS", "TrainResult", "TrainTask", "Trainer"]
+__all__ = ["CURVES_FILE", "TRAINER_HYPERPARAMETERS", "TrainResult", "TrainTask", "Trainer"]
 
 log = logging.getLogger(__name__)
 
 TRAINER_HYPERPARAMETERS = ("learningRate", "weightDecay", "gradClip")
+CURVES_FILE = "training-curves.png"
+"""The training curves published next to the model (:mod:`foresight.training.plot`)."""
 """Hyperparameters the trainer itself uses; every other one is the task's."""
 
 
@@ -316,6 +319,13 @@ class Trainer:
         with tempfile.TemporaryDirectory(prefix="foresight-export-") as tmp:
             out = Path(tmp)
             main_file = self.task.export(model, out)
+            if result.history:
+                plot_training_curves(
+                    result.history,
+                    out / CURVES_FILE,
+                    title=f"{self.task.name} / {self.config.model}: {result.epochs} epochs",
+                    resumed_from_epoch=result.resumed_from_epoch,
+                )
             (out / "training.json").write_text(
                 json.dumps(
                     {

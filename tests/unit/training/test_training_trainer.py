@@ -56,6 +56,10 @@ def test_single_process_run_writes_artifact_progress_and_termination_message(
     assert progress["epoch"] == 3 and progress["epochs"] == 3
     training = json.loads((tmp_path / "out" / "training.json").read_text())
     assert [h["epoch"] for h in training["history"]] == [1.0, 2.0, 3.0]
+    # The curves are published with the model (a PNG, listed and checksummed like every file).
+    curves = tmp_path / "out" / "training-curves.png"
+    assert curves.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and curves.stat().st_size > 5000
+    assert term["files"]["training-curves.png"] == hashlib.sha256(curves.read_bytes()).hexdigest()
 
 
 def test_same_seed_gives_identical_weights(tmp_path: Path, environ: dict[str, str]) -> None:
