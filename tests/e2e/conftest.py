@@ -5,7 +5,8 @@
   in-process ``kubernetes`` client's default location is patched too (it reads ``$KUBECONFIG``
   once, at import).
 - ``kubectl``: :class:`~tests.cluster.kubectl.Kubectl` bound to that cluster, with its own cache
-  dir (fetched once into ``.cache/kubectl``; the test is skipped when it cannot be fetched).
+  dir (fetched once into ``.cache/kubectl``; the test is skipped when it cannot be fetched, and
+  fails under ``CI=true``: CI must not pass by testing nothing).
 - ``kubelet``: a started :class:`~tests.cluster.kubelet.Kubelet` for that cluster, stopped (all
   processes terminated) at the end of the test.
 - ``crds``: the project's CRDs applied with kubectl (``kubectl apply -k crds/``).
@@ -31,6 +32,7 @@ from tests.cluster.emulator import Cluster  # noqa: E402
 from tests.cluster.kubectl import Kubectl, KubectlUnavailable, ensure_kubectl  # noqa: E402
 from tests.cluster.kubelet import Kubelet  # noqa: E402
 from tests.cluster.operator_process import REPO, OperatorProcess  # noqa: E402
+from tests.servers import unavailable  # noqa: E402
 
 
 @pytest.fixture
@@ -51,7 +53,7 @@ def kubectl_binary() -> Path:
     try:
         return ensure_kubectl()
     except KubectlUnavailable as exc:
-        pytest.skip(f"no kubectl: {exc}")
+        unavailable("kubectl", str(exc))
 
 
 @pytest.fixture

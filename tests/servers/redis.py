@@ -14,16 +14,15 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import NoReturn
 
-import pytest
+from tests.servers import unavailable
 
 __all__ = ["RedisServer", "ensure_installed"]
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"redis-server is required under CI: {reason}")
-    pytest.skip(f"redis-server unavailable: {reason}")
+def _unavailable(reason: str) -> NoReturn:
+    unavailable("redis-server", reason)
 
 
 def ensure_installed() -> str:

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.servers import unavailable
+
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # `tests.cluster` is imported as a package from the repository root
     sys.path.insert(0, str(REPO))
@@ -43,7 +45,7 @@ def kubectl() -> Path:
     try:
         return ensure_kubectl()
     except KubectlUnavailable as exc:
-        pytest.skip(f"no kubectl to render the kustomization with: {exc}")
+        unavailable("kubectl (to render the kustomization)", str(exc))
 
 
 def kustomize(kubectl: Path, directory: Path) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from classifier_testdata import make_image
 from foresight.serving.classifier import ClassifierConfig, create_app
 from PIL import Image
 
+from tests.servers import unavailable
 from tests.servers.dashscope_standin import DashScopeStandIn
 
 pytestmark = pytest.mark.integration
@@ -49,9 +50,7 @@ def _chromium() -> str:
         path = shutil.which("chromium")
         if path:
             return path
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail("chromium is required under CI: apt-get install chromium")
-    pytest.skip("chromium unavailable: apt-get install chromium")
+    unavailable("chromium", "apt-get install chromium")
 
 
 def _free_port() -> int:
