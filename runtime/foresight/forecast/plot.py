@@ -2,7 +2,8 @@
 
 Per series: the recent history, the backtest forecast from the last rolling origin drawn over
 what actually happened (out of sample: the model had not seen those steps), the live forecast
-after the last observation with its band, and the threshold line. Pure output: it reads arrays
+after the last observation with its band, what really followed when it is known (a replay,
+synthetic data), and the threshold line. Pure output: it reads arrays
 and writes one file.
 """
 
@@ -33,6 +34,7 @@ def plot_forecasts(
     rows: Sequence[int],
     threshold: FloatArray | None = None,
     backtest: BacktestResult | None = None,
+    future_actual: FloatArray | None = None,
     history_steps: int = 96,
     unit: tuple[str, float] = ("", 1.0),
     title: str = "Foresight: forecast vs actual",
@@ -46,6 +48,8 @@ def plot_forecasts(
         rows: which series to draw (a handful).
         threshold: per-series threshold (drawn as a line) or ``None``.
         backtest: a backtest of the same panel; its last fold is drawn over the actuals.
+        future_actual: what really happened after the origin, ``(n_series, horizon)`` aligned with
+            ``forecast`` (known in a replay or on synthetic data), drawn over the forecast.
         history_steps: how much history to show.
         unit: ``(name, divisor)`` for the y axis, e.g. ``("TiB", 2**40)``.
         title: the figure title.
@@ -87,6 +91,9 @@ def plot_forecasts(
         upper = np.concatenate([[last], forecast.upper[i]]) / div
         fd = _dates(future)
         ax.plot(fd, point, color="tab:blue", lw=1.5, label=f"forecast ({forecast.model[i]})")
+        if future_actual is not None:
+            ax.plot(fd, np.concatenate([[last], future_actual[i]]) / div, color="black", lw=1.2, ls=":",
+                    label="actual after the forecast")  # fmt: skip
         ax.fill_between(
             fd, lower, upper, color="tab:blue", alpha=0.2, label=f"{round(forecast.level * 100)}% band"
         )

@@ -413,6 +413,7 @@ def _report(
         rows=plot_rows,
         threshold=thr.threshold if thr is not None else None,
         backtest=result.backtest_results.get(str(spec.model.type)),
+        future_actual=dataset.panel.values[rows, last_col + 1 : last_col + 1 + fc.horizon],
         history_steps=96,
         unit=("TiB", 2.0**40),
         title="Foresight demo on SYNTHETIC storage-quota data: forecast vs actual",
