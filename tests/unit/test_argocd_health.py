@@ -15,10 +15,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+import lupa.lua51 as lupa_lua51
 import pytest
 import yaml
-
-lupa_lua51 = pytest.importorskip("lupa.lua51")
 
 REPO = Path(__file__).resolve().parents[2]
 ARGOCD = REPO / "manifests" / "argocd"
