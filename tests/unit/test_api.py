@@ -273,6 +273,17 @@ def test_model_version_artifact_is_immutable_once_set() -> None:
     new["spec"]["artifact"]["uri"] = "s3://foresight-models/storage-forecaster/4/model.pt"
     assert any(e.startswith("spec.artifact") for e in _admission_errors(new, old))
     assert any(str(e).startswith("spec.artifact") for e in validate_object(new, old=old))
+    # The checksum too, once it is set; adding one to an artifact that had none is allowed.
+    pinned = copy.deepcopy(old)
+    pinned["spec"]["artifact"]["sha256"] = "a" * 64
+    changed = copy.deepcopy(pinned)
+    changed["spec"]["artifact"]["sha256"] = "b" * 64
+    assert any(e.startswith("spec.artifact.sha256: ") for e in _admission_errors(changed, pinned))
+    assert any(str(e).startswith("spec.artifact.sha256") for e in validate_object(changed, old=pinned))
+    dropped = copy.deepcopy(pinned)
+    del dropped["spec"]["artifact"]["sha256"]
+    assert any(e.startswith("spec.artifact.sha256: ") for e in _admission_errors(dropped, pinned))
+    assert _admission_errors(pinned, old) == [] and validate_object(pinned, old=old) == []
     same = copy.deepcopy(old)
     same["spec"]["stage"] = "Archived"  # other fields stay editable: that is how rollback is declared
     assert _admission_errors(same, old) == []

@@ -122,7 +122,18 @@ class ModelVersionSpec(ApiModel):
     framework: Literal["torch", "onnx", "statsforecast", "custom"] = Field(
         default="torch", description="framework: artifact format."
     )
-    artifact: Artifact = Field(description="artifact: the model file or folder.")
+    artifact: Artifact = Field(
+        description="artifact: the model file or folder.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(oldSelf.sha256) || (has(self.sha256) && self.sha256 == oldSelf.sha256)",
+                    "artifact.sha256 is immutable once set (a new artifact is a new ModelVersion)",
+                    field_path=".sha256",
+                )
+            ]
+        },
+    )
     stage: Stage = Field(
         default=Stage.NONE,
         description="stage: None, Staging, Production or Archived. Only "
