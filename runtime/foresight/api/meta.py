@@ -45,9 +45,14 @@ def cel(
     return entry
 
 
+def field_rules(*rules: dict[str, str]) -> dict[str, Any]:
+    """``json_schema_extra`` attaching CEL rules to one field (or nested object) of a model."""
+    return {"x-kubernetes-validations": list(rules)}
+
+
 def immutable(what: str) -> dict[str, Any]:
     """``json_schema_extra`` for a field that cannot change once set (a transition rule)."""
-    return {"x-kubernetes-validations": [cel("self == oldSelf", f"{what} is immutable once set")]}
+    return field_rules(cel("self == oldSelf", f"{what} is immutable once set"))
 
 
 class ApiModel(BaseModel):

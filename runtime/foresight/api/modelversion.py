@@ -22,6 +22,7 @@ from .meta import (
     StoreRef,
     cel,
     column,
+    field_rules,
     immutable,
     ready_columns,
 )
@@ -124,15 +125,13 @@ class ModelVersionSpec(ApiModel):
     )
     artifact: Artifact = Field(
         description="artifact: the model file or folder.",
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel(
-                    "!has(oldSelf.sha256) || (has(self.sha256) && self.sha256 == oldSelf.sha256)",
-                    "artifact.sha256 is immutable once set (a new artifact is a new ModelVersion)",
-                    field_path=".sha256",
-                )
-            ]
-        },
+        json_schema_extra=field_rules(
+            cel(
+                "!has(oldSelf.sha256) || (has(self.sha256) && self.sha256 == oldSelf.sha256)",
+                "artifact.sha256 is immutable once set (a new artifact is a new ModelVersion)",
+                field_path=".sha256",
+            )
+        ),
     )
     stage: Stage = Field(
         default=Stage.NONE,
