@@ -1,10 +1,14 @@
-"""The in-process LRU and the sqlite store (threads, hit counts, stats by day, retention)."""
+"""The in-process LRU and the sqlite store (threads, hit counts, stats by day, retention, errors)."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+from foresight.serving.classifier.errors import StoreError
 from foresight.serving.classifier.store.base import CachedResult, RequestRecord
 from foresight.serving.classifier.store.lru import LruCache
 from foresight.serving.classifier.store.sqlite import SqliteStore
@@ -92,3 +96,54 @@ def test_sqlite_store_is_safe_with_several_threads(tmp_path: Path) -> None:
     assert s.requests == 400 and s.unique_clients == 8
     store.close()
     assert SqliteStore(tmp_path / "t.db").day_stats("2026-01-01").requests == 400  # persisted
+
+
+def _operations(store: SqliteStore) -> dict[str, Callable[[], object]]:
+    sha = "ef" * 32
+    return {
+        "get": lambda: store.get(sha),
+        "put": lambda: store.put(CachedResult(sha, "pets", 1.0, "onnx", "t")),
+        "record": lambda: store.record([_rec("2026-01-01", "classify", "a", sha256=sha, cached=True)]),
+        "day_stats": lambda: store.day_stats("2026-01-01"),
+        "purge": lambda: store.purge("2026-01-01"),
+        "ping": store.ping,
+    }
+
+
+def test_sqlite_errors_of_a_broken_database_are_store_errors(tmp_path: Path) -> None:
+    path = tmp_path / "broken.db"
+    store = SqliteStore(path)
+    for op in _operations(store).values():
+        op()  # all fine while the database is whole
+    # Another process damages the database under the running store: its tables are gone.
+    other = sqlite3.connect(path)
+    other.executescript("DROP TABLE results; DROP TABLE request_log;")
+    other.close()
+    for name, op in _operations(store).items():
+        with pytest.raises(StoreError) as err:
+            op()
+        assert isinstance(err.value.__cause__, sqlite3.Error), name
+        assert err.value.status == 503 and err.value.code == "store_unavailable"
+        assert str(path) in err.value.message and "no such table" in err.value.message, name
+        assert "check that its volume is mounted, writable and not full" in err.value.message
+    store.close()
+
+
+def test_a_write_on_a_locked_database_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    store = SqliteStore(path, timeout=0.05)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
+    try:
+        ops = _operations(store)
+        for name in ("put", "record", "purge"):
+            with pytest.raises(StoreError, match="database is locked") as err:
+                ops[name]()
+            assert isinstance(err.value.__cause__, sqlite3.OperationalError), name
+        assert store.get("ef" * 32) is None  # WAL readers are not blocked by a writer
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    ops["put"]()  # the lock is gone: writes work again
+    assert store.get("ef" * 32) is not None
+    store.close()
