@@ -48,6 +48,12 @@ def add_parser(subparsers: SubParsers) -> None:
     p.add_argument(
         "--onnx-model", metavar="PATH", help="local mode, ClassifierService with backend onnx: the .onnx file"
     )
+    p.add_argument(
+        "--dashscope-base-url",
+        metavar="URL",
+        help="local mode, ClassifierService with backend dashscope: override spec.backend.dashscope.baseUrl "
+        "(another region's endpoint, or a local stand-in such as http://127.0.0.1:8080/api/v1)",
+    )
     p.set_defaults(func=_run)
 
     d = subparsers.add_parser(

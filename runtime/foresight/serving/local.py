@@ -185,13 +185,24 @@ def local_config(
     state_dir: Path,
     port: int | None = None,
     onnx_model: str | None = None,
+    dashscope_base_url: str | None = None,
 ) -> ClassifierConfig:
     """The config local mode serves: 127.0.0.1, the cache under ``state_dir``, secrets from ``environ``.
 
+    ``dashscope_base_url`` replaces ``spec.backend.dashscope.baseUrl`` (``--dashscope-base-url``).
     Raises :class:`ServiceFileError` saying which environment variable to set when a secret the
     spec asks for is missing (the values themselves are never printed).
     """
     spec = service.spec
+    if dashscope_base_url is not None:
+        if spec.backend.type != "dashscope" or spec.backend.dashscope is None:
+            raise ServiceFileError(
+                f"--dashscope-base-url applies to backend dashscope; {KIND} {service.namespace}/"
+                f"{service.name} uses backend {spec.backend.type}: drop the option"
+            )
+        dashscope = spec.backend.dashscope.model_copy(update={"base_url": dashscope_base_url})
+        # model_copy does not validate: the URL is checked when the ClassifierConfig is built.
+        spec = spec.model_copy(update={"backend": spec.backend.model_copy(update={"dashscope": dashscope})})
     missing: list[str] = []
     if spec.backend.type == "dashscope" and not environ.get(API_KEY_ENV):
         ref = spec.backend.dashscope.api_key_secret if spec.backend.dashscope else None
@@ -261,15 +272,20 @@ def main_serve_local(
             state_dir=Path(getattr(args, "state_dir", None) or DEFAULT_STATE_DIR).resolve(),
             port=getattr(args, "port", None),
             onnx_model=getattr(args, "onnx_model", None),
+            dashscope_base_url=getattr(args, "dashscope_base_url", None),
         )
     except (ServiceFileError, ValueError) as exc:
         print(f"error: {exc}", file=err, flush=True)
         return 2
+    backend = config.backend.type
+    if backend == "dashscope" and config.backend.dashscope.base_url:
+        backend += f" at {config.backend.dashscope.base_url}"
+    cache = config.cache.store
+    if cache == "sqlite":
+        cache += f" at {config.cache.sqlite_path}"
     print(
         f"serving {KIND} {service.namespace}/{service.name} on http://{config.host}:{config.port}/ "
-        f"(backend {config.backend.type}, cache {config.cache.store}"
-        + (f" at {config.cache.sqlite_path}" if config.cache.store == "sqlite" else "")
-        + "); Ctrl-C stops it",
+        f"(backend {backend}, cache {cache}); Ctrl-C stops it",
         file=err,
         flush=True,
     )
