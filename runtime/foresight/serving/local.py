@@ -277,10 +277,10 @@ def main_serve_local(
     except (ServiceFileError, ValueError) as exc:
         print(f"error: {exc}", file=err, flush=True)
         return 2
-    backend = config.backend.type
+    backend: str = config.backend.type
     if backend == "dashscope" and config.backend.dashscope.base_url:
         backend += f" at {config.backend.dashscope.base_url}"
-    cache = config.cache.store
+    cache: str = config.cache.store
     if cache == "sqlite":
         cache += f" at {config.cache.sqlite_path}"
     print(
