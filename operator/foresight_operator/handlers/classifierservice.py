@@ -124,12 +124,24 @@ def _onnx_model(ctx: HandlerContext, namespace: str, spec: ClassifierServiceSpec
     mspec = mv.get("spec") or {}
     if not uri and mspec.get("framework") == "onnx":
         uri = (mspec.get("artifact") or {}).get("uri")
-    if ready is None or ready.get("status") != "True" or not uri:
+    if ready is None or ready.get("status") != "True":
+        why = f" ({ready.get('reason')})" if ready is not None and ready.get("reason") else ""
         raise WaitError(
-            f"ModelVersion {namespace}/{mv_name} is not Ready with an ONNX artifact yet "
-            "(its status.onnx.uri, or spec.artifact.uri with framework onnx); waiting",
+            f"ModelVersion {namespace}/{mv_name} is not Ready yet{why}; waiting: the ClassifierService "
+            "is deployed once it is Ready with an ONNX artifact (its status.onnx.uri, or spec.artifact.uri "
+            "with framework onnx)",
             reason="ModelVersionNotReady",
             delay=max(ctx.settings.retry_delay, 5.0),
+        )
+    if not uri:
+        # Ready is final for this spec: the verify Job already ran (and exported, when asked to), so
+        # waiting would not bring an ONNX file.
+        raise WaitError(
+            f"ModelVersion {namespace}/{mv_name} is Ready but has no ONNX artifact (framework "
+            f"{mspec.get('framework') or 'torch'}, no status.onnx): set spec.optimize.onnx: true on it "
+            "(torch models) so it is exported, or name a ModelVersion with framework onnx",
+            reason="UnsupportedArtifact",
+            delay=max(ctx.settings.retry_delay, 60.0),
         )
     parsed = urlparse(str(uri))
     if parsed.scheme != "pvc" or not parsed.netloc or not parsed.path.strip("/"):

@@ -3,7 +3,9 @@
 reconcile / sync_status / read_stats are called directly with a real KubeClient over HTTP, so
 what is asserted is what the API server holds: a missing Secret stops before any child exists,
 children appear owned and labelled, a repeat makes no writes, spec changes reach the ConfigMap,
-the Deployment and the HPA, and the stats of a ready pod land in the status.
+the Deployment and the HPA, and the stats of a ready pod land in the status. With backend onnx,
+a missing or unready ModelVersion, or one without an ONNX file on a PVC, stops before any child
+exists; a Ready one's claim is mounted where the rendered config points the service.
 """
 
 from __future__ import annotations
@@ -259,3 +261,156 @@ def test_status_from_a_stuck_deployment_names_the_pod_problem() -> None:
     assert stopped["phase"] == "Stopped"
     bad_stats = classifier_status(current, None, now=T0, endpoint=None, stats={"requests": -1, "hit_rate": 7})
     assert "requestsToday" not in bad_stats and "cacheHitRate" not in bad_stats
+
+
+# --- backend onnx: the ModelVersion -> ONNX artifact lookup ----------------------------------------
+
+MV = "foresight.dev/v1alpha1/modelversions"
+ONNX_BACKEND = {"type": "onnx", "onnx": {"modelVersion": "photo-net-v1"}}
+CHILDREN = ("apps/v1/deployments", "v1/configmaps", "v1/services", "v1/persistentvolumeclaims")
+
+
+def create_model_version(
+    cluster: Cluster, *, framework: str, uri: str, ready: bool, onnx_uri: str | None = None
+) -> None:
+    cluster.api.create(
+        MV,
+        {
+            "apiVersion": "foresight.dev/v1alpha1",
+            "kind": "ModelVersion",
+            "metadata": {"name": "photo-net-v1"},
+            "spec": {
+                "modelName": "photo-net",
+                "version": "1",
+                "framework": framework,
+                "artifact": {"uri": uri},
+            },
+        },
+        NS,
+    )
+    status: dict[str, Any] = {
+        "phase": "Ready" if ready else "Verifying",
+        "verified": ready,
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True" if ready else "False",
+                "reason": "Verified" if ready else "Verifying",
+                "message": "verified" if ready else "Job photo-net-v1-verify verifies the artifact",
+                "lastTransitionTime": "2026-03-01T11:00:00Z",
+            }
+        ],
+    }
+    if onnx_uri is not None:
+        status["onnx"] = {"uri": onnx_uri, "sha256": "ab" * 32, "sizeBytes": 1234}
+    cluster.api.patch(MV, "photo-net-v1", {"status": status}, NS, sub="status")
+
+
+def assert_waiting_without_children(cluster: Cluster, reason: str, *phrases: str) -> None:
+    cs = cluster.api.get(CS, "photo-classifier", NS)
+    assert cs["status"]["phase"] == "Pending"
+    ready = cond(cs, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", reason)
+    for phrase in phrases:
+        assert phrase in ready["message"], (phrase, ready["message"])
+    for resource in CHILDREN:
+        assert cluster.api.list(resource, NS) == [], resource
+
+
+def test_onnx_backend_waits_for_a_missing_or_unready_model_version(
+    cluster: Cluster, ctx: HandlerContext
+) -> None:
+    body = apply_example(cluster, backend=ONNX_BACKEND)
+    with pytest.raises(WaitError) as err:
+        reconcile(ctx, body)
+    assert err.value.reason == "ModelVersionNotReady"
+    assert_waiting_without_children(
+        cluster,
+        "ModelVersionNotReady",
+        f"ModelVersion {NS}/photo-net-v1 not found",
+        "spec.backend.onnx.modelVersion",
+    )
+
+    # It exists now, but its verification has not finished.
+    create_model_version(cluster, framework="onnx", uri="pvc://models/photo-net/1/model.onnx", ready=False)
+    with pytest.raises(WaitError) as err:
+        reconcile(ctx, cluster.api.get(CS, "photo-classifier", NS))
+    assert err.value.reason == "ModelVersionNotReady"
+    assert_waiting_without_children(
+        cluster, "ModelVersionNotReady", f"ModelVersion {NS}/photo-net-v1 is not Ready", "waiting"
+    )
+
+
+@pytest.mark.parametrize(
+    ("framework", "uri", "onnx_uri", "phrases"),
+    [
+        # A Ready torch model that was never exported: it will not get an ONNX file by waiting.
+        ("torch", "pvc://models/photo-net/1/model.pt", None, ("has no ONNX artifact", "optimize.onnx")),
+        # An ONNX export that lives in S3: pods mount only PVCs.
+        (
+            "torch",
+            "s3://models/photo-net/1/model.pt",
+            "s3://models/photo-net/1/model.onnx",
+            ("s3://models/photo-net/1/model.onnx is not on a PVC", "pvc://<claim>/<path>"),
+        ),
+    ],
+    ids=["torch-without-onnx", "onnx-on-s3"],
+)
+def test_a_model_version_without_a_mountable_onnx_artifact_is_unsupported(
+    cluster: Cluster,
+    ctx: HandlerContext,
+    framework: str,
+    uri: str,
+    onnx_uri: str | None,
+    phrases: tuple[str, ...],
+) -> None:
+    create_model_version(cluster, framework=framework, uri=uri, ready=True, onnx_uri=onnx_uri)
+    body = apply_example(cluster, backend=ONNX_BACKEND)
+    with pytest.raises(WaitError) as err:
+        reconcile(ctx, body)
+    assert err.value.reason == "UnsupportedArtifact"
+    assert_waiting_without_children(
+        cluster, "UnsupportedArtifact", f"ModelVersion {NS}/photo-net-v1", *phrases
+    )
+
+
+@pytest.mark.parametrize(
+    ("framework", "uri", "onnx_uri", "claim", "path"),
+    [
+        ("onnx", "pvc://models/photo-net/1/model.onnx", None, "models", "photo-net/1/model.onnx"),
+        (
+            "torch",
+            "s3://models/photo-net/1/model.pt",
+            "pvc://exports/photo-net/1/model.onnx",
+            "exports",
+            "photo-net/1/model.onnx",
+        ),
+    ],
+    ids=["framework-onnx", "onnx-export"],
+)
+def test_a_ready_onnx_artifact_on_a_pvc_is_mounted_where_the_service_reads_it(
+    cluster: Cluster,
+    ctx: HandlerContext,
+    framework: str,
+    uri: str,
+    onnx_uri: str | None,
+    claim: str,
+    path: str,
+) -> None:
+    create_model_version(cluster, framework=framework, uri=uri, ready=True, onnx_uri=onnx_uri)
+    reconcile(ctx, apply_example(cluster, backend=ONNX_BACKEND))  # no Secret: onnx needs no API key
+    dep = cluster.api.get("apps/v1/deployments", "photo-classifier", NS)
+    pod = dep["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["model"]["persistentVolumeClaim"]["claimName"] == claim
+    (main,) = pod["containers"]
+    mount = next(m for m in main["volumeMounts"] if m["name"] == "model")
+    assert mount["readOnly"] is True
+    assert all(e["name"] != "DASHSCOPE_API_KEY" for e in main.get("env") or [])
+    cm = cluster.api.get("v1/configmaps", "photo-classifier-config", NS)
+    backend = yaml.safe_load(cm["data"]["classifier.yaml"])["backend"]
+    assert backend["type"] == "onnx"
+    # The file the service opens is the artifact's path inside the claim, under the mount.
+    assert backend["onnx"]["modelPath"] == f"{mount['mountPath']}/{path}"
+    cs = cluster.api.get(CS, "photo-classifier", NS)
+    assert cs["status"]["phase"] == "Deploying"
