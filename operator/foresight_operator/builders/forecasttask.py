@@ -1,4 +1,5 @@
-"""Pure builders of a ForecastTask's children: the ConfigMap with the task YAML and one Job per run.
+"""Pure builders of a ForecastTask's children: the ConfigMap with the task YAML, one Job per run and,
+for ``output.mode: scrape``, the Deployment and Service that serve its forecasts for scraping.
 
 Every run is a Job running ``foresight run -f <task.yaml> --mode <train|auto>`` in the runtime
 image. Its name comes from the task, the run kind and the scheduled time (plus the attempt for
@@ -11,10 +12,20 @@ and points the runtime's ``FORESIGHT_PVC_ROOT`` at its parent, spelled through t
 (``<mount>/..``) so that a test kubelet that maps mount paths to local directories maps it too;
 ``s3://`` passes the endpoint and the credentials Secret as env. Results come back in the pod's
 termination message; pods need no Kubernetes API access.
+
+Scrape mode (:func:`build_scrape_children`): a 1-replica Deployment ``<task>-forecasts`` runs
+``foresight serve forecasts`` with the same store (a PVC mounted read-only at the same path, or the
+same S3 env), probes on ``/healthz``, and small fixed resources (no GPU: it only reads a file). It
+keeps the task's placement (node selector, tolerations, service account: what lets it reach the
+store as the runs do). Its Service carries ``prometheus.io/scrape|port|path``. The pods get a
+``foresight.dev/component: forecasts`` label, so the Service never selects a run's pod.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,12 +33,14 @@ from typing import Any
 
 import yaml
 from foresight.api.forecasttask import FORECAST_TASK, ForecastTaskSpec
-from foresight.api.meta import API_VERSION, RunPolicy, SecretKeyRef
+from foresight.api.meta import API_VERSION, Resources, RunPolicy, SecretKeyRef
+from foresight.forecast.scrape import DEFAULT_PORT, HEALTH_PATH, METRICS_PATH
 
 from ..reconcile.errors import SpecError
 from ..reconcile.names import child_name, owner_labels
 from ..schedule import RunKind
 from .configmap import build_configmap
+from .deployment import build_deployment, build_service
 from .job import build_job
 from .pod import Volume
 
@@ -35,15 +48,22 @@ __all__ = [
     "ANNOTATION_ATTEMPT",
     "ANNOTATION_GENERATION",
     "ANNOTATION_SCHEDULED",
+    "COMPONENT_LABEL",
     "KIND",
     "PVC_ROOT",
     "RUN_KIND_LABEL",
+    "SCRAPE_PORT",
+    "SERVER_RESOURCES",
+    "SPEC_HASH_ANNOTATION",
     "TASK_DIR",
     "TASK_FILE",
     "ForecastRun",
+    "ScrapeChildren",
     "build_run_job",
+    "build_scrape_children",
     "build_task_configmap",
     "config_map_name",
+    "forecasts_name",
     "public_artifact_uri",
     "run_job_name",
     "task_document",
@@ -59,6 +79,13 @@ ANNOTATION_SCHEDULED = "foresight.dev/scheduled-time"
 ANNOTATION_ATTEMPT = "foresight.dev/attempt"
 ANNOTATION_GENERATION = "foresight.dev/generation"
 STORE_PREFIX = "forecasttasks"  # where the runtime keeps a task's models (foresight.forecast.runner)
+COMPONENT_LABEL = "foresight.dev/component"
+SCRAPE_COMPONENT = "forecasts"
+SCRAPE_PORT = DEFAULT_PORT
+SERVER_RESOURCES = Resources(cpu="50m", memory="256Mi")
+"""The forecast server's pod: it reads one small object every few seconds and answers scrapes."""
+SPEC_HASH_ANNOTATION = "foresight.dev/spec-sha256"
+_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -205,6 +232,81 @@ def build_run_job(
         annotations[ANNOTATION_GENERATION] = str(run.generation)
     job["metadata"]["annotations"] = annotations
     return job
+
+
+def forecasts_name(task: str) -> str:
+    """The scrape-mode Deployment and Service: ``<task>-forecasts`` (a valid Service name)."""
+    own = child_name(task, SCRAPE_COMPONENT)
+    return own if _DNS_1035.match(own) else child_name(f"ft-{task}", SCRAPE_COMPONENT)
+
+
+@dataclass(frozen=True)
+class ScrapeChildren:
+    """What a scrape-mode task owns beyond its runs (no ownerReferences: the caller adopts them)."""
+
+    deployment: Obj
+    service: Obj
+    endpoint: str
+    """``http://<service>.<namespace>.svc:<port>/metrics``."""
+
+
+def build_scrape_children(
+    spec: ForecastTaskSpec, *, name: str, namespace: str, default_image: str
+) -> ScrapeChildren:
+    """The Deployment and Service that serve task ``namespace/name``'s forecasts for scraping.
+
+    The Deployment carries the SHA-256 of its spec (:data:`SPEC_HASH_ANNOTATION`), so the handler
+    patches it only when what the operator wants changed.
+    """
+    store = _store(spec)
+    labels = {**owner_labels(KIND, name), COMPONENT_LABEL: SCRAPE_COMPONENT}
+    own = forecasts_name(name)
+    volumes = tuple(
+        Volume(name=v.name, mount_path=v.mount_path, claim=v.claim, read_only=True) for v in store.volumes
+    )
+    deployment = build_deployment(
+        name=own,
+        namespace=namespace,
+        labels=labels,
+        selector=labels,
+        image=spec.runtime.image or default_image,
+        pull_policy=spec.runtime.pull_policy,
+        command=[
+            *("foresight", "serve", "forecasts", "--store", spec.artifacts.uri),
+            *("--namespace", namespace, "--name", name, "--host", "0.0.0.0", "--port", str(SCRAPE_PORT)),
+        ],
+        port=SCRAPE_PORT,
+        replicas=1,
+        env=store.env,
+        secret_env=store.secret_env,
+        resources=SERVER_RESOURCES,
+        placement=spec.placement,
+        volumes=volumes,
+        readiness_path=HEALTH_PATH,
+        container_name="forecasts",
+    )
+    dspec = deployment["spec"]
+    container = dspec["template"]["spec"]["containers"][0]
+    # Generous: an unreachable store answers 503 and readiness takes the pod out long before this.
+    container["livenessProbe"] = {
+        "httpGet": {"path": HEALTH_PATH, "port": "http"},
+        "initialDelaySeconds": 10,
+        "periodSeconds": 20,
+        "failureThreshold": 6,
+    }
+    digest = hashlib.sha256(json.dumps(dspec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    deployment["metadata"]["annotations"] = {SPEC_HASH_ANNOTATION: digest}
+    service = build_service(name=own, namespace=namespace, labels=labels, selector=labels, port=SCRAPE_PORT)
+    service["metadata"]["annotations"] = {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(SCRAPE_PORT),
+        "prometheus.io/path": METRICS_PATH,
+    }
+    return ScrapeChildren(
+        deployment=deployment,
+        service=service,
+        endpoint=f"http://{own}.{namespace}.svc:{SCRAPE_PORT}{METRICS_PATH}",
+    )
 
 
 def public_artifact_uri(spec: ForecastTaskSpec, runtime_uri: str | None) -> str | None:

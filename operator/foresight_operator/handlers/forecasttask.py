@@ -20,8 +20,12 @@ Failures of a run: bad input (PromQL syntax error with Prometheus' message, no s
 little history, too many series) gives ``Ready=False`` with that reason and blocks the task
 until its spec changes; a temporary one (Prometheus or Pushgateway unreachable) is retried with
 an exponential backoff and turns ``Degraded`` True after ``degraded_after`` failures in a row,
-back to False with the next success. Deleting a task stops its runs and deletes its
-Pushgateway group (a finalizer holds the deletion until then).
+back to False with the next success. Deleting a task stops its runs and, in pushgateway mode,
+deletes its Pushgateway group (a finalizer holds the deletion until then).
+
+With ``output.mode: scrape`` step 1 also keeps the task's forecast server, a Deployment and a
+Service (:func:`~foresight_operator.builders.forecasttask.build_scrape_children`), owned by the
+task so they go with it; when the mode changes away from scrape, they are deleted.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,16 +48,19 @@ from prometheus_client import Gauge
 from ..builders.forecasttask import (
     ANNOTATION_SCHEDULED,
     KIND,
+    SPEC_HASH_ANNOTATION,
     ForecastRun,
     build_run_job,
+    build_scrape_children,
     build_task_configmap,
+    forecasts_name,
     format_scheduled,
     parse_annotations,
     public_artifact_uri,
     secrets_needed,
 )
 from ..builders.modelversion_from_forecast import build_forecast_model_version
-from ..kube import CONFIGMAPS, JOBS, PODS, SECRETS, KubeApiError
+from ..kube import CONFIGMAPS, DEPLOYMENTS, JOBS, PODS, SECRETS, SERVICES, KubeApiError, ResourceRef
 from ..reconcile import (
     KIND_LABEL,
     MANAGED_BY,
@@ -60,6 +68,8 @@ from ..reconcile import (
     SpecError,
     WaitError,
     ensure_child,
+    merge_diff,
+    owned_by,
     owner_selector,
     set_condition,
     write_status,
@@ -311,7 +321,11 @@ def task_status(
 
 
 class ForecastTaskMetrics:
-    """The scheduled-runs queue and run state per task, in the operator's registry."""
+    """The scheduled-runs queue, run state and last results per task, in the operator's registry.
+
+    Every series of a task is removed when the task is deleted (``record(..., None, 0)``); a
+    model that leaves ``status.backtest`` loses its backtest series.
+    """
 
     def __init__(self, registry: Any) -> None:
         labels = ["namespace", "name"]
@@ -351,17 +365,53 @@ class ForecastTaskMetrics:
             labels,
             registry=registry,
         )
+        self.last_train = Gauge(
+            "foresight_forecasttask_last_train_timestamp_seconds",
+            "End of the last successful training run of a ForecastTask (Unix seconds).",
+            labels,
+            registry=registry,
+        )
+        self.backtest = Gauge(
+            "foresight_forecasttask_backtest_error",
+            "Backtest error of each model of a ForecastTask's last training run (status.backtest), by "
+            "metric: mase (mean absolute scaled error, season 1 day) and mae (mean absolute error).",
+            [*labels, "model", "metric"],
+            registry=registry,
+        )
+        self._backtest_keys: dict[tuple[str, str], set[tuple[str, str]]] = {}
         self._lock = threading.Lock()
+
+    def _record_backtest(self, namespace: str, name: str, rows: Any) -> None:
+        want: dict[tuple[str, str], float] = {}
+        for row in rows if isinstance(rows, list) else []:
+            if not isinstance(row, Mapping) or not row.get("model"):
+                continue
+            for metric in ("mase", "mae"):
+                value = row.get(metric)
+                if isinstance(value, int | float) and math.isfinite(value):
+                    want[(str(row["model"]), metric)] = float(value)
+        for model, metric in self._backtest_keys.get((namespace, name), set()) - want.keys():
+            with contextlib.suppress(KeyError):
+                self.backtest.remove(namespace, name, model, metric)
+        for (model, metric), value in want.items():
+            self.backtest.labels(namespace, name, model, metric).set(value)
+        if want:
+            self._backtest_keys[(namespace, name)] = set(want)
+        else:
+            self._backtest_keys.pop((namespace, name), None)
 
     def record(self, namespace: str, name: str, status: Mapping[str, Any] | None, queued: int) -> None:
         with self._lock:
             if status is None:
-                for gauge in (self.queued, self.next_run, self.failures, self.series, self.last_predict):
+                gauges = (self.queued, self.next_run, self.failures, self.series, self.last_predict,
+                          self.last_train)  # fmt: skip
+                for gauge in gauges:
                     with contextlib.suppress(KeyError):  # never recorded
                         gauge.remove(namespace, name)
                 for kind in ("train", "predict"):
                     with contextlib.suppress(KeyError):
                         self.active.remove(namespace, name, kind)
+                self._record_backtest(namespace, name, [])
                 return
             self.queued.labels(namespace, name).set(queued)
             nxt = _parse_time(status.get("nextRunTime"))
@@ -379,6 +429,10 @@ class ForecastTaskMetrics:
             last = _parse_time(status.get("lastPredictTime"))
             if last is not None:
                 self.last_predict.labels(namespace, name).set(last.timestamp())
+            trained = _parse_time(status.get("lastTrainTime"))
+            if trained is not None:
+                self.last_train.labels(namespace, name).set(trained.timestamp())
+            self._record_backtest(namespace, name, status.get("backtest"))
 
 
 # ---- the controller ----------------------------------------------------------------------------
@@ -499,6 +553,7 @@ class ForecastTaskController:
         _, created = ensure_child(ctx.kube, CONFIGMAPS, cm, owner_uid=uid, update=cm_update)
         if created:
             ctx.metrics.children.labels(kind=KIND, child="ConfigMap").inc()
+        self.sync_scrape_children(body, spec)
 
         # 1. Harvest finished runs that status has not taken in yet.
         status = dict(body.get("status") or {})
@@ -607,6 +662,45 @@ class ForecastTaskController:
 
         # 5. Keep the newest few finished Jobs of each kind (the newest is the scheduler's memory).
         self._prune(namespace, jobs)
+
+    def sync_scrape_children(self, body: Any, spec: ForecastTaskSpec) -> None:
+        """Scrape mode: make the forecast server's Deployment and Service exist, owned and current.
+
+        Other modes: delete them if this task owns them (its mode was scrape before).
+        """
+        import kopf
+
+        ctx = self.ctx
+        meta = body["metadata"]
+        namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
+        if spec.output.mode != "scrape":
+            own = forecasts_name(name)
+            for ref in (SERVICES, DEPLOYMENTS):
+                stale = ctx.kube.get(ref, own, namespace)
+                if stale is not None and owned_by(stale, uid):
+                    ctx.kube.delete(ref, own, namespace)
+                    ctx.post_event(
+                        body, "Normal", f"{ref.kind}Deleted",
+                        f"deleted {ref.kind} {own}: output.mode is {spec.output.mode}, nothing to serve",
+                    )  # fmt: skip
+            return
+        children = build_scrape_children(
+            spec, name=name, namespace=namespace, default_image=ctx.settings.runtime_image
+        )
+        wanted: tuple[tuple[ResourceRef, Obj, Callable[[Obj, Obj], Obj | None]], ...] = (
+            (DEPLOYMENTS, children.deployment, _deployment_update),
+            (SERVICES, children.service, _service_update),
+        )
+        for ref, obj, update in wanted:
+            kopf.adopt(obj, owner=body)
+            _, created = ensure_child(ctx.kube, ref, obj, owner_uid=uid, update=update)
+            if created:
+                ctx.metrics.children.labels(kind=KIND, child=ref.kind).inc()
+                ctx.post_event(
+                    body, "Normal", f"{ref.kind}Created",
+                    f"created {ref.kind} {obj['metadata']['name']}: serves the forecasts for scraping at "
+                    f"{children.endpoint}",
+                )  # fmt: skip
 
     def ensure_model_version(self, body: Mapping[str, Any], spec: ForecastTaskSpec, h: Harvest) -> str | None:
         """Make the ModelVersion of the model a training run saved; its name, or ``None`` if none."""
@@ -732,6 +826,39 @@ class ForecastTaskController:
                     f" after {retry + 1} tries ({exc}); delete it by hand",
                 )  # fmt: skip
         self.forget(namespace, name)
+
+
+def _deployment_update(desired: Obj, existing: Obj) -> Obj | None:
+    """Patch the forecast server's Deployment only when the spec the operator wants changed."""
+    want = desired["metadata"]["annotations"][SPEC_HASH_ANNOTATION]
+    have = ((existing.get("metadata") or {}).get("annotations") or {}).get(SPEC_HASH_ANNOTATION)
+    if want == have:
+        return None
+    espec = existing.get("spec") or {}
+    return {
+        "metadata": {"annotations": {SPEC_HASH_ANNOTATION: want}},
+        "spec": {
+            "replicas": desired["spec"]["replicas"],
+            # merge_diff nulls what the desired template no longer has (a removed env var or volume).
+            "template": merge_diff(espec.get("template") or {}, desired["spec"]["template"]),
+        },
+    }
+
+
+def _service_update(desired: Obj, existing: Obj) -> Obj | None:
+    """Ports, selector and the ``prometheus.io`` annotations, when they differ."""
+    patch: Obj = {}
+    want_ann = desired["metadata"]["annotations"]
+    have_ann = (existing.get("metadata") or {}).get("annotations") or {}
+    if any(have_ann.get(k) != v for k, v in want_ann.items()):
+        patch["metadata"] = {"annotations": want_ann}
+    dspec, espec = desired["spec"], existing.get("spec") or {}
+    ports = [(p.get("name"), p.get("port"), p.get("targetPort")) for p in espec.get("ports") or []]
+    if ports != [(p["name"], p["port"], p["targetPort"]) for p in dspec["ports"]] or (
+        espec.get("selector") != dspec["selector"]
+    ):
+        patch["spec"] = {"ports": dspec["ports"], "selector": dspec["selector"]}
+    return patch or None
 
 
 def _cond_status(status: Mapping[str, Any], ctype: str) -> str | None:

@@ -260,9 +260,15 @@ class OutputSpec(ApiModel):
 
     mode: Literal["pushgateway", "scrape", "none"] = Field(
         default="pushgateway",
-        description="mode: push "
-        "to a Pushgateway (one group per task), serve for "
-        "scraping, or none (status only).",
+        description="mode: `pushgateway` pushes "
+        "to a Pushgateway (one group per task, deleted with the task); `scrape` keeps the same gauges "
+        "in the task's artifact store and the operator runs a Deployment and Service `<task>-forecasts` "
+        "(`foresight serve forecasts`, port 8080, `/metrics`) whose Service carries the "
+        "`prometheus.io/scrape`, `prometheus.io/port` and `prometheus.io/path` annotations, so a "
+        "Prometheus with the usual annotation-based kubernetes_sd job finds it (`honor_labels: true` "
+        "there keeps the written `namespace` label as is); a pvc:// store then needs a claim that "
+        "pod can mount next to the runs' pods (ReadWriteMany, or the same node); "
+        "`none` writes status only.",
     )
     pushgateway_url: str = Field(
         default="http://prometheus-pushgateway.monitoring.svc:9091",

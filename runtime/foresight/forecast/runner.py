@@ -19,7 +19,10 @@ What a run does:
 3. Predict (mode ``predict`` loads the latest saved model instead of training): forecasts, bounds,
    time-to-threshold, anomaly flag and realised error against the previous run's forecast.
 4. Write back only once everything is computed: one Pushgateway PUT replaces the task's group
-   (atomic for readers), then the forecast is kept in the store for the next run's anomaly flag.
+   (atomic for readers), or, with ``output.mode: scrape``, one atomic put of the same exposition
+   to :func:`exposition_key` in the artifact store, which ``foresight serve forecasts``
+   (:mod:`foresight.forecast.scrape`) serves; then the forecast is kept in the store for the
+   next run's anomaly flag.
 
 Bad input becomes a :class:`RunResult` with ``phase="Failed"`` and a reason from
 :class:`foresight.api.forecasttask.ForecastReason`, never an exception; so does a Prometheus or
@@ -76,6 +79,7 @@ __all__ = [
     "RunMode",
     "RunProgress",
     "RunResult",
+    "exposition_key",
     "go_duration_seconds",
     "horizon_label",
     "run_forecast_task",
@@ -89,6 +93,7 @@ COMPARISON_BASELINES: tuple[str, ...] = ("linear", "seasonal_naive")
 """Always backtested next to the task's model, so status shows the bar it must clear."""
 NEURAL = ("lstm", "gru", "transformer")
 STORE_PREFIX = "forecasttasks"
+EXPOSITION_FILE = "metrics.txt"
 TERMINATION_LIMIT = 4096
 
 _GO_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
@@ -119,7 +124,8 @@ class RunEvent:
 
     kind: str
     """``ingest``, ``ingested``, ``train``, ``candidate``, ``fold``, ``epoch``, ``candidate_done``,
-    ``candidate_failed``, ``refit``, ``saved``, ``loaded``, ``predicted``, ``pushed``, ``done``."""
+    ``candidate_failed``, ``refit``, ``saved``, ``loaded``, ``predicted``, ``pushed``, ``exposed``,
+    ``done``."""
     message: str
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -166,6 +172,8 @@ class RunResult:
     last_train_time: float | None = None
     last_predict_time: float | None = None
     pushed: bool = False
+    exposition_uri: str | None = None
+    """Where a scrape-mode run wrote its exposition (``None``: not written)."""
     metric_names: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     panel: Panel | None = None
@@ -199,6 +207,7 @@ class RunResult:
             "lastTrainTime": _iso(self.last_train_time),
             "lastPredictTime": _iso(self.last_predict_time),
             "pushed": self.pushed,
+            "expositionUri": self.exposition_uri,
             "warnings": self.warnings,
         }
         return {k: v for k, v in doc.items() if v is not None}
@@ -337,6 +346,11 @@ def _prefix(namespace: str, name: str) -> str:
     return f"{STORE_PREFIX}/{namespace}/{name}"
 
 
+def exposition_key(namespace: str, name: str) -> str:
+    """The store key of a scrape-mode task's metrics exposition (what ``foresight serve forecasts`` reads)."""
+    return f"{_prefix(namespace, name)}/{EXPOSITION_FILE}"
+
+
 def _read_json(store: ArtifactStore, key: str) -> dict[str, Any] | None:
     try:
         doc = json.loads(store.get_bytes(key))
@@ -470,7 +484,8 @@ def run_forecast_task(
         prometheus: where history is read (a :class:`PrometheusClient` or a stand-in).
         pushgateway: pushes the gauges when ``spec.output.mode`` is ``pushgateway``; ``None``
             computes them without pushing (a warning says so).
-        store: where models and the last forecast are kept; ``None`` trains every run.
+        store: where models and the last forecast are kept (and, with ``spec.output.mode``
+            ``scrape``, the exposition); ``None`` trains every run.
         clock: Unix seconds now.
         progress: receives :class:`RunEvent` as the run goes.
         mode: ``train``, ``predict`` (needs a saved model), or ``auto`` (train when needed).
@@ -692,6 +707,20 @@ def _run(
             pushed = True
             emit(RunEvent("pushed", f"pushed {len(metric_names)} metric families",
                           {"metrics": metric_names}))  # fmt: skip
+    exposition_uri: str | None = None
+    if spec.output.mode == "scrape":
+        if store is None:
+            warnings.append(
+                "output.mode is scrape but there is no artifact store to keep the exposition in: nothing "
+                "published"
+            )
+        else:
+            state["stage"] = "expose"
+            # One put replaces the whole exposition: the server reads either the last run's or this one's.
+            exposition_uri = store.put_bytes(expo, exposition_key(namespace, name)).uri
+            emit(RunEvent("exposed", f"wrote {len(metric_names)} metric families to {exposition_uri} "
+                          "for `foresight serve forecasts`",
+                          {"uri": exposition_uri, "metrics": metric_names}))  # fmt: skip
     if spec.output.remote_write_url:
         if remote_writer is None:
             warnings.append(
@@ -707,6 +736,8 @@ def _run(
     msg = f"{panel.n_series} series forecast {spec.horizon} ahead with {model_summary(forecast, mtype)}"
     if not pushed and spec.output.mode == "pushgateway":
         msg += " (not pushed)"
+    if exposition_uri is None and spec.output.mode == "scrape":
+        msg += " (not published)"
     return RunResult(
         phase="Ready",
         reason=ForecastReason.FORECASTS_WRITTEN,
@@ -721,6 +752,7 @@ def _run(
         last_train_time=last_train,
         last_predict_time=now,
         pushed=pushed,
+        exposition_uri=exposition_uri,
         metric_names=metric_names,
         warnings=warnings,
         panel=panel,

@@ -7,8 +7,9 @@ disappear from the gateway. ``delete_group`` removes a task's group when the tas
 Connection errors and 5xx are retried with exponential backoff; 4xx raise
 :class:`PushgatewayError` at once. Credentials are sent as a header and never logged.
 
-``serve_registry`` is the optional scrape mode: a registry served on ``127.0.0.1:<port>`` by
-``prometheus_client``'s HTTP server, stoppable.
+``serve_registry`` serves a registry on ``127.0.0.1:<port>`` by ``prometheus_client``'s HTTP
+server, stoppable; ``serve_app`` serves any WSGI app the same way (threaded, quiet), which is how
+``foresight serve forecasts`` (:mod:`foresight.forecast.scrape`) serves a scrape-mode task.
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ import urllib.error
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from wsgiref.simple_server import WSGIServer
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.types import WSGIApplication
 
 from prometheus_client import CollectorRegistry, delete_from_gateway, push_to_gateway, start_http_server
-from prometheus_client.exposition import basic_auth_handler, default_handler
+from prometheus_client.exposition import ThreadingWSGIServer, basic_auth_handler, default_handler
 
 from .client import RetryPolicy, call_with_retries
 from .errors import PrometheusUnavailable, PushgatewayError
 
-__all__ = ["MetricsServer", "delete_group", "push", "serve_registry"]
+__all__ = ["MetricsServer", "delete_group", "push", "serve_app", "serve_registry"]
 
 log = logging.getLogger(__name__)
 
@@ -148,4 +150,19 @@ def serve_registry(registry: CollectorRegistry, port: int = 0, addr: str = "127.
     """Serve ``registry`` at ``http://addr:port/metrics`` (``port=0``: a free port) in a thread."""
     result: Any = start_http_server(port, addr=addr, registry=registry)
     server, thread = result
+    return MetricsServer(server=server, thread=thread, port=int(server.server_port), addr=addr)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per request (Prometheus scrapes every few seconds)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def serve_app(app: WSGIApplication, port: int = 0, addr: str = "127.0.0.1") -> MetricsServer:
+    """Serve a WSGI ``app`` at ``http://addr:port/`` (``port=0``: a free port), a thread per request."""
+    server = make_server(addr, port, app, server_class=ThreadingWSGIServer, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name=f"http-{addr}:{port}", daemon=True)
+    thread.start()
     return MetricsServer(server=server, thread=thread, port=int(server.server_port), addr=addr)
