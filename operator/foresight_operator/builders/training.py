@@ -61,10 +61,15 @@ MASTER_PORT_ANNOTATION = "foresight.dev/ddp-master-port"
 jobs on the same host would otherwise both listen on 29500."""
 JOB_INDEX_KEY = "batch.kubernetes.io/job-completion-index"
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
-NON_RETRYABLE_EXIT_CODES = (2, 3, 4, 5)
+NON_RETRYABLE_EXIT_CODES = (2, 3, 4, 5, 7, 8)
 """Exit codes of ``foresight train`` for failures a retry cannot fix (invalid config, dataset not
-found, NaN loss, checkpoint from another model; see ``foresight.training.errors``). Copied rather
-than imported so the operator does not import torch; a unit test keeps the two in step."""
+found, NaN loss, checkpoint from another model, bad S3 credentials, PromQL error; see
+``foresight.training.errors``). Copied rather than imported so the operator does not import torch;
+a unit test keeps the two in step."""
+PUSHGATEWAY_JOB = "foresight-training"
+"""The ``job`` label of the per-epoch gauges a TrainingJob with ``metrics.pushgatewayUrl`` pushes."""
+CREDENTIALS_SECRET_ENV = "FORESIGHT_S3_CREDENTIALS_SECRET"
+"""The name of the S3 credentials Secret (not its content), so BadCredentials names what to fix."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,7 @@ def _s3_env(store: StoreRef) -> tuple[dict[str, str], dict[str, SecretKeyRef], t
             "AWS_SECRET_ACCESS_KEY": SecretKeyRef(name=secret, key="secretKey"),
         }
         secrets = (secret,)
+        env[CREDENTIALS_SECRET_ENV] = secret
     return env, secret_env, secrets
 
 
@@ -245,14 +251,36 @@ def plan_training(
     if search is not None:
         config["search"] = search
 
-    if task != "toy" and spec.dataset is not None:
-        if spec.dataset.promql is not None:
+    if spec.metrics.pushgateway_url:
+        config["pushgateway"] = {
+            "url": spec.metrics.pushgateway_url,
+            "job": PUSHGATEWAY_JOB,
+            "grouping": {"namespace": namespace, "trainingjob": name},
+        }
+
+    if task != "toy" and spec.dataset is not None and spec.dataset.promql is not None:
+        if task != "forecast":
             raise SpecError(
-                "PromQL datasets are not read by the training runtime yet: export the series to a .npz "
-                "panel (foresight.timeseries) and set dataset.uri to its pvc:// or s3:// location",
+                f"a PromQL dataset is read by the forecast task only; task {task} reads files: set "
+                "dataset.uri instead of dataset.promql",
                 reason="UnsupportedDataset",
                 field="dataset.promql",
             )
+        pq = spec.dataset.promql
+        # Read at train time by the runtime (foresight.forecast.ingest), over the lookback ending
+        # when the pod starts.
+        config["dataset"] = {
+            "promql": {
+                "url": pq.url,
+                "query": pq.query,
+                "lookback": pq.lookback,
+                "step": pq.step,
+                "groupBy": list(pq.group_by),
+                "aggregation": pq.aggregation,
+                "maxSeries": pq.max_series,
+            }
+        }
+    elif task != "toy" and spec.dataset is not None:
         uri = spec.dataset.uri or ""
         data = _parse_store(uri, "dataset.uri")
         if data.scheme == "pvc":

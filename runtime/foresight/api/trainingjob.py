@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from .meta import (
+    LABEL_NAME_PATTERN,
     ApiModel,
     Duration,
     ImageOverride,
@@ -41,6 +42,8 @@ class TrainingPhase(StrEnum):
 class TrainingReason(StrEnum):
     DATASET_NOT_FOUND = "DatasetNotFound"
     BAD_CREDENTIALS = "BadCredentials"
+    PROMQL_ERROR = "PromQLError"
+    PROMETHEUS_UNAVAILABLE = "PrometheusUnavailable"
     CHECKPOINT_MISMATCH = "CheckpointMismatch"
     NAN_LOSS = "NaNLoss"
     WORKER_JOIN_TIMEOUT = "WorkerJoinTimeout"
@@ -49,11 +52,41 @@ class TrainingReason(StrEnum):
     DEADLINE_EXCEEDED = "DeadlineExceeded"
 
 
+LabelName = Annotated[str, Field(pattern=LABEL_NAME_PATTERN, max_length=63)]
+
+
 class PromQLDataset(ApiModel):
+    """Prometheus history, read at train time into a panel (built-in ``forecast`` task only).
+
+    The range ends when the training pod starts and reaches ``lookback`` back; the query goes
+    through the same ingestion as a ForecastTask's source (step-aligned, chunked, gaps kept as
+    missing values).
+    """
+
     url: str = Field(pattern=r"^https?://.+", max_length=512, description="url: Prometheus base URL.")
     query: str = Field(min_length=1, max_length=4096, description="query: PromQL of the training series.")
     lookback: Duration = Field(default="720h", description="lookback: history to train on.")
     step: Duration = Field(default="1h", description="step: resolution.")
+    group_by: list[LabelName] = Field(
+        default_factory=list,
+        max_length=8,
+        description="groupBy: labels that identify one training series (as a ForecastTask's "
+        "source.groupBy: use the same labels so the trained model keys series the same way). Series "
+        "sharing them merge with `aggregation`. Empty with aggregation none keeps every series "
+        "under its full label set.",
+    )
+    aggregation: Literal["sum", "max", "mean", "none"] = Field(
+        default="none",
+        description="aggregation: how series sharing the groupBy labels merge; none refuses "
+        "duplicates (the error names the labels to add). With an empty groupBy, sum/max/mean merge "
+        "every series into one.",
+    )
+    max_series: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="maxSeries: refuse a query giving more series than this (after grouping).",
+    )
 
 
 class Dataset(ApiModel):
@@ -67,7 +100,9 @@ class Dataset(ApiModel):
         "mode); a `.npz` panel for forecast, a folder of `<label>/*.png` for "
         "classifier.",
     )
-    promql: PromQLDataset | None = Field(default=None, description="promql: train on Prometheus history.")
+    promql: PromQLDataset | None = Field(
+        default=None, description="promql: train on Prometheus history (the forecast task)."
+    )
     store: StoreRef | None = Field(
         default=None, description="store: endpoint and credentials for an s3:// uri."
     )
@@ -124,6 +159,21 @@ class CheckpointSpec(ApiModel):
     keep: int = Field(default=2, ge=1, le=100, description="keep: newest checkpoints kept.")
 
 
+class TrainingMetrics(ApiModel):
+    """Training progress as Prometheus metrics."""
+
+    pushgateway_url: str | None = Field(
+        default=None,
+        max_length=512,
+        pattern=r"^https?://.+",
+        description="pushgatewayUrl: a Pushgateway that receives, after every epoch, the gauges "
+        "foresight_training_epoch, _epochs, _loss, _val_loss, _eta_seconds, _epoch_seconds and "
+        "foresight_training_metric{name} (job foresight-training, grouped by namespace and "
+        "trainingjob: the TrainingJob's name). Unset: no push. A failed push is logged and never "
+        "fails training.",
+    )
+
+
 class OutputModel(ApiModel):
     model_name: str = Field(
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
@@ -175,6 +225,9 @@ class TrainingJobSpec(ApiModel):
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec, description="checkpoint: interval.")
     artifacts: StoreRef = Field(default_factory=StoreRef, description="artifacts: checkpoints and the model.")
     output: OutputModel | None = Field(default=None, description="output: the ModelVersion to create.")
+    metrics: TrainingMetrics = Field(
+        default_factory=TrainingMetrics, description="metrics: per-epoch progress pushed to Prometheus."
+    )
     run_policy: RunPolicy = Field(
         default_factory=RunPolicy, description="runPolicy: retries, deadline, TTL, suspend."
     )

@@ -8,9 +8,12 @@ with checkpoints, resume, progress reporting and DDP.
 from .checkpoint import CheckpointStore, LocalDirStore, open_store, state_dict_sha256
 from .config import DistEnv, SearchConfig, SearchParameter, TrainConfig, load_config
 from .errors import (
+    BadCredentialsError,
     CheckpointMismatchError,
     DatasetError,
     NonFiniteLossError,
+    PrometheusUnavailableError,
+    PromQLDatasetError,
     TrainingConfigError,
     TrainingError,
     WorkerJoinTimeoutError,
@@ -20,6 +23,7 @@ from .runner import main, run_training, train_once
 from .trainer import Trainer, TrainResult, TrainTask
 
 __all__ = [
+    "BadCredentialsError",
     "CheckpointMismatchError",
     "CheckpointStore",
     "DatasetError",
@@ -28,6 +32,8 @@ __all__ = [
     "LocalDirStore",
     "NonFiniteLossError",
     "ProgressReporter",
+    "PromQLDatasetError",
+    "PrometheusUnavailableError",
     "SearchConfig",
     "SearchParameter",
     "TrainConfig",

@@ -26,6 +26,7 @@ __all__ = [
     "DistEnv",
     "DistributedConfig",
     "OutputConfig",
+    "PromQLDatasetConfig",
     "PushgatewayConfig",
     "RayConfig",
     "SearchConfig",
@@ -40,8 +41,36 @@ class _Model(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
+_GO_DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+
+
+class PromQLDatasetConfig(_Model):
+    """Prometheus history read at train time (``forecast`` task), as a TrainingJob's ``dataset.promql``."""
+
+    url: str = Field(pattern=r"^https?://.+", description="url: Prometheus base URL.")
+    query: str = Field(min_length=1, description="query: PromQL of the training series.")
+    lookback: str = Field(default="720h", pattern=_GO_DURATION, description="lookback: Go duration.")
+    step: str = Field(default="1h", pattern=_GO_DURATION, description="step: Go duration.")
+    group_by: list[str] = Field(default_factory=list, description="groupBy: labels keying a series.")
+    aggregation: Literal["sum", "max", "mean", "none"] = Field(
+        default="none", description="aggregation: how series sharing the groupBy labels merge."
+    )
+    max_series: int = Field(default=1000, ge=1, description="maxSeries: most series after grouping.")
+
+
 class DatasetConfig(_Model):
-    uri: str = Field(min_length=1, description="uri: `file:///path`, a plain path, or `s3://bucket/key`.")
+    """Exactly one of ``uri`` and ``promql``."""
+
+    uri: str | None = Field(
+        default=None, min_length=1, description="uri: `file:///path`, a plain path, or `s3://bucket/key`."
+    )
+    promql: PromQLDatasetConfig | None = Field(default=None, description="promql: Prometheus history.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DatasetConfig:
+        if (self.uri is None) == (self.promql is None):
+            raise ValueError("dataset needs exactly one of uri and promql")
+        return self
 
 
 class CheckpointConfig(_Model):

@@ -52,6 +52,18 @@ class DistContext:
         dist.all_reduce(out, op=dist.ReduceOp.SUM)
         return out / self.env.world_size
 
+    def broadcast_from_main(self, value: float) -> float:
+        """Rank 0's ``value`` on every rank (``value`` itself in a single process).
+
+        For what all ranks must agree on but each would compute on its own, such as the end of a
+        PromQL dataset's range: each rank's clock would give a slightly different panel.
+        """
+        if not self.active:
+            return value
+        out = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.broadcast(out, src=0)
+        return float(out.item())
+
     def barrier(self) -> None:
         if self.active:
             dist.barrier()

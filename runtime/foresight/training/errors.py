@@ -8,9 +8,12 @@ names the data a user needs to fix the cause.
 from __future__ import annotations
 
 __all__ = [
+    "BadCredentialsError",
     "CheckpointMismatchError",
     "DatasetError",
     "NonFiniteLossError",
+    "PromQLDatasetError",
+    "PrometheusUnavailableError",
     "TrainingConfigError",
     "TrainingError",
     "WorkerJoinTimeoutError",
@@ -91,3 +94,56 @@ class WorkerJoinTimeoutError(TrainingError):
             "and not all joined: check that every worker pod is scheduled (GPU quota), that the headless "
             "Service resolves MASTER_ADDR, or raise distributed.joinTimeoutSeconds"
         )
+
+
+class BadCredentialsError(TrainingError):
+    """The object store refused the credentials, or they may not use the bucket (dataset, checkpoints, model).
+
+    Built from ``foresight.artifacts``' :class:`~foresight.artifacts.errors.AccessDeniedError`
+    (and its :class:`~foresight.artifacts.errors.InvalidCredentialsError`): the message names the
+    endpoint, the bucket and the Secret to fix, never a key's value.
+    """
+
+    reason = "BadCredentials"
+    exit_code = 7
+
+    def __init__(
+        self, endpoint: str, bucket: str, code: str, *, rejected: bool, secret: str | None = None
+    ) -> None:
+        self.endpoint = endpoint
+        self.bucket = bucket
+        self.code = code
+        self.rejected = rejected
+        self.secret = secret
+        if rejected:
+            what = (
+                f"the S3 endpoint {endpoint} rejected the credentials ({code}) for bucket {bucket!r}: "
+                "the access key id or the secret access key is wrong"
+            )
+        else:
+            what = (
+                f"the S3 endpoint {endpoint} denied access to bucket {bucket!r} ({code}): the access "
+                "key id or secret access key is wrong, or that user may not read and write the bucket "
+                "(grant it, or use other credentials)"
+            )
+        keys = (
+            f"accessKey and secretKey of Secret {secret!r} (credentialsSecret)"
+            if secret
+            else "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
+        super().__init__(f"{what}; fix {keys}" if rejected else f"{what}; the keys are {keys}")
+
+
+class PromQLDatasetError(TrainingError):
+    """Prometheus rejected the dataset's PromQL: permanent until the query is fixed."""
+
+    reason = "PromQLError"
+    exit_code = 8
+
+
+class PrometheusUnavailableError(TrainingError):
+    """The dataset's Prometheus could not be reached or answered 5xx: a later pod may succeed."""
+
+    reason = "PrometheusUnavailable"
+    exit_code = 9
+    retryable = True

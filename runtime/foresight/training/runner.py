@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,12 +23,12 @@ from typing import Any, TextIO
 from .checkpoint import open_store
 from .config import DistEnv, TrainConfig, load_config
 from .distributed import process_group
-from .errors import TrainingError
+from .errors import BadCredentialsError, TrainingError
 from .progress import ProgressReporter, Pusher, termination_log_path, write_termination_message
 from .publish import ModelPublisher, open_publisher
 from .trainer import EpochHook, Trainer, TrainTask
 
-__all__ = ["main", "run_training", "s3_options_from_environ", "train_once"]
+__all__ = ["main", "run_training", "s3_options_from_environ", "train_once", "training_error"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,40 @@ def s3_options_from_environ(environ: Mapping[str, str]) -> Any | None:
     )
 
 
+CREDENTIALS_SECRET_ENV = "FORESIGHT_S3_CREDENTIALS_SECRET"
+"""The name (never the content) of the Secret the S3 keys come from, for error messages."""
+
+
+def training_error(exc: BaseException, environ: Mapping[str, str]) -> TrainingError | None:
+    """``exc`` as the training error it stands for, or ``None`` for an unexpected failure.
+
+    A :class:`TrainingError` is itself. An artifact store's access-denied or rejected-credentials
+    error (raised by the dataset download, the checkpoint store or the model upload, possibly as
+    the cause of another error) becomes :class:`BadCredentialsError`, naming the endpoint, the
+    bucket and the Secret ``FORESIGHT_S3_CREDENTIALS_SECRET`` names.
+    """
+    if isinstance(exc, TrainingError):
+        return exc
+    try:
+        from foresight.artifacts import AccessDeniedError, InvalidCredentialsError
+    except ImportError:  # no artifacts package: no S3 store could have failed
+        return None
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, AccessDeniedError):
+            return BadCredentialsError(
+                cur.endpoint,
+                cur.bucket,
+                cur.code,
+                rejected=isinstance(cur, InvalidCredentialsError),
+                secret=environ.get(CREDENTIALS_SECRET_ENV) or None,
+            )
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
 def build_trainer_for_trial(
     config: TrainConfig, workdir: Path, s3: Any, output: ModelPublisher | None, on_epoch_end: EpochHook
 ) -> Trainer:
@@ -105,7 +140,13 @@ def train_once(
     with process_group(
         env, backend=config.distributed.backend, timeout_s=config.distributed.join_timeout_seconds
     ) as ctx:
-        the_task = task if task is not None else build_task(config, workdir, s3)
+        if task is not None:
+            the_task = task
+        else:
+            # Every rank reads a PromQL dataset over the same range: rank 0's clock decides.
+            uses_prometheus = config.dataset is not None and config.dataset.promql is not None
+            now = ctx.broadcast_from_main(time.time()) if uses_prometheus else None
+            the_task = build_task(config, workdir, s3, now=now)
         trainer = Trainer(
             config,
             the_task,
@@ -153,16 +194,18 @@ def run_training(
                     on_epoch_end=on_epoch_end, pusher=pusher,
                 )  # fmt: skip
         code = 0
-    except TrainingError as exc:
-        log.error("training failed (%s): %s", exc.reason, exc)
-        doc = {"reason": exc.reason, "message": str(exc), "retryable": exc.retryable}
-        code = exc.exit_code
     except Exception as exc:
-        # Anything else is a bug or an environment problem: keep the traceback in the log, and
-        # still tell the operator something readable.
-        traceback.print_exc()
-        doc = {"reason": "TrainingFailed", "message": f"{type(exc).__name__}: {exc}", "retryable": False}
-        code = 1
+        err = training_error(exc, environ)
+        if err is not None:
+            log.error("training failed (%s): %s", err.reason, err)
+            doc = {"reason": err.reason, "message": str(err), "retryable": err.retryable}
+            code = err.exit_code
+        else:
+            # Anything else is a bug or an environment problem: keep the traceback in the log, and
+            # still tell the operator something readable.
+            traceback.print_exc()
+            doc = {"reason": "TrainingFailed", "message": f"{type(exc).__name__}: {exc}", "retryable": False}
+            code = 1
     stdout.write(json.dumps({"event": "result", "exitCode": code, **doc}, sort_keys=True, default=str) + "\n")
     stdout.flush()
     write_termination_message(term, doc)

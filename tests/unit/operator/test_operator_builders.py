@@ -224,6 +224,8 @@ def test_training_plan_on_s3_passes_endpoint_and_secret_refs_not_values() -> Non
     assert plan.env["FORESIGHT_S3_ENDPOINT"] == "minio:9000" and plan.env["FORESIGHT_S3_SECURE"] == "false"
     assert plan.secret_env["AWS_SECRET_ACCESS_KEY"] == SecretKeyRef(name="s3", key="secretKey")
     assert plan.secrets == ("s3",)
+    # The Secret's name (never a value) reaches the pod, so BadCredentials can say what to fix.
+    assert plan.env["FORESIGHT_S3_CREDENTIALS_SECRET"] == "s3"
 
 
 @pytest.mark.parametrize(
@@ -231,7 +233,11 @@ def test_training_plan_on_s3_passes_endpoint_and_secret_refs_not_values() -> Non
     [
         ({"dataset": {"uri": "file:///data/panel.npz"}}, "UnsupportedURI", "local mode"),
         ({"artifacts": {"uri": "file:///tmp/a/"}}, "UnsupportedURI", "pvc://"),
-        ({"dataset": {"promql": {"url": "http://prom:9090", "query": "up"}}}, "UnsupportedDataset", ".npz"),
+        (
+            {"task": "classifier", "dataset": {"promql": {"url": "http://p:9090", "query": "up"}}},
+            "UnsupportedDataset",
+            "dataset.uri",
+        ),
     ],
 )
 def test_training_plan_rejects_what_cannot_run_with_a_fix(
@@ -247,3 +253,89 @@ def test_unknown_builtin_task_annotation_is_a_spec_error() -> None:
         plan_training(
             _spec(), namespace="ml", name="d", config_map="c", default_image="i", builtin_task="nope"
         )
+
+
+def test_training_plan_passes_a_promql_dataset_to_the_runtime_for_the_forecast_task() -> None:
+    from foresight.training.config import TrainConfig
+
+    promql = {
+        "url": "http://prometheus.monitoring:9090",
+        "query": "sum by (user) (storage_used_bytes)",
+        "lookback": "240h",
+        "step": "30m",
+        "groupBy": ["user"],
+        "aggregation": "sum",
+    }
+    plan = plan_training(
+        _spec(dataset={"promql": promql}), namespace="ml", name="demo", config_map="c", default_image="i"
+    )
+    assert plan.config["dataset"] == {"promql": {**promql, "maxSeries": 1000}}
+    # Read over HTTP at train time: no dataset volume, no Secret, no S3 settings.
+    assert [v.name for v in plan.volumes] == ["config", "artifacts"]
+    assert plan.secrets == () and plan.env == {}
+    parsed = TrainConfig.model_validate(plan.config)
+    assert parsed.dataset is not None and parsed.dataset.uri is None and parsed.dataset.promql is not None
+    assert (parsed.dataset.promql.lookback, parsed.dataset.promql.group_by) == ("240h", ["user"])
+    defaults = plan_training(
+        _spec(dataset={"promql": {"url": "http://p:9090", "query": "up"}}),
+        namespace="ml", name="demo", config_map="c", default_image="i",
+    )  # fmt: skip
+    assert defaults.config["dataset"]["promql"] == {
+        "url": "http://p:9090", "query": "up", "lookback": "720h", "step": "1h", "groupBy": [],
+        "aggregation": "none", "maxSeries": 1000,
+    }  # fmt: skip
+
+
+def test_training_plan_pushes_epoch_gauges_grouped_by_namespace_and_name_when_asked() -> None:
+    from foresight.training.config import TrainConfig
+
+    assert (
+        "pushgateway"
+        not in plan_training(_spec(), namespace="ml", name="demo", config_map="c", default_image="i").config
+    )
+    spec = _spec(metrics={"pushgatewayUrl": "http://pushgateway.monitoring:9091"})
+    plan = plan_training(spec, namespace="ml", name="demo", config_map="c", default_image="i")
+    assert plan.config["pushgateway"] == {
+        "url": "http://pushgateway.monitoring:9091",
+        "job": "foresight-training",
+        "grouping": {"namespace": "ml", "trainingjob": "demo"},
+    }
+    parsed = TrainConfig.model_validate(plan.config).pushgateway
+    assert parsed is not None and parsed.grouping == {"namespace": "ml", "trainingjob": "demo"}
+    with pytest.raises(ValueError, match="pushgatewayUrl"):
+        _spec(metrics={"pushgatewayUrl": "pushgateway:9091"})  # no scheme
+
+
+def test_custom_task_job_runs_the_users_image_command_and_args_with_the_spec_resources() -> None:
+    spec = TrainingJobSpec.model_validate(
+        {
+            "task": "custom",
+            "runtime": {"image": "registry.example/team/trainer:3", "pullPolicy": "Always"},
+            "command": ["python", "-m", "team.train"],
+            "args": ["--epochs", "5", "--data", "/data"],
+            "resources": {"cpu": "2", "memory": "8Gi", "gpu": 1},
+        }
+    )
+    plan = plan_training(spec, namespace="ml", name="own", config_map="own-config", default_image="rt:1")
+    assert (plan.image, plan.pull_policy) == ("registry.example/team/trainer:3", "Always")
+    assert plan.command == ("python", "-m", "team.train")
+    assert plan.args == ("--epochs", "5", "--data", "/data")
+    job = build_job(
+        name="own-train", namespace="ml", labels=LABELS, image=plan.image, pull_policy=plan.pull_policy,
+        command=plan.command, args=plan.args, env=plan.env, secret_env=plan.secret_env,
+        resources=spec.resources, placement=spec.placement, run_policy=spec.run_policy,
+        volumes=plan.volumes, working_dir=plan.working_dir,
+    )  # fmt: skip
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "registry.example/team/trainer:3"
+    assert container["imagePullPolicy"] == "Always"
+    assert container["command"] == ["python", "-m", "team.train"]
+    assert container["args"] == ["--epochs", "5", "--data", "/data"]
+    assert container["resources"] == {
+        "requests": {"cpu": "2", "memory": "8Gi", "nvidia.com/gpu": "1"},
+        "limits": {"memory": "8Gi", "nvidia.com/gpu": "1"},
+    }
+    # The built-in runtime is not involved: neither its image nor `foresight train`.
+    assert "rt:1" not in yaml.safe_dump(job)
+    assert "foresight" not in container["command"] and "train" not in container["command"]
+    assert not any("train.yaml" in part for part in container["command"] + container["args"])

@@ -54,6 +54,18 @@ def test_bad_config_names_file_and_field(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.yaml")
 
 
+def test_dataset_is_exactly_one_of_uri_and_promql() -> None:
+    promql = {"url": "http://prom:9090", "query": "up", "lookback": "48h", "groupBy": ["user"]}
+    cfg = TrainConfig.model_validate({"task": "forecast", "dataset": {"promql": promql}})
+    assert cfg.dataset is not None and cfg.dataset.uri is None and cfg.dataset.promql is not None
+    assert (cfg.dataset.promql.step, cfg.dataset.promql.aggregation) == ("1h", "none")
+    for bad in ({}, {"uri": "/d/panel.npz", "promql": promql}):
+        with pytest.raises(ValidationError, match="exactly one of uri and promql"):
+            TrainConfig.model_validate({"task": "forecast", "dataset": bad})
+    with pytest.raises(ValidationError, match="lookback"):
+        TrainConfig.model_validate({"task": "forecast", "dataset": {"promql": {**promql, "lookback": "2d"}}})
+
+
 @pytest.mark.parametrize(
     "param",
     [

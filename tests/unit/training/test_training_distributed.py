@@ -73,6 +73,43 @@ def test_two_gloo_workers_end_with_identical_weights_and_only_rank0_writes(tmp_p
     assert one["stateSha256"] != term[0]["stateSha256"]
 
 
+_BROADCAST = """
+import os, sys
+from foresight.training import DistEnv
+from foresight.training.distributed import process_group
+with process_group(DistEnv.from_environ(os.environ), backend="gloo", timeout_s=60) as ctx:
+    print(repr(ctx.broadcast_from_main(float(sys.argv[1]))))
+"""
+
+
+def test_ranks_agree_on_rank0s_value_such_as_the_end_of_a_promql_range(tmp_path: Path) -> None:
+    # Each rank offers its own clock reading; all of them must use rank 0's.
+    port = free_port()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _BROADCAST, str(value)],
+            env=_worker_env(tmp_path, rank, 2, port),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank, value in ((0, 1_700_000_000.25), (1, 1_700_000_003.5))
+    ]
+    try:
+        results = []
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err[-3000:]
+            results.append(float(out.strip().splitlines()[-1]))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert results == [1_700_000_000.25, 1_700_000_000.25]
+    with process_group(DistEnv()) as single:
+        assert single.broadcast_from_main(42.5) == 42.5
+
+
 def test_rank0_alone_times_out_with_worker_join_timeout() -> None:
     env = DistEnv(rank=0, world_size=2, master_addr="127.0.0.1", master_port=free_port())
     with pytest.raises(WorkerJoinTimeoutError) as info, process_group(env, timeout_s=2):

@@ -6,11 +6,12 @@ and the runtime has nothing to do for it.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from ..config import TrainConfig
-from ..data import resolve_dataset
+from ..data import load_promql_panel, resolve_dataset
 from ..errors import TrainingConfigError
 from ..trainer import TrainTask
 
@@ -19,8 +20,15 @@ __all__ = ["TASK_NAMES", "build_task"]
 TASK_NAMES = ("forecast", "classifier", "toy")
 
 
-def build_task(config: TrainConfig, workdir: Path, s3: Any | None = None) -> TrainTask:
-    """The task ``config`` names, with its dataset resolved to local files under ``workdir``."""
+def build_task(
+    config: TrainConfig, workdir: Path, s3: Any | None = None, *, now: float | None = None
+) -> TrainTask:
+    """The task ``config`` names, with its dataset resolved to local files under ``workdir``.
+
+    A PromQL dataset (forecast only) is read from Prometheus over the lookback ending at ``now``
+    (Unix seconds; the clock when omitted). DDP ranks pass the same ``now`` so that they train
+    on the same panel.
+    """
     hp = config.hyperparameters
     if config.task == "toy":
         from .toy import ToyRegressionTask
@@ -34,6 +42,18 @@ def build_task(config: TrainConfig, workdir: Path, s3: Any | None = None) -> Tra
         raise TrainingConfigError(f"unknown task {config.task!r}; built-in tasks: {', '.join(TASK_NAMES)}")
     if config.dataset is None:
         raise TrainingConfigError(f"task {config.task!r} needs dataset.uri")
+    if config.dataset.promql is not None:
+        if config.task != "forecast":
+            raise TrainingConfigError(
+                f"task {config.task!r} reads files, not Prometheus: set dataset.uri (a PromQL dataset "
+                "is for the forecast task)"
+            )
+        from .forecast import ForecastTask
+
+        end = time.time() if now is None else now
+        panel = load_promql_panel(config.dataset.promql, end=end)
+        return ForecastTask(panel, config.model or "lstm", hp, seed=config.seed)
+    assert config.dataset.uri is not None  # DatasetConfig holds exactly one of uri and promql
     path = resolve_dataset(config.dataset.uri, workdir, s3)
     if config.task == "classifier":
         from .classifier import ClassifierTask
