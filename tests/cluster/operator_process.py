@@ -4,6 +4,11 @@
 kubeconfig, a 1 s retry delay, metrics and liveness on free loopback ports, the log in a file that
 survives a SIGKILL), waits for ``/readyz``, and can be killed (SIGKILL, as when a node dies) or
 stopped (SIGTERM).
+
+:func:`operator_calls` is what the operator (kopf and its own client) asked the API server, as
+``(apiGroup, resource[/subresource], verb)``; :func:`declared_calls` is the same for
+manifests/operator-api-calls.yaml, which the ClusterRole must grant exactly. Every end-to-end
+test checks the first is inside the second, so RBAC never lags behind the code.
 """
 
 from __future__ import annotations
@@ -17,12 +22,35 @@ import sys
 import time
 
 import requests
+import yaml
 
 from .emulator import Cluster
 
-__all__ = ["REPO", "OperatorProcess", "free_port"]
+__all__ = ["REPO", "OperatorProcess", "declared_calls", "free_port", "operator_calls"]
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+OPERATOR_AGENTS = ("kopf", "foresight-operator")  # kopf's own session and the operator's KubeClient
+Call = tuple[str, str, str]
+
+
+def operator_calls(cluster: Cluster) -> set[Call]:
+    """The resource API calls the operator made on ``cluster`` (discovery and health excluded)."""
+    return {
+        (r.group or "", r.resource + (f"/{r.subresource}" if r.subresource else ""), r.verb)
+        for r in cluster.requests()
+        if r.user_agent.startswith(OPERATOR_AGENTS) and r.resource
+    }
+
+
+def declared_calls() -> set[Call]:
+    """The calls manifests/operator-api-calls.yaml declares (and rbac.yaml grants)."""
+    doc = yaml.safe_load((REPO / "manifests" / "operator-api-calls.yaml").read_text())
+    return {
+        (entry["apiGroup"], resource, verb)
+        for entry in doc["calls"]
+        for resource in entry["resources"]
+        for verb in entry["verbs"]
+    }
 
 
 def free_port() -> int:
@@ -47,6 +75,7 @@ class OperatorProcess:
             KUBECONFIG=str(self.cluster.kubeconfig),
             FORESIGHT_RUNTIME_IMAGE="foresight-runtime:e2e",
             FORESIGHT_RETRY_DELAY="1",
+            FORESIGHT_PROGRESS_INTERVAL="1",
             FORESIGHT_WATCH_SERVER_TIMEOUT="20",
             PYTHONUNBUFFERED="1",  # the log must survive a SIGKILL
         )

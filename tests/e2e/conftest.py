@@ -11,7 +11,8 @@
   processes terminated) at the end of the test.
 - ``crds``: the project's CRDs applied with kubectl (``kubectl apply -k crds/``).
 - ``operator``: the real operator process (:class:`~tests.cluster.operator_process.OperatorProcess`)
-  against that cluster, started after the CRDs and ready, stopped at the end of the test.
+  against that cluster, started after the CRDs and ready, stopped at the end of the test; then
+  every API call it made must be declared in manifests/operator-api-calls.yaml (its RBAC).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ if _ROOT not in sys.path:
 from tests.cluster.emulator import Cluster  # noqa: E402
 from tests.cluster.kubectl import Kubectl, KubectlUnavailable, ensure_kubectl  # noqa: E402
 from tests.cluster.kubelet import Kubelet  # noqa: E402
-from tests.cluster.operator_process import REPO, OperatorProcess  # noqa: E402
+from tests.cluster.operator_process import REPO, OperatorProcess, declared_calls, operator_calls  # noqa: E402
 from tests.servers import unavailable  # noqa: E402
 
 
@@ -79,3 +80,6 @@ def operator(cluster: Cluster, crds: None, tmp_path: Path) -> Iterator[OperatorP
         yield op
     finally:
         op.stop()
+    # Whatever the test did, the operator asked only for what its RBAC grants.
+    undeclared = operator_calls(cluster) - declared_calls()
+    assert not undeclared, f"API calls missing from manifests/operator-api-calls.yaml: {sorted(undeclared)}"

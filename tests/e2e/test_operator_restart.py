@@ -19,7 +19,7 @@ import yaml
 from tests.cluster.emulator import Cluster
 from tests.cluster.kubectl import Kubectl
 from tests.cluster.kubelet import Kubelet
-from tests.cluster.operator_process import OperatorProcess
+from tests.cluster.operator_process import OperatorProcess, declared_calls, operator_calls
 from tests.e2e.resources import SELECTOR, TJ, phase_is, toy_trainingjob
 
 pytestmark = pytest.mark.e2e
@@ -89,6 +89,7 @@ def test_operator_killed_mid_reconcile_leaves_no_duplicate_and_no_stuck_resource
             )
     finally:
         op.stop()
+    assert not operator_calls(cluster) - declared_calls()
     assert kills == len(kill_points)
     # At least one kill really landed half-way: some children made, others not yet.
     assert any(0 < n < 2 * len(NAMES) for n in children), children
