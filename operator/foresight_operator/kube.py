@@ -107,6 +107,20 @@ class KubeClient:
         query: Mapping[str, str] | None = None,
         content_type: str = "application/json",
     ) -> Obj:
+        raw = self._request(method, path, body=body, query=query, content_type=content_type)
+        data = json.loads(raw) if raw else {}
+        return dict(data or {})
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+        accept: str = "application/json",
+    ) -> bytes:
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
@@ -115,7 +129,7 @@ class KubeClient:
                 method,
                 path,
                 query_params=list((query or {}).items()),
-                header_params={"Accept": "application/json", "Content-Type": content_type},
+                header_params={"Accept": accept, "Content-Type": content_type},
                 body=body,
                 auth_settings=["BearerToken"],
             )
@@ -143,8 +157,7 @@ class KubeClient:
             except ValueError:
                 message = raw[:500].decode(errors="replace")
             raise KubeApiError(int(resp.status), reason, message, f"{method} {path}")
-        data = json.loads(raw) if raw else {}
-        return dict(data or {})
+        return bytes(raw or b"")
 
     def get(self, ref: ResourceRef, name: str, namespace: str | None) -> Obj | None:
         """The object, or ``None`` when it does not exist."""
@@ -154,6 +167,12 @@ class KubeClient:
             if exc.not_found:
                 return None
             raise
+
+    def read_log(self, namespace: str, pod: str, *, tail_lines: int = 20, limit_bytes: int = 65536) -> str:
+        """The last ``tail_lines`` lines of a pod's log (its only or first container)."""
+        query = {"tailLines": str(tail_lines), "limitBytes": str(limit_bytes)}
+        raw = self._request("GET", PODS.path(namespace, pod, "log"), query=query, accept="text/plain")
+        return raw.decode(errors="replace")
 
     def list(
         self, ref: ResourceRef, namespace: str | None, *, label_selector: str | None = None

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -28,7 +29,8 @@ WAITING_PHASES = ("Pending",)
 
 
 class OperatorMetrics:
-    """Reconciles, errors and durations per kind, children created, runs waiting, resource phases."""
+    """Reconciles, errors and durations per kind, children created, runs waiting, and every
+    resource's state from its status (phase, Ready, training progress), kube-state-metrics style."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
@@ -69,8 +71,40 @@ class OperatorMetrics:
             ["kind", "namespace", "name", "phase"],
             registry=registry,
         )
+        self.ready = Gauge(
+            "foresight_resource_ready",
+            "1 when the resource's Ready condition is True, 0 when False (kube-state-metrics style).",
+            ["kind", "namespace", "name"],
+            registry=registry,
+        )
+        self.training_epoch = Gauge(
+            "foresight_trainingjob_epoch",
+            "Epochs a TrainingJob has finished (status.progress.epoch).",
+            ["namespace", "name"],
+            registry=registry,
+        )
+        self.training_epochs = Gauge(
+            "foresight_trainingjob_epochs",
+            "Epochs a TrainingJob trains in all (status.progress.epochs).",
+            ["namespace", "name"],
+            registry=registry,
+        )
+        self.training_eta = Gauge(
+            "foresight_trainingjob_eta_seconds",
+            "Estimated seconds left in a running TrainingJob (status.progress.etaSeconds).",
+            ["namespace", "name"],
+            registry=registry,
+        )
+        self.training_metric = Gauge(
+            "foresight_trainingjob_metric",
+            "The latest value of each training metric (loss, val_loss, ...) of a TrainingJob.",
+            ["namespace", "name", "metric"],
+            registry=registry,
+        )
         self._lock = threading.Lock()
         self._phases: dict[tuple[str, str, str], str] = {}
+        self._ready: set[tuple[str, str, str]] = set()
+        self._training: dict[tuple[str, str], tuple[bool, set[str]]] = {}
 
     @contextmanager
     def timed(self, kind: str) -> Iterator[None]:
@@ -80,7 +114,51 @@ class OperatorMetrics:
         finally:
             self.duration.labels(kind=kind).observe(time.perf_counter() - start)
 
-    def record_phase(self, kind: str, namespace: str, name: str, phase: str | None) -> None:
+    def record_status(self, kind: str, namespace: str, name: str, status: Mapping[str, Any] | None) -> None:
+        """Export a resource's state from its status (``None`` = gone): phase, Ready, and for a
+        TrainingJob its progress. Series of a resource that went away are removed."""
+        self._record_phase(
+            kind, namespace, name, str(status["phase"]) if status and status.get("phase") else None
+        )
+        ready = next((c for c in (status or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+        key = (kind, namespace, name)
+        with self._lock:
+            if ready is not None:
+                self.ready.labels(kind=kind, namespace=namespace, name=name).set(
+                    ready.get("status") == "True"
+                )
+                self._ready.add(key)
+            elif key in self._ready:
+                self._ready.discard(key)
+                self.ready.remove(kind, namespace, name)
+            if kind == "TrainingJob":
+                self._record_training(namespace, name, (status or {}).get("progress") if status else None)
+
+    def _record_training(self, namespace: str, name: str, progress: Mapping[str, Any] | None) -> None:
+        key = (namespace, name)
+        old = self._training.pop(key, None)  # (has an ETA series, metric names) while series exist
+        metrics = {str(k): float(v) for k, v in ((progress or {}).get("metrics") or {}).items()}
+        eta = (progress or {}).get("etaSeconds")
+        if old is not None:
+            had_eta, old_metrics = old
+            for metric in old_metrics - metrics.keys():
+                self.training_metric.remove(namespace, name, metric)
+            if had_eta and eta is None:
+                self.training_eta.remove(namespace, name)
+            if progress is None:
+                self.training_epoch.remove(namespace, name)
+                self.training_epochs.remove(namespace, name)
+        if progress is None:
+            return
+        self.training_epoch.labels(namespace=namespace, name=name).set(int(progress.get("epoch") or 0))
+        self.training_epochs.labels(namespace=namespace, name=name).set(int(progress.get("epochs") or 0))
+        if eta is not None:
+            self.training_eta.labels(namespace=namespace, name=name).set(float(eta))
+        for metric, value in metrics.items():
+            self.training_metric.labels(namespace=namespace, name=name, metric=metric).set(value)
+        self._training[key] = (eta is not None, set(metrics))
+
+    def _record_phase(self, kind: str, namespace: str, name: str, phase: str | None) -> None:
         """Remember a resource's phase (``None`` = gone) and update the phase and queue gauges."""
         key = (kind, namespace, name)
         with self._lock:

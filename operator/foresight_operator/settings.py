@@ -75,6 +75,9 @@ class OperatorSettings:
     """Client-side watch timeout: a watch silent for longer is assumed dead and reconnected."""
     request_timeout: float = 30.0
     """Timeout of every non-watch API request, in seconds."""
+    progress_interval: float = 15.0
+    """Seconds between reads of a running training pod's progress (one short log tail each); an
+    epoch usually takes longer, so status lags an epoch by at most this much."""
     verbose: bool = False
     """Debug logging."""
 
@@ -128,5 +131,6 @@ class OperatorSettings:
             watch_server_timeout=_float(environ, "FORESIGHT_WATCH_SERVER_TIMEOUT", 60.0),
             watch_client_timeout=_float(environ, "FORESIGHT_WATCH_CLIENT_TIMEOUT", 90.0),
             request_timeout=_float(environ, "FORESIGHT_REQUEST_TIMEOUT", 30.0),
+            progress_interval=_float(environ, "FORESIGHT_PROGRESS_INTERVAL", 15.0),
             verbose=verbose,
         )

@@ -58,7 +58,7 @@ def accept(ctx: HandlerContext, info: KindInfo, body: Any) -> None:
     result = write_status(ctx.kube, ref, meta["namespace"], meta["name"], compute)
     if result is not None and result.changed and result.old.get("phase") != result.new.get("phase"):
         ctx.post_event(body, "Normal", "Accepted", f"{info.kind} spec accepted")
-    ctx.metrics.record_phase(info.kind, meta["namespace"], meta["name"], "Pending")
+    ctx.metrics.record_status(info.kind, meta["namespace"], meta["name"], result.new if result else None)
 
 
 def register_accepting(registry: Any, ctx: HandlerContext) -> None:

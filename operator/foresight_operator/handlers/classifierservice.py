@@ -429,10 +429,10 @@ def sync_status(
 
     result = write_status(ctx.kube, CLASSIFIER_SERVICES, namespace, name, compute)
     if result is None:
-        ctx.metrics.record_phase(KIND, namespace, name, None)
+        ctx.metrics.record_status(KIND, namespace, name, None)
         return
     phase = result.new.get("phase")
-    ctx.metrics.record_phase(KIND, namespace, name, phase)
+    ctx.metrics.record_status(KIND, namespace, name, result.new)
     if result.changed and result.old.get("phase") != phase and phase in ("Running", "Deploying"):
         ready: Obj = find_condition(result.new.get("conditions"), "Ready") or {}
         ctx.post_event(

@@ -466,7 +466,7 @@ class ForecastTaskController:
         with self._guard:
             self._locks.pop((namespace, name), None)
         self.metrics.record(namespace, name, None, 0)
-        self.ctx.metrics.record_phase(KIND, namespace, name, None)
+        self.ctx.metrics.record_status(KIND, namespace, name, None)
 
     # -- reading --
 
@@ -657,7 +657,7 @@ class ForecastTaskController:
         if new_degraded == "True" and old_degraded != "True":
             c = next(c for c in new["conditions"] if c["type"] == "Degraded")
             ctx.post_event(result.body, "Warning", "Degraded", str(c.get("message")))
-        ctx.metrics.record_phase(KIND, namespace, name, new.get("phase"))
+        ctx.metrics.record_status(KIND, namespace, name, new)
         self.metrics.record(namespace, name, new, plan.queued)
 
         # 5. Keep the newest few finished Jobs of each kind (the newest is the scheduler's memory).

@@ -243,10 +243,10 @@ def sync_status(ctx: HandlerContext, namespace: str, name: str) -> None:
 
     result = write_status(ctx.kube, MODEL_VERSIONS, namespace, name, compute)
     if result is None:
-        ctx.metrics.record_phase(KIND, namespace, name, None)
+        ctx.metrics.record_status(KIND, namespace, name, None)
         return
     phase = result.new.get("phase")
-    ctx.metrics.record_phase(KIND, namespace, name, phase)
+    ctx.metrics.record_status(KIND, namespace, name, result.new)
     if result.changed and result.old.get("phase") != phase:
         ready: Obj = find_condition(result.new.get("conditions"), "Ready") or {}
         ctx.post_event(

@@ -3,13 +3,16 @@
 Handlers (thin): create / resume / spec update run :func:`reconcile` (validate, plan, make the
 children, sync status); every change of a Job we own runs :func:`sync_status`. The pod never
 writes to the API: its result (metrics, artifact, or the failure reason) arrives in its
-termination message, which :func:`training_status` reads from the pod status.
+termination message, which :func:`training_status` reads from the pod status, and while it
+trains a timer reads the newest epoch line of its log (:func:`progress_from_log`) into
+``status.progress`` (epoch / epochs, latest metrics, ETA).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -60,7 +63,9 @@ from .trainingjob_ray import (
 __all__ = [
     "TRAINING_JOBS",
     "ensure_model_version",
+    "progress_from_log",
     "reconcile",
+    "refresh_progress",
     "register_trainingjob",
     "sync_status",
     "training_status",
@@ -382,10 +387,10 @@ def sync_status(ctx: HandlerContext, namespace: str, name: str, *, plan: Trainin
 
     result = write_status(ctx.kube, TRAINING_JOBS, namespace, name, compute)
     if result is None:
-        ctx.metrics.record_phase(KIND, namespace, name, None)
+        ctx.metrics.record_status(KIND, namespace, name, None)
         return
     phase = result.new.get("phase")
-    ctx.metrics.record_phase(KIND, namespace, name, phase)
+    ctx.metrics.record_status(KIND, namespace, name, result.new)
     if result.changed and result.old.get("phase") != phase:
         ready: Obj = next((c for c in result.new.get("conditions") or [] if c.get("type") == "Ready"), {})
         type_ = "Warning" if phase == "Failed" else "Normal"
@@ -394,6 +399,86 @@ def sync_status(ctx: HandlerContext, namespace: str, name: str, *, plan: Trainin
         )
     if phase == "Succeeded" and not result.new.get("modelVersion"):
         ensure_model_version(ctx, {**result.body, "status": result.new})
+
+
+# --- progress while training: the newest epoch line of the reporting pod's log ---------------
+
+PROGRESS_TAIL_LINES = 200
+"""Log lines read per progress check: an epoch line plus what the runtime logs around it."""
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def progress_from_log(text: str, *, epochs: int) -> Obj | None:
+    """``status.progress`` from the newest ``{"event": "epoch", ...}`` line of a training log (pure).
+
+    ``None`` while no epoch has finished. Non-finite metrics (a JSON ``null``) are left out.
+    """
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(doc, dict) or doc.get("event") != "epoch":
+            continue
+        named = {"loss": doc.get("loss"), "val_loss": doc.get("val_loss"), **(doc.get("metrics") or {})}
+        metrics = {str(k): v for k, raw in named.items() if (v := _finite(raw)) is not None}
+        progress: Obj = {
+            "epoch": int(doc.get("epoch") or 0),
+            "epochs": int(doc.get("epochs") or epochs),
+            "metrics": metrics,
+        }
+        eta = _finite(doc.get("eta_seconds"))
+        if eta is not None and eta >= 0:
+            progress["etaSeconds"] = round(eta)
+        return progress
+    return None
+
+
+def refresh_progress(ctx: HandlerContext, body: Mapping[str, Any]) -> Obj | None:
+    """Read a Running TrainingJob's progress from its reporting pod's log into its status.
+
+    Returns the progress written, or ``None`` (not running, no pod yet, no epoch yet, unchanged).
+    A log that cannot be read is skipped until the next tick: progress is a convenience.
+    """
+    status = body.get("status") or {}
+    spec = body.get("spec") or {}
+    if status.get("phase") != "Running" or (spec.get("distributed") or {}).get("backend") == "ray":
+        return None  # a RayJob's driver runs in KubeRay's pods: its progress is on the Ray dashboard
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    pods = ctx.kube.list(PODS, namespace, label_selector=f"{JOB_NAME_LABEL}={job_name(name)}")
+    running = [p for p in _reporting_pods(pods) if (p.get("status") or {}).get("phase") == "Running"]
+    if not running:
+        return None
+    pod = max(running, key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp") or ""))
+    try:
+        text = ctx.kube.read_log(namespace, pod["metadata"]["name"], tail_lines=PROGRESS_TAIL_LINES)
+    except KubeApiError as exc:
+        log.debug("no progress for TrainingJob %s/%s yet: %s", namespace, name, exc)
+        return None
+    progress = progress_from_log(text, epochs=int(spec.get("epochs") or 0))
+    if progress is None:
+        return None
+
+    def compute(current: Obj) -> Obj | None:
+        now = dict(current.get("status") or {})
+        if now.get("phase") != "Running" or now.get("progress") == progress:
+            return None
+        return {**now, "progress": progress}
+
+    result = write_status(ctx.kube, TRAINING_JOBS, namespace, name, compute)
+    if result is None or not result.changed:
+        return None
+    ctx.metrics.record_status(KIND, namespace, name, result.new)
+    return progress
 
 
 # --- success path: the ModelVersion of the trained model ------------------------------------
@@ -511,6 +596,23 @@ def register_trainingjob(registry: Any, ctx: HandlerContext) -> None:
             sync_status(ctx, meta["namespace"], owner["name"])
         except Exception as exc:  # the next Job event or the owner's own reconcile catches up
             logger.warning(f"status of TrainingJob {owner['name']} not updated from Job event {type}: {exc}")
+
+    def on_progress_tick(body: Any, logger: Any, **_: Any) -> None:
+        try:
+            refresh_progress(ctx, body)
+        except KubeApiError as exc:  # the next tick tries again
+            logger.debug(f"progress of TrainingJob {body['metadata']['name']} not read: {exc}")
+
+    kopf.timer(
+        GROUP,
+        VERSION,
+        plural,
+        registry=registry,
+        id="progress",
+        interval=ctx.settings.progress_interval,
+        initial_delay=ctx.settings.progress_interval,
+        when=lambda status, **_: (status or {}).get("phase") == "Running",
+    )(on_progress_tick)
 
     kopf.on.event(
         "batch",
