@@ -107,7 +107,8 @@ class PrometheusSource(ApiModel):
         max_length=8,
         description="groupBy: labels that "
         "identify a series (e.g. user, group, storage_type, cluster); other labels "
-        "are aggregated with `aggregation`. Empty keeps every label.",
+        "are aggregated with `aggregation`. Empty with aggregation `none` keeps every series with "
+        "all its labels; empty with `sum` / `max` / `mean` merges everything into one series.",
     )
     aggregation: Literal["sum", "max", "mean", "none"] = Field(
         default="sum", description="aggregation: how series that share the groupBy labels merge."
