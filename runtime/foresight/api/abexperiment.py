@@ -17,6 +17,13 @@ from .meta import ApiModel, Duration, KindInfo, StatusBase, cel, column, ready_c
 __all__ = ["AB_EXPERIMENT", "ABExperimentSpec", "ABExperimentStatus"]
 
 
+class ExperimentPhase(StrEnum):
+    """``status.phase`` values the operator writes today (the analysis controller adds more)."""
+
+    PENDING = "Pending"
+    FAILED = "Failed"
+
+
 class ExperimentReason(StrEnum):
     COLLECTING = "CollectingSamples"
     WINNER_FOUND = "WinnerFound"
@@ -152,6 +159,9 @@ class Decision(ApiModel):
 
 
 class ABExperimentStatus(StatusBase):
+    phase: ExperimentPhase | None = Field(
+        default=None, description="phase: a one-word summary for `kubectl get`."
+    )
     variants: list[VariantStatus] = Field(default_factory=list, description="variants: per-variant results.")
     p_value: float | None = Field(default=None, ge=0, le=1, description="pValue: of the Welch t-test.")
     effect_size: float | None = Field(

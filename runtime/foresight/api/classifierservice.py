@@ -29,6 +29,14 @@ from .meta import (
 __all__ = ["CLASSIFIER_SERVICE", "DEFAULT_CATEGORIES", "DEFAULT_PROMPT", "Category", "ClassifierServiceSpec"]
 
 
+class ClassifierPhase(StrEnum):
+    PENDING = "Pending"
+    DEPLOYING = "Deploying"
+    RUNNING = "Running"
+    STOPPED = "Stopped"
+    FAILED = "Failed"
+
+
 class ClassifierReason(StrEnum):
     DEPLOYMENT_NOT_READY = "DeploymentNotReady"
     AVAILABLE = "Available"
@@ -205,6 +213,10 @@ CLASSIFIER_RULES = (
 
 
 class ClassifierServiceStatus(StatusBase):
+    phase: ClassifierPhase | None = Field(
+        default=None,
+        description="phase: a one-word summary for `kubectl get`.",
+    )
     replicas: int = Field(default=0, ge=0, description="replicas: pods that exist.")
     ready_replicas: int = Field(default=0, ge=0, description="readyReplicas: pods ready to serve.")
     endpoint: str | None = Field(default=None, description="endpoint: in-cluster URL of the service.")

@@ -364,6 +364,10 @@ class BacktestScore(ApiModel):
 class ForecastTaskStatus(StatusBase):
     """status: what the last runs did."""
 
+    phase: ForecastPhase | None = Field(
+        default=None,
+        description="phase: a one-word summary for `kubectl get`.",
+    )
     series_count: int | None = Field(default=None, ge=0, description="seriesCount: series in the last run.")
     model: str | None = Field(
         default=None,

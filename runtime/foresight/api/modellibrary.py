@@ -18,6 +18,13 @@ from .meta import ApiModel, ImageOverride, KindInfo, StatusBase, StoreRef, cel, 
 __all__ = ["MODEL_LIBRARY", "ModelLibrarySpec", "ModelLibraryStatus"]
 
 
+class LibraryPhase(StrEnum):
+    """``status.phase`` values the operator writes today (the fetch controller adds more)."""
+
+    PENDING = "Pending"
+    FAILED = "Failed"
+
+
 class LibraryReason(StrEnum):
     FETCHING = "Fetching"
     FETCH_FAILED = "FetchFailed"
@@ -84,6 +91,9 @@ MODEL_LIBRARY_RULES = (
 
 
 class ModelLibraryStatus(StatusBase):
+    phase: LibraryPhase | None = Field(
+        default=None, description="phase: a one-word summary for `kubectl get`."
+    )
     cases: int | None = Field(default=None, ge=0, description="cases: capacity-planning cases carried.")
     models: int | None = Field(default=None, ge=0, description="models: models carried.")
     checksum: str | None = Field(default=None, description="checksum: sha256 of what was fetched.")

@@ -37,6 +37,13 @@ class Stage(StrEnum):
     ARCHIVED = "Archived"
 
 
+class ModelVersionPhase(StrEnum):
+    PENDING = "Pending"
+    VERIFYING = "Verifying"
+    READY = "Ready"
+    FAILED = "Failed"
+
+
 class ModelVersionReason(StrEnum):
     VERIFIED = "Verified"
     VERIFYING = "Verifying"
@@ -175,6 +182,10 @@ class Latency(ApiModel):
 
 
 class ModelVersionStatus(StatusBase):
+    phase: ModelVersionPhase | None = Field(
+        default=None,
+        description="phase: a one-word summary for `kubectl get`.",
+    )
     verified: bool = Field(default=False, description="verified: checksum matched, it loaded and ran.")
     checksum: str | None = Field(default=None, description="checksum: sha256 of the artifact.")
     size_bytes: int | None = Field(default=None, ge=0, description="sizeBytes: artifact size.")

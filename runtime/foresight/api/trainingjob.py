@@ -273,6 +273,10 @@ class Trial(ApiModel):
 
 
 class TrainingJobStatus(StatusBase):
+    phase: TrainingPhase | None = Field(
+        default=None,
+        description="phase: a one-word summary for `kubectl get`.",
+    )
     progress: Progress = Field(default_factory=Progress, description="progress: epochs and metrics.")
     trials: list[Trial] = Field(default_factory=list, max_length=1000, description="trials: search trials.")
     best_trial: Trial | None = Field(default=None, description="bestTrial: the best search trial.")
