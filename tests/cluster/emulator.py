@@ -341,6 +341,9 @@ class ApiServer(kmock.KubernetesEmulator):
         self.watchers: list[asyncio.Queue[tuple[tuple[str, str], str, Obj]]] = []
         self.log: list[RequestRecord] = []
         self.log_provider: Callable[[str | None, str], str | None] | None = None
+        # Fields the schema pruned, as "Kind namespace/name: path": a real API server drops them
+        # silently, so tests assert this stays empty to catch a writer the schema does not know.
+        self.pruned: list[str] = []
         self.resources.load_bundled()
         for res in list(self.resources):
             info = self.resources[res]
@@ -775,6 +778,8 @@ class ApiServer(kmock.KubernetesEmulator):
             return obj
         admitted, unknown, errors = schema_mod.admit(obj, rtype.schema, old)
         name = obj.get("metadata", {}).get("name", "")
+        where = f"{rtype.kind} {obj.get('metadata', {}).get('namespace') or ''}/{name}"
+        self.pruned += [f"{where}: {path}" for path in unknown]
         if unknown and params.get("fieldValidation") == "Strict":
             listed = ", ".join(f'unknown field "{u}"' for u in unknown)
             raise ApiError(
@@ -836,6 +841,9 @@ class ApiServer(kmock.KubernetesEmulator):
                 result["status"] = new["status"]
             else:
                 result.pop("status", None)
+            # As the real API server: a status write is defaulted, pruned and validated against the
+            # schema too (an unknown status field is dropped silently, a bad value is a 422).
+            result = self._admit(rtype, result, old, params)
         else:
             result = new
             if "status" in rtype.subresources:

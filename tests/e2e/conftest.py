@@ -12,7 +12,8 @@
 - ``crds``: the project's CRDs applied with kubectl (``kubectl apply -k crds/``).
 - ``operator``: the real operator process (:class:`~tests.cluster.operator_process.OperatorProcess`)
   against that cluster, started after the CRDs and ready, stopped at the end of the test; then
-  every API call it made must be declared in manifests/operator-api-calls.yaml (its RBAC).
+  every API call it made must be declared in manifests/operator-api-calls.yaml (its RBAC), and
+  no object written may have carried a field the CRD schema prunes.
 """
 
 from __future__ import annotations
@@ -83,3 +84,5 @@ def operator(cluster: Cluster, crds: None, tmp_path: Path) -> Iterator[OperatorP
     # Whatever the test did, the operator asked only for what its RBAC grants.
     undeclared = operator_calls(cluster) - declared_calls()
     assert not undeclared, f"API calls missing from manifests/operator-api-calls.yaml: {sorted(undeclared)}"
+    # Nothing written (by the operator or the test's kubectl) had a field the schema would drop.
+    assert not cluster.server.pruned, f"fields a real API server would prune: {cluster.server.pruned}"

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 
 from tests.cluster.emulator import ApiClientError, Cluster
+from tests.cluster.operator_process import REPO
 
 pytestmark = pytest.mark.e2e
 
@@ -199,3 +201,20 @@ def test_request_log_names_verbs_and_user_agents(cluster: Cluster) -> None:
         ("create", "configmaps", "default"),
         ("list", "configmaps", "default"),
     ]
+
+
+def test_status_writes_are_validated_and_pruned_against_the_schema(cluster: Cluster) -> None:
+    """As on a real API server: the status subresource is schema-checked too (a bad enum is a 422,
+    an unknown field is dropped), and the emulator records what it pruned for tests to assert on."""
+    api = cluster.api
+    crd = yaml.safe_load((REPO / "crds" / "trainingjobs.foresight.dev.yaml").read_text())
+    api.create("apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    tj = "foresight.dev/v1alpha1/trainingjobs"
+    spec = {"task": "forecast", "dataset": {"uri": "pvc://claim/panel.npz"}}
+    api.create(tj, {"metadata": {"name": "t"}, "spec": spec}, "default")
+    with pytest.raises(ApiClientError) as err:
+        api.patch(tj, "t", {"status": {"phase": "Bogus"}}, "default", sub="status")
+    assert err.value.code == 422 and 'status.phase: Unsupported value: "Bogus"' in err.value.status["message"]
+    stored = api.patch(tj, "t", {"status": {"phase": "Running", "typo": 1}}, "default", sub="status")
+    assert stored["status"]["phase"] == "Running" and "typo" not in stored["status"]
+    assert cluster.server.pruned == ["TrainingJob default/t: status.typo"]

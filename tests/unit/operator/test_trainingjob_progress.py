@@ -105,7 +105,7 @@ def test_a_job_that_is_not_running_is_not_read(cluster: Cluster, events: Events)
     body = running_job(cluster, "done", LOG)
     body["status"]["phase"] = "Succeeded"
     assert refresh_progress(ctx, body) is None
-    assert "progress" not in cluster.api.get(TJ, "done", NS)["status"]
+    assert cluster.api.get(TJ, "done", NS)["status"]["progress"] == {"epoch": 0, "epochs": 0, "metrics": {}}
 
 
 def test_state_gauges_follow_the_status_and_go_with_the_resource() -> None:
