@@ -20,7 +20,7 @@ DEB_PACKAGES := prometheus prometheus-pushgateway redis-server chromium wrk
 # pytest: --timeout guards against a hung server (tests start real ones).
 PYTEST_ARGS ?= --timeout 600
 
-.PHONY: help install system-deps run test test-unit test-e2e lint format crds bench image deploy undeploy clean
+.PHONY: help install system-deps run test test-unit test-e2e lint format crds bench image manifests deploy undeploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -81,9 +81,19 @@ image: ## build the operator and runtime images (needs docker; TORCH_VARIANT=cu1
 	docker build -f images/runtime.Dockerfile --build-arg TORCH_VARIANT=$(TORCH_VARIANT) \
 	  -t $(IMAGE_REGISTRY)/foresight-runtime:$(IMAGE_TAG) .
 
-deploy: ## install CRDs + operator into the current kubectl context (kubectl apply -k manifests/)
-	kubectl apply -k manifests/
-	kubectl -n foresight-system rollout status deployment/foresight-operator --timeout=180s
+# The images `make image` builds (IMAGE_REGISTRY, IMAGE_TAG) replace the published defaults in
+# both places they are named: the operator container and the runtime image it starts.
+DEFAULT_IMAGES := ghcr.io/foresight-dev
+KUBECTL ?= kubectl
+
+manifests: ## print the install (kubectl kustomize manifests/) with IMAGE_REGISTRY / IMAGE_TAG filled in
+	@$(KUBECTL) kustomize manifests/ | sed \
+	  -e 's#$(DEFAULT_IMAGES)/foresight-operator:[^" ]*#$(IMAGE_REGISTRY)/foresight-operator:$(IMAGE_TAG)#' \
+	  -e 's#$(DEFAULT_IMAGES)/foresight-runtime:[^" ]*#$(IMAGE_REGISTRY)/foresight-runtime:$(IMAGE_TAG)#'
+
+deploy: ## install CRDs + operator into the current kubectl context, with the images of `make image`
+	$(MAKE) --no-print-directory -s manifests | $(KUBECTL) apply -f -
+	$(KUBECTL) -n foresight-system rollout status deployment/foresight-operator --timeout=180s
 
 undeploy: ## remove the operator (CRDs and your resources stay: delete crds/ by hand to remove them)
 	kubectl delete -k manifests/ --ignore-not-found

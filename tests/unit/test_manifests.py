@@ -228,6 +228,22 @@ def test_image_entry_retags_the_operator(kubectl: Path, tmp_path: Path) -> None:
     )
 
 
+def test_make_manifests_puts_the_built_images_in_both_places(kubectl: Path) -> None:
+    """`make image deploy IMAGE_REGISTRY=... IMAGE_TAG=...` deploys the images it built: the
+    operator's container and the runtime image the operator starts for its Jobs."""
+    out = subprocess.run(
+        ["make", "-s", "manifests", "IMAGE_REGISTRY=registry.example/fs", "IMAGE_TAG=9.9.9",
+         f"KUBECTL={kubectl}"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    dep = one(list(yaml.safe_load_all(out)), "Deployment", "foresight-operator")
+    (container,) = dep["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "registry.example/fs/foresight-operator:9.9.9"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["FORESIGHT_RUNTIME_IMAGE"] == "registry.example/fs/foresight-runtime:9.9.9"
+    assert "ghcr.io/foresight-dev" not in out
+
+
 # -- RBAC ---------------------------------------------------------------------------------------
 
 
