@@ -98,16 +98,9 @@ class KubeClient:
         api.user_agent = "foresight-operator"
         return cls(api, timeout=timeout)
 
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        query: Mapping[str, str] | None = None,
-        content_type: str = "application/json",
-    ) -> Obj:
-        raw = self._request(method, path, body=body, query=query, content_type=content_type)
+    def _call(self, method: str, path: str, **request: Any) -> Obj:
+        """A JSON call: :meth:`_request` with its keyword arguments, the answer decoded."""
+        raw = self._request(method, path, **request)
         data = json.loads(raw) if raw else {}
         return dict(data or {})
 

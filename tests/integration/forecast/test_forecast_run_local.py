@@ -8,9 +8,6 @@ Pushgateway.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.integration.forecast.cli import foresight, wait_for
 from tests.servers.prometheus import PrometheusServer, PushgatewayServer, openmetrics
 
 pytestmark = pytest.mark.integration
@@ -76,24 +74,6 @@ def task_yaml(path: Path, prom: str, gateway: str, store: Path, query: str = "it
     }
     path.write_text(yaml.safe_dump(doc))
     return path
-
-
-def foresight(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "foresight.cli", *args],
-        capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})},
-    )  # fmt: skip
-
-
-def wait_for(fn: Any, what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ appear in Prometheus with the same families and labels as in pushgateway mode, p
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 import requests
 import yaml
 
+from tests.integration.forecast.cli import foresight, wait_for
 from tests.servers.prometheus import PrometheusServer, free_port, openmetrics
 
 pytestmark = pytest.mark.integration
@@ -65,24 +65,6 @@ def task_yaml(path: Path, prom: str, store: Path) -> Path:
     }  # fmt: skip
     path.write_text(yaml.safe_dump(doc))
     return path
-
-
-def foresight(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "foresight.cli", *args],
-        capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})},
-    )  # fmt: skip
-
-
-def wait_for(fn: Any, what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
 
 
 @pytest.fixture
