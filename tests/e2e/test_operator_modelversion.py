@@ -10,6 +10,7 @@ restores the first.
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import subprocess
@@ -95,6 +96,7 @@ def test_verify_optimise_promote_conflict_and_rollback(
     first = model_version("disk-1", "1", "Production", 0.30, optimize=optimize)
     second = model_version("disk-2", "2", "Staging", 0.20)
     kubectl.apply(yaml.safe_dump_all([first, second])).check()
+    applied = {n: api.get(MV, n, "default")["spec"] for n in ("disk-1", "disk-2")}  # defaults filled in
 
     def verified_production(o: dict[str, Any] | None) -> bool:
         return status_of(o).get("phase") in ("Ready", "Failed") and status_of(o).get("production") is True
@@ -116,7 +118,8 @@ def test_verify_optimise_promote_conflict_and_rollback(
     # One verify Job, owned by the ModelVersion; the operator never touched the spec.
     jobs = api.list("batch/v1/jobs", "default", label_selector="foresight.dev/name=disk-1")
     assert len(jobs) == 1 and jobs[0]["metadata"]["ownerReferences"][0]["name"] == "disk-1"
-    assert mv1 is not None and mv1["spec"] == api.get(MV, "disk-1", "default")["spec"]
+    assert mv1 is not None and mv1["spec"] == applied["disk-1"]  # verifying wrote status only
+    assert api.get(MV, "disk-2", "default")["spec"] == applied["disk-2"]
     api.wait_for(MV, "disk-2", lambda o: status_of(o).get("phase") == "Ready", "default", timeout=60)
 
     table = models(cluster, "list")
@@ -145,5 +148,10 @@ def test_verify_optimise_promote_conflict_and_rollback(
     mv2 = api.wait_for(MV, "disk-2", lambda o: status_of(o).get("production") is False, "default", timeout=30)
     assert mv2 is not None and mv2["spec"]["stage"] == "Archived"
     assert conflict(api.get(MV, "disk-1", "default")) == "False"
+    # `show` prints one version: spec, status and the history the CLI keeps in annotations.
+    shown = json.loads(models(cluster, "show", "disk-1", "-o", "json"))
+    assert shown["name"] == "disk-1" and shown["spec"]["stage"] == "Production"
+    assert shown["status"]["verified"] is True and shown["status"]["production"] is True
+    assert any(k.startswith("foresight.dev/") for k in shown.get("annotations", {})), shown
     # Stage changes start no new verify Job (the verify key ignores stage).
     assert len(api.list("batch/v1/jobs", "default", label_selector="foresight.dev/name=disk-1")) == 1
