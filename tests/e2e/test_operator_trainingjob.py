@@ -165,3 +165,34 @@ def test_running_trainingjob_shows_epoch_metrics_and_eta_in_status_and_metrics(
         assert time.monotonic() < deadline, "Ready=True never reached /metrics"
         time.sleep(0.2)
 
+
+def test_suspending_a_running_trainingjob_stops_its_pod_and_resuming_continues_from_the_checkpoint(
+    cluster: Cluster, kubectl: Kubectl, kubelet: Kubelet, operator: OperatorProcess
+) -> None:
+    """As a Kubernetes Job: suspend deletes the active pod; unsuspend starts a new one, which
+    resumes from the newest checkpoint instead of starting over."""
+    api = cluster.api
+    body = toy_trainingjob(
+        "pause", epochs=8, hyperparameters={"samples": "60000", "hidden": "8"}, checkpoint={"everyEpochs": 1}
+    )
+    kubectl.apply(yaml.safe_dump(body)).check()
+    two = api.wait_for(TJ, "pause", lambda o: int(((o or {}).get("status") or {}).get("progress", {}).get(
+        "epoch") or 0) >= 2, "default", timeout=120, interval=0.2)  # fmt: skip
+    assert two is not None and two["status"]["phase"] == "Running"
+    kubectl("patch", "tj", "pause", "--type=merge", "-p", '{"spec":{"runPolicy":{"suspend":true}}}').check()
+    held = api.wait_for(TJ, "pause", phase_is("Suspended"), "default", timeout=30)
+    assert held is not None and condition(held, "Ready")["reason"] == "Suspended"
+    deadline = time.monotonic() + 30
+    while api.list("v1/pods", "default", label_selector="batch.kubernetes.io/job-name=pause-train"):
+        assert time.monotonic() < deadline, "the suspended Job's pod was not deleted"
+        time.sleep(0.2)
+
+    kubectl("patch", "tj", "pause", "--type=merge", "-p", '{"spec":{"runPolicy":{"suspend":false}}}').check()
+    done = api.wait_for(TJ, "pause", phase_is("Succeeded", "Failed"), "default", timeout=150)
+    assert done is not None and done["status"]["phase"] == "Succeeded", done["status"]
+    resumed = done["status"]["resumedFromEpoch"]
+    # It continued from a checkpoint taken at or after epoch 2 (status had shown epoch 2 done),
+    # not from scratch, and trained the remaining epochs only.
+    assert 2 <= resumed < 8, resumed
+    assert done["status"]["progress"]["epoch"] == 8
+
