@@ -303,6 +303,17 @@ def plan_training(
                         reason="InvalidSpec",
                         field="dataset.store.endpoint",
                     )
+                if artifacts.scheme == "s3" and (
+                    store.credentials_secret != spec.artifacts.credentials_secret
+                ):
+                    raise SpecError(
+                        f"dataset.store.credentialsSecret {store.credentials_secret!r} differs from "
+                        f"artifacts.credentialsSecret {spec.artifacts.credentials_secret!r}; the pod gets "
+                        "one set of S3 credentials: give one Secret that can read the dataset and "
+                        "write the artifacts, or drop dataset.store",
+                        reason="InvalidSpec",
+                        field="dataset.store.credentialsSecret",
+                    )
                 if artifacts.scheme != "s3":  # else the artifacts store's settings already apply
                     e, se, s = _s3_env(store)
                     env.update(e)
