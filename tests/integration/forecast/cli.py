@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
-from typing import Any
+
+from tests.polling import wait_for
 
 __all__ = ["foresight", "wait_for"]
 
@@ -18,15 +17,3 @@ def foresight(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
         [sys.executable, "-m", "foresight.cli", *args],
         capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})},
     )  # fmt: skip
-
-
-def wait_for(fn: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    """Poll ``fn`` until it returns something truthy and return that; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)

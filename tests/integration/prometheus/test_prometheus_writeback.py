@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from foresight.timeseries import Forecast
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.core import Metric
 
+from tests.polling import wait_for
 from tests.servers.prometheus import PrometheusServer, PushgatewayServer, free_port
 
 pytestmark = pytest.mark.integration
@@ -35,18 +35,6 @@ def forecast(keys: list[dict[str, str]], origin: int, horizon: int = 24) -> Fore
         upper=point + 10,
         model=["ets"] * len(keys),
     )
-
-
-def wait_for(fn: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    """Poll until ``fn`` returns something truthy (scrapes are asynchronous)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def gateway_text(pg: PushgatewayServer, task: str = "quota-wb") -> str:

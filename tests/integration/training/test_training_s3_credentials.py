@@ -101,20 +101,27 @@ def test_wrong_secret_key_for_the_dataset_is_bad_credentials_naming_endpoint_buc
     assert auth_s3.admin.access_key not in message
 
 
-def test_wrong_secret_key_for_checkpoints_and_model_is_bad_credentials(
-    auth_s3: AuthMotoS3Server, bucket: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def _toy_run_refused(
+    auth_s3: AuthMotoS3Server, bucket: str, access: str, secret: str, tmp: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> dict[str, Any]:
+    """Run the toy task (no dataset: the first S3 call is the checkpoint listing) with these keys."""
     spec = TrainingJobSpec.model_validate(
         {"task": "forecast", "epochs": 1, "dataset": {"uri": "pvc://data/panel.npz"},
          "artifacts": _store(auth_s3, bucket)}
-    )  # fmt: skip
-    plan_config, environ = _pod_environ(spec, auth_s3.admin.access_key, WRONG_SECRET, tmp_path)
-    # The toy task needs no dataset, so the first S3 call is the checkpoint listing.
+    )
+    plan_config, environ = _pod_environ(spec, access, secret, tmp)
     config = TrainConfig.model_validate({**plan_config, "task": "toy", "dataset": None})
     out = io.StringIO()
     with caplog.at_level(logging.DEBUG):
         code, doc = run_training(config, environ=environ, stdout=out)
-    term = _check(code, doc, out.getvalue(), tmp_path, caplog, WRONG_SECRET)
+    return _check(code, doc, out.getvalue(), tmp, caplog, secret)  # fmt: skip
+
+
+def test_wrong_secret_key_for_checkpoints_and_model_is_bad_credentials(
+    auth_s3: AuthMotoS3Server, bucket: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    term = _toy_run_refused(auth_s3, bucket, auth_s3.admin.access_key, WRONG_SECRET, tmp_path, caplog)
     assert (
         f"the S3 endpoint {auth_s3.endpoint} rejected the credentials (SignatureDoesNotMatch)"
         in term["message"]
@@ -125,16 +132,7 @@ def test_wrong_secret_key_for_checkpoints_and_model_is_bad_credentials(
 def test_user_without_permission_on_the_bucket_is_bad_credentials_saying_to_grant_access(
     auth_s3: AuthMotoS3Server, bucket: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    spec = TrainingJobSpec.model_validate(
-        {"task": "forecast", "epochs": 1, "dataset": {"uri": "pvc://data/panel.npz"},
-         "artifacts": _store(auth_s3, bucket)}
-    )  # fmt: skip
     keys = auth_s3.no_policy
-    plan_config, environ = _pod_environ(spec, keys.access_key, keys.secret_key, tmp_path)
-    config = TrainConfig.model_validate({**plan_config, "task": "toy", "dataset": None})
-    out = io.StringIO()
-    with caplog.at_level(logging.DEBUG):
-        code, doc = run_training(config, environ=environ, stdout=out)
-    term = _check(code, doc, out.getvalue(), tmp_path, caplog, keys.secret_key)
+    term = _toy_run_refused(auth_s3, bucket, keys.access_key, keys.secret_key, tmp_path, caplog)
     assert "denied access" in term["message"] and "grant" in term["message"]
     assert repr(bucket) in term["message"] and auth_s3.endpoint in term["message"]
