@@ -6,7 +6,12 @@ series where the model beats the best baseline). Baselines: naive, seasonal naiv
 AutoETS, AutoTheta. Targets: auto at or below the best baseline on every group; neural models >= 5%
 below the best statistical baseline on dense seasonal series at 24 h.
 
-Usage: python bench/forecast_accuracy.py [--quick]
+A full run is long on 2 cores (each neural model takes about two minutes per group and horizon,
+``auto`` with its inner backtests longer);
+``--groups`` runs a subset (its JSON is ``forecast_accuracy-<groups>.json``, so a full run's file
+is never overwritten by part of one).
+
+Usage: python bench/forecast_accuracy.py [--quick] [--groups vic_elec,taylor]
 """
 
 from __future__ import annotations
@@ -51,10 +56,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a short smoke run (tiny groups, 2 epochs)")
     parser.add_argument("--epochs", type=int, default=20, help="neural models' maximum epochs")
     parser.add_argument("--windows", type=int, default=4096, help="neural models' windows per epoch")
+    parser.add_argument("--groups", default="", help="comma-separated subset of the groups (default: all)")
     args = parser.parse_args()
     nparams = neural_params(args.quick, args.epochs, args.windows)
     logging.basicConfig(level=logging.WARNING)
     groups = load_groups(args.quick)
+    wanted = [g for g in args.groups.split(",") if g]
+    unknown = sorted(set(wanted) - set(groups))
+    if unknown:
+        parser.error(f"unknown group(s) {', '.join(unknown)}; the groups are {', '.join(groups)}")
+    if wanted:
+        groups = {g: groups[g] for g in wanted}
     models = [*BASELINES, *NEURAL, "auto"]
     rows: list[dict[str, Any]] = []
     for gname, panel in groups.items():
@@ -101,8 +113,8 @@ def main() -> None:
     summary = {"auto_at_or_below_best_baseline_everywhere": auto_ok,
                "neural_ratio_to_best_statistical_dense_24h": neural_24}  # fmt: skip
     print(summary)
-    doc = {"quick": args.quick, "neural": nparams, "rows": rows, "targets": summary}
-    path = write_result("accuracy", doc)
+    doc = {"quick": args.quick, "groups": list(groups), "neural": nparams, "rows": rows, "targets": summary}
+    path = write_result("accuracy" + (f"-{'-'.join(wanted)}" if wanted else ""), doc)
     print(f"wrote {path}")
 
 

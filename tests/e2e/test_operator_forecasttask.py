@@ -132,7 +132,7 @@ def test_forecasttask_example_runs_on_schedule_writes_forecasts_and_reports_bad_
     assert status["seriesCount"] == 6, status
     assert status["model"].startswith("auto("), status
     models = {row["model"] for row in status["backtest"]}
-    assert {"auto", "seasonal_naive", "linear", "ets", "lstm"} <= models, status["backtest"]
+    assert {"auto", "seasonal_naive", "linear", "ets", "theta", "lstm"} <= models, status["backtest"]
     assert all(row.get("mase", 0) >= 0 for row in status["backtest"])
     baselines = ("seasonal_naive", "linear")
     best_baseline = min(row["mase"] for row in status["backtest"] if row["model"] in baselines)

@@ -85,7 +85,7 @@ def demo_spec(*, artifacts_uri: str) -> ForecastTaskSpec:
             },
             "model": {
                 "type": "auto",
-                "candidates": ["seasonal_naive", "linear", "ets", "lstm"],
+                "candidates": ["seasonal_naive", "linear", "ets", "theta", "lstm"],
                 "backtestFolds": 3,
                 "intervalLevel": 0.8,
             },
