@@ -1,7 +1,8 @@
 """Benchmark: the classifier's cached hot paths (check-cache, repeated classify) under wrk at 64 connections.
 
 Target on 2 cores: check-cache >= 2000 requests/s with p99 < 20 ms. Prints a table and writes
-``bench/results/classifier_cached.json``. Usage: ``python bench/classifier_cached.py [--seconds 10]``.
+``bench/results/classifier_cached.json``. Usage: ``python bench/classifier_cached.py [--seconds 10]
+[--case check-cache|classify]`` (one case alone writes ``classifier_cached-<case>.json``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--case", choices=["all", "check-cache", "classify"], default="all", help="run one case only"
+    )
     args = parser.parse_args()
     buf = io.BytesIO()
     Image.new("RGB", (640, 480), (30, 120, 200)).save(buf, format="JPEG", quality=85)
@@ -50,26 +54,28 @@ def main() -> None:
             f'wrk.headers["Content-Type"] = "application/json"\n'
             f"wrk.body = {lua_string(json.dumps({'sha256': sha}).encode())}\n"
         )
-        rows.append(
-            {
-                "case": "check-cache (hit)",
-                **wrk(url, check_lua, connections=args.connections, seconds=args.seconds),
-            }
-        )
+        if args.case in ("all", "check-cache"):
+            rows.append(
+                {
+                    "case": "check-cache (hit)",
+                    **wrk(url, check_lua, connections=args.connections, seconds=args.seconds),
+                }
+            )
         classify_lua = (
             f'wrk.method = "POST"\nwrk.path = "/api/v1/classify"\n'
             f'wrk.headers["Content-Type"] = "multipart/form-data; boundary={boundary}"\n'
             f"wrk.body = {lua_string(multipart)}\n"
         )
-        rows.append(
-            {
-                "case": f"classify (cached, {len(image)} B)",
-                **wrk(url, classify_lua, connections=args.connections, seconds=args.seconds),
-            }
-        )
+        if args.case in ("all", "classify"):
+            rows.append(
+                {
+                    "case": f"classify (cached, {len(image)} B)",
+                    **wrk(url, classify_lua, connections=args.connections, seconds=args.seconds),
+                }
+            )
         stats = requests.get(f"{url}/api/v1/stats/today", timeout=60).json()
     report(
-        "classifier_cached",
+        "classifier_cached" + ("" if args.case == "all" else f"-{args.case}"),  # never overwrite a full run
         rows,
         {
             "target": {"check_cache_rps": 2000, "check_cache_p99_ms": 20},
