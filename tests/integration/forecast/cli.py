@@ -1,4 +1,4 @@
-"""The ``foresight`` CLI as a subprocess, and polling, for the forecasting integration tests."""
+"""The ``foresight`` CLI as a subprocess, for the forecasting integration tests."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import os
 import subprocess
 import sys
 
-from tests.polling import wait_for
-
-__all__ = ["foresight", "wait_for"]
+__all__ = ["foresight"]
 
 
 def foresight(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.integration.forecast.cli import foresight, wait_for
+from tests.integration.forecast.cli import foresight
+from tests.polling import wait_for
 from tests.servers.prometheus import PrometheusServer, PushgatewayServer, openmetrics
 
 pytestmark = pytest.mark.integration

@@ -21,7 +21,8 @@ import pytest
 import requests
 import yaml
 
-from tests.integration.forecast.cli import foresight, wait_for
+from tests.integration.forecast.cli import foresight
+from tests.polling import wait_for
 from tests.servers.prometheus import PrometheusServer, free_port, openmetrics
 
 pytestmark = pytest.mark.integration
