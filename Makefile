@@ -48,8 +48,9 @@ run: install ## the main job: forecast the embedded storage-quota data set local
 	@$(MAKE) --no-print-directory system-deps DEB_PACKAGES="prometheus prometheus-pushgateway"
 	$(FORESIGHT) demo
 
-lint: install ## ruff + mypy on the packages
+lint: install ## ruff, import-linter's layer contracts (pyproject.toml), mypy
 	$(VENV)/bin/ruff check runtime operator tests bench
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/ruff format --check runtime/foresight/api runtime/foresight/cli.py
 	$(VENV)/bin/mypy
 
