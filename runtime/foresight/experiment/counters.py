@@ -44,6 +44,7 @@ from .aggregates import Moments, Proportion, moments_from_histogram
 
 __all__ = [
     "ACCURACY",
+    "CLASSIFY_ENDPOINT",
     "CORRECT_LABEL",
     "ENDPOINT_LABEL",
     "ERROR_RATE",
@@ -59,6 +60,7 @@ __all__ = [
     "VARIANT_LABEL",
     "HistogramSource",
     "Matcher",
+    "MetricSource",
     "MomentsSource",
     "RateSource",
     "Selector",
