@@ -1,4 +1,4 @@
-"""Registration of the subcommands beyond the API tools (operator, run, serve, train, models).
+"""Registration of the subcommands beyond the API tools (operator, run, serve, train, models, library).
 
 Each subcommand lives next to the code it runs, in a module that exposes
 ``add_parser(subparsers) -> None``. That module must be cheap to import (no torch, kopf, fastapi
@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "foresight.serving.command",  # foresight serve classifier
     "foresight.training.command",  # foresight train
     "foresight.registry.command",  # foresight models ...
+    "foresight.library.command",  # foresight library ..., foresight recommend
 )
 
 

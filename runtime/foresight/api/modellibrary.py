@@ -2,35 +2,78 @@
 
 Seed 000: preset libraries of database capacity-planning cases (workload in, recommended
 architecture out) that a team browses, downloads, verifies and activates. Here a library is a
-versioned archive from a built-in name, an HTTP(S) URL, an S3 URI or a ConfigMap; the operator
-fetches and verifies it and makes ModelVersions of the models it carries.
+versioned archive from a built-in name, an HTTP(S) URL, an S3 URI or a ConfigMap (the format:
+docs/library-format.md); a Job of the runtime image (``foresight library fetch``) fetches it,
+checks its checksum and every case against the schema, stores the verified version in the
+artifact store and switches the library's one active-version pointer in a single write; the
+previous version stays stored for rollback.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import Field
 
 from .meta import ApiModel, ImageOverride, KindInfo, StatusBase, StoreRef, cel, column, ready_columns
 
-__all__ = ["MODEL_LIBRARY", "ModelLibrarySpec", "ModelLibraryStatus"]
+__all__ = [
+    "MODEL_LIBRARY",
+    "LibraryPhase",
+    "LibraryQuality",
+    "LibraryReason",
+    "LibrarySourceHealth",
+    "ModelLibrarySpec",
+    "ModelLibraryStatus",
+]
 
 
 class LibraryPhase(StrEnum):
-    """``status.phase`` values the operator writes today (the fetch controller adds more)."""
+    """``status.phase`` values."""
 
     PENDING = "Pending"
+    FETCHING = "Fetching"
+    READY = "Ready"
     FAILED = "Failed"
 
 
 class LibraryReason(StrEnum):
+    """Condition reasons; the fetch Job's result names one of them (``reason``)."""
+
     FETCHING = "Fetching"
     FETCH_FAILED = "FetchFailed"
+    """Something unexpected went wrong in the fetch Job (its log has the details)."""
     CHECKSUM_MISMATCH = "ChecksumMismatch"
     ACTIVE = "Active"
+    """Verified, stored, and the library's active-version pointer names this version."""
     INACTIVE = "Inactive"
+    """Verified and stored, but not the active version (``active: false``)."""
+    SOURCE_UNREACHABLE = "SourceUnreachable"
+    """The URL / S3 endpoint could not be reached or answered with a server error (retried)."""
+    SOURCE_NOT_FOUND = "SourceNotFound"
+    """The source answered, but holds nothing at that URL / key / ConfigMap key."""
+    ACCESS_DENIED = "AccessDenied"
+    UNKNOWN_BUILTIN = "UnknownBuiltin"
+    INVALID_ARCHIVE = "InvalidArchive"
+    """Not a .tar.gz or JSON library, malformed JSON, or no manifest."""
+    UNSAFE_ARCHIVE = "UnsafeArchive"
+    """A member escapes the archive root, is a link or a device, or appears twice."""
+    TOO_LARGE = "TooLarge"
+    INVALID_MANIFEST = "InvalidManifest"
+    INVALID_CASES = "InvalidCases"
+    """At least one case fails the schema or a consistency rule (the first reasons are in status)."""
+    INVALID_MODELS = "InvalidModels"
+    EMPTY_LIBRARY = "EmptyLibrary"
+    VERSION_MISMATCH = "VersionMismatch"
+    """The library's manifest names another name or version than the spec pins."""
+    VERSION_CONFLICT = "VersionConflict"
+    """This version is already stored with different content: a changed library needs a new version."""
+    STORE_UNAVAILABLE = "StoreUnavailable"
+    ACTIVE_CONFLICT = "ActiveConflict"
+    """Another ModelLibrary already holds the active version of the same library name."""
+    INVALID_SPEC = "InvalidSpec"
 
 
 class ConfigMapSource(ApiModel):
@@ -47,7 +90,8 @@ class LibrarySource(ApiModel):
         default=None,
         pattern=r"^[a-z0-9][-a-z0-9]*$",
         max_length=63,
-        description="builtin: a library shipped in the runtime image, e.g. `capacity-planning`.",
+        description="builtin: a library shipped in the runtime image: `postgresql-oltp` or `mysql-tidb` "
+        "(`foresight library list` shows them with their versions).",
     )
     url: str | None = Field(
         default=None, pattern=r"^https?://.+", max_length=2048, description="url: an HTTP(S) archive."
@@ -90,14 +134,97 @@ MODEL_LIBRARY_RULES = (
 )
 
 
+class LibrarySourceHealth(ApiModel):
+    """What the last fetch saw of the source."""
+
+    kind: Literal["builtin", "url", "s3", "configMap"] = Field(description="kind: the source kind.")
+    location: str = Field(
+        default="",
+        max_length=2048,
+        description="location: where it was fetched from (a URL without its query string or credentials).",
+    )
+    reachable: bool = Field(description="reachable: the source answered (whatever it held).")
+    http_status: int | None = Field(default=None, description="httpStatus: the HTTP status of a url source.")
+    message: str | None = Field(
+        default=None, max_length=1024, description="message: what went wrong, if anything."
+    )
+    checked_time: datetime | None = Field(default=None, description="checkedTime: when it was checked.")
+
+
+class LibraryQuality(ApiModel):
+    """Leave-one-out quality of the nearest-case recommender on this library's own cases."""
+
+    held_out: int = Field(ge=0, description="heldOut: cases predicted from all the others.")
+    k: int = Field(ge=1, description="k: neighbours per recommendation.")
+    architecture_accuracy: float = Field(
+        ge=0,
+        le=1,
+        description="architectureAccuracy: share of held-out cases whose architecture_type was "
+        "recommended (a case outside the coverage of the others counts as wrong).",
+    )
+    baseline_accuracy: float = Field(
+        ge=0,
+        le=1,
+        description="baselineAccuracy: the same for always answering the most common architecture.",
+    )
+    node_count_mae: float | None = Field(
+        default=None,
+        alias="nodeCountMAE",
+        ge=0,
+        description="nodeCountMAE: mean absolute error of node_count where an answer was given.",
+    )
+    baseline_node_count_mae: float | None = Field(
+        default=None,
+        alias="baselineNodeCountMAE",
+        ge=0,
+        description="baselineNodeCountMAE: the same for always answering the median node_count.",
+    )
+    abstained: int = Field(
+        default=0, ge=0, description="abstained: held-out cases outside the others' coverage."
+    )
+
+
 class ModelLibraryStatus(StatusBase):
     phase: LibraryPhase | None = Field(
         default=None, description="phase: a one-word summary for `kubectl get`."
     )
+    library_name: str | None = Field(
+        default=None, max_length=63, description="libraryName: the name in the library's manifest."
+    )
+    schema_version: int | None = Field(default=None, ge=1, description="schemaVersion: the library format.")
     cases: int | None = Field(default=None, ge=0, description="cases: capacity-planning cases carried.")
+    valid_cases: int | None = Field(
+        default=None, ge=0, description="validCases: cases that passed verification."
+    )
+    invalid_cases: int | None = Field(default=None, ge=0, description="invalidCases: cases that failed it.")
+    invalid_reasons: list[str] = Field(
+        default_factory=list,
+        max_length=10,
+        description="invalidReasons: the first reasons, each naming the case id and the field.",
+    )
     models: int | None = Field(default=None, ge=0, description="models: models carried.")
     checksum: str | None = Field(default=None, description="checksum: sha256 of what was fetched.")
     active: bool = Field(default=False, description="active: the library is in use.")
+    active_version: str | None = Field(
+        default=None, max_length=63, description="activeVersion: the version the active pointer names."
+    )
+    previous_version: str | None = Field(
+        default=None,
+        max_length=63,
+        description="previousVersion: the version it replaced, kept for rollback.",
+    )
+    pointer: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="pointer: the artifact-store object naming the active version (changed in one write).",
+    )
+    stored_uri: str | None = Field(
+        default=None, max_length=2048, description="storedUri: where this verified version is stored."
+    )
+    source: LibrarySourceHealth | None = Field(default=None, description="source: health of the source.")
+    quality: LibraryQuality | None = Field(
+        default=None, description="quality: leave-one-out quality of the recommender on this library."
+    )
     fetched_time: datetime | None = Field(default=None, description="fetchedTime: when it was fetched.")
 
 
@@ -107,8 +234,10 @@ MODEL_LIBRARY = KindInfo(
     short_names=("mlib",),
     printer_columns=ready_columns(
         column("Version", ".spec.version"),
-        column("Cases", ".status.cases", "integer"),
         column("Active", ".status.active", "boolean"),
+        column("Cases", ".status.cases", "integer"),
+        column("Valid", ".status.validCases", "integer"),
+        column("Active-Version", ".status.activeVersion", priority=1),
     ),
     spec_model=ModelLibrarySpec,
     status_model=ModelLibraryStatus,
