@@ -18,6 +18,7 @@ say so instead of drawing made-up numbers.
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import tempfile
 from collections import defaultdict
@@ -106,7 +107,7 @@ def _backtest_errors(panel: Any, horizon: int, horizons: list[str]) -> list[Back
     """MASE per model and horizon, as a training run's backtest reports them."""
     out = []
     for name in BASELINES:
-        result = backtest(panel, lambda n=name: get_model(n), horizon, folds=3)
+        result = backtest(panel, functools.partial(get_model, name), horizon, folds=3)
         for text in horizons:
             h = parse_duration(text) // STEP
             mase = metrics.mase(result.actual[:, :, h - 1], result.point[:, :, h - 1], result.scale)
