@@ -6,10 +6,11 @@ environment) and passes it down; nothing else in the package reads ``os.environ`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["FINALIZER", "OperatorSettings", "SettingsError"]
+__all__ = ["FINALIZER", "MonitoringSettings", "OperatorSettings", "SettingsError"]
 
 FINALIZER = "foresight.dev/finalizer"
 """The finalizer name (kopf adds it only to kinds that have deletion handlers)."""
@@ -39,6 +40,63 @@ def _float(environ: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise SettingsError(f"{name}={raw!r} is not a number of seconds") from exc
+
+
+# A Kubernetes label key (optional DNS-subdomain prefix + "/", then a name) and value.
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+def _labels(
+    environ: Mapping[str, str], name: str, default: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    """``key=value,key=value`` -> pairs; unset = ``default``, empty = none."""
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    pairs: list[tuple[str, str]] = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(value):
+            raise SettingsError(
+                f"{name}={raw!r}: {part!r} is not a Kubernetes label key=value; write e.g. "
+                "release=kube-prometheus-stack (comma-separated for several)"
+            )
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """How the alerting rules and the dashboard of a ForecastTask are labelled, so that the
+    Prometheus and the Grafana of the cluster pick them up."""
+
+    rule_labels: tuple[tuple[str, str], ...] = (("release", "kube-prometheus-stack"),)
+    """Labels of every PrometheusRule (and rules ConfigMap): what the Prometheus resource's
+    ``ruleSelector`` matches. kube-prometheus-stack's default selector is ``release: <its Helm
+    release>``, usually ``kube-prometheus-stack``. ``FORESIGHT_RULE_LABELS`` (``k=v,k=v``)."""
+    dashboard_label: tuple[str, str] = ("grafana_dashboard", "1")
+    """The label of a dashboard ConfigMap: the Grafana sidecar's default ``label`` / ``labelValue``
+    in kube-prometheus-stack. ``FORESIGHT_DASHBOARD_LABEL`` (``k=v``)."""
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> MonitoringSettings:
+        dashboard = _labels(environ, "FORESIGHT_DASHBOARD_LABEL", (cls.dashboard_label,))
+        if len(dashboard) != 1:
+            raise SettingsError(
+                f"FORESIGHT_DASHBOARD_LABEL={environ.get('FORESIGHT_DASHBOARD_LABEL')!r}: give exactly one "
+                "key=value, the label your Grafana sidecar looks for (e.g. grafana_dashboard=1)"
+            )
+        return cls(
+            rule_labels=_labels(environ, "FORESIGHT_RULE_LABELS", cls.rule_labels),
+            dashboard_label=dashboard[0],
+        )
 
 
 @dataclass(frozen=True)
@@ -80,6 +138,8 @@ class OperatorSettings:
     epoch usually takes longer, so status lags an epoch by at most this much."""
     verbose: bool = False
     """Debug logging."""
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    """Labels of the ForecastTasks' PrometheusRules and dashboard ConfigMaps."""
 
     @property
     def scope(self) -> str:
@@ -133,4 +193,5 @@ class OperatorSettings:
             request_timeout=_float(environ, "FORESIGHT_REQUEST_TIMEOUT", 30.0),
             progress_interval=_float(environ, "FORESIGHT_PROGRESS_INTERVAL", 15.0),
             verbose=verbose,
+            monitoring=MonitoringSettings.from_environ(environ),
         )
