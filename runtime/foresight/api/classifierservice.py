@@ -81,7 +81,9 @@ class DashScopeBackend(ApiModel):
         default=None,
         description="baseUrl: override the DashScope API base URL.",
     )
-    timeout_seconds: int = Field(default=30, ge=1, le=600, description="timeoutSeconds: per LLM call.")
+    timeout_seconds: int = Field(
+        default=30, ge=1, le=600, description="timeoutSeconds: per LLM call, 1 to 600."
+    )
     max_retries: int = Field(
         default=3, ge=0, le=10, description="maxRetries: retries on 429 / 5xx with backoff."
     )

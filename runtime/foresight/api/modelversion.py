@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from .meta import (
+    DNS_SUBDOMAIN_PATTERN,
     NO_DOT_DOT,
     ApiModel,
     ImageOverride,
@@ -73,15 +74,22 @@ class Artifact(ApiModel):
 
 class Lineage(ApiModel):
     training_job: str | None = Field(
-        default=None, max_length=253, description="trainingJob: the TrainingJob that produced it."
+        default=None,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="trainingJob: the TrainingJob that produced it.",
     )
     forecast_task: str | None = Field(
-        default=None, max_length=253, description="forecastTask: the ForecastTask that produced it."
+        default=None,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="forecastTask: the ForecastTask that produced it.",
     )
     dataset: str | None = Field(default=None, max_length=1024, description="dataset: the training data.")
     parent: str | None = Field(
         default=None,
         max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
         description="parent: the ModelVersion it was derived from (fine-tuned, distilled).",
     )
 

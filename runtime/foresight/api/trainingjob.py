@@ -299,7 +299,7 @@ class Distributed(ApiModel):
         default=300,
         ge=10,
         le=3600,
-        description="joinTimeoutSeconds: how long "
+        description="joinTimeoutSeconds: how long (10 to 3600) "
         "workers wait for each other before failing with WorkerJoinTimeout.",
     )
 

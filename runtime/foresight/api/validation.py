@@ -98,11 +98,15 @@ def evaluate_rules(
     """Evaluate every CEL rule of ``schema`` against ``value`` (``old`` enables transition rules)."""
     errors: list[FieldError] = []
     for node, val, old_val, where in _walk(schema, value, old, path):
-        for rule in node.get("x-kubernetes-validations", []):
+        rules = node.get("x-kubernetes-validations", [])
+        if not rules:
+            continue
+        this = celpy.json_to_cel(val)  # once per node: converting a whole spec is not free
+        for rule in rules:
             uses_old = "oldSelf" in rule["rule"]
             if uses_old and old_val is None:
                 continue  # transition rules only run on updates where the old value exists
-            activation = {"self": celpy.json_to_cel(val)}
+            activation = {"self": this}
             if uses_old:
                 activation["oldSelf"] = celpy.json_to_cel(old_val)
             field = where + rule.get("fieldPath", "")
