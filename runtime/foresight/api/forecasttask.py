@@ -33,7 +33,7 @@ from .meta import (
     column,
     ready_columns,
 )
-from .rules import SET, Rule, at_least, cel, field_rules, keyed_by
+from .rules import SET, Rule, at_least, cel, field_error, field_rules, keyed_by
 
 __all__ = ["FORECAST_TASK", "OUTPUT_LABELS", "ForecastTaskSpec", "ForecastTaskStatus", "ModelType"]
 
@@ -183,7 +183,7 @@ class Calendar(ApiModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
+            raise field_error(
                 f"unknown time zone {value!r}: use an IANA name such as UTC, Europe/Berlin or Asia/Shanghai"
             ) from exc
         return value
@@ -314,17 +314,6 @@ class Schedule(ApiModel):
         description="cron: predict on this cron schedule instead of predictEvery (five fields, UTC; "
         "checked by `foresight validate` and the operator).",
     )
-
-    @field_validator("cron")
-    @classmethod
-    def _valid_cron(cls, value: str | None) -> str | None:
-        if value is not None and not croniter.is_valid(value):
-            raise ValueError(
-                f"{value!r} is not a cron schedule: five fields, minute hour day-of-month month day-of-week, "
-                "e.g. `*/30 * * * *`"
-            )
-        return value
-
     max_catch_up: int = Field(
         default=1,
         ge=0,
@@ -332,6 +321,16 @@ class Schedule(ApiModel):
         description="maxCatchUp: after downtime, at most this "
         "many missed runs are made up (1 = run once, now).",
     )
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is not None and not croniter.is_valid(value):
+            raise field_error(
+                f"{value!r} is not a cron schedule: five fields, minute hour day-of-month month day-of-week, "
+                "e.g. `*/30 * * * *`"
+            )
+        return value
 
 
 class OutputSpec(ApiModel):

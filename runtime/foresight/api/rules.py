@@ -34,6 +34,7 @@ __all__ = [
     "at_least",
     "cel",
     "cel_string",
+    "field_error",
     "field_rules",
     "immutable",
     "keyed_by",
@@ -74,6 +75,12 @@ def immutable(what: str) -> JsonExtra:
     return field_rules(cel("self == oldSelf", f"{what} is immutable once set"))
 
 
+def field_error(message: str) -> PydanticCustomError:
+    """What a validator raises: the message as written. (pydantic puts "Value error, " in front of
+    a ``ValueError``; without a context it leaves braces alone, so `{categories}` stays as it is.)"""
+    return PydanticCustomError("foresight_rule", message)
+
+
 def cel_string(text: str) -> str:
     """``text`` as a CEL single-quoted string literal."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -108,9 +115,7 @@ class Rule:
 
     def _check(self, value: Any) -> Any:
         if not self.test(value):
-            # A custom error, so the message reads as written (no "Value error, " in front); without
-            # a context pydantic leaves braces alone (`{categories}` stays as it is).
-            raise PydanticCustomError("foresight_rule", self.message)
+            raise field_error(self.message)
         return value
 
 

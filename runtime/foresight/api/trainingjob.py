@@ -33,7 +33,7 @@ from .meta import (
     column,
     ready_columns,
 )
-from .rules import SET, at_least, cel, cel_string, field_rules
+from .rules import SET, at_least, cel, cel_string, field_error, field_rules
 
 __all__ = ["NUMERIC_HYPERPARAMETERS", "TRAINING_JOB", "TrainingJobSpec", "TrainingJobStatus"]
 
@@ -279,11 +279,15 @@ class SearchSpec(ApiModel):
     @field_validator("space")
     @classmethod
     def _numeric_choices(cls, space: dict[str, SearchParameter]) -> dict[str, SearchParameter]:
-        for name, param in space.items():
-            spec = NUMERIC_HYPERPARAMETERS.get(name)
-            bad = [v for v in param.values if spec is not None and not spec.accepts(v)]
-            if spec is not None and bad:
-                raise ValueError(f"{name} must be {spec.describe()} (search.space choices), got {bad[0]!r}")
+        problems = [
+            f"{name} must be {spec.describe()}, got {value!r}"
+            for name, param in space.items()
+            if (spec := NUMERIC_HYPERPARAMETERS.get(name)) is not None
+            for value in param.values
+            if not spec.accepts(value)
+        ]
+        if problems:
+            raise field_error("; ".join(problems) + " (search.space choices)")
         return space
 
 
@@ -370,15 +374,6 @@ class TrainingJobSpec(ApiModel):
     epochs: int = Field(default=10, ge=1, le=100000, description="epochs: training epochs.")
     seed: int = Field(default=0, ge=0, le=2**32 - 1, description="seed: makes training deterministic.")
 
-    @field_validator("hyperparameters")
-    @classmethod
-    def _numbers_are_numbers(cls, values: dict[str, str]) -> dict[str, str]:
-        for name, text in values.items():
-            spec = NUMERIC_HYPERPARAMETERS.get(name)
-            if spec is not None and not spec.accepts(text):
-                raise ValueError(f"{name} must be {spec.describe()}, written as a string, got {text!r}")
-        return values
-
     distributed: Distributed = Field(
         default_factory=Distributed, description="distributed: workers and backend."
     )
@@ -397,6 +392,18 @@ class TrainingJobSpec(ApiModel):
     run_policy: RunPolicy = Field(
         default_factory=RunPolicy, description="runPolicy: retries, deadline, TTL, suspend."
     )
+
+    @field_validator("hyperparameters")
+    @classmethod
+    def _numbers_are_numbers(cls, values: dict[str, str]) -> dict[str, str]:
+        problems = [
+            f"{name} must be {spec.describe()}, written as a string, got {text!r}"
+            for name, text in values.items()
+            if (spec := NUMERIC_HYPERPARAMETERS.get(name)) is not None and not spec.accepts(text)
+        ]
+        if problems:
+            raise field_error("; ".join(problems))
+        return values
 
 
 TRAINING_SPEC_RULES = (
