@@ -15,6 +15,8 @@ from pydantic import ConfigDict, Field
 from .meta import NOT_BLANK, ApiModel, Duration, KindInfo, Query, StatusBase, column, ready_columns
 from .rules import at_least, cel, field_rules, keyed_by, matches
 
+__all__ = ["AB_EXPERIMENT", "ABExperimentSpec", "ABExperimentStatus"]
+
 VariantQuery = Annotated[
     Query,
     matches(
@@ -23,9 +25,8 @@ VariantQuery = Annotated[
         "the same number and no difference can ever be found",
     ),
 ]
+"""PromQL per variant: `$variant` becomes each variant's name."""
 MetricName = Annotated[str, Field(min_length=1, max_length=63), NOT_BLANK]
-
-__all__ = ["AB_EXPERIMENT", "ABExperimentSpec", "ABExperimentStatus"]
 
 
 class ExperimentPhase(StrEnum):

@@ -59,6 +59,9 @@ STORE_URI_PATTERN = (
 )
 StoreUri = Annotated[str, Field(pattern=STORE_URI_PATTERN, max_length=1024), NO_DOT_DOT]
 """Where an artifact store lives: ``s3://bucket/prefix``, ``pvc://claim/path`` or ``file:///path``."""
+ImageReference = Annotated[
+    str, not_matching(r"\s", "must not contain whitespace: an image reference is one word")
+]
 S3Endpoint = Annotated[
     str,
     Field(max_length=512, pattern=r"^\S+$"),
@@ -264,10 +267,7 @@ class Placement(ApiModel):
 class ImageOverride(ApiModel):
     """Which runtime image the pods run (all kinds share one image; override per resource)."""
 
-    image: (
-        Annotated[str, not_matching(r"\s", "must not contain whitespace: an image reference is one word")]
-        | None
-    ) = Field(
+    image: ImageReference | None = Field(
         default=None,
         min_length=1,
         max_length=512,
