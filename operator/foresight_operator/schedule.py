@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
+from foresight.api.durations import parse_duration
 from foresight.api.forecasttask import ForecastTaskSpec
 
 __all__ = [
@@ -42,24 +43,12 @@ __all__ = [
     "Plan",
     "PlannedRun",
     "RunKind",
-    "go_duration",
     "plan_runs",
 ]
 
 RunKind = Literal["train", "predict"]
 MAX_SLOTS = 10_000
 """Slots enumerated at most when counting missed runs (a 1 s cron after a year down stops here)."""
-
-
-def go_duration(text: str) -> timedelta:
-    """A Go / Kubernetes duration (``15m``, ``1h30m``, ``720h``, ``500ms``)."""
-    import re
-
-    parts = re.findall(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)", text.strip())
-    if not parts or "".join(n + u for n, u in parts) != text.strip():
-        raise ValueError(f"{text!r} is not a duration like 15m, 1h30m or 720h")
-    unit = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-    return timedelta(seconds=sum(float(n) * unit[u] for n, u in parts))
 
 
 class Outcome(StrEnum):
@@ -99,8 +88,8 @@ class Cadence:
         """Raises ``ValueError`` naming the field when a duration or the cron expression is unusable."""
         s = spec.schedule
         return cls(
-            retrain_every=go_duration(s.retrain_every),
-            predict_every=go_duration(s.predict_every),
+            retrain_every=parse_duration(s.retrain_every),
+            predict_every=parse_duration(s.predict_every),
             cron=s.cron,
             max_catch_up=s.max_catch_up,
             suspend=spec.suspend,

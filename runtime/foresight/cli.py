@@ -11,8 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
-import yaml
+from typing import Any
 
 from . import __version__
 
@@ -41,32 +40,46 @@ def _cmd_crds(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_documents(path: str) -> list[object]:
-    """The YAML documents of a file (``-`` reads standard input); empty documents are skipped."""
-    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    return [doc for doc in yaml.safe_load_all(text) if doc is not None]
+def _ident(doc: Any) -> str:
+    """``Kind/name`` of a document, ``?`` for what it lacks."""
+    if not isinstance(doc, dict):
+        return f"<{type(doc).__name__}>"
+    meta = doc.get("metadata")
+    name = meta.get("name", "?") if isinstance(meta, dict) else "?"
+    return f"{doc.get('kind', '?')}/{name}"
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    """Check every document of every file; exit 1 when any failed (odd input is a failure, not a crash)."""
+    from .api.documents import DocumentError, read_yaml
     from .api.validation import validate_object
 
     failed = 0
     for path in args.filename:
         try:
-            docs = load_documents(path)
-        except (OSError, yaml.YAMLError) as exc:
-            print(f"{path}: cannot read: {exc}", file=sys.stderr)
+            loaded = read_yaml(path)
+        except DocumentError as exc:
+            print(f"{path}: {exc}", file=sys.stderr)
             failed += 1
             continue
-        for doc in docs:
-            meta = doc.get("metadata", {}) if isinstance(doc, dict) else {}
-            kind = doc.get("kind", "?") if isinstance(doc, dict) else "?"
-            ident = f"{kind}/{(meta or {}).get('name', '?')}"
-            if isinstance(doc, dict) and not str(doc.get("apiVersion", "")).startswith("foresight.dev/"):
+        for warning in loaded.warnings:
+            print(f"{path}: warning: {warning}", file=sys.stderr)
+        for doc in loaded.documents:
+            if doc.error is not None:
+                print(f"{path}: document at line {doc.line}: {doc.error}", file=sys.stderr)
+                failed += 1
+                continue
+            ident = _ident(doc.value)
+            if isinstance(doc.value, dict) and not str(doc.value.get("apiVersion", "")).startswith(
+                "foresight.dev/"
+            ):
                 if not args.quiet:
                     print(f"{path}: {ident}: skipped (not a foresight.dev resource)")
                 continue
-            errors = validate_object(doc)
+            try:
+                errors = [str(e) for e in validate_object(doc.value)]
+            except Exception as exc:  # a bug of ours must not stop the other documents from being checked
+                errors = [f"could not be validated ({type(exc).__name__}: {exc}); please report this"]
             if errors:
                 failed += 1
                 for err in errors:

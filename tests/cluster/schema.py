@@ -3,10 +3,12 @@
 What a real API server does with a CRD's ``openAPIV3Schema`` on create / update / patch, in the
 order it does it: apply ``default``s, prune unknown fields (unless
 ``x-kubernetes-preserve-unknown-fields``), validate (types, required, enum, bounds, lengths,
-patterns, item counts) and evaluate ``x-kubernetes-validations`` CEL rules with ``celpy``
-(``oldSelf`` is bound on update; transition rules that use it are skipped on create, as in
-Kubernetes). Failures come back as :class:`FieldError` with the field path (``spec.horizon``) and
-the wording of the real API server, so a 422 ``Status`` reads like the real thing in kubectl.
+patterns, item and property counts, unique items of ``x-kubernetes-list-type`` ``set`` and
+``map`` lists) and evaluate ``x-kubernetes-validations`` CEL rules with ``celpy`` (``oldSelf`` is
+bound on update; transition rules that use it are skipped on create, as in Kubernetes), with
+Kubernetes' ``<list>.sum()`` and Go's grammar for ``duration()``. Failures come back as
+:class:`FieldError` with the field path (``spec.horizon``) and the wording of the real API server,
+so a 422 ``Status`` reads like the real thing in kubectl.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import celpy
+from foresight.api.durations import nanoseconds
 
 _MISSING = object()
 
@@ -209,7 +213,25 @@ def validate(
         if isinstance(items, dict):
             for i, item in enumerate(value):
                 validate(item, items, f"{path}[{i}]", errors)
+        _check_unique(value, schema, path, errors)
     if isinstance(value, dict):
+        if "maxProperties" in schema and len(value) > schema["maxProperties"]:
+            errors.append(
+                FieldError(
+                    path,
+                    "FieldValueTooMany",
+                    f"Too many: {len(value)}: must have at most {schema['maxProperties']} items",
+                )
+            )
+        if "minProperties" in schema and len(value) < schema["minProperties"]:
+            errors.append(
+                FieldError(
+                    path,
+                    "FieldValueInvalid",
+                    f"Invalid value: {len(value)}: {path} in body should have at least "
+                    f"{schema['minProperties']} properties",
+                )
+            )
         props = schema.get("properties") or {}
         for key in schema.get("required") or []:
             if key not in value:
@@ -229,6 +251,34 @@ def validate(
         _check_rule(rule, value, old, path, errors)
 
 
+def _go_repr(value: Any) -> str:
+    """How the API server prints a duplicate (Go's %#v of the decoded JSON value)."""
+    if isinstance(value, dict):
+        inner = ", ".join(f"{_go_repr(k)}:{_go_repr(v)}" for k, v in value.items())
+        return f"map[string]interface {{}}{{{inner}}}"
+    return _fmt(value)
+
+
+def _check_unique(value: list[Any], schema: dict[str, Any], path: str, errors: list[FieldError]) -> None:
+    """``x-kubernetes-list-type: set`` items, and ``map`` items by their keys, appear once each."""
+    list_type = schema.get("x-kubernetes-list-type")
+    if list_type not in ("set", "map"):
+        return
+    keys = schema.get("x-kubernetes-list-map-keys") or []
+    seen: list[Any] = []
+    for i, item in enumerate(value):
+        ident = (
+            item if list_type == "set" else [item.get(k) if isinstance(item, dict) else None for k in keys]
+        )
+        if ident in seen:
+            shown = item if list_type == "set" else {k: item.get(k) for k in keys}
+            errors.append(
+                FieldError(f"{path}[{i}]", "FieldValueDuplicate", f"Duplicate value: {_go_repr(shown)}")
+            )
+        else:
+            seen.append(ident)
+
+
 _CEL_ENV = celpy.Environment()
 
 
@@ -240,7 +290,25 @@ def _list_sum(items: Any) -> Any:
     return total
 
 
-_K8S_FUNCTIONS = {"sum": _list_sum}
+def _duration(value: Any) -> Any:
+    """CEL's ``duration(string)`` as the API server has it: Go's ``time.ParseDuration``.
+
+    celpy's own reads ``1us`` and ``1ns`` as 0s and refuses ``0``; Foresight's parser implements
+    Go's grammar (without a sign, which no Foresight rule uses) and is tested against Go's cases.
+    """
+    if isinstance(value, celpy.celtypes.DurationType):
+        return value
+    ns = nanoseconds(str(value))
+    return celpy.celtypes.DurationType(seconds=ns // 1_000_000_000, nanos=ns % 1_000_000_000)
+
+
+_K8S_FUNCTIONS = {"sum": _list_sum, "duration": _duration}
+
+
+@cache
+def _program(expression: str) -> Any:
+    """A compiled rule (the API server compiles each CRD's rules once, not per request)."""
+    return _CEL_ENV.program(_CEL_ENV.compile(expression), functions=_K8S_FUNCTIONS)
 
 
 def _check_rule(rule: dict[str, Any], value: Any, old: Any, path: str, errors: list[FieldError]) -> None:
@@ -255,7 +323,7 @@ def _check_rule(rule: dict[str, Any], value: Any, old: Any, path: str, errors: l
     if rule.get("fieldPath"):
         field = f"{path}{rule['fieldPath']}" if path else rule["fieldPath"].lstrip(".")
     try:
-        program = _CEL_ENV.program(_CEL_ENV.compile(expression), functions=_K8S_FUNCTIONS)
+        program = _program(expression)
         result = program.evaluate(activation)
     except Exception as exc:  # a rule that cannot run is reported like the API server does
         errors.append(

@@ -9,6 +9,7 @@ Validation is checked twice, by two independent implementations: the generated C
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,8 @@ import yaml
 from foresight.api import API_VERSION, GROUP, KINDS
 from foresight.api.crd import crd_filename, render_crd
 from foresight.api.validation import validate_object
+from foresight_operator.handlers.common import parse_spec
+from foresight_operator.reconcile import SpecError
 
 from tests.cluster.schema import admit
 
@@ -265,6 +268,367 @@ def test_invalid_resource_is_rejected_naming_the_field(
 def test_invalid_table_is_large_and_covers_every_kind() -> None:
     assert len(INVALID) >= 20
     assert {kind for kind, _, _ in INVALID} == set(SHORT_NAMES)
+
+
+# --- what cannot work: refused before anything runs (issue 13, item 8) ---------------------------
+
+PROMQL = {"url": "http://prometheus:9090", "query": "gpu_used", "lookback": "48h", "step": "1h"}
+FORECAST_TRAINING = [("spec.task", "forecast"), ("spec.model", "lstm")]
+REDIS = {"store": "redis", "redis": {"url": "redis://redis:6379/0"}}
+SHA = "a" * 64
+
+# class -> [(kind, changes, field the error must name)]. Each one is refused twice, as the table
+# above: by the generated CRD (schema + CEL, the emulator's admission, as an API server would at
+# `kubectl apply`) and by `foresight validate`; and, unless it needs two fields at once or is a JSON
+# type (ADMISSION_ONLY: the CRD is the one place it is checked), by the model itself, which is what
+# the operator's spec parsing runs: Ready=False naming the field before any child exists.
+REFUSED: dict[str, list[tuple[str, list[tuple[str, Any]], str]]] = {
+    "zero or absurdly small durations": [
+        ("ForecastTask", [("spec.source.step", "0s")], "spec.source.step"),
+        ("ForecastTask", [("spec.source.step", "1ms")], "spec.source.step"),
+        ("ForecastTask", [("spec.source.step", "0")], "spec.source.step"),
+        ("ForecastTask", [("spec.source.lookback", "30m")], "spec.source.lookback"),
+        ("ForecastTask", [("spec.horizon", "0s")], "spec.horizon"),
+        ("ForecastTask", [("spec.output", {"horizons": ["0s"]})], "spec.output.horizons"),
+        ("ForecastTask", [("spec.schedule", {"retrainEvery": "1ms"})], "spec.schedule.retrainEvery"),
+        ("ForecastTask", [("spec.schedule", {"retrainEvery": "1m"})], "spec.schedule.retrainEvery"),
+        ("ForecastTask", [("spec.schedule", {"predictEvery": "1ns"})], "spec.schedule.predictEvery"),
+        ("ForecastTask", [("spec.output", {"horizons": ["90m"]})], "spec.output.horizons"),
+        ("ForecastTask", [("spec.limits", {"minHistoryPoints": 2000})], "spec.source.lookback"),
+        (
+            "TrainingJob",
+            [*FORECAST_TRAINING, ("spec.dataset", {"promql": {**PROMQL, "step": "0s"}})],
+            "spec.dataset.promql.step",
+        ),
+        (
+            "TrainingJob",
+            [*FORECAST_TRAINING, ("spec.dataset", {"promql": {**PROMQL, "lookback": "1s"}})],
+            "spec.dataset.promql.lookback",
+        ),
+        (
+            "TrainingJob",
+            [*FORECAST_TRAINING, ("spec.dataset", {"promql": {**PROMQL, "step": "72h"}})],
+            "spec.dataset.promql.lookback",
+        ),
+        (
+            "TrainingJob",
+            [("spec.runPolicy.activeDeadlineSeconds", 1)],
+            "spec.runPolicy.activeDeadlineSeconds",
+        ),
+        ("ABExperiment", [("spec.analysisInterval", "1ms")], "spec.analysisInterval"),
+        ("ABExperiment", [("spec.strategy.steps.0.pause", "0s")], "spec.strategy.steps[0].pause"),
+    ],
+    "ratios and probabilities outside their range": [
+        ("ForecastTask", [("spec.threshold.ratio", 1.5)], "spec.threshold.ratio"),
+        ("ForecastTask", [("spec.threshold.ratio", 0)], "spec.threshold.ratio"),
+        ("ForecastTask", [("spec.model.intervalLevel", 1.0)], "spec.model.intervalLevel"),
+        ("TrainingJob", [("spec.hyperparameters.dropout", "1.5")], "spec.hyperparameters"),
+        ("TrainingJob", [("spec.hyperparameters.valFraction", "0")], "spec.hyperparameters"),
+        ("ModelVersion", [("spec.optimize.prune", {"sparsity": 1.0})], "spec.optimize.prune.sparsity"),
+        ("ModelVersion", [("spec.optimize.parityThreshold", 2)], "spec.optimize.parityThreshold"),
+        ("ABExperiment", [("spec.confidence", 0.3)], "spec.confidence"),
+        ("ABExperiment", [("spec.variants.0.weight", 150)], "spec.variants[0].weight"),
+        (
+            "ClassifierService",
+            [("spec.cache", REDIS), ("spec.autoscaling", {"targetCpuUtilization": 150})],
+            "spec.autoscaling.targetCpuUtilization",
+        ),
+    ],
+    "blank queries and prompts, placeholders missing": [
+        ("ForecastTask", [("spec.source.query", "   ")], "spec.source.query"),
+        (
+            "ForecastTask",
+            [("spec.source.covariates", [{"name": "w", "query": "\t\n"}])],
+            "spec.source.covariates[0].query",
+        ),
+        ("ForecastTask", [("spec.threshold.capacity.query", " ")], "spec.threshold.capacity.query"),
+        (
+            "TrainingJob",
+            [*FORECAST_TRAINING, ("spec.dataset", {"promql": {**PROMQL, "query": "  "}})],
+            "spec.dataset.promql.query",
+        ),
+        ("ABExperiment", [("spec.primaryMetric.query", "  ")], "spec.primaryMetric.query"),
+        (
+            "ABExperiment",
+            [("spec.primaryMetric.query", "sum(rate(correct_total[5m]))")],
+            "spec.primaryMetric.query",
+        ),
+        (
+            "ABExperiment",
+            [("spec.guardMetrics.0.query", "histogram_quantile(0.99, x)")],
+            "spec.guardMetrics[0].query",
+        ),
+        ("ABExperiment", [("spec.primaryMetric.name", " ")], "spec.primaryMetric.name"),
+        ("ClassifierService", [("spec.prompt", "   ")], "spec.prompt"),
+        ("ClassifierService", [("spec.prompt", "Classify this photo. Answer with one key.")], "spec.prompt"),
+        (
+            "ClassifierService",
+            [
+                (
+                    "spec.categories",
+                    [{"key": "pets", "zh": "宠物", "en": " "}, {"key": "other", "zh": "其他", "en": "Other"}],
+                )
+            ],
+            "spec.categories[0].en",
+        ),
+    ],
+    "duplicates in lists that are sets": [
+        ("ForecastTask", [("spec.source.groupBy", ["cluster", "team", "cluster"])], "spec.source.groupBy"),
+        ("ForecastTask", [("spec.model.candidates", ["ets", "theta", "ets"])], "spec.model.candidates"),
+        (
+            "ForecastTask",
+            [("spec.source.covariates", [{"name": "w", "query": "a"}, {"name": "w", "query": "b"}])],
+            "spec.source.covariates",
+        ),
+        ("ForecastTask", [("spec.output", {"horizons": ["1h", "6h", "1h"]})], "spec.output.horizons"),
+        (
+            "TrainingJob",
+            [*FORECAST_TRAINING, ("spec.dataset", {"promql": {**PROMQL, "groupBy": ["user", "user"]}})],
+            "spec.dataset.promql.groupBy",
+        ),
+        (
+            "TrainingJob",
+            [("spec.search", {"space": {"hiddenSize": {"type": "choice", "values": ["8", "8"]}}})],
+            "spec.search.space.hiddenSize.values",
+        ),
+        ("ModelVersion", [("spec.optimize.batchSizes", [1, 1])], "spec.optimize.batchSizes"),
+        ("ABExperiment", [("spec.variants.1.name", "control")], "spec.variants"),
+        (
+            "ABExperiment",
+            [
+                (
+                    "spec.guardMetrics",
+                    [
+                        {"name": "p99", "query": "a($variant)", "max": 1},
+                        {"name": "p99", "query": "b($variant)", "max": 2},
+                    ],
+                )
+            ],
+            "spec.guardMetrics",
+        ),
+        (
+            "ClassifierService",
+            [
+                (
+                    "spec.categories",
+                    [
+                        {"key": "other", "zh": "其他", "en": "Other"},
+                        {"key": "other", "zh": "别的", "en": "Else"},
+                    ],
+                )
+            ],
+            "spec.categories",
+        ),
+    ],
+    "label names Prometheus reserves": [
+        ("ForecastTask", [("spec.source.groupBy", ["__name__"])], "spec.source.groupBy"),
+        ("ForecastTask", [("spec.source.groupBy", ["cluster", "__meta_pod"])], "spec.source.groupBy"),
+        (
+            "TrainingJob",
+            [*FORECAST_TRAINING, ("spec.dataset", {"promql": {**PROMQL, "groupBy": ["__address__"]}})],
+            "spec.dataset.promql.groupBy",
+        ),
+    ],
+    "non-positive sizes": [
+        ("ModelVersion", [("spec.optimize.batchSizes", [0, 1000])], "spec.optimize.batchSizes[0]"),
+        ("ModelVersion", [("spec.optimize.batchSizes", [1, -8])], "spec.optimize.batchSizes[1]"),
+        ("TrainingJob", [("spec.hyperparameters.imageSize", "0")], "spec.hyperparameters"),
+        ("TrainingJob", [("spec.resources.memory", "0")], "spec.resources.memory"),
+        ("ForecastTask", [("spec.resources.cpu", "0m")], "spec.resources.cpu"),
+        ("ClassifierService", [("spec.cache.size", "0Gi")], "spec.cache.size"),
+    ],
+    "paths and URIs with `..` or an unsupported scheme": [
+        (
+            "ForecastTask",
+            [("spec.artifacts", {"uri": "pvc://foresight-artifacts/../../etc/"})],
+            "spec.artifacts.uri",
+        ),
+        ("ForecastTask", [("spec.artifacts", {"uri": "gs://bucket/models/"})], "spec.artifacts.uri"),
+        ("ForecastTask", [("spec.source.url", "file:///etc/prometheus")], "spec.source.url"),
+        (
+            "ForecastTask",
+            [("spec.output", {"pushgatewayUrl": "http://pgw:9091/a/%2e%2e/b"})],
+            "spec.output.pushgatewayUrl",
+        ),
+        (
+            "TrainingJob",
+            [("spec.dataset.uri", "pvc://foresight-artifacts/datasets/../../../root/")],
+            "spec.dataset.uri",
+        ),
+        (
+            "TrainingJob",
+            [("spec.artifacts", {"uri": "s3://models/", "endpoint": "http://minio:9000"})],
+            "spec.artifacts.endpoint",
+        ),
+        (
+            "TrainingJob",
+            [("spec.metrics", {"pushgatewayUrl": "tcp://pgw:9091"})],
+            "spec.metrics.pushgatewayUrl",
+        ),
+        (
+            "ModelVersion",
+            [("spec.artifact.uri", "s3://foresight-models/storage-forecaster/../x/model.pt")],
+            "spec.artifact.uri",
+        ),
+        ("ModelVersion", [("spec.artifact.store.uri", "gs://foresight-models/")], "spec.artifact.store.uri"),
+        (
+            "ModelLibrary",
+            [("spec.source", {"s3": "s3://libraries/../secret.tar.gz"}), ("spec.sha256", SHA)],
+            "spec.source.s3",
+        ),
+        (
+            "ModelLibrary",
+            [("spec.source", {"url": "ftp://example.com/lib.tar.gz"}), ("spec.sha256", SHA)],
+            "spec.source.url",
+        ),
+        (
+            "ModelLibrary",
+            [("spec.source", {"url": "https://example.com/a/../lib.tar.gz"}), ("spec.sha256", SHA)],
+            "spec.source.url",
+        ),
+        (
+            "ClassifierService",
+            [("spec.backend.dashscope.baseUrl", "file:///etc/passwd")],
+            "spec.backend.dashscope.baseUrl",
+        ),
+        (
+            "ClassifierService",
+            [("spec.cache", {"store": "redis", "redis": {"url": "http://redis:6379"}})],
+            "spec.cache.redis.url",
+        ),
+    ],
+    "hyperparameters that must be numbers": [
+        ("TrainingJob", [("spec.hyperparameters.learningRate", "fast")], "spec.hyperparameters"),
+        ("TrainingJob", [("spec.hyperparameters.imageSize", "96.5")], "spec.hyperparameters"),
+        ("TrainingJob", [("spec.hyperparameters.learningRate", "0")], "spec.hyperparameters"),
+        (
+            "TrainingJob",
+            [("spec.search", {"space": {"learningRate": {"type": "choice", "values": ["0.1", "big"]}}})],
+            "spec.search.space",
+        ),
+        (
+            "TrainingJob",
+            [("spec.search", {"space": {"learningRate": {"type": "loguniform", "min": 0, "max": 1}}})],
+            "spec.search.space.learningRate.min",
+        ),
+        (
+            "ForecastTask",
+            [("spec.model.hyperparameters.learningRate", "0.001")],
+            "spec.model.hyperparameters.learningRate",
+        ),
+        (
+            "ForecastTask",
+            [("spec.model.hyperparameters.hiddenSize", "64")],
+            "spec.model.hyperparameters.hiddenSize",
+        ),
+    ],
+}
+ADMISSION_ONLY = {
+    # needs two fields at once: a CEL rule of the CRD, evaluated by the API server and `foresight validate`
+    ("ForecastTask", "spec.output.horizons", "90m"),
+    ("ForecastTask", "spec.source.lookback", "minHistoryPoints"),
+    ("TrainingJob", "spec.dataset.promql.lookback", "72h"),
+    ("TrainingJob", "spec.search.space.learningRate.min", "loguniform"),
+    # a JSON type the CRD refuses: the operator only reads what the API server admitted, and its
+    # lax parse would read "64" as 64, which works
+    ("ForecastTask", "spec.model.hyperparameters.learningRate", "0.001"),
+    ("ForecastTask", "spec.model.hyperparameters.hiddenSize", "64"),
+}
+# Where a class applies: every kind with a field of that class.
+CLASS_KINDS = {
+    "zero or absurdly small durations": {"ForecastTask", "TrainingJob", "ABExperiment"},
+    "ratios and probabilities outside their range": set(SHORT_NAMES) - {"ModelLibrary"},
+    "blank queries and prompts, placeholders missing": {
+        "ForecastTask",
+        "TrainingJob",
+        "ABExperiment",
+        "ClassifierService",
+    },
+    "duplicates in lists that are sets": set(SHORT_NAMES) - {"ModelLibrary"},
+    "label names Prometheus reserves": {"ForecastTask", "TrainingJob"},
+    "non-positive sizes": {"ModelVersion", "TrainingJob", "ForecastTask", "ClassifierService"},
+    "paths and URIs with `..` or an unsupported scheme": set(SHORT_NAMES) - {"ABExperiment"},
+    "hyperparameters that must be numbers": {"TrainingJob", "ForecastTask"},
+}
+REFUSED_CASES = [(cls, *case) for cls, cases in REFUSED.items() for case in cases]
+
+
+def _admission_only(kind: str, changes: list[tuple[str, Any]], field: str) -> bool:
+    return any(k == kind and f == field and needle in repr(changes) for k, f, needle in ADMISSION_ONLY)
+
+
+@pytest.mark.parametrize(
+    ("cls", "kind", "changes", "field"),
+    REFUSED_CASES,
+    ids=[f"{c.split()[0]}:{k}:{f}:{i}" for i, (c, k, _, f) in enumerate(REFUSED_CASES)],
+)
+def test_what_cannot_work_is_refused_naming_the_field(
+    cls: str, kind: str, changes: list[tuple[str, Any]], field: str
+) -> None:
+    changes = copy.deepcopy(changes)  # admission fills in defaults in place
+    test_invalid_resource_is_rejected_naming_the_field(kind, copy.deepcopy(changes), field)
+    doc = copy.deepcopy(_example(kind))
+    for path, value in changes:
+        _set(doc, path, value)
+    if _admission_only(kind, changes, field):
+        parse_spec(KINDS[kind].spec_model, doc["spec"])  # the model alone sees one field at a time
+        return
+    with pytest.raises(SpecError) as info:
+        parse_spec(KINDS[kind].spec_model, doc["spec"])
+    dotted = re.sub(r"\[(\d+)\]", r".\1", field)
+    assert dotted in info.value.message, info.value.message
+
+
+def test_every_class_is_covered_for_every_kind_it_applies_to() -> None:
+    assert set(REFUSED) == set(CLASS_KINDS)
+    for cls, cases in REFUSED.items():
+        assert {kind for kind, _, _ in cases} == CLASS_KINDS[cls], cls
+
+
+# Refused by `foresight validate` and the operator's spec parsing, not at admission: CEL has no
+# time zone database and no cron parser.
+BEYOND_CEL: list[tuple[str, list[tuple[str, Any]], str]] = [
+    ("ForecastTask", [("spec.calendar", {"timeZone": "Mars/Olympus_Mons"})], "spec.calendar.timeZone"),
+    ("ForecastTask", [("spec.calendar", {"timeZone": "../../etc/passwd"})], "spec.calendar.timeZone"),
+    ("ForecastTask", [("spec.calendar", {"timeZone": "UTC+8"})], "spec.calendar.timeZone"),
+    ("ForecastTask", [("spec.schedule.cron", "61 * * * *")], "spec.schedule.cron"),
+    ("ForecastTask", [("spec.schedule.cron", "every day at noon")], "spec.schedule.cron"),
+]
+
+
+@pytest.mark.parametrize(("kind", "changes", "field"), BEYOND_CEL)
+def test_what_cel_cannot_check_is_refused_offline_and_by_the_operator(
+    kind: str, changes: list[tuple[str, Any]], field: str
+) -> None:
+    doc = copy.deepcopy(_example(kind))
+    for path, value in changes:
+        _set(doc, path, value)
+    offline = [str(e) for e in validate_object(doc)]
+    assert any(e.startswith(field) for e in offline), offline
+    with pytest.raises(SpecError) as info:
+        parse_spec(KINDS[kind].spec_model, doc["spec"])
+    assert field in info.value.message
+
+
+def test_known_time_zones_and_cron_schedules_pass() -> None:
+    for zone in ("UTC", "Asia/Shanghai", "America/Argentina/Buenos_Aires", "Etc/GMT+8"):
+        doc = copy.deepcopy(_example("ForecastTask"))
+        doc["spec"]["calendar"] = {"timeZone": zone}
+        assert validate_object(doc) == [] and _admission_errors(doc) == []
+    doc = copy.deepcopy(_example("ForecastTask"))
+    doc["spec"]["schedule"]["cron"] = "0 */6 * * 1-5"
+    assert validate_object(doc) == []
+
+
+def test_the_minimum_durations_themselves_pass() -> None:
+    """The floors are inclusive and documented in each field's description."""
+    doc = copy.deepcopy(_example("ForecastTask"))
+    doc["spec"]["source"].update(step="1s", lookback="1h")
+    doc["spec"].update(horizon="60s", output={"horizons": ["1s", "30s"]}, limits={"minHistoryPoints": 3600})
+    doc["spec"]["schedule"] = {"retrainEvery": "10m", "predictEvery": "10s"}
+    assert _admission_errors(doc) == [] and validate_object(doc) == []
+    crd = yaml.safe_dump(CRDS["ForecastTask"])
+    assert "at least 1s" in crd and "at least 10m" in crd and "at least 10s" in crd
 
 
 def test_model_version_artifact_is_immutable_once_set() -> None:

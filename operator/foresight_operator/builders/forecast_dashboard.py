@@ -30,6 +30,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from foresight.api.durations import duration_seconds, format_compound
 from foresight.api.forecasttask import ForecastTaskSpec
 from grafana_foundation_sdk.builders import bargauge, common, dashboard, prometheus, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -37,12 +38,10 @@ from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as models
 
 from ..reconcile.names import child_name
-from ..schedule import go_duration
 from ..settings import MonitoringSettings
 from .configmap import build_configmap
 from .forecast_monitoring import (
     child_metadata,
-    prom_duration,
     promql_string,
     selector,
     series_label_names,
@@ -102,7 +101,7 @@ def _variables(name: str, namespace: str, spec: ForecastTaskSpec) -> list[Any]:
             .include_all(True)
             .all_value(".*")
         )
-    horizons = [(h, prom_duration(go_duration(h))) for h in spec.output.horizons]
+    horizons = [(h, format_compound(duration_seconds(h))) for h in spec.output.horizons]
     text, value = horizons[len(horizons) // 2]  # the middle one: 6h of the default 1h, 6h, 24h
     out.append(
         dashboard.CustomVariable(HORIZON_VARIABLE)
@@ -146,7 +145,7 @@ def actual_query(name: str, namespace: str, spec: ForecastTaskSpec) -> str:
     """The source as a run reads it: a counter turned into per-step increases, then aggregated."""
     query = spec.source.query.strip()
     if spec.source.counter:
-        query = f"increase(({query})[{prom_duration(go_duration(spec.source.step))}:])"
+        query = f"increase(({query})[{format_compound(duration_seconds(spec.source.step))}:])"
     return _picked(name, namespace, spec, _aggregated(spec, query, spec.source.aggregation))
 
 

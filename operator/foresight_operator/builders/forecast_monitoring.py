@@ -13,10 +13,12 @@ unit test checks it against the runtime's own ``series_labels`` for every reserv
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from foresight.api.durations import format_compound
 from foresight.api.forecasttask import FORECAST_TASK, ForecastTaskSpec
 
 from ..reconcile.errors import SpecError
@@ -89,16 +91,8 @@ def predict_interval(spec: ForecastTaskSpec) -> timedelta:
 
 
 def prom_duration(interval: timedelta) -> str:
-    """A Prometheus duration for ``interval``, rounded up to whole seconds: ``1h30m``, ``45s``."""
-    seconds = max(0, int(-(-interval.total_seconds() // 1)))
-    if seconds == 0:
-        return "0s"
-    out = ""
-    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
-        n, seconds = divmod(seconds, size)
-        if n:
-            out += f"{n}{unit}"
-    return out
+    """A Prometheus duration for ``interval``, rounded up to whole seconds (the API's grammar)."""
+    return format_compound(max(0, math.ceil(interval.total_seconds())))
 
 
 def child_metadata(

@@ -8,13 +8,25 @@ and analysis results to status; promotion stays a spec change that a user (or Ar
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from .meta import ApiModel, Duration, KindInfo, StatusBase, cel, column, ready_columns
+from .meta import NOT_BLANK, ApiModel, Duration, KindInfo, Query, StatusBase, column, ready_columns
+from .rules import at_least, cel, field_rules, keyed_by, matches
 
 __all__ = ["AB_EXPERIMENT", "ABExperimentSpec", "ABExperimentStatus"]
+
+VariantQuery = Annotated[
+    Query,
+    matches(
+        r"\$variant",
+        "must contain `$variant` (replaced by each variant's name): without it every variant reads "
+        "the same number and no difference can ever be found",
+    ),
+]
+"""PromQL per variant: `$variant` becomes each variant's name."""
+MetricName = Annotated[str, Field(min_length=1, max_length=63), NOT_BLANK]
 
 
 class ExperimentPhase(StrEnum):
@@ -47,12 +59,10 @@ class Variant(ApiModel):
 
 
 class MetricSpec(ApiModel):
-    name: str = Field(max_length=63, description="name: the metric's name.")
-    query: str = Field(
-        min_length=1,
-        max_length=4096,
+    name: MetricName = Field(description="name: the metric's name.")
+    query: VariantQuery = Field(
         description="query: PromQL returning one sample per "
-        "variant; `$variant` is replaced by the variant name.",
+        "variant; it must contain `$variant`, which is replaced by the variant name.",
     )
     goal: Literal["maximize", "minimize"] = Field(
         default="maximize", description="goal: which direction wins."
@@ -60,15 +70,27 @@ class MetricSpec(ApiModel):
 
 
 class GuardMetric(ApiModel):
-    name: str = Field(max_length=63, description="name: the guard's name.")
-    query: str = Field(min_length=1, max_length=4096, description="query: PromQL per variant (`$variant`).")
+    model_config = ConfigDict(
+        json_schema_extra=field_rules(
+            cel(
+                "!has(self.max) || !has(self.min) || double(self.min) < double(self.max)",
+                "min must be below max (otherwise every candidate fails the guard)",
+                field_path=".min",
+            )
+        )
+    )
+
+    name: MetricName = Field(description="name: the guard's name, unique among guardMetrics.")
+    query: VariantQuery = Field(description="query: PromQL per variant; it must contain `$variant`.")
     max: float | None = Field(default=None, description="max: the candidate fails above this.")
     min: float | None = Field(default=None, description="min: the candidate fails below this.")
 
 
 class Step(ApiModel):
     weight: int = Field(ge=0, le=100, description="weight: percent of traffic to the candidate.")
-    pause: Duration = Field(default="1h", description="pause: how long to hold before the next step.")
+    pause: Annotated[Duration, at_least("1m", "a step shorter than the analysis gathers no samples")] = Field(
+        default="1h", description="pause: how long to hold before the next step, at least 1m."
+    )
 
 
 class Strategy(ApiModel):
@@ -90,30 +112,35 @@ class ABExperimentSpec(ApiModel):
         max_length=63,
         description="service: the ClassifierService (or other serving resource) under test.",
     )
-    variants: list[Variant] = Field(
+    variants: Annotated[list[Variant], keyed_by("name")] = Field(
         min_length=2,
         max_length=8,
-        description="variants: the model versions compared; the first is the control.",
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+        description="variants: the model versions compared, one per name; the first is the control.",
     )
     stickiness_key: str = Field(
         default="X-Client-Id",
+        min_length=1,
         max_length=128,
+        pattern=r"^[-!#$%&'*+.^_`|~0-9A-Za-z]+$",
         description="stickinessKey: request "
-        "header hashed (consistent hashing) so a client stays on one variant.",
+        "header hashed (consistent hashing) so a client stays on one variant (an HTTP header name).",
     )
     primary_metric: MetricSpec = Field(description="primaryMetric: decides the winner.")
-    guard_metrics: list[GuardMetric] = Field(
+    guard_metrics: Annotated[list[GuardMetric], keyed_by("name")] = Field(
         default_factory=list,
         max_length=8,
-        description="guardMetrics: a candidate breaking one is rolled back.",
+        description="guardMetrics: a candidate breaking one is rolled back; one per name.",
     )
-    min_samples: int = Field(default=1000, ge=10, description="minSamples: per variant before deciding.")
+    min_samples: int = Field(
+        default=1000, ge=10, le=1_000_000_000, description="minSamples: per variant before deciding."
+    )
     confidence: float = Field(default=0.95, ge=0.5, lt=1, description="confidence: 1 - significance level.")
     strategy: Strategy = Field(
         default_factory=Strategy, description="strategy: how traffic is split over time."
     )
-    analysis_interval: Duration = Field(default="5m", description="analysisInterval: how often to analyse.")
+    analysis_interval: Annotated[
+        Duration, at_least("30s", "Prometheus has no new samples to analyse more often than it scrapes")
+    ] = Field(default="5m", description="analysisInterval: how often to analyse, at least 30s.")
     auto_promote: bool = Field(
         default=False,
         description="autoPromote: route all traffic to a significant "

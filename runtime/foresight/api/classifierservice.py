@@ -8,23 +8,26 @@ pre-check that saves the upload, daily statistics and a small admin page.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from .meta import (
+    DNS_SUBDOMAIN_PATTERN,
+    NOT_BLANK,
     ApiModel,
+    HttpUrl,
     ImageOverride,
     KindInfo,
     Placement,
-    Quantity,
+    PositiveQuantity,
     Resources,
     SecretKeyRef,
     StatusBase,
-    cel,
     column,
     ready_columns,
 )
+from .rules import cel, keyed_by, matches
 
 __all__ = ["CLASSIFIER_SERVICE", "DEFAULT_CATEGORIES", "DEFAULT_PROMPT", "Category", "ClassifierServiceSpec"]
 
@@ -45,8 +48,8 @@ class ClassifierReason(StrEnum):
 
 class Category(ApiModel):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=63, description="key: what the API returns.")
-    zh: str = Field(min_length=1, max_length=63, description="zh: Chinese label.")
-    en: str = Field(min_length=1, max_length=63, description="en: English label.")
+    zh: Annotated[str, NOT_BLANK] = Field(min_length=1, max_length=63, description="zh: Chinese label.")
+    en: Annotated[str, NOT_BLANK] = Field(min_length=1, max_length=63, description="en: English label.")
 
 
 DEFAULT_CATEGORIES: tuple[Category, ...] = (
@@ -67,24 +70,27 @@ DEFAULT_PROMPT = (
 
 
 class DashScopeBackend(ApiModel):
-    model: str = Field(default="qwen-vl-plus", max_length=128, description="model: the DashScope model.")
+    model: str = Field(
+        default="qwen-vl-plus", max_length=128, pattern=r"^\S+$", description="model: the DashScope model."
+    )
     api_key_secret: SecretKeyRef = Field(
         description="apiKeySecret: the Secret key holding the DashScope API "
         "key (passed to the pods as an environment variable)."
     )
-    base_url: str | None = Field(
+    base_url: HttpUrl | None = Field(
         default=None,
-        pattern=r"^https?://.+",
-        max_length=512,
         description="baseUrl: override the DashScope API base URL.",
     )
-    timeout_seconds: int = Field(default=30, ge=1, le=600, description="timeoutSeconds: per LLM call.")
+    timeout_seconds: int = Field(
+        default=30, ge=1, le=600, description="timeoutSeconds: per LLM call, 1 to 600."
+    )
     max_retries: int = Field(
         default=3, ge=0, le=10, description="maxRetries: retries on 429 / 5xx with backoff."
     )
     price_per_call: float = Field(
         default=0.008,
         ge=0,
+        le=1000,
         description="pricePerCall: estimated cost of one call (for the cost-saved statistic), in yuan.",
     )
 
@@ -106,7 +112,11 @@ class Backend(ApiModel):
 
 
 class RedisCache(ApiModel):
-    url: str = Field(pattern=r"^rediss?://.+", max_length=512, description="url: `redis://host:6379/0`.")
+    url: str = Field(
+        pattern=r"^rediss?://[^\s/?#]+([/?#]\S*)?$",
+        max_length=512,
+        description="url: `redis://host:6379/0` (or `rediss://` for TLS).",
+    )
     password_secret: SecretKeyRef | None = Field(
         default=None, description="passwordSecret: the Redis password."
     )
@@ -117,9 +127,12 @@ class Cache(ApiModel):
         default="sqlite",
         description="store: sqlite on a PVC (one replica) or a shared redis (several replicas).",
     )
-    size: Quantity = Field(default="1Gi", description="size: PVC size for sqlite.")
+    size: PositiveQuantity = Field(default="1Gi", description="size: PVC size for sqlite, more than 0.")
     storage_class_name: str | None = Field(
-        default=None, max_length=253, description="storageClassName: of the PVC."
+        default=None,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="storageClassName: of the PVC.",
     )
     redis: RedisCache | None = Field(default=None, description="redis: the shared Redis.")
     retention_days: int = Field(
@@ -137,14 +150,16 @@ class UploadLimits(ApiModel):
     max_upload_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, le=1024**3, description="maxUploadBytes: larger uploads get 413."
     )
-    max_pixels: int = Field(default=40_000_000, ge=1024, description="maxPixels: decompression-bomb guard.")
+    max_pixels: int = Field(
+        default=40_000_000, ge=1024, le=10_000_000_000, description="maxPixels: decompression-bomb guard."
+    )
 
 
 class Autoscaling(ApiModel):
     min_replicas: int = Field(default=1, ge=1, le=1000, description="minReplicas: the floor.")
     max_replicas: int = Field(default=4, ge=1, le=1000, description="maxReplicas: the ceiling.")
     target_cpu_utilization: int = Field(
-        default=70, ge=1, le=100, description="targetCPUUtilization: percent."
+        default=70, ge=1, le=100, description="targetCpuUtilization: percent of the CPU request, 1 to 100."
     )
 
 
@@ -153,18 +168,26 @@ class ClassifierServiceSpec(ApiModel):
         default=1, ge=0, le=1000, description="replicas: serving pods (ignored with autoscaling)."
     )
     backend: Backend = Field(description="backend: who classifies.")
-    categories: list[Category] = Field(
+    categories: Annotated[list[Category], keyed_by("key")] = Field(
         default_factory=lambda: list(DEFAULT_CATEGORIES),
         min_length=2,
         max_length=64,
-        description="categories: the answer set; defaults to seed 003's eight.",
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["key"]},
+        description="categories: the answer set, one per key; defaults to seed 003's eight.",
     )
-    prompt: str = Field(
+    prompt: Annotated[
+        str,
+        NOT_BLANK,
+        matches(
+            r"\{categories\}",
+            "must contain the `{categories}` placeholder, which is replaced by the category keys: "
+            "without it the model is never told which keys to answer with",
+        ),
+    ] = Field(
         default=DEFAULT_PROMPT,
         min_length=1,
         max_length=8192,
-        description="prompt: the instruction; `{categories}` is replaced by the category keys.",
+        description="prompt: the instruction; it must contain `{categories}`, which is replaced by the "
+        "category keys and labels.",
     )
     cache: Cache = Field(default_factory=Cache, description="cache: result cache and statistics store.")
     limits: UploadLimits = Field(default_factory=UploadLimits, description="limits: upload guards.")

@@ -11,26 +11,31 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from croniter import croniter
+from pydantic import ConfigDict, Field, field_validator
 
 from .meta import (
     LABEL_NAME_PATTERN,
     ApiModel,
     Duration,
+    HttpUrl,
     ImageOverride,
     KindInfo,
+    LabelName,
     Placement,
+    Query,
     Resources,
     SecretKeyRef,
     StatusBase,
     StoreRef,
-    cel,
     column,
     ready_columns,
 )
+from .rules import SET, Rule, at_least, cel, field_error, field_rules, keyed_by
 
-__all__ = ["FORECAST_TASK", "ForecastTaskSpec", "ForecastTaskStatus", "ModelType"]
+__all__ = ["FORECAST_TASK", "OUTPUT_LABELS", "ForecastTaskSpec", "ForecastTaskStatus", "ModelType"]
 
 
 class ModelType(StrEnum):
@@ -67,48 +72,59 @@ class ForecastReason(StrEnum):
     FORECASTS_WRITTEN = "ForecastsWritten"
 
 
-LabelName = Annotated[str, Field(pattern=LABEL_NAME_PATTERN, max_length=63)]
+OUTPUT_LABELS = frozenset(
+    {"task", "namespace", "horizon", "bound", "metric", "model", "kind", "job", "instance"}
+)
+"""Labels on Foresight's output series that are not the series' own: Foresight writes the first
+seven, the Pushgateway (or the scrape) sets ``job`` and ``instance``. A series label of the same
+name is written as ``series_<name>``."""
+
+# Durations, each with the minimum below which a task cannot work (documented in its field).
+Step = Annotated[Duration, at_least("1s", "a step of 0s divides by zero, and Prometheus resolves seconds")]
+Horizon = Annotated[Duration, at_least("1s", "a horizon shorter than a step forecasts nothing")]
 
 
 class Covariate(ApiModel):
     """An extra PromQL series used as a model input (e.g. write rate next to usage)."""
 
-    name: str = Field(pattern=LABEL_NAME_PATTERN, max_length=63, description="name: the input's name.")
-    query: str = Field(
-        min_length=1,
-        max_length=4096,
-        description="query: PromQL returning the same groupBy labels as the source query.",
+    name: str = Field(
+        pattern=LABEL_NAME_PATTERN, max_length=63, description="name: the input's name, unique in covariates."
+    )
+    query: Query = Field(
+        description="query: PromQL returning the same groupBy labels as the source query (not blank).",
     )
 
 
 class PrometheusSource(ApiModel):
     """The history to learn from."""
 
-    url: str = Field(
+    url: HttpUrl = Field(
         default="http://prometheus-operated.monitoring.svc:9090",
-        max_length=512,
-        pattern=r"^https?://.+",
-        description="url: the Prometheus HTTP API base URL.",
+        description="url: the Prometheus HTTP API base URL (http or https).",
     )
-    query: str = Field(
-        min_length=1,
-        max_length=4096,
-        description='query: PromQL of the series to forecast, e.g. `storage_used_bytes{cluster=~"gpu-.*"}`.',
+    query: Query = Field(
+        description='query: PromQL of the series to forecast, e.g. `storage_used_bytes{cluster=~"gpu-.*"}` '
+        "(not blank).",
     )
-    lookback: Duration = Field(
+    lookback: Annotated[Duration, at_least("1h", "models learn nothing from less history")] = Field(
         default="720h",
-        description="lookback: how much history to learn from (a Go duration: `720h` is 30 days).",
+        description="lookback: how much history to learn from (a Go duration: `720h` is 30 days), at "
+        "least 1h and at least limits.minHistoryPoints steps.",
     )
-    step: Duration = Field(
-        default="1h", description="step: the resolution of the history and of the forecasts."
+    step: Step = Field(
+        default="1h",
+        description="step: the resolution of the history and of the forecasts, at least 1s.",
     )
-    group_by: list[LabelName] = Field(
+    group_by: Annotated[list[LabelName], SET] = Field(
         default_factory=list,
         max_length=8,
         description="groupBy: labels that "
-        "identify a series (e.g. user, group, storage_type, cluster); other labels "
+        "identify a series (e.g. user, group, storage_type, cluster), each once; other labels "
         "are aggregated with `aggregation`. Empty with aggregation `none` keeps every series with "
-        "all its labels; empty with `sum` / `max` / `mean` merges everything into one series.",
+        "all its labels; empty with `sum` / `max` / `mean` merges everything into one series. Not "
+        "a name starting with `__` (Prometheus' own). A label that Foresight's output series carry "
+        "themselves (task, namespace, horizon, bound, metric, model, kind, job, instance) is written "
+        "as `series_<name>` on the forecasts (e.g. `series_namespace`), so both stay readable.",
     )
     aggregation: Literal["sum", "max", "mean", "none"] = Field(
         default="sum", description="aggregation: how series that share the groupBy labels merge."
@@ -118,8 +134,10 @@ class PrometheusSource(ApiModel):
         description="counter: the query returns a counter; it is turned "
         "into per-step increases (resets handled). Prefer rate() in the query.",
     )
-    covariates: list[Covariate] = Field(
-        default_factory=list, max_length=8, description="covariates: extra PromQL inputs to the models."
+    covariates: Annotated[list[Covariate], keyed_by("name")] = Field(
+        default_factory=list,
+        max_length=8,
+        description="covariates: extra PromQL inputs to the models, one per name.",
     )
     bearer_token_secret: SecretKeyRef | None = Field(
         default=None, description="bearerTokenSecret: a token for a Prometheus behind authentication."
@@ -142,9 +160,22 @@ class Calendar(ApiModel):
     day_night: DayNight | None = Field(default_factory=DayNight, description="dayNight: a day/night flag.")
     time_zone: str = Field(
         default="UTC",
+        min_length=1,
         max_length=64,
-        description="timeZone: IANA zone of the calendar features, e.g. `Asia/Shanghai`.",
+        description="timeZone: IANA zone of the calendar features, e.g. `Asia/Shanghai`; a zone the "
+        "time zone database knows (checked by `foresight validate` and the operator, not by CEL).",
     )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise field_error(
+                f"unknown time zone {value!r}: use an IANA name such as UTC, Europe/Berlin or Asia/Shanghai"
+            ) from exc
+        return value
 
 
 class Hyperparameters(ApiModel):
@@ -179,6 +210,16 @@ class Hyperparameters(ApiModel):
 
 
 class ModelSpec(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra=field_rules(
+            cel(
+                "self.type != 'auto' || size(self.candidates) > 0",
+                "type auto needs at least one candidate to compare",
+                field_path=".candidates",
+            )
+        )
+    )
+
     type: ModelType = Field(
         default=ModelType.AUTO,
         description="type: `auto` backtests the candidates and "
@@ -186,7 +227,15 @@ class ModelSpec(ApiModel):
         "or one of lstm, gru, transformer, naive, seasonal_naive, linear "
         "(= Prometheus predict_linear), ets, theta.",
     )
-    candidates: list[ModelType] = Field(
+    candidates: Annotated[
+        list[ModelType],
+        SET,
+        Rule(
+            "self.all(c, c != 'auto')",
+            "auto picks among the candidates and cannot be one of them",
+            lambda v: ModelType.AUTO not in v,
+        ),
+    ] = Field(
         default_factory=lambda: [
             ModelType.SEASONAL_NAIVE,
             ModelType.LINEAR,
@@ -195,12 +244,12 @@ class ModelSpec(ApiModel):
             ModelType.LSTM,
         ],
         max_length=9,
-        description="candidates: the models `auto` compares.",
+        description="candidates: the models `auto` compares, each once (not auto itself).",
     )
     hyperparameters: Hyperparameters = Field(
         default_factory=Hyperparameters, description="hyperparameters: neural model knobs."
     )
-    seed: int = Field(default=0, ge=0, description="seed: makes training deterministic.")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="seed: makes training deterministic.")
     backtest_folds: int = Field(
         default=3, ge=1, le=20, description="backtestFolds: rolling origins of the backtest."
     )
@@ -213,11 +262,10 @@ class Capacity(ApiModel):
     """The limit a series is measured against: a constant for all, or a PromQL query per series."""
 
     value: float | None = Field(default=None, gt=0, description="value: one limit for every series.")
-    query: str | None = Field(
+    query: Query | None = Field(
         default=None,
-        max_length=4096,
         description="query: PromQL giving each series "
-        "its own limit (same groupBy labels), e.g. `storage_quota_bytes`.",
+        "its own limit (same groupBy labels), e.g. `storage_quota_bytes` (not blank).",
     )
 
 
@@ -228,24 +276,32 @@ class Threshold(ApiModel):
     ratio: float = Field(
         default=0.95,
         gt=0,
-        le=10,
-        description="ratio: fraction of capacity that counts as exhausted (0.95 = 95% of quota).",
+        le=1,
+        description="ratio: fraction of capacity that counts as exhausted (0.95 = 95% of quota), "
+        "more than 0 and at most 1.",
     )
 
 
 class Schedule(ApiModel):
     """When to retrain and when to predict."""
 
-    retrain_every: Duration = Field(default="24h", description="retrainEvery: retrain interval.")
-    predict_every: Duration = Field(
+    retrain_every: Annotated[
+        Duration,
+        at_least("10m", "a training run takes minutes; more often, runs would queue up back to back"),
+    ] = Field(default="24h", description="retrainEvery: retrain interval, at least 10m.")
+    predict_every: Annotated[
+        Duration, at_least("10s", "each prediction is a pod, and starting one alone takes seconds")
+    ] = Field(
         default="15m",
-        description="predictEvery: predict (and write back) interval, with the latest trained model.",
+        description="predictEvery: predict (and write back) interval, with the latest trained model; "
+        "at least 10s.",
     )
     cron: str | None = Field(
         default=None,
         max_length=128,
         pattern=r"^(@(hourly|daily|weekly|monthly)|(\S+\s+){4}\S+)$",
-        description="cron: predict on this cron schedule instead of predictEvery.",
+        description="cron: predict on this cron schedule instead of predictEvery (five fields, UTC; "
+        "checked by `foresight validate` and the operator).",
     )
     max_catch_up: int = Field(
         default=1,
@@ -254,6 +310,16 @@ class Schedule(ApiModel):
         description="maxCatchUp: after downtime, at most this "
         "many missed runs are made up (1 = run once, now).",
     )
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is not None and not croniter.is_valid(value):
+            raise field_error(
+                f"{value!r} is not a cron schedule: five fields, minute hour day-of-month month day-of-week, "
+                "e.g. `*/30 * * * *`"
+            )
+        return value
 
 
 class OutputSpec(ApiModel):
@@ -271,22 +337,19 @@ class OutputSpec(ApiModel):
         "pod can mount next to the runs' pods (ReadWriteMany, or the same node); "
         "`none` writes status only.",
     )
-    pushgateway_url: str = Field(
+    pushgateway_url: HttpUrl = Field(
         default="http://prometheus-pushgateway.monitoring.svc:9091",
-        max_length=512,
-        pattern=r"^https?://.+",
         description="pushgatewayUrl: Pushgateway base URL.",
     )
-    horizons: list[Duration] = Field(
+    horizons: Annotated[list[Horizon], SET] = Field(
         default_factory=lambda: ["1h", "6h", "24h"],
         min_length=1,
         max_length=16,
-        description="horizons: steps ahead written as gauges at now (`horizon` label).",
+        description="horizons: steps ahead written as gauges at now (`horizon` label), each once, "
+        "each a whole number of source.step within horizon.",
     )
-    remote_write_url: str | None = Field(
+    remote_write_url: HttpUrl | None = Field(
         default=None,
-        max_length=512,
-        pattern=r"^https?://.+",
         description="remoteWriteUrl: opt-in. Also remote-write the whole trajectory with future timestamps. "
         "Only for a Prometheus with `storage.tsdb.out_of_order_time_window` set: future samples "
         "make a default Prometheus reject every later scrape until real time catches up.",
@@ -301,7 +364,11 @@ class Limits(ApiModel):
         description="maxSeries: refuse queries returning more series (add groupBy or aggregation).",
     )
     min_history_points: int = Field(
-        default=48, ge=2, description="minHistoryPoints: fewest non-missing points a series needs."
+        default=48,
+        ge=2,
+        le=1_000_000,
+        description="minHistoryPoints: fewest non-missing points a series needs; source.lookback must "
+        "hold this many steps.",
     )
 
 
@@ -311,8 +378,9 @@ class ForecastTaskSpec(ApiModel):
     source: PrometheusSource = Field(description="source: the Prometheus history.")
     calendar: Calendar = Field(default_factory=Calendar, description="calendar: calendar features.")
     model: ModelSpec = Field(default_factory=ModelSpec, description="model: which model and how to train it.")
-    horizon: Duration = Field(
-        default="24h", description="horizon: how far ahead to forecast; shorter than the lookback."
+    horizon: Horizon = Field(
+        default="24h",
+        description="horizon: how far ahead to forecast; at least source.step, shorter than the lookback.",
     )
     threshold: Threshold | None = Field(default=None, description="threshold: enables time-to-threshold.")
     schedule: Schedule = Field(default_factory=Schedule, description="schedule: retrain and predict cadence.")
@@ -340,6 +408,20 @@ FORECAST_SPEC_RULES = (
         "self.output.horizons.all(h, duration(h) <= duration(self.horizon))",
         "every output.horizons entry must be within horizon",
         field_path=".output.horizons",
+    ),
+    cel(
+        "self.output.horizons.all(h, duration(h) >= duration(self.source.step)"
+        " && duration(h).getSeconds() % duration(self.source.step).getSeconds() == 0)",
+        "every output.horizons entry must be a whole number of source.step (a forecast has one value "
+        "per step)",
+        field_path=".output.horizons",
+    ),
+    cel(
+        "duration(self.source.lookback).getSeconds()"
+        " >= duration(self.source.step).getSeconds() * self.limits.minHistoryPoints",
+        "source.lookback must hold at least limits.minHistoryPoints steps of source.step: lengthen "
+        "the lookback, shorten the step or lower limits.minHistoryPoints",
+        field_path=".source.lookback",
     ),
     cel(
         "!has(self.threshold) || (has(self.threshold.capacity.value) != has(self.threshold.capacity.query))",

@@ -15,44 +15,58 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from .durations import DURATION_PATTERN
+from .rules import cel, field_rules, matches, not_matching
+
 GROUP = "foresight.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 CATEGORY = "foresight"
 
-# Go duration strings ("15m", "1h30m", "720h"): the Kubernetes convention (metav1.Duration), and
-# the only form CEL's duration() understands, so cross-field rules can compare them.
-DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 # Kubernetes resource quantities ("500m", "2", "4Gi").
 QUANTITY_PATTERN = r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 LABEL_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+HTTP_URL_PATTERN = r"^https?://[^\s/?#]+([/?#]\S*)?$"
+"""http(s), a host, then an optional path / query without spaces."""
 
+NOT_BLANK = matches(r"\S", "must not be blank (it holds only whitespace)")
+NO_DOT_DOT = not_matching(
+    r"(^|/)([.]|%2[eE]){2}(/|$)",
+    "must not contain a `..` path segment (it would point outside the store or volume): "
+    "write the path from the root of the bucket, claim or directory",
+)
+PROMETHEUS_RESERVED = not_matching(
+    r"^__", "label names starting with `__` are reserved for Prometheus' internal use: pick another name"
+)
+
+# Go duration strings ("15m", "1h30m", "720h"): the Kubernetes convention (metav1.Duration), and
+# the only form CEL's duration() understands, so cross-field rules can compare them. Every field of
+# this type also carries an `at_least` minimum of its own (a step of 0s would divide by zero).
 Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
 Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN, max_length=32)]
+PositiveQuantity = Annotated[Quantity, matches("[1-9]", "must be more than 0")]
 ResourceName = Annotated[str, Field(pattern=DNS_LABEL_PATTERN, min_length=1, max_length=63)]
-
-
-def cel(
-    rule: str, message: str, *, field_path: str | None = None, reason: str | None = None
-) -> dict[str, str]:
-    """One ``x-kubernetes-validations`` entry (evaluated by the API server and by ``foresight validate``)."""
-    entry = {"rule": rule, "message": message}
-    if field_path:
-        entry["fieldPath"] = field_path
-    if reason:
-        entry["reason"] = reason
-    return entry
-
-
-def field_rules(*rules: dict[str, str]) -> dict[str, Any]:
-    """``json_schema_extra`` attaching CEL rules to one field (or nested object) of a model."""
-    return {"x-kubernetes-validations": list(rules)}
-
-
-def immutable(what: str) -> dict[str, Any]:
-    """``json_schema_extra`` for a field that cannot change once set (a transition rule)."""
-    return field_rules(cel("self == oldSelf", f"{what} is immutable once set"))
+Query = Annotated[str, Field(min_length=1, max_length=4096), NOT_BLANK]
+"""A PromQL expression."""
+HttpUrl = Annotated[str, Field(pattern=HTTP_URL_PATTERN, max_length=2048), NO_DOT_DOT]
+LabelName = Annotated[str, Field(pattern=LABEL_NAME_PATTERN, max_length=63), PROMETHEUS_RESERVED]
+"""A Prometheus label name that Prometheus leaves to users."""
+STORE_URI_PATTERN = (
+    r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.*|file:///.*)$"
+)
+StoreUri = Annotated[str, Field(pattern=STORE_URI_PATTERN, max_length=1024), NO_DOT_DOT]
+"""Where an artifact store lives: ``s3://bucket/prefix``, ``pvc://claim/path`` or ``file:///path``."""
+ImageReference = Annotated[
+    str, not_matching(r"\s", "must not contain whitespace: an image reference is one word")
+]
+S3Endpoint = Annotated[
+    str,
+    Field(max_length=512, pattern=r"^\S+$"),
+    not_matching("://", "is host:port without a scheme (set insecure: true for plain HTTP)"),
+]
 
 
 class ApiModel(BaseModel):
@@ -64,6 +78,9 @@ class ApiModel(BaseModel):
         extra="forbid",
         use_enum_values=True,
         validate_default=True,
+        # JSON, and so the API server, has no NaN or infinity; a YAML `.nan` must not slip through
+        # a bound such as `ge=0` (NaN compares false with everything, infinity passes `ge`).
+        allow_inf_nan=False,
     )
 
     def to_wire(self) -> dict[str, Any]:
@@ -162,15 +179,17 @@ class StatusBase(ApiModel):
 class Resources(ApiModel):
     """Compute for the pods a resource starts."""
 
-    cpu: Quantity = Field(default="500m", description="cpu: CPU request (a Kubernetes quantity).")
-    memory: Quantity = Field(
+    cpu: PositiveQuantity = Field(
+        default="500m", description="cpu: CPU request (a Kubernetes quantity, more than 0)."
+    )
+    memory: PositiveQuantity = Field(
         default="1Gi",
-        description="memory: memory request, also the limit "
+        description="memory: memory request, also the limit, more than 0 "
         "(memory is not compressible: a pod over it is killed, never throttled).",
     )
-    cpu_limit: Quantity | None = Field(
+    cpu_limit: PositiveQuantity | None = Field(
         default=None,
-        description="cpuLimit: optional CPU limit; unset "
+        description="cpuLimit: optional CPU limit, more than 0; unset "
         "means no limit (throttling slows training more than it helps).",
     )
     gpu: int = Field(
@@ -183,6 +202,28 @@ class Resources(ApiModel):
 
 class Toleration(ApiModel):
     """A pod toleration (core/v1 Toleration)."""
+
+    # The pod-level rules of core/v1, checked here so that a bad toleration is refused at apply
+    # instead of every run's pod being refused by the API server later.
+    model_config = ConfigDict(
+        json_schema_extra=field_rules(
+            cel(
+                "self.operator == 'Exists' || (has(self.key) && self.key != '')",
+                "an empty key matches every taint and needs operator Exists",
+                field_path=".key",
+            ),
+            cel(
+                "self.operator != 'Exists' || !has(self.value) || self.value == ''",
+                "value must be empty with operator Exists",
+                field_path=".value",
+            ),
+            cel(
+                "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+                "tolerationSeconds applies to effect NoExecute only",
+                field_path=".tolerationSeconds",
+            ),
+        )
+    )
 
     key: str | None = Field(
         default=None,
@@ -202,8 +243,9 @@ class Toleration(ApiModel):
 class Placement(ApiModel):
     """Where the pods of a resource may run."""
 
-    node_selector: dict[str, str] = Field(
+    node_selector: dict[str, Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_PATTERN)]] = Field(
         default_factory=dict,
+        max_length=64,
         description="nodeSelector: node labels the pods require, e.g. `nvidia.com/gpu.product: NVIDIA-H100`.",
     )
     tolerations: list[Toleration] = Field(
@@ -212,7 +254,10 @@ class Placement(ApiModel):
         description="tolerations: taints the pods tolerate (GPU nodes are often tainted).",
     )
     priority_class_name: str | None = Field(
-        default=None, max_length=253, description="priorityClassName: the pods' PriorityClass."
+        default=None,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="priorityClassName: the pods' PriorityClass.",
     )
     service_account_name: ResourceName | None = Field(
         default=None, description="serviceAccountName: the pods' ServiceAccount; the runtime needs no RBAC."
@@ -222,8 +267,9 @@ class Placement(ApiModel):
 class ImageOverride(ApiModel):
     """Which runtime image the pods run (all kinds share one image; override per resource)."""
 
-    image: str | None = Field(
+    image: ImageReference | None = Field(
         default=None,
+        min_length=1,
         max_length=512,
         description="image: the runtime image; unset uses the operator's default (FORESIGHT_RUNTIME_IMAGE).",
     )
@@ -247,19 +293,16 @@ class SecretKeyRef(ApiModel):
 class StoreRef(ApiModel):
     """Where artifacts (models, checkpoints, datasets) live: a PVC / directory or S3-compatible storage."""
 
-    uri: str = Field(
+    uri: StoreUri = Field(
         default="pvc://foresight-artifacts/",
-        max_length=1024,
-        pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.*"
-        r"|file:///.*)$",
         description="uri: `pvc://<claim>/<path>` (the default: a PersistentVolumeClaim mounted "
         "into the pods), `s3://<bucket>/<prefix>` (S3 / MinIO) or `file:///<path>` "
-        "(local mode only).",
+        "(local mode only); no `..` segments.",
     )
-    endpoint: str | None = Field(
+    endpoint: S3Endpoint | None = Field(
         default=None,
-        max_length=512,
-        description="endpoint: S3 endpoint `host:port` (MinIO); unset means AWS S3.",
+        description="endpoint: S3 endpoint `host:port` (MinIO), without a scheme (`insecure` picks "
+        "plain HTTP); unset means AWS S3.",
     )
     region: str = Field(default="us-east-1", max_length=64, description="region: S3 region.")
     insecure: bool = Field(default=False, description="insecure: use plain HTTP to the S3 endpoint.")
@@ -277,11 +320,16 @@ class RunPolicy(ApiModel):
         default=3, ge=0, le=100, description="backoffLimit: pod retries before the run is marked failed."
     )
     active_deadline_seconds: int | None = Field(
-        default=None, ge=1, description="activeDeadlineSeconds: wall-clock limit of one run."
+        default=None,
+        ge=60,
+        le=365 * 86400,
+        description="activeDeadlineSeconds: wall-clock limit of one run, at least 60 "
+        "(starting a pod alone takes seconds: a shorter limit fails every run).",
     )
     ttl_seconds_after_finished: int | None = Field(
         default=None,
         ge=0,
+        le=365 * 86400,
         description="ttlSecondsAfterFinished: delete a finished run's Job after this many seconds.",
     )
     suspend: bool = Field(

@@ -13,11 +13,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .meta import ApiModel, ImageOverride, KindInfo, StatusBase, StoreRef, cel, column, ready_columns
+from .meta import (
+    NO_DOT_DOT,
+    ApiModel,
+    HttpUrl,
+    ImageOverride,
+    KindInfo,
+    StatusBase,
+    StoreRef,
+    column,
+    ready_columns,
+)
+from .rules import cel
 
 __all__ = [
     "MODEL_LIBRARY",
@@ -80,7 +91,13 @@ class ConfigMapSource(ApiModel):
     name: str = Field(
         pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253, description="name: the ConfigMap."
     )
-    key: str = Field(default="library.json", max_length=253, description="key: the key holding the library.")
+    key: str = Field(
+        default="library.json",
+        min_length=1,
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        description="key: the key holding the library.",
+    )
 
 
 class LibrarySource(ApiModel):
@@ -93,11 +110,12 @@ class LibrarySource(ApiModel):
         description="builtin: a library shipped in the runtime image: `postgresql-oltp` or `mysql-tidb` "
         "(`foresight library list` shows them with their versions).",
     )
-    url: str | None = Field(
-        default=None, pattern=r"^https?://.+", max_length=2048, description="url: an HTTP(S) archive."
-    )
-    s3: str | None = Field(
-        default=None, pattern=r"^s3://.+", max_length=1024, description="s3: an object in S3 / MinIO."
+    url: HttpUrl | None = Field(default=None, description="url: an HTTP(S) archive (no `..` path segments).")
+    s3: Annotated[str, NO_DOT_DOT] | None = Field(
+        default=None,
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+",
+        max_length=1024,
+        description="s3: an object in S3 / MinIO, `s3://<bucket>/<key>` (no `..` segments).",
     )
     store: StoreRef | None = Field(default=None, description="store: endpoint and credentials for s3.")
     config_map: ConfigMapSource | None = Field(
@@ -107,7 +125,12 @@ class LibrarySource(ApiModel):
 
 class ModelLibrarySpec(ApiModel):
     source: LibrarySource = Field(description="source: where the library comes from.")
-    version: str = Field(min_length=1, max_length=63, description="version: the library version.")
+    version: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.+]*$",
+        description="version: the library version, e.g. `2026.11` (letters, digits, `-_.+`).",
+    )
     sha256: str | None = Field(
         default=None,
         pattern=r"^[a-f0-9]{64}$",

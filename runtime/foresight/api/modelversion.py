@@ -9,23 +9,23 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from .meta import (
+    DNS_SUBDOMAIN_PATTERN,
+    NO_DOT_DOT,
     ApiModel,
     ImageOverride,
     KindInfo,
     Resources,
     StatusBase,
     StoreRef,
-    cel,
     column,
-    field_rules,
-    immutable,
     ready_columns,
 )
+from .rules import SET, cel, field_rules, immutable
 
 __all__ = ["MODEL_VERSION", "ModelVersionSpec", "ModelVersionStatus", "Stage"]
 
@@ -55,10 +55,11 @@ class ModelVersionReason(StrEnum):
 
 
 class Artifact(ApiModel):
-    uri: str = Field(
+    uri: Annotated[str, NO_DOT_DOT] = Field(
         max_length=1024,
         pattern=r"^(s3|pvc|file)://.+",
-        description="uri: where the artifact lives; immutable (a new artifact is a new ModelVersion).",
+        description="uri: where the artifact lives (`s3://`, `pvc://` or `file://`, no `..` segments); "
+        "immutable (a new artifact is a new ModelVersion).",
         json_schema_extra=immutable("artifact.uri"),
     )
     sha256: str | None = Field(
@@ -73,15 +74,22 @@ class Artifact(ApiModel):
 
 class Lineage(ApiModel):
     training_job: str | None = Field(
-        default=None, max_length=253, description="trainingJob: the TrainingJob that produced it."
+        default=None,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="trainingJob: the TrainingJob that produced it.",
     )
     forecast_task: str | None = Field(
-        default=None, max_length=253, description="forecastTask: the ForecastTask that produced it."
+        default=None,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="forecastTask: the ForecastTask that produced it.",
     )
     dataset: str | None = Field(default=None, max_length=1024, description="dataset: the training data.")
     parent: str | None = Field(
         default=None,
         max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
         description="parent: the ModelVersion it was derived from (fine-tuned, distilled).",
     )
 
@@ -105,11 +113,11 @@ class Optimize(ApiModel):
         le=1,
         description="parityThreshold: largest allowed max-abs difference between ONNX and eager outputs.",
     )
-    batch_sizes: list[int] = Field(
+    batch_sizes: Annotated[list[Annotated[int, Field(ge=1, le=1_000_000)]], SET] = Field(
         default_factory=lambda: [1, 1000],
         min_length=1,
         max_length=4,
-        description="batchSizes: batch sizes latency is measured at.",
+        description="batchSizes: batch sizes latency is measured at, each once, each at least 1.",
     )
 
 

@@ -6,29 +6,36 @@ loss. Anchors: Kubeflow Trainer's TrainJob and PyTorchJob ``runPolicy``, KubeRay
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, field_validator
 
 from .meta import (
-    LABEL_NAME_PATTERN,
+    NO_DOT_DOT,
+    NOT_BLANK,
     ApiModel,
     Duration,
+    HttpUrl,
     ImageOverride,
     KindInfo,
+    LabelName,
     Placement,
+    Query,
     Resources,
     RunPolicy,
     StatusBase,
     StoreRef,
-    cel,
     column,
     ready_columns,
 )
+from .rules import SET, at_least, cel, cel_string, field_error, field_rules
 
-__all__ = ["TRAINING_JOB", "TrainingJobSpec", "TrainingJobStatus"]
+__all__ = ["NUMERIC_HYPERPARAMETERS", "TRAINING_JOB", "TrainingJobSpec", "TrainingJobStatus"]
 
 
 class TrainingPhase(StrEnum):
@@ -52,7 +59,91 @@ class TrainingReason(StrEnum):
     DEADLINE_EXCEEDED = "DeadlineExceeded"
 
 
-LabelName = Annotated[str, Field(pattern=LABEL_NAME_PATTERN, max_length=63)]
+@dataclass(frozen=True)
+class NumericHyperparameter:
+    """A hyperparameter the built-in tasks read as a number, with the range it makes sense in."""
+
+    integer: bool
+    minimum: float
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
+
+    @property
+    def pattern(self) -> str:
+        return r"^[0-9]+$" if self.integer else r"^[-+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]+)?$"
+
+    def describe(self) -> str:
+        kind = "a whole number" if self.integer else "a number"
+        low = f"more than {self.minimum:g}" if self.exclusive_minimum else f"at least {self.minimum:g}"
+        high = ""
+        if self.maximum is not None:
+            high = (
+                f" and less than {self.maximum:g}"
+                if self.exclusive_maximum
+                else f" and at most {self.maximum:g}"
+            )
+        return f"{kind} {low}{high}"
+
+    def cel(self, ref: str) -> str:
+        """The CEL check of the string at ``ref`` (parsed with int() / double(), as it is used)."""
+        value = f"int({ref})" if self.integer else f"double({ref})"
+        low = f"{self.minimum:g}" if self.integer else repr(float(self.minimum))
+        checks = [
+            f"{ref}.matches({cel_string(self.pattern)})",
+            f"{value} {'>' if self.exclusive_minimum else '>='} {low}",
+        ]
+        if self.maximum is not None:
+            high = f"{self.maximum:g}" if self.integer else repr(float(self.maximum))
+            checks.append(f"{value} {'<' if self.exclusive_maximum else '<='} {high}")
+        return " && ".join(checks)
+
+    def accepts(self, text: str) -> bool:
+        if not re.fullmatch(self.pattern, text):
+            return False
+        value = int(text) if self.integer else float(text)
+        if value < self.minimum or (self.exclusive_minimum and value == self.minimum):
+            return False
+        if self.maximum is None:
+            return True
+        return value < self.maximum or (not self.exclusive_maximum and value == self.maximum)
+
+
+NUMERIC_HYPERPARAMETERS: dict[str, NumericHyperparameter] = {
+    # the trainer's
+    "learningRate": NumericHyperparameter(False, 0, 1, exclusive_minimum=True),
+    "weightDecay": NumericHyperparameter(False, 0),
+    "gradClip": NumericHyperparameter(False, 0, exclusive_minimum=True),
+    # the forecast task's (as a ForecastTask's model.hyperparameters)
+    "horizon": NumericHyperparameter(True, 1),
+    "inputWindow": NumericHyperparameter(True, 4),
+    "hiddenSize": NumericHyperparameter(True, 4),
+    "layers": NumericHyperparameter(True, 1),
+    "windowsPerEpoch": NumericHyperparameter(True, 1),
+    "valFraction": NumericHyperparameter(False, 0, 1, exclusive_minimum=True, exclusive_maximum=True),
+    "maxValWindows": NumericHyperparameter(True, 1),
+    # the classifier task's
+    "imageSize": NumericHyperparameter(True, 1),
+    "channels": NumericHyperparameter(True, 1),
+    "dropout": NumericHyperparameter(False, 0, 1, exclusive_maximum=True),
+    "valEvery": NumericHyperparameter(True, 1),
+}
+"""Hyperparameters whose values must be numbers (they are strings in the spec, parsed by the
+tasks): ``learningRate: fast`` is refused at admission instead of failing the training pod."""
+
+
+def _hyperparameter_rules(
+    check: Callable[[str, NumericHyperparameter], str], where: str = ""
+) -> tuple[dict[str, str], ...]:
+    """One CEL rule per numeric hyperparameter on a map keyed by name; ``check`` writes its test."""
+    return tuple(
+        cel(
+            f"!has(self.{name}) || ({check(name, spec)})",
+            f"{name} must be {spec.describe()}{where}",
+            field_path=f".{name}",
+        )
+        for name, spec in NUMERIC_HYPERPARAMETERS.items()
+    )
 
 
 class PromQLDataset(ApiModel):
@@ -63,14 +154,29 @@ class PromQLDataset(ApiModel):
     missing values).
     """
 
-    url: str = Field(pattern=r"^https?://.+", max_length=512, description="url: Prometheus base URL.")
-    query: str = Field(min_length=1, max_length=4096, description="query: PromQL of the training series.")
-    lookback: Duration = Field(default="720h", description="lookback: history to train on.")
-    step: Duration = Field(default="1h", description="step: resolution.")
-    group_by: list[LabelName] = Field(
+    model_config = ConfigDict(
+        json_schema_extra=field_rules(
+            cel(
+                "duration(self.lookback) > duration(self.step)",
+                "lookback must be longer than step",
+                field_path=".lookback",
+            )
+        )
+    )
+
+    url: HttpUrl = Field(description="url: Prometheus base URL (http or https).")
+    query: Query = Field(description="query: PromQL of the training series (not blank).")
+    lookback: Annotated[Duration, at_least("1h", "a model learns nothing from less history")] = Field(
+        default="720h", description="lookback: history to train on, at least 1h and longer than step."
+    )
+    step: Annotated[
+        Duration, at_least("1s", "a step of 0s divides by zero, and Prometheus resolves seconds")
+    ] = Field(default="1h", description="step: resolution, at least 1s.")
+    group_by: Annotated[list[LabelName], SET] = Field(
         default_factory=list,
         max_length=8,
-        description="groupBy: labels that identify one training series (as a ForecastTask's "
+        description="groupBy: labels, each once and none starting with `__`, "
+        "that identify one training series (as a ForecastTask's "
         "source.groupBy: use the same labels so the trained model keys series the same way). Series "
         "sharing them merge with `aggregation`. Empty with aggregation none keeps every series "
         "under its full label set.",
@@ -92,12 +198,12 @@ class PromQLDataset(ApiModel):
 class Dataset(ApiModel):
     """The training data: an object-store / PVC URI or a PromQL query (exactly one)."""
 
-    uri: str | None = Field(
+    uri: Annotated[str, NO_DOT_DOT] | None = Field(
         default=None,
         max_length=1024,
         pattern=r"^(s3|pvc|file)://.+",
         description="uri: `s3://bucket/key`, `pvc://claim/path` or `file:///path` (local "
-        "mode); a `.npz` panel for forecast, a folder of `<label>/*.png` for "
+        "mode), without `..` segments; a `.npz` panel for forecast, a folder of `<label>/*.png` for "
         "classifier.",
     )
     promql: PromQLDataset | None = Field(
@@ -109,13 +215,34 @@ class Dataset(ApiModel):
 
 
 class SearchParameter(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra=field_rules(
+            cel(
+                "self.type == 'choice'"
+                " || (has(self.min) && has(self.max) && double(self.min) < double(self.max))",
+                "uniform, loguniform and randint need min and max, min below max",
+                field_path=".min",
+            ),
+            cel(
+                "self.type != 'loguniform' || !has(self.min) || double(self.min) > 0.0",
+                "loguniform needs min more than 0 (it samples the logarithm)",
+                field_path=".min",
+            ),
+            cel(
+                "self.type != 'choice' || size(self.values) > 0", "choice needs values", field_path=".values"
+            ),
+        )
+    )
+
     type: Literal["uniform", "loguniform", "choice", "randint"] = Field(description="type: distribution.")
-    min: float | None = Field(default=None, description="min: lower bound (uniform, loguniform, randint).")
+    min: float | None = Field(
+        default=None, description="min: lower bound (uniform, loguniform, randint), below max."
+    )
     max: float | None = Field(default=None, description="max: upper bound (uniform, loguniform, randint).")
-    values: list[str] = Field(
+    values: Annotated[list[Annotated[str, Field(min_length=1, max_length=256)]], SET] = Field(
         default_factory=list,
         max_length=64,
-        description="values: the options (choice); numbers are written as strings and parsed.",
+        description="values: the options (choice), each once; numbers are written as strings and parsed.",
     )
 
 
@@ -123,18 +250,45 @@ class SearchSpec(ApiModel):
     """Hyper-parameter search with Ray Tune."""
 
     trials: int = Field(default=4, ge=1, le=1000, description="trials: configurations to try.")
-    metric: str = Field(default="val_loss", max_length=63, description="metric: what to optimise.")
+    metric: Annotated[str, NOT_BLANK] = Field(
+        default="val_loss", min_length=1, max_length=63, description="metric: what to optimise."
+    )
     mode: Literal["min", "max"] = Field(default="min", description="mode: minimise or maximise metric.")
     scheduler: Literal["asha", "fifo"] = Field(
         default="asha", description="scheduler: ASHA stops poor trials early; fifo runs each to the end."
     )
     grace_period: int = Field(
-        default=1, ge=1, description="gracePeriod: epochs before ASHA may stop a trial."
+        default=1, ge=1, le=100_000, description="gracePeriod: epochs before ASHA may stop a trial."
     )
     max_concurrent: int = Field(default=2, ge=1, le=256, description="maxConcurrent: trials at once.")
     space: dict[str, SearchParameter] = Field(
-        description="space: hyperparameter name -> distribution.", min_length=1, max_length=32
+        description="space: hyperparameter name -> distribution; the choices of a numeric "
+        "hyperparameter (learningRate, hiddenSize...) must be numbers in its range.",
+        min_length=1,
+        max_length=32,
+        json_schema_extra=field_rules(
+            *_hyperparameter_rules(
+                lambda name, spec: (
+                    f"self.{name}.type != 'choice' || self.{name}.values.all(v, {spec.cel('v')})"
+                ),
+                " (search.space choices)",
+            )
+        ),
     )
+
+    @field_validator("space")
+    @classmethod
+    def _numeric_choices(cls, space: dict[str, SearchParameter]) -> dict[str, SearchParameter]:
+        problems = [
+            f"{name} must be {spec.describe()}, got {value!r}"
+            for name, param in space.items()
+            if (spec := NUMERIC_HYPERPARAMETERS.get(name)) is not None
+            for value in param.values
+            if not spec.accepts(value)
+        ]
+        if problems:
+            raise field_error("; ".join(problems) + " (search.space choices)")
+        return space
 
 
 class Distributed(ApiModel):
@@ -149,23 +303,21 @@ class Distributed(ApiModel):
         default=300,
         ge=10,
         le=3600,
-        description="joinTimeoutSeconds: how long "
+        description="joinTimeoutSeconds: how long (10 to 3600) "
         "workers wait for each other before failing with WorkerJoinTimeout.",
     )
 
 
 class CheckpointSpec(ApiModel):
-    every_epochs: int = Field(default=1, ge=1, description="everyEpochs: checkpoint interval.")
+    every_epochs: int = Field(default=1, ge=1, le=100_000, description="everyEpochs: checkpoint interval.")
     keep: int = Field(default=2, ge=1, le=100, description="keep: newest checkpoints kept.")
 
 
 class TrainingMetrics(ApiModel):
     """Training progress as Prometheus metrics."""
 
-    pushgateway_url: str | None = Field(
+    pushgateway_url: HttpUrl | None = Field(
         default=None,
-        max_length=512,
-        pattern=r"^https?://.+",
         description="pushgatewayUrl: a Pushgateway that receives, after every epoch, the gauges "
         "foresight_training_epoch, _epochs, _loss, _val_loss, _eta_seconds, _epoch_seconds and "
         "foresight_training_metric{name} (job foresight-training, grouped by namespace and "
@@ -197,22 +349,31 @@ class TrainingJobSpec(ApiModel):
     model: str | None = Field(
         default=None,
         max_length=63,
+        pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*$",
         description="model: architecture for built-in "
         "tasks (forecast: lstm, gru, transformer; classifier: cnn).",
     )
-    command: list[str] = Field(
-        default_factory=list, max_length=64, description="command: entrypoint of a custom task."
+    command: list[Annotated[str, Field(min_length=1, max_length=4096), NOT_BLANK]] = Field(
+        default_factory=list,
+        max_length=64,
+        description="command: entrypoint of a custom task (no blank words).",
     )
     args: list[str] = Field(
         default_factory=list, max_length=256, description="args: arguments of a custom task."
     )
     dataset: Dataset | None = Field(default=None, description="dataset: the training data.")
-    hyperparameters: dict[str, str] = Field(
+    hyperparameters: dict[str, Annotated[str, Field(max_length=256)]] = Field(
         default_factory=dict,
-        description='hyperparameters: name -> value (numbers as strings, e.g. learningRate: "0.001").',
+        max_length=64,
+        description='hyperparameters: name -> value (numbers as strings, e.g. learningRate: "0.001"). '
+        "The ones the built-in tasks read as numbers must be numbers in their range: "
+        + "; ".join(f"{name} {spec.describe()}" for name, spec in NUMERIC_HYPERPARAMETERS.items())
+        + ".",
+        json_schema_extra=field_rules(*_hyperparameter_rules(lambda name, spec: spec.cel(f"self.{name}"))),
     )
     epochs: int = Field(default=10, ge=1, le=100000, description="epochs: training epochs.")
-    seed: int = Field(default=0, ge=0, description="seed: makes training deterministic.")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="seed: makes training deterministic.")
+
     distributed: Distributed = Field(
         default_factory=Distributed, description="distributed: workers and backend."
     )
@@ -231,6 +392,18 @@ class TrainingJobSpec(ApiModel):
     run_policy: RunPolicy = Field(
         default_factory=RunPolicy, description="runPolicy: retries, deadline, TTL, suspend."
     )
+
+    @field_validator("hyperparameters")
+    @classmethod
+    def _numbers_are_numbers(cls, values: dict[str, str]) -> dict[str, str]:
+        problems = [
+            f"{name} must be {spec.describe()}, written as a string, got {text!r}"
+            for name, text in values.items()
+            if (spec := NUMERIC_HYPERPARAMETERS.get(name)) is not None and not spec.accepts(text)
+        ]
+        if problems:
+            raise field_error("; ".join(problems))
+        return values
 
 
 TRAINING_SPEC_RULES = (
@@ -254,6 +427,11 @@ TRAINING_SPEC_RULES = (
         "self.distributed.backend != 'none' || self.distributed.workers == 1",
         "workers > 1 needs distributed.backend torch or ray",
         field_path=".distributed.workers",
+    ),
+    cel(
+        "!has(self.search) || self.search.gracePeriod <= self.epochs",
+        "search.gracePeriod must not exceed epochs (ASHA could never stop a trial)",
+        field_path=".search.gracePeriod",
     ),
 )
 

@@ -1,14 +1,18 @@
 """Offline validation of Foresight resources: what the API server would say, before `kubectl apply`.
 
 Two layers, both derived from the API models: the pydantic models (types, bounds, enums, unknown
-fields) and the CEL ``x-kubernetes-validations`` rules of the generated CRD schema, evaluated with
-``cel-python`` (with the Kubernetes list library's ``sum()`` added). Every error names the field,
-as ``spec.source.query``.
+fields, the Python side of :mod:`foresight.api.rules`) and the CEL ``x-kubernetes-validations``
+rules of the generated CRD schema, evaluated with ``cel-python`` (with the Kubernetes list
+library's ``sum()`` added, and ``duration()`` reading Go's grammar as the API server does, where
+cel-python's own reads ``1us`` as 0s and refuses ``0``). Before either, the document itself is
+checked for what YAML can say but JSON, and so the API server, cannot: NaN, infinities, integers
+beyond 64 bits, keys that are not strings. Every error names the field, as ``spec.source.query``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -20,9 +24,10 @@ from pydantic import ValidationError
 
 from . import API_VERSION, KINDS
 from .crd import structural_schema
+from .durations import nanoseconds
 from .meta import KindInfo
 
-__all__ = ["FieldError", "evaluate_rules", "validate_object"]
+__all__ = ["FieldError", "evaluate_rules", "json_errors", "validate_object"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,15 @@ def _k8s_sum(items: celtypes.ListType) -> Any:
     return total
 
 
-_FUNCTIONS = {"sum": _k8s_sum}
+def _go_duration(value: Any) -> celtypes.DurationType:
+    """CEL's ``duration(string)`` with Go's grammar (an error for anything else, as in Kubernetes)."""
+    if isinstance(value, celtypes.DurationType):
+        return value
+    ns = nanoseconds(str(value))
+    return celtypes.DurationType(seconds=ns // 1_000_000_000, nanos=ns % 1_000_000_000)
+
+
+_FUNCTIONS = {"sum": _k8s_sum, "duration": _go_duration}
 
 
 @cache
@@ -68,6 +81,10 @@ def _walk(
             if name in value:
                 old_sub = old.get(name) if isinstance(old, dict) else None
                 yield from _walk(sub, value[name], old_sub, f"{path}.{name}")
+    if isinstance(value, dict) and isinstance(schema.get("additionalProperties"), dict):
+        for name, item in value.items():
+            if name not in schema.get("properties", {}):
+                yield from _walk(schema["additionalProperties"], item, None, f"{path}.{name}")
     elif isinstance(value, list) and "items" in schema:
         for i, item in enumerate(value):
             # Transition rules inside lists only apply to map lists; correlate by index is not what
@@ -81,11 +98,15 @@ def evaluate_rules(
     """Evaluate every CEL rule of ``schema`` against ``value`` (``old`` enables transition rules)."""
     errors: list[FieldError] = []
     for node, val, old_val, where in _walk(schema, value, old, path):
-        for rule in node.get("x-kubernetes-validations", []):
+        rules = node.get("x-kubernetes-validations", [])
+        if not rules:
+            continue
+        this = celpy.json_to_cel(val)  # once per node: converting a whole spec is not free
+        for rule in rules:
             uses_old = "oldSelf" in rule["rule"]
             if uses_old and old_val is None:
                 continue  # transition rules only run on updates where the old value exists
-            activation = {"self": celpy.json_to_cel(val)}
+            activation = {"self": this}
             if uses_old:
                 activation["oldSelf"] = celpy.json_to_cel(old_val)
             field = where + rule.get("fieldPath", "")
@@ -112,6 +133,53 @@ def _pydantic_errors(exc: ValidationError, prefix: str) -> list[FieldError]:
     return out
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+MAX_VALUES = 1_000_000
+"""Values one spec may hold once YAML aliases are expanded (``kubectl`` expands them too): a
+"billion laughs" document or an alias that contains itself stops here instead of exhausting memory."""
+
+
+def json_errors(value: Any, path: str) -> list[FieldError]:
+    """What YAML can hold but JSON (what kubectl sends) cannot: NaN, infinities, integers beyond
+    64 bits and mapping keys that are not strings, each named by its field."""
+    errors: list[FieldError] = []
+    # Paths are kept as (parent, segment) links and spelled out only for an error: a deep or
+    # self-referencing document would otherwise cost the square of its depth in string copies.
+    Link = tuple[Any, str] | None
+    stack: list[tuple[Any, Link]] = [(value, None)]
+
+    def spell(link: Link) -> str:
+        parts: list[str] = []
+        while link is not None:
+            link, segment = link
+            parts.append(segment)
+        return path + "".join(reversed(parts))
+
+    seen = 0
+    while stack:
+        node, link = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            return [FieldError(path, f"more than {MAX_VALUES:,} values once YAML aliases are expanded")]
+        if isinstance(node, bool):
+            continue
+        if isinstance(node, float) and not math.isfinite(node):
+            message = f"{node} is not a number the API accepts: JSON has no NaN or infinity"
+            errors.append(FieldError(spell(link), message))
+        elif isinstance(node, int) and not _INT64[0] <= node <= _INT64[1]:
+            errors.append(FieldError(spell(link), "out of range: the API stores integers in 64 bits"))
+        elif isinstance(node, dict):
+            for key, item in node.items():
+                if isinstance(key, str):
+                    stack.append((item, (link, f".{key}")))
+                else:
+                    message = f"key {key!r} is not a string: quote it in the YAML"
+                    errors.append(FieldError(spell((link, f".{key}")), message))
+        elif isinstance(node, list):
+            stack.extend((item, (link, f"[{i}]")) for i, item in enumerate(node))
+    return sorted(errors, key=lambda e: e.field)
+
+
 def validate_object(obj: Any, *, old: dict[str, Any] | None = None) -> list[FieldError]:
     """Validate one resource (a dict as loaded from YAML). An empty list means valid."""
     if not isinstance(obj, dict):
@@ -124,13 +192,17 @@ def validate_object(obj: Any, *, old: dict[str, Any] | None = None) -> list[Fiel
     if info is None:
         errors.append(FieldError("kind", f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}"))
         return errors
-    name = (obj.get("metadata") or {}).get("name")
+    meta = obj.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
     if not isinstance(name, str) or not name:
         errors.append(FieldError("metadata.name", "required"))
     spec = obj.get("spec")
     if not isinstance(spec, dict):
         errors.append(FieldError("spec", "required: a mapping"))
         return errors
+    not_json = json_errors(spec, "spec")
+    if not_json:
+        return errors + not_json
     try:
         # Strict JSON-mode validation types values as the API server does: "yes" is not a boolean
         # and 3 is not a string (YAML dates and the like are sent as strings, as kubectl does).

@@ -35,7 +35,6 @@ import hashlib
 import json
 import logging
 import math
-import re
 import tempfile
 import time as _time
 from collections import Counter
@@ -48,6 +47,7 @@ from typing import Any, Literal
 import numpy as np
 from prometheus_client import CollectorRegistry
 
+from foresight.api.durations import duration_seconds, format_duration
 from foresight.api.forecasttask import ForecastReason, ForecastTaskSpec
 from foresight.artifacts import ArtifactError, ArtifactNotFoundError, ArtifactStore
 from foresight.prometheus.client import PrometheusClient
@@ -80,8 +80,6 @@ __all__ = [
     "RunProgress",
     "RunResult",
     "exposition_key",
-    "go_duration_seconds",
-    "horizon_label",
     "run_forecast_task",
     "termination_message",
 ]
@@ -95,27 +93,6 @@ NEURAL = ("lstm", "gru", "transformer")
 STORE_PREFIX = "forecasttasks"
 EXPOSITION_FILE = "metrics.txt"
 TERMINATION_LIMIT = 4096
-
-_GO_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
-_GO_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def go_duration_seconds(text: str) -> int:
-    """A Go / Kubernetes duration (``"15m"``, ``"1h30m"``, ``"720h"``) in whole seconds."""
-    s = text.strip()
-    parts = _GO_DURATION.findall(s)
-    if not s or "".join(n + u for n, u in parts) != s:
-        raise ValueError(f"{text!r} is not a duration like 15m, 1h30m or 720h")
-    return round(sum(float(n) * _GO_UNITS[u] for n, u in parts))
-
-
-def horizon_label(seconds: int) -> str:
-    """The ``horizon`` label for a duration: the shortest of ``Nh``, ``Nm``, ``Ns``."""
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600}h"
-    if seconds % 60 == 0:
-        return f"{seconds // 60}m"
-    return f"{seconds}s"
 
 
 @dataclass(frozen=True)
@@ -548,20 +525,20 @@ def _run(
     remote_writer: RemoteWriter | None,
     state: dict[str, Any],
 ) -> RunResult:
-    step = go_duration_seconds(spec.source.step)
-    lookback = go_duration_seconds(spec.source.lookback)
-    horizon_seconds = go_duration_seconds(spec.horizon)
+    step = duration_seconds(spec.source.step)
+    lookback = duration_seconds(spec.source.lookback)
+    horizon_seconds = duration_seconds(spec.horizon)
     horizon = max(1, math.ceil(horizon_seconds / step))
     out_horizons: list[tuple[str, int]] = []
     for text in spec.output.horizons:
-        secs = go_duration_seconds(text)
+        secs = duration_seconds(text)
         if secs % step or not 1 <= secs // step <= horizon:
             raise _RunFailure(
                 ForecastReason.RUN_FAILED,
                 f"output.horizons entry {text!r} is not a whole number of steps ({spec.source.step}) "
                 f"within the horizon ({spec.horizon}); use multiples of the step up to the horizon",
             )
-        out_horizons.append((horizon_label(secs), secs // step))
+        out_horizons.append((format_duration(secs), secs // step))
     mtype = str(spec.model.type)
     warnings: list[str] = []
 
@@ -605,7 +582,7 @@ def _run(
             f"mode predict, but no trained model under {where}: run with mode train (or auto) first",
         )
     if mode == "auto":
-        retrain_every = go_duration_seconds(spec.schedule.retrain_every)
+        retrain_every = duration_seconds(spec.schedule.retrain_every)
         train = (
             saved is None
             or saved.get("specDigest") != digest

@@ -40,6 +40,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
+from foresight.api.durations import duration_seconds
+from foresight.api.forecasttask import OUTPUT_LABELS
 from foresight.forecast.threshold import anomaly_flags, time_to_threshold
 from foresight.timeseries import FloatArray, Forecast, Panel
 
@@ -49,7 +51,6 @@ __all__ = [
     "ForecastCollector",
     "exposition",
     "forecast_metrics",
-    "parse_duration",
     "realised_errors",
     "series_labels",
     "to_registry",
@@ -57,22 +58,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-RESERVED_LABELS = frozenset(
-    {"task", "namespace", "horizon", "bound", "metric", "model", "kind", "job", "instance"}
-)
+RESERVED_LABELS = OUTPUT_LABELS
 """Label names Foresight or the Pushgateway set; series labels with these names get ``series_``."""
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"^(\d+)([smhdw])$")
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
-
-
-def parse_duration(text: str) -> int:
-    """``"90s"``, ``"30m"``, ``"6h"``, ``"1d"``, ``"2w"`` -> seconds."""
-    m = _DURATION.match(text.strip())
-    if not m:
-        raise ValueError(f"horizon {text!r} is not a duration like 30m, 6h, 1d")
-    return int(m.group(1)) * _UNITS[m.group(2)]
 
 
 def _sanitise(name: str) -> str:
@@ -124,7 +113,7 @@ def _family(name: str, doc: str, samples: list[tuple[dict[str, str], float]]) ->
 def _horizon_steps(forecast: Forecast, horizons: Sequence[str]) -> list[tuple[str, int]]:
     out = []
     for text in horizons:
-        seconds = parse_duration(text)
+        seconds = duration_seconds(text)
         h, rem = divmod(seconds, forecast.step)
         if rem or not 1 <= h <= forecast.horizon:
             raise ValueError(
@@ -298,7 +287,7 @@ def realised_errors(
     index = {tuple(sorted(k.items())): i for i, k in enumerate(actual.keys)}
     out: dict[str, dict[str, FloatArray]] = {}
     for text in horizons:
-        seconds = parse_duration(text)
+        seconds = duration_seconds(text)
         abs_err: list[list[float]] = [[] for _ in actual.keys]
         pct_err: list[list[float]] = [[] for _ in actual.keys]
         for f in past:

@@ -76,17 +76,13 @@ class TaskFile:
 
 def load_task(path: str, *, default_namespace: str = "default") -> TaskFile:
     """The first ``foresight.dev`` resource of a YAML file, validated like the API server would."""
-    import yaml
-
+    from foresight.api.documents import DocumentError, load_documents
     from foresight.api.validation import validate_object
-    from foresight.cli import load_documents
 
     try:
         docs = load_documents(path)
-    except OSError as exc:
-        raise TaskFileError(path, f"cannot read: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise TaskFileError(path, f"not valid YAML: {exc}") from exc
+    except DocumentError as exc:
+        raise TaskFileError(path, str(exc)) from exc
     ours = [
         d for d in docs if isinstance(d, dict) and str(d.get("apiVersion", "")).startswith("foresight.dev/")
     ]

@@ -129,16 +129,12 @@ class ServiceFile:
 
 
 def _documents(path: str) -> list[object]:
-    import yaml
-
-    from foresight.cli import load_documents
+    from foresight.api.documents import DocumentError, load_documents
 
     try:
         return load_documents(path)
-    except OSError as exc:
-        raise ServiceFileError(f"{path}: cannot read: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ServiceFileError(f"{path}: not valid YAML: {exc}") from exc
+    except DocumentError as exc:
+        raise ServiceFileError(f"{path}: {exc}") from exc
 
 
 def is_classifier_service_file(path: str) -> bool:

@@ -18,6 +18,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from foresight.api.durations import DURATION_PATTERN
+
 from .errors import TrainingConfigError
 
 __all__ = [
@@ -41,16 +43,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
-_GO_DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
-
-
 class PromQLDatasetConfig(_Model):
     """Prometheus history read at train time (``forecast`` task), as a TrainingJob's ``dataset.promql``."""
 
     url: str = Field(pattern=r"^https?://.+", description="url: Prometheus base URL.")
     query: str = Field(min_length=1, description="query: PromQL of the training series.")
-    lookback: str = Field(default="720h", pattern=_GO_DURATION, description="lookback: Go duration.")
-    step: str = Field(default="1h", pattern=_GO_DURATION, description="step: Go duration.")
+    lookback: str = Field(default="720h", pattern=DURATION_PATTERN, description="lookback: Go duration.")
+    step: str = Field(default="1h", pattern=DURATION_PATTERN, description="step: Go duration.")
     group_by: list[str] = Field(default_factory=list, description="groupBy: labels keying a series.")
     aggregation: Literal["sum", "max", "mean", "none"] = Field(
         default="none", description="aggregation: how series sharing the groupBy labels merge."

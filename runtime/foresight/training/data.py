@@ -70,8 +70,8 @@ def load_promql_panel(cfg: PromQLDatasetConfig, *, end: float) -> Panel:
     :class:`TrainingConfigError` (a bad duration, an answer that is not Prometheus', duplicate
     series with ``aggregation: none``).
     """
+    from foresight.api.durations import duration_seconds
     from foresight.forecast.ingest import load_panel
-    from foresight.forecast.runner import go_duration_seconds
     from foresight.prometheus.client import PrometheusClient
     from foresight.prometheus.errors import (
         IngestionError,
@@ -81,8 +81,8 @@ def load_promql_panel(cfg: PromQLDatasetConfig, *, end: float) -> Panel:
     )
 
     try:
-        step = go_duration_seconds(cfg.step)
-        lookback = go_duration_seconds(cfg.lookback)
+        step = duration_seconds(cfg.step)
+        lookback = duration_seconds(cfg.lookback)
     except ValueError as exc:
         raise TrainingConfigError(f"dataset.promql: {exc}") from exc
     if step <= 0 or lookback < step:

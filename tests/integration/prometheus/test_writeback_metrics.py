@@ -10,7 +10,6 @@ from foresight.forecast.writeback import (
     BacktestError,
     exposition,
     forecast_metrics,
-    parse_duration,
     realised_errors,
     series_labels,
 )
@@ -57,7 +56,7 @@ def test_series_labels_are_sanitised_and_prefixed_on_clash() -> None:
 def test_forecast_gauges_carry_series_task_namespace_and_horizon() -> None:
     point = np.tile(np.arange(1.0, 25.0), (2, 1)) * np.array([[1.0], [10.0]])
     f = make_forecast([{"user": "alice", "namespace": "team-a"}, {"user": "bob"}], point)
-    fams = by_name(forecast_metrics(f, task="quota", namespace="ns1", horizons=["1h", "6h", "1d"]))
+    fams = by_name(forecast_metrics(f, task="quota", namespace="ns1", horizons=["1h", "6h", "24h"]))
     samples = {(s.labels["user"], s.labels["horizon"]): s for s in fams["foresight_forecast"].samples}
     s = samples[("alice", "6h")]
     assert s.value == 6.0
@@ -68,7 +67,7 @@ def test_forecast_gauges_carry_series_task_namespace_and_horizon() -> None:
         "namespace": "ns1",
         "horizon": "6h",
     }
-    assert samples[("bob", "1d")].value == 240.0
+    assert samples[("bob", "24h")].value == 240.0
     # Every sample of a family has the same label names (the Pushgateway insists).
     assert samples[("bob", "1h")].labels["series_namespace"] == ""
     lower = {
@@ -78,7 +77,7 @@ def test_forecast_gauges_carry_series_task_namespace_and_horizon() -> None:
     with pytest.raises(ValueError, match="multiples of the step"):
         forecast_metrics(f, task="t", namespace="n", horizons=["30m"])
     with pytest.raises(ValueError, match="within"):
-        forecast_metrics(f, task="t", namespace="n", horizons=["2d"])
+        forecast_metrics(f, task="t", namespace="n", horizons=["48h"])
 
 
 def test_time_to_threshold_is_inf_when_not_crossed_and_zero_when_over() -> None:
@@ -145,9 +144,3 @@ def test_realised_errors_compare_past_forecasts_with_actuals() -> None:
     assert errs["1h"]["mae"][0] == 10.0 and errs["1h"]["mape"][0] == pytest.approx(0.1)
     assert errs["2h"]["mae"][0] == 30.0
     assert np.isnan(errs["3h"]["mae"][0]) and np.isnan(errs["1h"]["mae"][1])
-
-
-def test_parse_duration() -> None:
-    assert [parse_duration(x) for x in ("90s", "30m", "6h", "1d", "1w")] == [90, 1800, 21600, 86400, 604800]
-    with pytest.raises(ValueError):
-        parse_duration("6 hours")

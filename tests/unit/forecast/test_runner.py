@@ -18,7 +18,6 @@ from foresight.artifacts import LocalArtifactStore
 from foresight.forecast.runner import (
     RunEvent,
     RunResult,
-    go_duration_seconds,
     run_forecast_task,
     termination_message,
 )
@@ -272,11 +271,3 @@ def test_neural_auto_model_round_trips_through_the_store(store: LocalArtifactSto
     assert trained.forecast is not None and predicted.forecast is not None
     assert predicted.forecast.model == trained.forecast.model
     np.testing.assert_allclose(predicted.forecast.point, trained.forecast.point, rtol=1e-6)
-
-
-def test_go_durations() -> None:
-    assert go_duration_seconds("1h30m") == 5400
-    assert go_duration_seconds("720h") == 30 * 86400
-    assert go_duration_seconds("90s") == 90
-    with pytest.raises(ValueError, match="not a duration"):
-        go_duration_seconds("1d")

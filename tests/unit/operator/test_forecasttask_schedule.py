@@ -12,7 +12,6 @@ from foresight_operator.schedule import (
     Outcome,
     PastRun,
     PlannedRun,
-    go_duration,
     plan_runs,
 )
 
@@ -26,15 +25,6 @@ def run(
     kind: str, at: datetime, outcome: Outcome = Outcome.SUCCEEDED, *, gen: int = 1, attempt: int = 1
 ) -> PastRun:
     return PastRun(kind, at, attempt, gen, outcome, finished=at + MIN)  # type: ignore[arg-type]
-
-
-def test_go_durations() -> None:
-    assert go_duration("15m") == 15 * MIN
-    assert go_duration("1h30m") == 90 * MIN
-    assert go_duration("720h") == 720 * HOUR
-    assert go_duration("500ms") == timedelta(milliseconds=500)
-    with pytest.raises(ValueError, match="not a duration"):
-        go_duration("15 minutes")
 
 
 def test_cadence_from_spec_and_bad_cron() -> None:
