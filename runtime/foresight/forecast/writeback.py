@@ -17,12 +17,10 @@ what happened. Families (all carry the series' ``group_by`` labels plus ``task``
 - ``foresight_backtest_error{task, namespace, model, metric, horizon}``: backtest error.
 - ``foresight_last_run_timestamp_seconds{task, namespace, kind="train"|"predict"}``.
 
-Series labels are sanitised to valid Prometheus label names. A series label that clashes with a
-label Foresight adds (``task``, ``namespace``, ``horizon``, ``bound``, ``metric``, ``model``,
-``kind``) or that the Pushgateway / scrape owns (``job``, ``instance``) is renamed with a
-``series_`` prefix: a per-namespace storage metric keeps its own ``namespace`` as
-``series_namespace``. Within one family every sample has the same label names (missing ones are
-``""``, which Prometheus treats as absent), as the Pushgateway requires.
+A series' own labels are named by :func:`foresight.prometheus.labels.series_labels` (sanitised,
+``series_`` prefix on a clash with the labels above). Within one family every sample has the same
+label names (missing ones are ``""``, which Prometheus treats as absent), as the Pushgateway
+requires.
 
 Pure functions only: pushing and serving live in :mod:`foresight.prometheus.pushgateway`.
 """
@@ -41,30 +39,23 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from foresight.forecast.threshold import anomaly_flags, time_to_threshold
+from foresight.prometheus.labels import series_labels
 from foresight.timeseries import FloatArray, Forecast, Panel
 
 __all__ = [
-    "RESERVED_LABELS",
     "BacktestError",
     "ForecastCollector",
     "exposition",
     "forecast_metrics",
     "parse_duration",
     "realised_errors",
-    "series_labels",
     "to_registry",
 ]
 
 log = logging.getLogger(__name__)
 
-RESERVED_LABELS = frozenset(
-    {"task", "namespace", "horizon", "bound", "metric", "model", "kind", "job", "instance"}
-)
-"""Label names Foresight or the Pushgateway set; series labels with these names get ``series_``."""
-
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
-_INVALID = re.compile(r"[^a-zA-Z0-9_]")
 
 
 def parse_duration(text: str) -> int:
@@ -73,33 +64,6 @@ def parse_duration(text: str) -> int:
     if not m:
         raise ValueError(f"horizon {text!r} is not a duration like 30m, 6h, 1d")
     return int(m.group(1)) * _UNITS[m.group(2)]
-
-
-def _sanitise(name: str) -> str:
-    out = _INVALID.sub("_", name) or "_"
-    if out[0].isdigit():
-        out = "_" + out
-    if out.startswith("__"):  # reserved for Prometheus' internal labels
-        out = "series" + out
-    if out in RESERVED_LABELS:
-        out = "series_" + out
-    return out
-
-
-def series_labels(key: Mapping[str, str]) -> dict[str, str]:
-    """A series key as write-back labels: sanitised names, ``series_`` prefix on clashes."""
-    out: dict[str, str] = {}
-    for name, value in key.items():
-        if name == "__name__":
-            continue
-        new = _sanitise(name)
-        if new in out:
-            raise ValueError(
-                f"series labels {sorted(key)} collide after sanitising ({name!r} -> {new!r}); rename one "
-                "with label_replace in the query"
-            )
-        out[new] = value
-    return out
 
 
 @dataclass(frozen=True)

@@ -337,8 +337,8 @@ def run_job(
     latency_repeats: int = 50,
 ) -> tuple[int, dict[str, Any]]:
     """Run the job, write the termination message, return ``(exit code, message document)``."""
+    from foresight.training.launch import s3_options_from_environ
     from foresight.training.progress import termination_log_path, write_termination_message
-    from foresight.training.runner import s3_options_from_environ
 
     def emit(event: dict[str, Any]) -> None:
         stdout.write(json.dumps(event, sort_keys=True, default=str) + "\n")

@@ -24,9 +24,9 @@ from typing import Any, TextIO
 
 from .config import SearchParameter, TrainConfig, parse_hyperparameter
 from .errors import TrainingError
+from .launch import build_trainer_for_trial, train_once
 from .progress import EpochStats, ProgressReporter
 from .publish import open_publisher
-from .runner import train_once
 
 __all__ = ["SearchFailedError", "build_search_space", "pick_best", "run_search"]
 
@@ -60,8 +60,6 @@ def build_search_space(space: Mapping[str, SearchParameter]) -> dict[str, Any]:
 def _trial(trial_params: dict[str, Any], *, base: TrainConfig, s3: Any) -> None:
     """One trial, run in a Ray worker process: no checkpoints, no artifact, metrics via tune.report."""
     from ray import tune
-
-    from .runner import build_trainer_for_trial
 
     cfg = base.with_hyperparameters(trial_params).model_copy(
         update={"search": None, "checkpoint": None, "output": None}

@@ -12,8 +12,8 @@ from foresight.forecast.writeback import (
     forecast_metrics,
     parse_duration,
     realised_errors,
-    series_labels,
 )
+from foresight.prometheus.labels import series_labels
 from foresight.timeseries import Forecast, Panel
 from prometheus_client.parser import text_string_to_metric_families
 
