@@ -1,4 +1,4 @@
-"""``foresight models ...`` (the registry CLI) and ``foresight model-job`` (a ModelVersion's Job).
+"""``foresight models ...`` (ModelVersions in a cluster) and ``foresight model-job`` (a ModelVersion's Job).
 
 Cheap to import: the functions set as defaults import the Kubernetes client or torch when they run.
 """
@@ -49,12 +49,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from foresight.registry.cli import run
+    from foresight.modelversion.manage import run
 
     return run(args)
 
 
 def _model_job(args: argparse.Namespace) -> int:
-    from foresight.registry.verify import main
+    from foresight.modelversion.verify import main
 
     return main(["--config", args.config, "--latency-repeats", str(args.latency_repeats)])

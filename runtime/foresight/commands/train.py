@@ -1,6 +1,6 @@
 """``foresight train --config FILE``: one training run (or a Ray Tune search) in this process.
 
-This is what a TrainingJob's pods run; see :mod:`foresight.training.runner`.
+This is what a TrainingJob's pods run; see :mod:`foresight.training.job`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from foresight.training.runner import main
+    from foresight.training.job import main
 
     return main(["--config", args.config])

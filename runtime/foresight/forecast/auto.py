@@ -78,7 +78,7 @@ class AutoModel(Model):
     ) -> None:
         """
         Args:
-            candidates: registry names to compare (not ``auto``).
+            candidates: model names to compare (not ``auto``).
             model_params: constructor parameters per candidate name.
             folds: backtest origins.
             ensemble: also consider the weighted top-2 ensemble per series.

@@ -9,7 +9,7 @@
    Prometheus scrapes, when the binaries are installed or can be (apt, as root); otherwise keep
    it in memory (:class:`foresight.run.memory.MemoryPrometheus`) and say so.
 3. Run the storage ForecastTask (``examples/forecasttask-storage.yaml`` when present, else the
-   built-in task with the same values) through the same runner a cluster Job uses, printing
+   built-in task with the same values) through the same pipeline a cluster Job runs, printing
    progress (backtest folds, epochs).
 4. Print a kubectl-like status, the backtest against predict_linear and seasonal naive, the
    forecasts with time-to-threshold (with the hidden ground truth next to them), where the plot
@@ -33,7 +33,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from foresight.api.forecasttask import ForecastTaskSpec
-from foresight.forecast.runner import RunEvent, RunResult, run_forecast_task
+from foresight.forecast.pipeline import RunEvent, RunResult, run_forecast_task
 from foresight.forecast.synthetic import (
     StorageDataset,
     make_storage_dataset,

@@ -53,7 +53,8 @@ def resolve_dataset(uri: str, workdir: Path, s3: Any | None = None) -> Path:
             for info in listed:
                 store.get_file(info.key, target / info.key[len(prefix) :])
     except (DatasetError, artifacts.AccessDeniedError):
-        # Credentials are the runner's to report (reason BadCredentials), not a missing dataset.
+        # Credentials are the job's to report (reason BadCredentials, see training.job), not a
+        # missing dataset.
         raise
     except Exception as exc:
         # Artifact errors already say what to do (credentials, bucket); keep them attached.
@@ -71,7 +72,7 @@ def load_promql_panel(cfg: PromQLDatasetConfig, *, end: float) -> Panel:
     series with ``aggregation: none``).
     """
     from foresight.forecast.ingest import load_panel
-    from foresight.forecast.runner import go_duration_seconds
+    from foresight.forecast.pipeline import go_duration_seconds
     from foresight.prometheus.client import PrometheusClient
     from foresight.prometheus.errors import (
         IngestionError,

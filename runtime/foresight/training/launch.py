@@ -3,7 +3,7 @@
 What one process of a training run does, whoever asked for it: :func:`train_once` (one rank of a
 run, plain or DDP: the process group, the task, checkpoints, the model publisher and progress
 output) and :func:`build_trainer_for_trial` (one Ray Tune trial: no checkpoints, no output). The
-entry point that ends every run with a termination message is :mod:`foresight.training.runner`;
+entry point that ends every run with a termination message is :mod:`foresight.training.job`;
 the search that calls both for its trials and its final refit is :mod:`foresight.training.ray_backend`.
 """
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from foresight.api.forecasttask import ForecastTaskSpec
 from foresight.artifacts import LocalArtifactStore
-from foresight.forecast.runner import RunEvent, RunResult, exposition_key, run_forecast_task
+from foresight.forecast.pipeline import RunEvent, RunResult, exposition_key, run_forecast_task
 from foresight.run.memory import MemoryPrometheus
 from prometheus_client.parser import text_string_to_metric_families
 

@@ -1,7 +1,7 @@
 """Scrape mode in the runtime: a run writes its exposition into the task's store instead of pushing,
 and ``foresight serve forecasts`` serves the newest one over HTTP on 127.0.0.1.
 
-The runner reads the in-memory Prometheus stand-in (a real one is in
+The pipeline reads the in-memory Prometheus stand-in (a real one is in
 tests/integration/forecast/test_forecast_scrape.py, which also has a real Prometheus scrape the
 server); the store is a real local directory and the server a real HTTP server in this process.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 from foresight.artifacts import LocalArtifactStore
-from foresight.forecast.runner import RunEvent
+from foresight.forecast.pipeline import RunEvent
 from foresight.forecast.scrape import CONTENT_TYPE, StoredExposition, make_app
 from foresight.prometheus.pushgateway import MetricsServer, serve_app
 

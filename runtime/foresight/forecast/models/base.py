@@ -1,4 +1,4 @@
-"""The API every forecasting model implements, the model registry and shared interval helpers.
+"""The API every forecasting model implements, the models by name, and shared interval helpers.
 
 A model is fitted on a :class:`Panel` and predicts ``horizon`` steps after the end of a panel,
 which may be longer than the one it was fitted on (a model trained yesterday predicts from
@@ -52,7 +52,7 @@ class Model(ABC):
     """A forecasting model: ``fit`` then ``predict``; neural ones also ``save`` / ``load``."""
 
     name: ClassVar[str]
-    """Registry name (``naive``, ``lstm``, ...)."""
+    """The model's name in specs and saved models (``naive``, ``lstm``, ...)."""
     neural: ClassVar[bool] = False
     """Trained by gradient descent; expensive to fit, so backtests fit it once."""
     cheap_refit: ClassVar[bool] = True
@@ -89,8 +89,9 @@ class Model(ABC):
         raise NotImplementedError(f"model {cls.name!r} has no saved state; rebuild it with get_model()")
 
 
-# name -> "module:Class", imported lazily so the baselines work without torch / statsforecast.
-_REGISTRY: dict[str, str] = {
+# Every model by name: name -> "module:Class", imported lazily so the baselines work without
+# torch / statsforecast.
+_MODEL_CLASSES: dict[str, str] = {
     "naive": "foresight.forecast.models.naive:NaiveModel",
     "seasonal_naive": "foresight.forecast.models.seasonal_naive:SeasonalNaiveModel",
     "linear": "foresight.forecast.models.linear:LinearModel",
@@ -101,12 +102,12 @@ _REGISTRY: dict[str, str] = {
     "transformer": "foresight.forecast.models.transformer:TransformerModel",
     "auto": "foresight.forecast.auto:AutoModel",
 }
-MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+MODEL_NAMES: tuple[str, ...] = tuple(_MODEL_CLASSES)
 
 
 def model_class(name: str) -> type[Model]:
     try:
-        target = _REGISTRY[name]
+        target = _MODEL_CLASSES[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}") from None
     module_name, cls_name = target.split(":")
@@ -116,7 +117,7 @@ def model_class(name: str) -> type[Model]:
 
 
 def get_model(name: str, **params: Any) -> Model:
-    """A new, unfitted model by registry name, e.g. ``get_model("lstm", hidden_size=32)``."""
+    """A new, unfitted model by name, e.g. ``get_model("lstm", hidden_size=32)``."""
     return model_class(name)(**params)
 
 

@@ -32,9 +32,9 @@ from .backends.base import ClassifierBackend
 from .config import ClassifierConfig
 from .errors import ClassifierError, ConfigError, ImageRejected, StoreError
 from .images import check_image
-from .metrics import ClassifierMetrics
 from .service import ClassifierService, sha256_hex
 from .store.base import CachedResult, RequestRecord, ResultStore
+from .telemetry import ClassifierMetrics
 
 __all__ = ["build_backend", "build_store", "create_app"]
 

@@ -1,4 +1,4 @@
-"""The ForecastTask runner: one run end to end against the in-memory Prometheus stand-in.
+"""The ForecastTask pipeline: one run end to end against the in-memory Prometheus stand-in.
 
 A real Prometheus is not the point here (tests/integration/forecast covers it); these tests pin
 the orchestration: what is trained, saved, loaded, written back and how bad input is reported.
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from foresight.api.forecasttask import ForecastTaskSpec
 from foresight.artifacts import LocalArtifactStore
-from foresight.forecast.runner import (
+from foresight.forecast.pipeline import (
     RunEvent,
     RunResult,
     go_duration_seconds,
@@ -239,7 +239,7 @@ def test_failed_push_is_retryable_and_leaves_no_forecast_behind(store: LocalArti
 
 
 def test_termination_message_stays_parseable_under_the_kubernetes_limit() -> None:
-    from foresight.forecast.runner import ModelScore
+    from foresight.forecast.pipeline import ModelScore
 
     result = RunResult(
         "Ready", "ForecastsWritten", "x" * 5000, series_count=3, model="auto(ets:3)",

@@ -1,9 +1,10 @@
-"""Entry point of ``foresight train --config FILE``: one training run (or a search), start to finish.
+"""What a TrainingJob's pods run: ``foresight train --config FILE``, one training run (or a search).
 
-Reads the environment once (rank, world size, termination-log path, progress file), builds the
-task and stores, runs the trainer (or a Ray Tune search), and always ends with a termination
-message: a JSON summary on success, ``{"reason", "message"}`` on failure, with an exit code per
-failure kind (see :mod:`foresight.training.errors`).
+Reads the environment once (rank, world size, termination-log path, progress file), runs the
+trainer in this process (:mod:`foresight.training.launch`) or a Ray Tune search
+(:mod:`foresight.training.ray_backend`), and always ends with a termination message: a JSON
+summary on success, ``{"reason", "message"}`` on failure, with an exit code per failure kind (see
+:mod:`foresight.training.errors`).
 """
 
 from __future__ import annotations

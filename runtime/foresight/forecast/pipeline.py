@@ -63,7 +63,7 @@ from foresight.prometheus.errors import (
 )
 from foresight.timeseries import FloatArray, Forecast, Panel
 
-from . import metrics
+from . import accuracy
 from .backtest import BacktestResult, backtest
 from .ingest import Capacity, ConstantCapacity, IngestResult, QueryCapacity, ingest
 from .models._baseline import ffill
@@ -268,7 +268,7 @@ class _RunFailure(Exception):
 
 
 def _capacity(spec: ForecastTaskSpec) -> Capacity | None:
-    # The threshold ratio is applied by the runner, so panel.capacity is the quota itself.
+    # The threshold ratio is applied by the pipeline, so panel.capacity is the quota itself.
     if spec.threshold is None:
         return None
     cap = spec.threshold.capacity
@@ -294,14 +294,14 @@ def _calendar(spec: ForecastTaskSpec) -> dict[str, Any]:
 
 
 def model_params(spec: ForecastTaskSpec, name: str) -> dict[str, Any]:
-    """Constructor parameters of registry model ``name`` for this task."""
+    """Constructor parameters of the model named ``name`` for this task."""
     if name in NEURAL:
         return {**spec.model.hyperparameters.model_dump(), "calendar": _calendar(spec)}
     return {"level": spec.model.interval_level}
 
 
 def build_model(spec: ForecastTaskSpec) -> Model:
-    """The task's (unfitted) model: an ``AutoModel`` over the candidates, or one registry model."""
+    """The task's (unfitted) model: an ``AutoModel`` over the candidates, or the one model named."""
     mtype = str(spec.model.type)
     if mtype == "auto":
         from .auto import AutoModel
@@ -451,8 +451,8 @@ def _per_horizon_errors(
             if h > r.horizon:
                 continue
             actual, point = r.actual[:, :, h - 1], r.point[:, :, h - 1]
-            mae = metrics.mae(actual, point)
-            mase = metrics.mase(actual, point, r.scale)
+            mae = accuracy.mae(actual, point)
+            mase = accuracy.mase(actual, point, r.scale)
             for metric, values in (("mae", mae), ("mase", mase)):
                 finite = values[np.isfinite(values)]
                 if finite.size:
