@@ -67,7 +67,7 @@ from . import accuracy
 from .backtest import BacktestResult, backtest
 from .ingest import Capacity, ConstantCapacity, IngestResult, QueryCapacity, ingest
 from .models._baseline import ffill
-from .models.base import EpochReport, Model, get_model, load_model
+from .models.base import EpochReport, Model, get_model, is_neural, load_model
 from .threshold import ThresholdResult, threshold_report
 from .writeback import BacktestError, exposition, forecast_metrics, realised_errors, to_registry
 
@@ -91,7 +91,6 @@ log = logging.getLogger(__name__)
 RunMode = Literal["train", "predict", "auto"]
 COMPARISON_BASELINES: tuple[str, ...] = ("linear", "seasonal_naive")
 """Always backtested next to the task's model, so status shows the bar it must clear."""
-NEURAL = ("lstm", "gru", "transformer")
 STORE_PREFIX = "forecasttasks"
 EXPOSITION_FILE = "metrics.txt"
 TERMINATION_LIMIT = 4096
@@ -295,7 +294,7 @@ def _calendar(spec: ForecastTaskSpec) -> dict[str, Any]:
 
 def model_params(spec: ForecastTaskSpec, name: str) -> dict[str, Any]:
     """Constructor parameters of the model named ``name`` for this task."""
-    if name in NEURAL:
+    if is_neural(name):
         return {**spec.model.hyperparameters.model_dump(), "calendar": _calendar(spec)}
     return {"level": spec.model.interval_level}
 

@@ -27,7 +27,10 @@ __all__ = [
     "ProgressCallback",
     "empirical_bounds",
     "get_model",
+    "is_neural",
     "load_model",
+    "model_class",
+    "neural_model_names",
     "steps_per_day",
 ]
 
@@ -114,6 +117,19 @@ def model_class(name: str) -> type[Model]:
     cls = getattr(importlib.import_module(module_name), cls_name)
     assert issubclass(cls, Model)
     return cls
+
+
+def is_neural(name: str) -> bool:
+    """Whether the model named ``name`` is a neural network (its class's :attr:`Model.neural`).
+
+    ``False`` for a name no model has. Imports that model's module (torch for the neural ones).
+    """
+    return name in _MODEL_CLASSES and model_class(name).neural
+
+
+def neural_model_names() -> tuple[str, ...]:
+    """The names of the neural models, in :data:`MODEL_NAMES` order (imports every model's module)."""
+    return tuple(name for name in MODEL_NAMES if is_neural(name))
 
 
 def get_model(name: str, **params: Any) -> Model:

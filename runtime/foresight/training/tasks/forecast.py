@@ -29,9 +29,7 @@ from foresight.timeseries import Panel
 
 from ..errors import DatasetError, TrainingConfigError
 
-__all__ = ["NEURAL_MODELS", "ForecastTask", "load_panel_npz", "save_panel_npz"]
-
-NEURAL_MODELS = ("lstm", "gru", "transformer")
+__all__ = ["ForecastTask", "load_panel_npz", "save_panel_npz"]
 
 # camelCase hyperparameter (as in the CRD) -> NeuralModel argument. Only shape-and-data ones:
 # the optimiser's settings belong to the trainer (learningRate, weightDecay, gradClip).
@@ -88,12 +86,12 @@ class ForecastTask:
 
     def __init__(self, panel: Panel, model: str, hparams: Mapping[str, Any], seed: int = 0) -> None:
         from foresight.forecast.features import LabelVocabulary
-        from foresight.forecast.models import get_model
+        from foresight.forecast.models import get_model, is_neural, neural_model_names
         from foresight.forecast.models.neural import QUANTILES, NeuralModel
 
-        if model not in NEURAL_MODELS:
+        if not is_neural(model):
             raise TrainingConfigError(
-                f"forecast training needs a neural model ({', '.join(NEURAL_MODELS)}), got {model!r}; "
+                f"forecast training needs a neural model ({', '.join(neural_model_names())}), got {model!r}; "
                 "baselines (naive, ets, theta, ...) have nothing to train: use a ForecastTask"
             )
         self.horizon = int(hparams.get("horizon", 24))
