@@ -6,27 +6,30 @@ creates (``foresight run -f task.yaml``), local mode (``foresight run -f task.ya
 pushes to a Pushgateway, the artifact store, the clock, the progress sink), so tests can give an
 in-memory Prometheus and a fixed clock.
 
-What a run does:
+What a run does, one named step each (:class:`TaskRun`):
 
-1. Read ``lookback`` of history at ``step`` (aligned) with :func:`foresight.forecast.ingest.ingest`:
-   grouped by ``groupBy``, covariates and per-series capacity included.
-2. Train (mode ``train``, or ``auto`` when no usable model is saved, it is older than
-   ``retrainEvery``, or the spec changed): a rolling-origin backtest of the model (``auto``
-   backtests every candidate), plus ``linear`` (= predict_linear) and ``seasonal_naive`` for
-   comparison when they are not already candidates; fit on the full history; save the model
-   directory to the artifact store (a manifest-checked directory, then a ``latest.json``
-   pointer, so a reader never sees half a model).
-3. Predict (mode ``predict`` loads the latest saved model instead of training): forecasts, bounds,
-   time-to-threshold, anomaly flag and realised error against the previous run's forecast.
-4. Write back only once everything is computed: one Pushgateway PUT replaces the task's group
-   (atomic for readers), or, with ``output.mode: scrape``, one atomic put of the same exposition
-   to :func:`exposition_key` in the artifact store, which ``foresight serve forecasts``
-   (:mod:`foresight.forecast.scrape`) serves; then the forecast is kept in the store for the
-   next run's anomaly flag.
+1. :func:`plan_run`: the spec's durations in steps of the grid, checked before anything is read.
+2. ``ingest``: read ``lookback`` of history at ``step`` (aligned) with
+   :func:`foresight.forecast.ingest.ingest`: grouped by ``groupBy``, covariates and per-series
+   capacity included.
+3. ``train`` (mode ``train``, or ``auto`` when :func:`needs_training` says no usable model is
+   saved, it is older than ``retrainEvery``, or the spec changed): a rolling-origin backtest of
+   the model (``auto`` backtests every candidate), plus ``linear`` (= predict_linear) and
+   ``seasonal_naive`` for comparison when they are not already candidates; fit on the full
+   history; save the model directory to the artifact store (:mod:`foresight.forecast.persistence`).
+   Or ``load``: mode ``predict`` loads the latest saved model instead.
+4. ``predict``: forecasts, bounds, time-to-threshold, anomaly flag and realised error against
+   the previous run's forecast, as gauge families (:mod:`foresight.forecast.writeback`).
+5. ``write_back``, only once everything is computed: one Pushgateway PUT replaces the task's
+   group (atomic for readers), or, with ``output.mode: scrape``, one atomic put of the same
+   exposition to :func:`~foresight.forecast.persistence.exposition_key` in the artifact store,
+   which ``foresight serve forecasts`` (:mod:`foresight.forecast.scrape`) serves; then the
+   forecast is kept in the store for the next run's anomaly flag.
 
-Bad input becomes a :class:`RunResult` with ``phase="Failed"`` and a reason from
-:class:`foresight.api.forecasttask.ForecastReason`, never an exception; so does a Prometheus or
-Pushgateway outage (``retryable=True``).
+Bad input becomes a :class:`~foresight.forecast.result.RunResult` with ``phase="Failed"`` and a
+reason from :class:`foresight.api.forecasttask.ForecastReason`, never an exception; so does a
+Prometheus or Pushgateway outage (``retryable=True``). Which error gives which reason is the one
+table :data:`foresight.forecast.errors.FAILURES`.
 """
 
 from __future__ import annotations
@@ -36,54 +39,48 @@ import json
 import logging
 import math
 import re
-import tempfile
 import time as _time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
 
 from foresight.api.forecasttask import ForecastReason, ForecastTaskSpec
-from foresight.artifacts import ArtifactError, ArtifactNotFoundError, ArtifactStore
+from foresight.artifacts import ArtifactStore
 from foresight.prometheus.client import PrometheusClient
-from foresight.prometheus.errors import (
-    InsufficientHistoryError,
-    NoSeriesError,
-    PrometheusError,
-    PrometheusResponseError,
-    PrometheusUnavailable,
-    PromQLError,
-    PushgatewayError,
-    TooManySeriesError,
-)
-from foresight.timeseries import FloatArray, Forecast, Panel
+from foresight.prometheus.errors import PrometheusUnavailable, PushgatewayUnavailable
+from foresight.timeseries import Forecast, Panel, finite_or_none
 
-from . import accuracy
+from . import accuracy, persistence
 from .backtest import BacktestResult, backtest
-from .ingest import Capacity, ConstantCapacity, IngestResult, QueryCapacity, ingest
+from .errors import BacktestHistoryError, ForecastRunError, describe_failure, failure_of
+from .ingest import Capacity, ConstantCapacity, QueryCapacity, ingest
 from .models._baseline import ffill
-from .models.base import EpochReport, Model, get_model, is_neural, load_model
+from .models.base import EpochReport, Model, get_model, is_neural
+from .result import ModelScore, RunEvent, RunProgress, RunResult
 from .threshold import ThresholdResult, threshold_report
 from .writeback import BacktestError, exposition, forecast_metrics, realised_errors, to_registry
 
 __all__ = [
     "COMPARISON_BASELINES",
-    "ModelScore",
     "Publisher",
-    "RunEvent",
+    "RemoteWriter",
     "RunMode",
-    "RunProgress",
-    "RunResult",
-    "exposition_key",
+    "RunPlan",
+    "TaskRun",
+    "build_model",
     "go_duration_seconds",
     "horizon_label",
+    "model_params",
+    "needs_training",
+    "plan_run",
     "run_forecast_task",
-    "termination_message",
+    "spec_digest",
 ]
 
 log = logging.getLogger(__name__)
@@ -91,9 +88,6 @@ log = logging.getLogger(__name__)
 RunMode = Literal["train", "predict", "auto"]
 COMPARISON_BASELINES: tuple[str, ...] = ("linear", "seasonal_naive")
 """Always backtested next to the task's model, so status shows the bar it must clear."""
-STORE_PREFIX = "forecasttasks"
-EXPOSITION_FILE = "metrics.txt"
-TERMINATION_LIMIT = 4096
 
 _GO_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
 _GO_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -117,150 +111,10 @@ def horizon_label(seconds: int) -> str:
     return f"{seconds}s"
 
 
-@dataclass(frozen=True)
-class RunEvent:
-    """Something a person watching the run wants to see (stdout, logs, a progress file)."""
-
-    kind: str
-    """``ingest``, ``ingested``, ``train``, ``candidate``, ``fold``, ``epoch``, ``candidate_done``,
-    ``candidate_failed``, ``refit``, ``saved``, ``loaded``, ``predicted``, ``pushed``, ``exposed``,
-    ``done``."""
-    message: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-RunProgress = Callable[[RunEvent], None]
 Publisher = Callable[[CollectorRegistry, Mapping[str, str]], None]
 """Pushes a registry as the group ``grouping_key`` (e.g. a partial of
 :func:`foresight.prometheus.pushgateway.push` with the gateway URL)."""
 RemoteWriter = Callable[[Forecast], int]
-
-
-@dataclass(frozen=True)
-class ModelScore:
-    """Backtest error of one model over the whole horizon (what status shows)."""
-
-    model: str
-    mase: float | None
-    mae: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "mase": self.mase, "mae": self.mae}
-
-
-@dataclass
-class RunResult:
-    """What one run did; ``phase`` is ``Ready`` or ``Failed``."""
-
-    phase: str
-    reason: str
-    message: str
-    mode: str = "train"
-    """What the run actually did: ``train`` (backtest + fit + predict) or ``predict``."""
-    retryable: bool = False
-    series_count: int = 0
-    model: str | None = None
-    """The model in use, per-series picks summarised (``auto(ets:12,lstm:30)``)."""
-    backtest: list[ModelScore] = field(default_factory=list)
-    artifact_uri: str | None = None
-    artifact_sha256: str | None = None
-    """The saved model directory's manifest checksum (train runs that saved one)."""
-    trained_models: list[str] | None = None
-    """Models whose fitted weights the saved artifact holds (train runs that saved one): empty
-    when only baselines were chosen, whose saved "model" is just their parameters."""
-    last_train_time: float | None = None
-    last_predict_time: float | None = None
-    pushed: bool = False
-    exposition_uri: str | None = None
-    """Where a scrape-mode run wrote its exposition (``None``: not written)."""
-    metric_names: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    panel: Panel | None = None
-    forecast: Forecast | None = None
-    threshold: ThresholdResult | None = None
-    exposition: bytes = b""
-    backtest_results: dict[str, BacktestResult] = field(default_factory=dict)
-    """Per-fold backtests of this run (empty on predict-only runs)."""
-
-    def __post_init__(self) -> None:
-        self.reason = str(self.reason)  # a ForecastReason member prints as its plain value
-
-    @property
-    def ok(self) -> bool:
-        return self.phase == "Ready"
-
-    def summary(self) -> dict[str, Any]:
-        """The result as status-shaped JSON (camelCase, ISO times, no arrays)."""
-        doc: dict[str, Any] = {
-            "phase": self.phase,
-            "reason": self.reason,
-            "message": self.message,
-            "mode": self.mode,
-            "retryable": self.retryable,
-            "seriesCount": self.series_count,
-            "model": self.model,
-            "backtest": [s.to_dict() for s in self.backtest],
-            "artifactUri": self.artifact_uri,
-            "sha256": self.artifact_sha256,
-            "trainedModels": self.trained_models,
-            "lastTrainTime": _iso(self.last_train_time),
-            "lastPredictTime": _iso(self.last_predict_time),
-            "pushed": self.pushed,
-            "expositionUri": self.exposition_uri,
-            "warnings": self.warnings,
-        }
-        return {k: v for k, v in doc.items() if v is not None}
-
-
-def termination_message(result: RunResult, limit: int = TERMINATION_LIMIT) -> str:
-    """Compact JSON of :meth:`RunResult.summary` under ``limit`` bytes, still parseable.
-
-    Kubernetes cuts a termination message at 4096 bytes; a cut JSON document is useless to the
-    operator, so the least important parts go first: warnings, then backtest rows beyond the
-    best few, then the message is shortened.
-    """
-    doc = result.summary()
-
-    def dump() -> str:
-        return json.dumps(doc, separators=(",", ":"), sort_keys=True, allow_nan=False)
-
-    text = dump()
-    if len(text.encode()) > limit and doc.get("warnings"):
-        doc["warningCount"] = len(doc.pop("warnings"))
-        text = dump()
-    if len(text.encode()) > limit and len(doc.get("backtest", [])) > 4:
-        rows = sorted(doc["backtest"], key=lambda r: (r["mase"] is None, r["mase"] or 0.0))
-        doc["backtest"] = rows[:4]
-        text = dump()
-    if len(text.encode()) > limit:
-        doc["message"] = str(doc.get("message", ""))[:1000]
-        text = dump()
-    if len(text.encode()) > limit:
-        keep = ("phase", "reason", "message", "mode", "seriesCount", "model", "artifactUri", "sha256",
-                "trainedModels", "lastTrainTime")  # fmt: skip
-        doc = {k: (v[:500] if isinstance(v, str) else v) for k, v in doc.items() if k in keep}
-        text = dump()
-    return text
-
-
-def _iso(t: float | None) -> str | None:
-    if t is None:
-        return None
-    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _finite(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
-
-
-class _RunFailure(Exception):
-    """A failure with its condition reason, raised inside the run and turned into a result."""
-
-    def __init__(self, reason: str, message: str, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.retryable = retryable
 
 
 # ---- spec -> parts ----------------------------------------------------------------------------
@@ -338,98 +192,6 @@ def model_summary(forecast: Forecast, mtype: str) -> str:
     return "auto(" + ",".join(f"{m}:{n}" for m, n in sorted(counts.items())) + ")"
 
 
-# ---- persistence of models and forecasts -----------------------------------------------------
-
-
-def _prefix(namespace: str, name: str) -> str:
-    return f"{STORE_PREFIX}/{namespace}/{name}"
-
-
-def exposition_key(namespace: str, name: str) -> str:
-    """The store key of a scrape-mode task's metrics exposition (what ``foresight serve forecasts`` reads)."""
-    return f"{_prefix(namespace, name)}/{EXPOSITION_FILE}"
-
-
-def _read_json(store: ArtifactStore, key: str) -> dict[str, Any] | None:
-    try:
-        doc = json.loads(store.get_bytes(key))
-    except ArtifactNotFoundError:
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
-def _trained_models(model: Model, saved: Path) -> list[str]:
-    """The models whose fitted weights ``saved`` (a model directory just written) holds."""
-    if not model.saveable:
-        return []
-    config = json.loads((saved / "config.json").read_text())
-    fitted = config.get("fitted")
-    if isinstance(fitted, dict):  # auto: the per-series picks, only some of them trained
-        return sorted(
-            str(name) for name, info in fitted.items() if isinstance(info, dict) and info.get("saved")
-        )
-    return [model.name]
-
-
-def _save_model(
-    store: ArtifactStore, prefix: str, version: str, model: Model, run: dict[str, Any]
-) -> tuple[str, str, list[str]]:
-    """Upload ``model`` + ``run.json`` as a manifest-checked directory, then point ``latest`` at it.
-
-    Returns the directory's URI, its manifest's sha256 and :func:`_trained_models`.
-    """
-    with tempfile.TemporaryDirectory(prefix="foresight-model-") as tmp:
-        root = Path(tmp)
-        if model.saveable:
-            model.save(root / "model")
-            trained = _trained_models(model, root / "model")
-        else:
-            trained = []
-            # Closed-form and statsforecast models have no fitted state: their parameters are the model.
-            (root / "model").mkdir()
-            config = {"name": model.name, "params": model.params(), "stateless": True}
-            (root / "model" / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
-        (root / "run.json").write_text(json.dumps(run, indent=2, sort_keys=True, default=str))
-        info = store.put_dir(root, f"{prefix}/{version}")
-    pointer = {"version": version, "uri": info.uri, **{k: run[k] for k in ("trainedAt", "specDigest")}}
-    store.put_bytes(json.dumps(pointer, sort_keys=True).encode(), f"{prefix}/latest.json")
-    return info.uri, info.manifest.sha256, trained
-
-
-def _load_model(store: ArtifactStore, prefix: str, version: str) -> tuple[Model, dict[str, Any]]:
-    with tempfile.TemporaryDirectory(prefix="foresight-model-") as tmp:
-        local = Path(tmp) / "m"
-        store.get_dir(f"{prefix}/{version}", local)
-        run = json.loads((local / "run.json").read_text())
-        config = json.loads((local / "model" / "config.json").read_text())
-        if config.get("stateless"):
-            model = get_model(str(config["name"]), **config["params"])
-        else:
-            model = load_model(local / "model")
-    return model, run
-
-
-def _forecast_to_json(fc: Forecast) -> dict[str, Any]:
-    def arr(a: FloatArray) -> list[list[float | None]]:
-        return [[_finite(float(x)) for x in row] for row in a]
-
-    return {
-        "origin": fc.origin, "step": fc.step, "keys": fc.keys, "point": arr(fc.point),
-        "lower": arr(fc.lower), "upper": arr(fc.upper), "model": fc.model, "level": fc.level,
-    }  # fmt: skip
-
-
-def _forecast_from_json(doc: Mapping[str, Any]) -> Forecast:
-    def arr(rows: Sequence[Sequence[float | None]]) -> FloatArray:
-        return np.array([[np.nan if x is None else x for x in r] for r in rows], dtype=np.float64)
-
-    return Forecast(
-        origin=int(doc["origin"]), step=int(doc["step"]), keys=[dict(k) for k in doc["keys"]],
-        point=arr(doc["point"]), lower=arr(doc["lower"]), upper=arr(doc["upper"]),
-        model=list(doc["model"]), level=float(doc["level"]),
-    )  # fmt: skip
-
-
 # ---- backtest figures ----------------------------------------------------------------------
 
 
@@ -437,7 +199,7 @@ def _scores(results: Mapping[str, BacktestResult]) -> list[ModelScore]:
     out = []
     for name, r in results.items():
         s = r.summary()
-        out.append(ModelScore(name, _finite(s["mase"]), _finite(s["mae"])))
+        out.append(ModelScore(name, finite_or_none(s["mase"]), finite_or_none(s["mae"])))
     return out
 
 
@@ -460,6 +222,371 @@ def _per_horizon_errors(
 
 
 # ---- the run -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The spec's durations on the grid, checked before anything is read."""
+
+    step: int
+    """Seconds between points."""
+    lookback: int
+    """Seconds of history to read."""
+    horizon: int
+    """Steps to forecast."""
+    out_horizons: tuple[tuple[str, int], ...]
+    """``output.horizons`` as ``(label, steps)``: the horizons the gauges are written at."""
+
+
+def plan_run(spec: ForecastTaskSpec) -> RunPlan:
+    """The durations of ``spec`` in seconds and steps; :class:`ForecastRunError` when an output
+    horizon is not a whole number of steps within the horizon."""
+    step = go_duration_seconds(spec.source.step)
+    lookback = go_duration_seconds(spec.source.lookback)
+    horizon = max(1, math.ceil(go_duration_seconds(spec.horizon) / step))
+    out_horizons: list[tuple[str, int]] = []
+    for text in spec.output.horizons:
+        secs = go_duration_seconds(text)
+        if secs % step or not 1 <= secs // step <= horizon:
+            raise ForecastRunError(
+                f"output.horizons entry {text!r} is not a whole number of steps ({spec.source.step}) "
+                f"within the horizon ({spec.horizon}); use multiples of the step up to the horizon"
+            )
+        out_horizons.append((horizon_label(secs), secs // step))
+    return RunPlan(step, lookback, horizon, tuple(out_horizons))
+
+
+def needs_training(
+    mode: RunMode, saved: Mapping[str, Any] | None, *, digest: str, now: float, retrain_every: int
+) -> bool:
+    """Whether this run trains. ``train`` always, ``predict`` never; ``auto`` when no model is
+    ``saved`` (the store's ``latest.json``), it was trained for another spec ``digest``, or it is
+    ``retrain_every`` seconds old or older."""
+    if mode != "auto":
+        return mode == "train"
+    return (
+        saved is None
+        or saved.get("specDigest") != digest
+        or now - float(saved.get("trainedAt", 0)) >= retrain_every
+    )
+
+
+@dataclass
+class ModelInUse:
+    """The model a run predicts with, trained now or loaded, and the figures that go with it."""
+
+    model: Model
+    trained: bool
+    """Trained by this run (else loaded from the store)."""
+    scores: list[ModelScore]
+    backtest_errors: list[BacktestError]
+    """Per output horizon, for ``foresight_backtest_error``."""
+    last_train: float
+    backtest_results: dict[str, BacktestResult]
+    """Per-fold backtests of this run (empty when loaded)."""
+    artifact_uri: str | None = None
+    artifact_sha256: str | None = None
+    trained_models: list[str] | None = None
+
+
+@dataclass
+class Prediction:
+    """The forecast and everything written back about it."""
+
+    forecast: Forecast
+    threshold: ThresholdResult | None
+    families: list[Metric]
+    exposition: bytes
+
+
+@dataclass
+class Written:
+    """Where the gauges went."""
+
+    pushed: bool = False
+    exposition_uri: str | None = None
+
+
+class TaskRun:
+    """One run of one task: its inputs, its I/O, and how far it got.
+
+    Each step is a method; :meth:`execute` calls them in order. ``step`` names the step under way
+    (what an unexpected failure is reported against) and ``series`` the series read so far.
+    """
+
+    def __init__(
+        self,
+        spec: ForecastTaskSpec,
+        *,
+        name: str,
+        namespace: str,
+        prometheus: PrometheusClient,
+        pushgateway: Publisher | None,
+        store: ArtifactStore | None,
+        now: float,
+        emit: RunProgress,
+        remote_writer: RemoteWriter | None,
+    ) -> None:
+        self.spec = spec
+        self.name = name
+        self.namespace = namespace
+        self.prometheus = prometheus
+        self.pushgateway = pushgateway
+        self.store = store
+        self.now = now
+        self.emit = emit
+        self.remote_writer = remote_writer
+        self.prefix = persistence.task_prefix(namespace, name)
+        # Durations are part of reading the history: a bad one fails the "ingest" step.
+        self.step = "ingest"
+        self.series = 0
+        self.warnings: list[str] = []
+
+    def execute(self, mode: RunMode) -> RunResult:
+        """The run, start to finish; raises what stops it (:meth:`failed` turns it into a result)."""
+        plan = plan_run(self.spec)
+        panel = self.ingest(plan)
+        saved = self.latest_saved()
+        if self.decide_training(mode, saved):
+            in_use = self.train(panel, plan)
+        else:
+            assert saved is not None  # decide_training refuses to predict without one
+            in_use = self.load(plan, saved)
+        predicted = self.predict(panel, plan, in_use)
+        written = self.write_back(predicted)
+        return self.ready(panel, in_use, predicted, written)
+
+    def failed(self, exc: Exception) -> RunResult:
+        """The ``Failed`` result for ``exc`` (:data:`foresight.forecast.errors.FAILURES`)."""
+        if failure_of(exc).unexpected:
+            log.exception("forecast run of %s/%s failed during %s", self.namespace, self.name, self.step)
+        reason, retryable, message = describe_failure(exc, self.step)
+        return RunResult("Failed", reason, message, retryable=retryable)
+
+    # ---- the steps, in order ----
+
+    def ingest(self, plan: RunPlan) -> Panel:
+        src = self.spec.source
+        self.emit(RunEvent("ingest", f"querying {src.query!r} over {src.lookback} at {src.step}",
+                           {"query": src.query}))  # fmt: skip
+        ingested = ingest(
+            self.prometheus,
+            src.query,
+            start=self.now - plan.lookback,
+            end=self.now,
+            step=plan.step,
+            group_by=src.group_by,
+            aggregate=src.aggregation,
+            covariates={c.name: c.query for c in src.covariates},
+            capacity=_capacity(self.spec),
+            max_series=self.spec.limits.max_series,
+            min_history_points=self.spec.limits.min_history_points,
+            counter=src.counter,
+        )
+        panel = ingested.panel
+        self.series = panel.n_series
+        self.warnings += ingested.warnings
+        for note in ingested.warnings:
+            log.warning("%s", note)
+        self.emit(RunEvent("ingested", f"{panel.n_series} series x {panel.n_steps} steps "
+                           f"({ingested.raw_series} raw series before grouping)",
+                           {"series": panel.n_series, "steps": panel.n_steps}))  # fmt: skip
+        return panel
+
+    def latest_saved(self) -> dict[str, Any] | None:
+        """The store's pointer to the newest saved model (``None``: none saved, or no store)."""
+        if self.store is None:
+            return None
+        return persistence.read_json(self.store, f"{self.prefix}/{persistence.LATEST_FILE}")
+
+    def decide_training(self, mode: RunMode, saved: Mapping[str, Any] | None) -> bool:
+        """Train now, or predict with the ``saved`` model of an earlier run (:func:`needs_training`)."""
+        digest = spec_digest(self.spec)
+        if mode == "predict" and saved is None:
+            where = self.store.uri_for(self.prefix) if self.store is not None else "(no artifact store)"
+            raise ForecastRunError(
+                f"mode predict, but no trained model under {where}: run with mode train (or auto) first"
+            )
+        if mode == "predict" and saved is not None and saved.get("specDigest") != digest:
+            self.warnings.append(
+                f"the saved model {saved.get('version')} was trained for an earlier spec (digest "
+                f"{saved.get('specDigest')}, now {digest}); run mode train to retrain it"
+            )
+        # Read only for mode auto: a predict or train run works whatever retrainEvery says.
+        retrain_every = go_duration_seconds(self.spec.schedule.retrain_every) if mode == "auto" else 0
+        return needs_training(mode, saved, digest=digest, now=self.now, retrain_every=retrain_every)
+
+    def train(self, panel: Panel, plan: RunPlan) -> ModelInUse:
+        self.step = "train"
+        model, results = _train(self.spec, panel, plan.horizon, self.emit)
+        in_use = ModelInUse(
+            model, trained=True, scores=_scores(results), last_train=self.now, backtest_results=results,
+            backtest_errors=_per_horizon_errors(results, plan.out_horizons),
+        )  # fmt: skip
+        if self.store is not None:
+            self.step = "save"
+            version = "v" + datetime.fromtimestamp(self.now, tz=UTC).strftime("%Y%m%dT%H%M%SZ")
+            run_doc: dict[str, Any] = {
+                "trainedAt": self.now, "specDigest": spec_digest(self.spec),
+                "model": str(self.spec.model.type), "step": plan.step, "horizon": plan.horizon,
+                "seriesCount": panel.n_series,
+                "backtest": [s.to_dict() for s in in_use.scores],
+                "backtestByHorizon": [b.__dict__ for b in in_use.backtest_errors],
+            }  # fmt: skip
+            in_use.artifact_uri, in_use.artifact_sha256, in_use.trained_models = persistence.save_model(
+                self.store, self.prefix, version, model, run_doc
+            )
+            self.emit(RunEvent("saved", f"model saved to {in_use.artifact_uri}",
+                               {"uri": in_use.artifact_uri, "sha256": in_use.artifact_sha256}))  # fmt: skip
+        return in_use
+
+    def load(self, plan: RunPlan, saved: Mapping[str, Any]) -> ModelInUse:
+        assert self.store is not None  # a saved model came from it
+        self.step = "load"
+        model, run_doc = persistence.load_saved_model(self.store, self.prefix, str(saved["version"]))
+        if int(run_doc.get("horizon", 0)) < plan.horizon or int(run_doc.get("step", plan.step)) != plan.step:
+            raise ForecastRunError(
+                f"the saved model {saved['version']} predicts {run_doc.get('horizon')} steps of "
+                f"{run_doc.get('step')}s; the task asks {plan.horizon} steps of {plan.step}s: retrain "
+                "(mode train)"
+            )
+        in_use = ModelInUse(
+            model, trained=False, last_train=float(run_doc["trainedAt"]), backtest_results={},
+            scores=[ModelScore(r["model"], r.get("mase"), r.get("mae")) for r in run_doc.get("backtest", [])],
+            backtest_errors=[BacktestError(**b) for b in run_doc.get("backtestByHorizon", [])],
+            artifact_uri=str(saved.get("uri")),
+        )  # fmt: skip
+        self.emit(RunEvent("loaded", f"loaded model {saved['version']} from {in_use.artifact_uri}",
+                           {"uri": in_use.artifact_uri}))  # fmt: skip
+        return in_use
+
+    def predict(self, panel: Panel, plan: RunPlan, in_use: ModelInUse) -> Prediction:
+        self.step = "predict"
+        forecast = in_use.model.predict(panel, plan.horizon)
+        self.emit(RunEvent("predicted", f"forecast {panel.n_series} series {plan.horizon} steps ahead",
+                           {"origin": forecast.origin}))  # fmt: skip
+        threshold: ThresholdResult | None = None
+        if self.spec.threshold is not None and panel.capacity is not None:
+            threshold = threshold_report(forecast, panel, ratio=self.spec.threshold.ratio)
+        previous = self.previous_forecast()
+        labels = [text for text, _ in plan.out_horizons]
+        families = forecast_metrics(
+            forecast,
+            task=self.name,
+            namespace=self.namespace,
+            horizons=labels,
+            threshold=threshold.threshold if threshold is not None else None,
+            actual_latest=ffill(panel.values)[:, -1],
+            previous=previous,
+            realised_errors=realised_errors([previous], panel, labels) if previous is not None else None,
+            backtest_errors=in_use.backtest_errors,
+            last_run={"train": in_use.last_train, "predict": self.now},
+        )
+        return Prediction(forecast, threshold, families, exposition(families))
+
+    def previous_forecast(self) -> Forecast | None:
+        """The forecast the previous run kept in the store, if any and readable."""
+        if self.store is None:
+            return None
+        doc = persistence.read_json(self.store, f"{self.prefix}/{persistence.FORECAST_FILE}")
+        if doc is None:
+            return None
+        try:
+            return persistence.forecast_from_json(doc)
+        except (KeyError, TypeError, ValueError) as exc:
+            self.warnings.append(f"previous forecast in the store is unreadable and was ignored: {exc}")
+            return None
+
+    def write_back(self, predicted: Prediction) -> Written:
+        """Push, expose and remote-write as ``output`` says, then keep the forecast for the next run."""
+        out = self.spec.output
+        written = Written()
+        if out.mode == "pushgateway":
+            written.pushed = self.push(predicted.families)
+        if out.mode == "scrape":
+            written.exposition_uri = self.expose(predicted)
+        if out.remote_write_url:
+            self.remote_write(predicted.forecast)
+        if self.store is not None:
+            self.step = "save"
+            persistence.save_forecast(self.store, self.prefix, predicted.forecast)
+        return written
+
+    def push(self, families: Sequence[Metric]) -> bool:
+        """Replace the task's Pushgateway group with ``families``; ``False``: no Pushgateway given."""
+        if self.pushgateway is None:
+            self.warnings.append("output.mode is pushgateway but no Pushgateway was given: nothing pushed")
+            return False
+        self.step = "push"
+        try:
+            self.pushgateway(to_registry(families), {"namespace": self.namespace, "task": self.name})
+        except PrometheusUnavailable as exc:
+            # The publisher is any callable that pushes (the real client, a stand-in in tests): what
+            # it could not reach is the Pushgateway, whichever class it raised.
+            raise PushgatewayUnavailable(exc.url, exc.reason, attempts=exc.attempts) from exc
+        names = [f.name for f in families]
+        self.emit(RunEvent("pushed", f"pushed {len(names)} metric families", {"metrics": names}))
+        return True
+
+    def expose(self, predicted: Prediction) -> str | None:
+        """Put the exposition where ``foresight serve forecasts`` reads it; its URI (``None``: no store)."""
+        if self.store is None:
+            self.warnings.append(
+                "output.mode is scrape but there is no artifact store to keep the exposition in: nothing "
+                "published"
+            )
+            return None
+        self.step = "expose"
+        # One put replaces the whole exposition: the server reads either the last run's or this one's.
+        key = persistence.exposition_key(self.namespace, self.name)
+        uri = self.store.put_bytes(predicted.exposition, key).uri
+        names = [f.name for f in predicted.families]
+        self.emit(RunEvent("exposed", f"wrote {len(names)} metric families to {uri} for "
+                           "`foresight serve forecasts`", {"uri": uri, "metrics": names}))  # fmt: skip
+        return uri
+
+    def remote_write(self, forecast: Forecast) -> None:
+        """Send the trajectory to ``output.remoteWriteUrl``."""
+        if self.remote_writer is None:
+            self.warnings.append(
+                "output.remoteWriteUrl is set but no remote writer was given: trajectory not sent"
+            )
+            return
+        self.step = "remote_write"
+        self.remote_writer(forecast)
+
+    def ready(self, panel: Panel, in_use: ModelInUse, predicted: Prediction, written: Written) -> RunResult:
+        """The ``Ready`` result of a run that got this far."""
+        out, mtype = self.spec.output, str(self.spec.model.type)
+        summary = model_summary(predicted.forecast, mtype)
+        msg = f"{panel.n_series} series forecast {self.spec.horizon} ahead with {summary}"
+        if not written.pushed and out.mode == "pushgateway":
+            msg += " (not pushed)"
+        if written.exposition_uri is None and out.mode == "scrape":
+            msg += " (not published)"
+        return RunResult(
+            phase="Ready",
+            reason=ForecastReason.FORECASTS_WRITTEN,
+            message=msg,
+            mode="train" if in_use.trained else "predict",
+            series_count=panel.n_series,
+            model=summary,
+            backtest=in_use.scores,
+            artifact_uri=in_use.artifact_uri,
+            artifact_sha256=in_use.artifact_sha256,
+            trained_models=in_use.trained_models,
+            last_train_time=in_use.last_train,
+            last_predict_time=self.now,
+            pushed=written.pushed,
+            exposition_uri=written.exposition_uri,
+            metric_names=[f.name for f in predicted.families],
+            warnings=self.warnings,
+            panel=panel,
+            forecast=predicted.forecast,
+            threshold=predicted.threshold,
+            exposition=predicted.exposition,
+            backtest_results=in_use.backtest_results,
+        )
 
 
 def run_forecast_task(
@@ -491,342 +618,111 @@ def run_forecast_task(
         remote_writer: sends the trajectory when ``spec.output.remoteWriteUrl`` is set.
     """
     emit = progress or (lambda event: None)
-    now = clock()
-    state: dict[str, Any] = {"stage": "ingest", "series": 0}
+    run = TaskRun(
+        spec, name=name, namespace=namespace, prometheus=prometheus, pushgateway=pushgateway, store=store,
+        now=clock(), emit=emit, remote_writer=remote_writer,
+    )  # fmt: skip
     try:
-        result = _run(spec, name, namespace, prometheus, pushgateway, store, now, emit, mode, remote_writer,
-                      state)  # fmt: skip
-    except _RunFailure as exc:
-        result = RunResult("Failed", exc.reason, exc.message, retryable=exc.retryable)
-    except PromQLError as exc:
-        result = RunResult("Failed", ForecastReason.PROMQL_ERROR, str(exc))
-    except NoSeriesError as exc:
-        result = RunResult("Failed", ForecastReason.NO_SERIES, str(exc))
-    except InsufficientHistoryError as exc:
-        result = RunResult("Failed", ForecastReason.INSUFFICIENT_HISTORY, str(exc))
-    except TooManySeriesError as exc:
-        result = RunResult("Failed", ForecastReason.TOO_MANY_SERIES, str(exc))
-    except PrometheusUnavailable as exc:
-        reason = (
-            ForecastReason.PUSHGATEWAY_UNAVAILABLE
-            if state["stage"] == "push"
-            else ForecastReason.PROMETHEUS_UNAVAILABLE
-        )
-        result = RunResult("Failed", reason, str(exc), retryable=True)
-    except PushgatewayError as exc:
-        result = RunResult("Failed", ForecastReason.PUSHGATEWAY_UNAVAILABLE, str(exc))
-    except PrometheusResponseError as exc:
-        result = RunResult("Failed", ForecastReason.PROMETHEUS_UNAVAILABLE, str(exc))
-    except PrometheusError as exc:
-        result = RunResult("Failed", ForecastReason.RUN_FAILED, str(exc), retryable=exc.temporary)
-    except ArtifactError as exc:
-        result = RunResult(
-            "Failed", ForecastReason.RUN_FAILED, f"artifact store: {exc}",
-            retryable=exc.retryable,
-        )  # fmt: skip
-    except Exception as exc:  # a bug or an environment problem: still a readable result
-        log.exception("forecast run of %s/%s failed during %s", namespace, name, state["stage"])
-        result = RunResult(
-            "Failed", ForecastReason.RUN_FAILED, f"{state['stage']} failed: {type(exc).__name__}: {exc}"
-        )
-    result.series_count = int(state["series"])
+        result = run.execute(mode)
+    except Exception as exc:  # every failure, bad input or bug, becomes a readable result
+        result = run.failed(exc)
+    result.series_count = run.series
     emit(RunEvent("done", f"{result.phase}: {result.reason}: {result.message}", result.summary()))
     return result
 
 
-def _run(
-    spec: ForecastTaskSpec,
-    name: str,
-    namespace: str,
-    prometheus: PrometheusClient,
-    pushgateway: Publisher | None,
-    store: ArtifactStore | None,
-    now: float,
-    emit: RunProgress,
-    mode: RunMode,
-    remote_writer: RemoteWriter | None,
-    state: dict[str, Any],
-) -> RunResult:
-    step = go_duration_seconds(spec.source.step)
-    lookback = go_duration_seconds(spec.source.lookback)
-    horizon_seconds = go_duration_seconds(spec.horizon)
-    horizon = max(1, math.ceil(horizon_seconds / step))
-    out_horizons: list[tuple[str, int]] = []
-    for text in spec.output.horizons:
-        secs = go_duration_seconds(text)
-        if secs % step or not 1 <= secs // step <= horizon:
-            raise _RunFailure(
-                ForecastReason.RUN_FAILED,
-                f"output.horizons entry {text!r} is not a whole number of steps ({spec.source.step}) "
-                f"within the horizon ({spec.horizon}); use multiples of the step up to the horizon",
-            )
-        out_horizons.append((horizon_label(secs), secs // step))
-    mtype = str(spec.model.type)
-    warnings: list[str] = []
+# ---- training ---------------------------------------------------------------------------------
 
-    # 1. History.
-    src = spec.source
-    emit(
-        RunEvent("ingest", f"querying {src.query!r} over {src.lookback} at {src.step}", {"query": src.query})
-    )
-    ingested: IngestResult = ingest(
-        prometheus,
-        spec.source.query,
-        start=now - lookback,
-        end=now,
-        step=step,
-        group_by=spec.source.group_by,
-        aggregate=spec.source.aggregation,
-        covariates={c.name: c.query for c in spec.source.covariates},
-        capacity=_capacity(spec),
-        max_series=spec.limits.max_series,
-        min_history_points=spec.limits.min_history_points,
-        counter=spec.source.counter,
-    )
-    panel = ingested.panel
-    state["series"] = panel.n_series
-    warnings += ingested.warnings
-    for note in ingested.warnings:
-        log.warning("%s", note)
-    emit(RunEvent("ingested", f"{panel.n_series} series x {panel.n_steps} steps "
-                  f"({ingested.raw_series} raw series before grouping)",
-                  {"series": panel.n_series, "steps": panel.n_steps}))  # fmt: skip
 
-    # 2. Train, or load what an earlier run trained.
-    prefix = _prefix(namespace, name)
-    digest = spec_digest(spec)
-    saved = _read_json(store, f"{prefix}/latest.json") if store is not None else None
-    train = mode == "train"
-    if mode == "predict" and saved is None:
-        where = store.uri_for(prefix) if store is not None else "(no artifact store)"
-        raise _RunFailure(
-            ForecastReason.RUN_FAILED,
-            f"mode predict, but no trained model under {where}: run with mode train (or auto) first",
-        )
-    if mode == "auto":
-        retrain_every = go_duration_seconds(spec.schedule.retrain_every)
-        train = (
-            saved is None
-            or saved.get("specDigest") != digest
-            or now - float(saved.get("trainedAt", 0)) >= retrain_every
-        )
-    if mode == "predict" and saved is not None and saved.get("specDigest") != digest:
-        warnings.append(
-            f"the saved model {saved.get('version')} was trained for an earlier spec (digest "
-            f"{saved.get('specDigest')}, now {digest}); run mode train to retrain it"
-        )
+class _TrainingProgress:
+    """The models' epoch reports and ``auto``'s candidate events, as RunEvents."""
 
-    backtest_results: dict[str, BacktestResult] = {}
-    artifact_uri: str | None = None
-    artifact_sha: str | None = None
-    trained_models: list[str] | None = None
-    last_train: float | None = None
-    model: Model
-    if train:
-        state["stage"] = "train"
-        model, backtest_results = _train(spec, panel, horizon, emit)
-        last_train = now
-        scores = _scores(backtest_results)
-        if store is not None:
-            state["stage"] = "save"
-            version = "v" + datetime.fromtimestamp(now, tz=UTC).strftime("%Y%m%dT%H%M%SZ")
-            by_horizon = _per_horizon_errors(backtest_results, out_horizons)
-            run_doc: dict[str, Any] = {
-                "trainedAt": now, "specDigest": digest, "model": mtype, "step": step, "horizon": horizon,
-                "seriesCount": panel.n_series, "backtest": [s.to_dict() for s in scores],
-                "backtestByHorizon": [b.__dict__ for b in by_horizon],
-            }  # fmt: skip
-            artifact_uri, artifact_sha, trained_models = _save_model(store, prefix, version, model, run_doc)
-            emit(RunEvent("saved", f"model saved to {artifact_uri}",
-                          {"uri": artifact_uri, "sha256": artifact_sha}))  # fmt: skip
-        bt_errors = _per_horizon_errors(backtest_results, out_horizons)
-    else:
-        assert store is not None and saved is not None
-        state["stage"] = "load"
-        model, run_doc = _load_model(store, prefix, str(saved["version"]))
-        artifact_uri = str(saved.get("uri"))
-        last_train = float(run_doc["trainedAt"])
-        if int(run_doc.get("horizon", 0)) < horizon or int(run_doc.get("step", step)) != step:
-            raise _RunFailure(
-                ForecastReason.RUN_FAILED,
-                f"the saved model {saved['version']} predicts {run_doc.get('horizon')} steps of "
-                f"{run_doc.get('step')}s; the task asks {horizon} steps of {step}s: retrain (mode train)",
-            )
-        scores = [ModelScore(r["model"], r.get("mase"), r.get("mae")) for r in run_doc.get("backtest", [])]
-        bt_errors = [BacktestError(**b) for b in run_doc.get("backtestByHorizon", [])]
-        emit(RunEvent("loaded", f"loaded model {saved['version']} from {artifact_uri}",
-                      {"uri": artifact_uri}))  # fmt: skip
+    def __init__(self, emit: RunProgress, model: str, epochs: int) -> None:
+        self.emit = emit
+        self.model = model
+        """The model being trained now (``auto`` moves through its candidates)."""
+        self.epochs = epochs
 
-    # 3. Predict.
-    state["stage"] = "predict"
-    forecast = model.predict(panel, horizon)
-    emit(RunEvent("predicted", f"forecast {panel.n_series} series {horizon} steps ahead",
-                  {"origin": forecast.origin}))  # fmt: skip
-    ratio = spec.threshold.ratio if spec.threshold is not None else 1.0
-    thr_result: ThresholdResult | None = None
-    threshold: FloatArray | None = None
-    if spec.threshold is not None and panel.capacity is not None:
-        thr_result = threshold_report(forecast, panel, ratio=ratio)
-        threshold = thr_result.threshold
-    last_actual = ffill(panel.values)[:, -1]
-    previous: Forecast | None = None
-    if store is not None:
-        prev_doc = _read_json(store, f"{prefix}/forecast.json")
-        if prev_doc is not None:
-            try:
-                previous = _forecast_from_json(prev_doc)
-            except (KeyError, TypeError, ValueError) as exc:
-                warnings.append(f"previous forecast in the store is unreadable and was ignored: {exc}")
-    realised = (
-        realised_errors([previous], panel, [t for t, _ in out_horizons]) if previous is not None else None
-    )
-    families = forecast_metrics(
-        forecast,
-        task=name,
-        namespace=namespace,
-        horizons=[t for t, _ in out_horizons],
-        threshold=threshold,
-        actual_latest=last_actual,
-        previous=previous,
-        realised_errors=realised,
-        backtest_errors=bt_errors,
-        last_run={"train": last_train if last_train is not None else now, "predict": now},
-    )
-    expo = exposition(families)
-    metric_names = [f.name for f in families]
+    def epoch(self, r: EpochReport) -> None:
+        self.emit(RunEvent("epoch", f"{self.model} epoch {r.epoch}/{self.epochs} "
+                           f"train_loss={r.train_loss:.4f} val_loss={r.val_loss:.4f} ({r.seconds:.1f}s)",
+                           {"model": self.model, "epoch": r.epoch, "epochs": self.epochs,
+                            "trainLoss": r.train_loss, "valLoss": r.val_loss}))  # fmt: skip
 
-    # 4. Write back, only now that everything is computed.
-    pushed = False
-    if spec.output.mode == "pushgateway":
-        if pushgateway is None:
-            warnings.append("output.mode is pushgateway but no Pushgateway was given: nothing pushed")
-        else:
-            state["stage"] = "push"
-            pushgateway(to_registry(families), {"namespace": namespace, "task": name})
-            pushed = True
-            emit(RunEvent("pushed", f"pushed {len(metric_names)} metric families",
-                          {"metrics": metric_names}))  # fmt: skip
-    exposition_uri: str | None = None
-    if spec.output.mode == "scrape":
-        if store is None:
-            warnings.append(
-                "output.mode is scrape but there is no artifact store to keep the exposition in: nothing "
-                "published"
-            )
-        else:
-            state["stage"] = "expose"
-            # One put replaces the whole exposition: the server reads either the last run's or this one's.
-            exposition_uri = store.put_bytes(expo, exposition_key(namespace, name)).uri
-            emit(RunEvent("exposed", f"wrote {len(metric_names)} metric families to {exposition_uri} "
-                          "for `foresight serve forecasts`",
-                          {"uri": exposition_uri, "metrics": metric_names}))  # fmt: skip
-    if spec.output.remote_write_url:
-        if remote_writer is None:
-            warnings.append(
-                "output.remoteWriteUrl is set but no remote writer was given: trajectory not sent"
-            )
-        else:
-            state["stage"] = "remote_write"
-            remote_writer(forecast)
-    if store is not None:
-        state["stage"] = "save"
-        store.put_bytes(json.dumps(_forecast_to_json(forecast)).encode(), f"{prefix}/forecast.json")
+    def candidate(self, kind: str, data: dict[str, Any]) -> None:
+        self.model = str(data.get("model", self.model))
+        self.emit(RunEvent(kind, _candidate_message(kind, data), data))
 
-    msg = f"{panel.n_series} series forecast {spec.horizon} ahead with {model_summary(forecast, mtype)}"
-    if not pushed and spec.output.mode == "pushgateway":
-        msg += " (not pushed)"
-    if exposition_uri is None and spec.output.mode == "scrape":
-        msg += " (not published)"
-    return RunResult(
-        phase="Ready",
-        reason=ForecastReason.FORECASTS_WRITTEN,
-        message=msg,
-        mode="train" if train else "predict",
-        series_count=panel.n_series,
-        model=model_summary(forecast, mtype),
-        backtest=scores,
-        artifact_uri=artifact_uri,
-        artifact_sha256=artifact_sha,
-        trained_models=trained_models,
-        last_train_time=last_train,
-        last_predict_time=now,
-        pushed=pushed,
-        exposition_uri=exposition_uri,
-        metric_names=metric_names,
-        warnings=warnings,
-        panel=panel,
-        forecast=forecast,
-        threshold=thr_result,
-        exposition=expo,
-        backtest_results=backtest_results,
-    )
+
+def _candidate_message(kind: str, data: Mapping[str, Any]) -> str:
+    if kind == "candidate":
+        return f"backtest {data['index']}/{data['of']}: {data['model']} ({data['folds']} folds)"
+    if kind == "fold":
+        return f"  {data['model']} fold {data['fold']}/{data['of']}"
+    if kind == "candidate_done":
+        return f"  {data['model']}: MASE {data['mase']:.3f} MAE {data['mae']:.4g} ({data['seconds']:.1f}s)"
+    if kind == "candidate_failed":
+        return f"  {data['model']} failed and is skipped: {data['error']}"
+    return f"fitting {data['model']} on the full history"
 
 
 def _train(
     spec: ForecastTaskSpec, panel: Panel, horizon: int, emit: RunProgress
 ) -> tuple[Model, dict[str, BacktestResult]]:
+    """Backtest and fit the task's model on ``panel``; the comparison baselines are backtested too."""
     folds = spec.model.backtest_folds
     need = folds * horizon + 2
     if panel.n_steps < need:
-        raise _RunFailure(
-            ForecastReason.INSUFFICIENT_HISTORY,
+        raise BacktestHistoryError(
             f"{panel.n_steps} steps of history are too few for {folds} backtest folds of {horizon} steps "
             f"(need at least {need}): lengthen source.lookback, shorten horizon or lower "
-            "model.backtestFolds",
+            "model.backtestFolds"
         )
     mtype = str(spec.model.type)
-    seed = spec.model.seed
-    current = {"model": mtype}
-    epochs = spec.model.hyperparameters.epochs
-
-    def on_epoch(r: EpochReport) -> None:
-        emit(RunEvent("epoch", f"{current['model']} epoch {r.epoch}/{epochs} train_loss={r.train_loss:.4f} "
-                      f"val_loss={r.val_loss:.4f} ({r.seconds:.1f}s)",
-                      {"model": current["model"], "epoch": r.epoch, "epochs": epochs,
-                       "trainLoss": r.train_loss, "valLoss": r.val_loss}))  # fmt: skip
-
-    def on_auto(kind: str, data: dict[str, Any]) -> None:
-        current["model"] = str(data.get("model", current["model"]))
-        if kind == "candidate":
-            msg = f"backtest {data['index']}/{data['of']}: {data['model']} ({data['folds']} folds)"
-        elif kind == "fold":
-            msg = f"  {data['model']} fold {data['fold']}/{data['of']}"
-        elif kind == "candidate_done":
-            msg = (f"  {data['model']}: MASE {data['mase']:.3f} MAE {data['mae']:.4g} "
-                   f"({data['seconds']:.1f}s)")  # fmt: skip
-        elif kind == "candidate_failed":
-            msg = f"  {data['model']} failed and is skipped: {data['error']}"
-        else:
-            msg = f"fitting {data['model']} on the full history"
-        emit(RunEvent(kind, msg, data))
-
+    progress = _TrainingProgress(emit, mtype, spec.model.hyperparameters.epochs)
     emit(RunEvent("train", f"training {mtype} on {panel.n_series} series ({folds} backtest folds)",
                   {"model": mtype}))  # fmt: skip
-    results: dict[str, BacktestResult] = {}
     model = build_model(spec)
     if mtype == "auto":
-        from .auto import AutoModel
-
-        assert isinstance(model, AutoModel)
-        model.on_event = on_auto
-        model.fit(panel, horizon, seed=seed, progress=on_epoch)
-        results.update(model.results)
-        if model.auto_result is not None:
-            results["auto"] = model.auto_result
+        results = _fit_auto(model, panel, horizon, spec.model.seed, progress)
     else:
-        model.progress = on_epoch
-        on_auto("candidate", {"model": mtype, "index": 1, "of": 1, "folds": folds})
-        t0 = _time.perf_counter()
-        results[mtype] = backtest(panel, _factory(spec, mtype, on_epoch), horizon, folds, seed=seed)
-        s = results[mtype].summary()
-        on_auto("candidate_done", {"model": mtype, "mase": s["mase"], "mae": s["mae"],
-                                   "seconds": _time.perf_counter() - t0})  # fmt: skip
-        on_auto("refit", {"model": mtype})
-        model.fit(panel, horizon, seed=seed, progress=on_epoch)
+        results = _fit_one(spec, model, panel, horizon, progress)
     for base in COMPARISON_BASELINES:
         if base not in results:
-            results[base] = backtest(panel, _factory(spec, base, None), horizon, folds, seed=seed)
+            results[base] = backtest(panel, _factory(spec, base, None), horizon, folds, seed=spec.model.seed)
     return model, results
+
+
+def _fit_auto(
+    model: Model, panel: Panel, horizon: int, seed: int, progress: _TrainingProgress
+) -> dict[str, BacktestResult]:
+    """``auto`` backtests its candidates itself while it fits; its results are theirs plus its own."""
+    from .auto import AutoModel
+
+    assert isinstance(model, AutoModel)
+    model.on_event = progress.candidate
+    model.fit(panel, horizon, seed=seed, progress=progress.epoch)
+    results = dict(model.results)
+    if model.auto_result is not None:
+        results["auto"] = model.auto_result
+    return results
+
+
+def _fit_one(
+    spec: ForecastTaskSpec, model: Model, panel: Panel, horizon: int, progress: _TrainingProgress
+) -> dict[str, BacktestResult]:
+    """One model: its backtest (fresh instances per fold), then ``model`` fitted on everything."""
+    mtype, folds, seed = str(spec.model.type), spec.model.backtest_folds, spec.model.seed
+    model.progress = progress.epoch
+    progress.candidate("candidate", {"model": mtype, "index": 1, "of": 1, "folds": folds})
+    t0 = _time.perf_counter()
+    result = backtest(panel, _factory(spec, mtype, progress.epoch), horizon, folds, seed=seed)
+    s = result.summary()
+    progress.candidate("candidate_done", {"model": mtype, "mase": s["mase"], "mae": s["mae"],
+                                          "seconds": _time.perf_counter() - t0})  # fmt: skip
+    progress.candidate("refit", {"model": mtype})
+    model.fit(panel, horizon, seed=seed, progress=progress.epoch)
+    return {mtype: result}
 
 
 def _factory(

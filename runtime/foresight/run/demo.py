@@ -33,7 +33,8 @@ from typing import Any, TextIO
 import numpy as np
 
 from foresight.api.forecasttask import ForecastTaskSpec
-from foresight.forecast.pipeline import RunEvent, RunResult, run_forecast_task
+from foresight.forecast.pipeline import run_forecast_task
+from foresight.forecast.result import RunEvent, RunResult
 from foresight.forecast.synthetic import (
     StorageDataset,
     make_storage_dataset,

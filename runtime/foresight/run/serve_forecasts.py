@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 
 from foresight.artifacts import ArtifactError
-from foresight.forecast.pipeline import exposition_key
+from foresight.forecast.persistence import exposition_key
 from foresight.forecast.scrape import StoredExposition, serve_forecasts
 
 from .local import DEFAULT_PVC_ROOT, TaskFileError, load_task, resolve_store, s3_options

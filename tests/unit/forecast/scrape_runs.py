@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 from foresight.api.forecasttask import ForecastTaskSpec
 from foresight.artifacts import LocalArtifactStore
-from foresight.forecast.pipeline import RunEvent, RunResult, exposition_key, run_forecast_task
+from foresight.forecast.persistence import exposition_key
+from foresight.forecast.pipeline import run_forecast_task
+from foresight.forecast.result import RunEvent, RunResult
 from foresight.run.memory import MemoryPrometheus
 from prometheus_client.parser import text_string_to_metric_families
 

@@ -15,13 +15,8 @@ import numpy as np
 import pytest
 from foresight.api.forecasttask import ForecastTaskSpec
 from foresight.artifacts import LocalArtifactStore
-from foresight.forecast.pipeline import (
-    RunEvent,
-    RunResult,
-    go_duration_seconds,
-    run_forecast_task,
-    termination_message,
-)
+from foresight.forecast.pipeline import go_duration_seconds, run_forecast_task
+from foresight.forecast.result import RunEvent, RunResult, termination_message
 from foresight.prometheus import PrometheusClient, PrometheusUnavailable, RetryPolicy
 from foresight.run.memory import MemoryPrometheus
 from prometheus_client import CollectorRegistry
@@ -239,7 +234,7 @@ def test_failed_push_is_retryable_and_leaves_no_forecast_behind(store: LocalArti
 
 
 def test_termination_message_stays_parseable_under_the_kubernetes_limit() -> None:
-    from foresight.forecast.pipeline import ModelScore
+    from foresight.forecast.result import ModelScore
 
     result = RunResult(
         "Ready", "ForecastsWritten", "x" * 5000, series_count=3, model="auto(ets:3)",

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 from foresight.artifacts import LocalArtifactStore
-from foresight.forecast.pipeline import RunEvent
+from foresight.forecast.result import RunEvent
 from foresight.forecast.scrape import CONTENT_TYPE, StoredExposition, make_app
 from foresight.prometheus.pushgateway import MetricsServer, serve_app
 
