@@ -157,77 +157,18 @@ def forecast_metrics(
     """
     base = {"task": task, "namespace": namespace}
     labels = [{**series_labels(k), **base} for k in forecast.keys]
-    steps = _horizon_steps(forecast, horizons)
-    n = len(forecast.keys)
-
-    point, lower, upper = [], [], []
-    for text, h in steps:
-        for i in range(n):
-            lab = {**labels[i], "horizon": text}
-            point.append((lab, forecast.point[i, h - 1]))
-            lower.append((lab, forecast.lower[i, h - 1]))
-            upper.append((lab, forecast.upper[i, h - 1]))
-    families = [
-        _family("foresight_forecast", "Forecast value at now + horizon.", point),
-        _family(
-            "foresight_forecast_lower", "Lower bound of the prediction interval at now + horizon.", lower
-        ),
-        _family(
-            "foresight_forecast_upper", "Upper bound of the prediction interval at now + horizon.", upper
-        ),
-    ]
-
-    last = np.full(n, np.nan) if actual_latest is None else np.asarray(actual_latest, dtype=np.float64)
+    last = (
+        np.full(len(labels), np.nan) if actual_latest is None else np.asarray(actual_latest, dtype=np.float64)
+    )
+    families = _band_families(forecast, labels, _horizon_steps(forecast, horizons))
     if threshold is not None:
-        thr = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (n,))
-        ttt: list[tuple[dict[str, str], float]] = []
-        for bound, path in (("point", forecast.point), ("upper", forecast.upper)):
-            secs = time_to_threshold(path, last, thr, forecast.step)
-            ttt.extend(({**labels[i], "bound": bound}, secs[i]) for i in range(n) if np.isfinite(thr[i]))
-        families.append(
-            _family(
-                "foresight_time_to_threshold_seconds",
-                "Seconds from the forecast origin until the threshold is reached (+Inf: not reached).",
-                ttt,
-            )
-        )
-
+        families.append(_time_to_threshold_family(forecast, labels, last, threshold))
     if previous is not None and actual_latest is not None:
-        prev = _reorder(previous, forecast.keys)
-        offset = forecast.origin - previous.origin
-        if (
-            prev is not None
-            and offset % previous.step == 0
-            and 1 <= offset // previous.step <= previous.horizon
-        ):
-            flags = anomaly_flags(prev, forecast.origin, last)
-            known = np.isfinite(prev.lower[:, offset // previous.step - 1])
-            families.append(
-                _family(
-                    "foresight_anomaly",
-                    "1 when the latest actual is outside the band an earlier forecast gave for now.",
-                    [(labels[i], float(flags[i])) for i in range(n) if known[i]],
-                )
-            )
-        else:
-            log.info(
-                "previous forecast (origin %s) does not cover %s: no anomaly flag",
-                previous.origin,
-                forecast.origin,
-            )
-
+        anomaly = _anomaly_family(forecast, labels, last, previous)
+        if anomaly is not None:
+            families.append(anomaly)
     if realised_errors:
-        err: list[tuple[dict[str, str], float]] = []
-        for text, by_metric in realised_errors.items():
-            for metric, values in by_metric.items():
-                vals = np.asarray(values, dtype=np.float64)
-                err.extend(
-                    ({**labels[i], "horizon": text, "metric": metric}, vals[i])
-                    for i in range(n)
-                    if np.isfinite(vals[i])
-                )
-        families.append(_family("foresight_forecast_error", "Realised error of earlier forecasts.", err))
-
+        families.append(_realised_error_family(labels, realised_errors))
     if backtest_errors:
         families.append(
             _family(
@@ -248,6 +189,87 @@ def forecast_metrics(
             )
         )
     return families
+
+
+_Samples = list[tuple[dict[str, str], float]]
+
+
+def _band_families(
+    forecast: Forecast, labels: list[dict[str, str]], steps: list[tuple[str, int]]
+) -> list[Metric]:
+    """``foresight_forecast`` and its lower / upper bounds at each horizon."""
+    point: _Samples = []
+    lower: _Samples = []
+    upper: _Samples = []
+    for text, h in steps:
+        for i, series in enumerate(labels):
+            lab = {**series, "horizon": text}
+            point.append((lab, forecast.point[i, h - 1]))
+            lower.append((lab, forecast.lower[i, h - 1]))
+            upper.append((lab, forecast.upper[i, h - 1]))
+    return [
+        _family("foresight_forecast", "Forecast value at now + horizon.", point),
+        _family(
+            "foresight_forecast_lower", "Lower bound of the prediction interval at now + horizon.", lower
+        ),
+        _family(
+            "foresight_forecast_upper", "Upper bound of the prediction interval at now + horizon.", upper
+        ),
+    ]
+
+
+def _time_to_threshold_family(
+    forecast: Forecast, labels: list[dict[str, str]], last: FloatArray, threshold: float | FloatArray
+) -> Metric:
+    """Seconds until the point forecast and the upper bound reach the threshold (NaN: skipped)."""
+    n = len(labels)
+    thr = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (n,))
+    ttt: _Samples = []
+    for bound, path in (("point", forecast.point), ("upper", forecast.upper)):
+        secs = time_to_threshold(path, last, thr, forecast.step)
+        ttt.extend(({**labels[i], "bound": bound}, secs[i]) for i in range(n) if np.isfinite(thr[i]))
+    return _family(
+        "foresight_time_to_threshold_seconds",
+        "Seconds from the forecast origin until the threshold is reached (+Inf: not reached).",
+        ttt,
+    )
+
+
+def _anomaly_family(
+    forecast: Forecast, labels: list[dict[str, str]], last: FloatArray, previous: Forecast
+) -> Metric | None:
+    """The anomaly flag against ``previous``'s band; ``None`` when that forecast does not cover now."""
+    prev = _reorder(previous, forecast.keys)
+    offset = forecast.origin - previous.origin
+    if prev is None or offset % previous.step != 0 or not 1 <= offset // previous.step <= previous.horizon:
+        log.info(
+            "previous forecast (origin %s) does not cover %s: no anomaly flag",
+            previous.origin,
+            forecast.origin,
+        )
+        return None
+    flags = anomaly_flags(prev, forecast.origin, last)
+    known = np.isfinite(prev.lower[:, offset // previous.step - 1])
+    return _family(
+        "foresight_anomaly",
+        "1 when the latest actual is outside the band an earlier forecast gave for now.",
+        [(labels[i], float(flags[i])) for i in range(len(labels)) if known[i]],
+    )
+
+
+def _realised_error_family(
+    labels: list[dict[str, str]], realised: Mapping[str, Mapping[str, FloatArray]]
+) -> Metric:
+    err: _Samples = []
+    for text, by_metric in realised.items():
+        for metric, values in by_metric.items():
+            vals = np.asarray(values, dtype=np.float64)
+            err.extend(
+                ({**labels[i], "horizon": text, "metric": metric}, vals[i])
+                for i in range(len(labels))
+                if np.isfinite(vals[i])
+            )
+    return _family("foresight_forecast_error", "Realised error of earlier forecasts.", err)
 
 
 def realised_errors(
