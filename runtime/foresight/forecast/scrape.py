@@ -2,7 +2,7 @@
 
 A run with ``output.mode: scrape`` (:func:`foresight.forecast.pipeline.run_forecast_task`) writes
 the same gauge families the Pushgateway path pushes (:mod:`foresight.forecast.writeback`) as one
-text exposition under :func:`~foresight.forecast.pipeline.exposition_key` in the task's artifact
+text exposition under :func:`~foresight.forecast.persistence.exposition_key` in the task's artifact
 store, one atomic put per run. ``foresight serve forecasts`` (what the Deployment the operator
 keeps for such a task runs; its entry point is :mod:`foresight.run.serve_forecasts`) serves it:
 

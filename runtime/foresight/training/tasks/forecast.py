@@ -29,7 +29,7 @@ from foresight.timeseries import Panel
 
 from ..errors import DatasetError, TrainingConfigError
 
-__all__ = ["ForecastTask", "load_panel_npz", "save_panel_npz"]
+__all__ = ["ForecastTrainingTask", "load_panel_npz", "save_panel_npz"]
 
 # camelCase hyperparameter (as in the CRD) -> NeuralModel argument. Only shape-and-data ones:
 # the optimiser's settings belong to the trainer (learningRate, weightDecay, gradClip).
@@ -79,8 +79,11 @@ def load_panel_npz(path: str | Path) -> Panel:
         ) from exc
 
 
-class ForecastTask:
-    """Hyperparameters: ``horizon`` (24), ``inputWindow``, ``hiddenSize``, ``layers``, ``windowsPerEpoch``."""
+class ForecastTrainingTask:
+    """A TrainingJob's built-in task ``forecast`` (a ForecastTask trains its models in its own run).
+
+    Hyperparameters: ``horizon`` (24), ``inputWindow``, ``hiddenSize``, ``layers``, ``windowsPerEpoch``.
+    """
 
     name = "forecast"
 
