@@ -25,7 +25,7 @@ import numpy as np
 from forecast_common import load_groups, table, write_result
 from foresight.forecast.auto import AutoModel
 from foresight.forecast.backtest import BacktestResult, backtest
-from foresight.forecast.models import Model, get_model
+from foresight.forecast.models import Model, get_model, neural_model_names
 
 
 def _div(a: float, b: float) -> float:
@@ -33,7 +33,7 @@ def _div(a: float, b: float) -> float:
 
 
 BASELINES = ["naive", "seasonal_naive", "linear", "ets", "theta"]
-NEURAL = ["lstm", "gru", "transformer"]
+NEURAL = list(neural_model_names())
 
 
 def neural_params(quick: bool, epochs: int = 20, windows: int = 4096) -> dict[str, Any]:

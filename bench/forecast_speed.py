@@ -3,7 +3,7 @@
 Each contender runs in its own child process (so peak RSS is its own, read from
 ``getrusage``) on the same data and the same cores:
 
-- ``lstm``: the whole runner path of a Job (:func:`foresight.forecast.runner.run_forecast_task`
+- ``lstm``: the whole pipeline of a Job (:func:`foresight.forecast.pipeline.run_forecast_task`
   with the in-memory Prometheus stand-in): ingest, a 1-fold backtest (one training), the
   comparison baselines, training on the full history, predict, write-back rendering. Default
   hyperparameters of the API except ``epochs`` (``--epochs``, default 10).
@@ -39,7 +39,7 @@ def _panel(series: int) -> Any:
 
 def child_lstm(series: int, epochs: int) -> dict[str, Any]:
     from foresight.api.forecasttask import ForecastTaskSpec
-    from foresight.forecast.runner import run_forecast_task
+    from foresight.forecast.pipeline import run_forecast_task
     from foresight.run.memory import MemoryPrometheus
 
     panel = _panel(series)

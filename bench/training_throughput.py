@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from forecast_common import RESULTS, table
+from foresight.forecast.models import neural_model_names
 from foresight.forecast.synthetic import make_storage_dataset
 from foresight.training.tasks.forecast import save_panel_npz
 
-MODELS = ("lstm", "gru", "transformer")
+MODELS = neural_model_names()  # what a TrainingJob's built-in forecast task can train
 
 
 def _free_port() -> int:

@@ -28,12 +28,13 @@ from typing import Any
 
 import numpy as np
 import yaml
+from foresight.api.durations import duration_seconds
 from foresight.api.forecasttask import ForecastTaskSpec
 from foresight.forecast import metrics
 from foresight.forecast.backtest import backtest
 from foresight.forecast.models.base import get_model
 from foresight.forecast.synthetic import make_storage_dataset
-from foresight.forecast.writeback import BacktestError, forecast_metrics, parse_duration
+from foresight.forecast.writeback import BacktestError, forecast_metrics
 from foresight.prometheus.client import PrometheusClient
 from foresight.run import localprom
 from foresight.run.demo import demo_openmetrics
@@ -67,7 +68,7 @@ def _gauges_openmetrics(spec: ForecastTaskSpec, days: int) -> tuple[str, list[di
     panel = dataset.panel.select(rows)
     assert spec.threshold is not None and panel.capacity is not None
     threshold = panel.capacity * spec.threshold.ratio
-    horizon = parse_duration(spec.horizon) // STEP
+    horizon = duration_seconds(spec.horizon) // STEP
     horizons = list(spec.output.horizons)
     first_origin = n_steps - 1 - days * 24
     bt_errors = _backtest_errors(panel.head(first_origin + 1), horizon, horizons)
@@ -109,7 +110,7 @@ def _backtest_errors(panel: Any, horizon: int, horizons: list[str]) -> list[Back
     for name in BASELINES:
         result = backtest(panel, functools.partial(get_model, name), horizon, folds=3)
         for text in horizons:
-            h = parse_duration(text) // STEP
+            h = duration_seconds(text) // STEP
             mase = metrics.mase(result.actual[:, :, h - 1], result.point[:, :, h - 1], result.scale)
             out.append(BacktestError(name, "mase", text, float(np.nanmean(mase))))
     return out

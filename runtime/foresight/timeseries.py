@@ -8,6 +8,7 @@ be developed and tested apart.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +16,12 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 
-__all__ = ["FloatArray", "Forecast", "Panel"]
+__all__ = ["FloatArray", "Forecast", "Panel", "finite_or_none"]
+
+
+def finite_or_none(x: float) -> float | None:
+    """``x`` as a float, or ``None`` for NaN and infinities (JSON has neither; ``null`` parses)."""
+    return float(x) if math.isfinite(x) else None
 
 
 @dataclass

@@ -78,7 +78,7 @@ class AutoModel(Model):
     ) -> None:
         """
         Args:
-            candidates: registry names to compare (not ``auto``).
+            candidates: model names to compare (not ``auto``).
             model_params: constructor parameters per candidate name.
             folds: backtest origins.
             ensemble: also consider the weighted top-2 ensemble per series.
@@ -119,6 +119,25 @@ class AutoModel(Model):
     def fit(
         self, panel: Panel, horizon: int, *, seed: int = 0, progress: ProgressCallback | None = None
     ) -> None:
+        self._backtest_candidates(panel, horizon, seed, progress)
+        choices, default = self._choose(panel, horizon)
+        # Refit on the full history only the models some series (or the default) needs.
+        needed = sorted({m for c in [*choices, default] for m in c.models})
+        self._fitted = {}
+        for name in needed:
+            self._emit("refit", model=name)
+            model = self._new(name)
+            model.fit(panel, horizon, seed=seed, progress=progress if model.neural else None)
+            self._fitted[name] = model
+        self.horizon = horizon
+        log.info(
+            "auto: choices %s", {c: sum(x.label == c for x in choices) for c in {x.label for x in choices}}
+        )
+
+    def _backtest_candidates(
+        self, panel: Panel, horizon: int, seed: int, progress: ProgressCallback | None
+    ) -> None:
+        """Backtest every candidate into ``results``; one that fails is skipped (``failures``)."""
         self.results, self.failures = {}, {}
         for index, name in enumerate(self.candidates, start=1):
             self._emit("candidate", model=name, index=index, of=len(self.candidates), folds=self.folds)
@@ -144,6 +163,10 @@ class AutoModel(Model):
             )  # fmt: skip
         if not self.results:
             raise RuntimeError(f"auto: every candidate failed its backtest: {self.failures}")
+
+    def _choose(self, panel: Panel, horizon: int) -> tuple[list[Choice], Choice]:
+        """Each series' pick by backtest MAE (or the inverse-MAE blend of its best two, when that
+        does better) and the default for series not seen in the fit; sets ``auto_result``."""
         names = list(self.results)
         # MAE per (model, series); a missing / non-finite error can never be chosen.
         mae = np.stack([self.results[n].mae for n in names])
@@ -153,10 +176,9 @@ class AutoModel(Model):
         lower = np.stack([self.results[n].lower for n in names])
         upper = np.stack([self.results[n].upper for n in names])
         order = np.argsort(mae, axis=0, kind="stable")
-        n_series = panel.n_series
         choices: list[Choice] = []
         ap, al, au = (np.empty_like(first.point) for _ in range(3))
-        for i in range(n_series):
+        for i in range(panel.n_series):
             a = int(order[0, i])
             choice, p, lo, hi = Choice((names[a],), (1.0,)), point[a, i], lower[a, i], upper[a, i]
             if self.ensemble and len(names) > 1 and np.isfinite(mae[order[1, i], i]):
@@ -182,18 +204,7 @@ class AutoModel(Model):
         best_overall = min(names, key=lambda n: (not np.isfinite(mean_mase[n]), mean_mase[n]))
         self._default = Choice((best_overall,), (1.0,))
         self._by_key = {_key(k): c for k, c in zip(panel.keys, choices, strict=True)}
-        # Refit on the full history only the models some series (or the default) needs.
-        needed = sorted({m for c in [*choices, self._default] for m in c.models})
-        self._fitted = {}
-        for name in needed:
-            self._emit("refit", model=name)
-            model = self._new(name)
-            model.fit(panel, horizon, seed=seed, progress=progress if model.neural else None)
-            self._fitted[name] = model
-        self.horizon = horizon
-        log.info(
-            "auto: choices %s", {c: sum(x.label == c for x in choices) for c in {x.label for x in choices}}
-        )
+        return choices, self._default
 
     def _fold_factory(self, name: str, progress: ProgressCallback | None) -> Callable[[], Model]:
         """A factory for ``backtest`` that reports each fold's fit and routes epochs to ``progress``."""

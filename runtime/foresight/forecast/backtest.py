@@ -20,7 +20,7 @@ import numpy as np
 
 from foresight.timeseries import FloatArray, Panel
 
-from . import metrics
+from . import accuracy
 from .models.base import Model, steps_per_day
 
 __all__ = ["BacktestResult", "backtest", "backtest_origins"]
@@ -51,19 +51,19 @@ class BacktestResult:
 
     @property
     def mae(self) -> FloatArray:
-        return metrics.mae(self._flat(self.actual), self._flat(self.point))
+        return accuracy.mae(self._flat(self.actual), self._flat(self.point))
 
     @property
     def rmse(self) -> FloatArray:
-        return metrics.rmse(self._flat(self.actual), self._flat(self.point))
+        return accuracy.rmse(self._flat(self.actual), self._flat(self.point))
 
     @property
     def mase(self) -> FloatArray:
-        return metrics.mase(self._flat(self.actual), self._flat(self.point), self.scale)
+        return accuracy.mase(self._flat(self.actual), self._flat(self.point), self.scale)
 
     @property
     def coverage(self) -> FloatArray:
-        return metrics.coverage(self._flat(self.actual), self._flat(self.lower), self._flat(self.upper))
+        return accuracy.coverage(self._flat(self.actual), self._flat(self.lower), self._flat(self.upper))
 
     def summary(self) -> dict[str, float]:
         """Aggregates over series: mean MAE / RMSE / MASE / coverage and median MASE (NaN skipped)."""
@@ -129,7 +129,7 @@ def backtest(
         fc = model.predict(history, horizon)
         point[:, k], lower[:, k], upper[:, k] = fc.point, fc.lower, fc.upper
         series_model = list(fc.model)
-    scale = metrics.seasonal_naive_scale(panel.values[:, : origins[0] + 1], m)
+    scale = accuracy.seasonal_naive_scale(panel.values[:, : origins[0] + 1], m)
     return BacktestResult(
         model=model.name,
         horizon=horizon,

@@ -291,42 +291,14 @@ def ingest(
     if len(grouped) > max_series:
         raise TooManySeriesError(query, len(grouped), max_series, group_by)
 
-    keys = sorted(grouped)
-    values = np.vstack([grouped[k] for k in keys]) if keys else np.empty((0, n_steps))
-    counts = np.sum(~np.isnan(values), axis=1)
-    if int(counts.max(initial=0)) < min_history_points:
-        raise InsufficientHistoryError(query, len(keys), int(counts.max(initial=0)), min_history_points)
-    keep = counts >= min_history_points
-    short = [(dict(k), int(c)) for k, c, ok in zip(keys, counts, keep, strict=True) if not ok]
-    keys = [k for k, ok in zip(keys, keep, strict=True) if ok]
-    values = values[keep]
-
+    keys, values, short = _drop_short(grouped, n_steps, query=query, min_history_points=min_history_points)
     notes: list[str] = []
-    late: list[tuple[dict[str, str], int]] = []
-    for k, row in zip(keys, values, strict=True):
-        first = int(np.flatnonzero(~np.isnan(row))[0])
-        if first > 0:
-            late.append((dict(k), s + first * step))
-
-    covs: dict[str, FloatArray] = {}
-    for name, promql in (covariates or {}).items():
-        cov_raw = client.query_range(promql, s, e, step)
-        cov_grouped = _group(
-            cov_raw,
-            query=promql,
-            start=s,
-            n_steps=n_steps,
-            step=step,
-            group_by=group_by,
-            aggregate=aggregate,
-            counter=False,
-        )
-        empty = np.full(n_steps, np.nan)
-        covs[name] = np.vstack([cov_grouped.get(k, empty) for k in keys])
-        unmatched = sum(1 for k in keys if k not in cov_grouped)
-        if unmatched:
-            notes.append(f"covariate {name!r} ({promql!r}) has no data for {unmatched} of {len(keys)} series")
-
+    late = [(dict(k), s + first * step) for k, first in _first_points(keys, values) if first > 0]
+    covs = {
+        name: _covariate(client, name, promql, keys, s, e, step, group_by=group_by, aggregate=aggregate,
+                         notes=notes)
+        for name, promql in (covariates or {}).items()
+    }  # fmt: skip
     cap = _capacity(client, capacity, keys, end=e, group_by=group_by, aggregate=aggregate, notes=notes)
     if short:
         notes.append(
@@ -341,6 +313,50 @@ def ingest(
     return IngestResult(
         panel=panel, late_series=late, short_series=short, warnings=notes, raw_series=len(raw)
     )
+
+
+def _drop_short(
+    grouped: Mapping[Key, FloatArray], n_steps: int, *, query: str, min_history_points: int
+) -> tuple[list[Key], FloatArray, list[tuple[dict[str, str], int]]]:
+    """``(keys, values, dropped)``: the series with at least ``min_history_points`` points, sorted,
+    and those without, with their counts. :class:`InsufficientHistoryError` when none has enough."""
+    keys = sorted(grouped)
+    values = np.vstack([grouped[k] for k in keys]) if keys else np.empty((0, n_steps))
+    counts = np.sum(~np.isnan(values), axis=1)
+    if int(counts.max(initial=0)) < min_history_points:
+        raise InsufficientHistoryError(query, len(keys), int(counts.max(initial=0)), min_history_points)
+    keep = counts >= min_history_points
+    short = [(dict(k), int(c)) for k, c, ok in zip(keys, counts, keep, strict=True) if not ok]
+    return [k for k, ok in zip(keys, keep, strict=True) if ok], values[keep], short
+
+
+def _first_points(keys: list[Key], values: FloatArray) -> list[tuple[Key, int]]:
+    """Each series' first column with a value."""
+    return [(k, int(np.flatnonzero(~np.isnan(row))[0])) for k, row in zip(keys, values, strict=True)]
+
+
+def _covariate(
+    client: PrometheusClient, name: str, promql: str, keys: list[Key], start: int, end: int,
+    step: int, *, group_by: list[str], aggregate: Aggregate, notes: list[str],
+) -> FloatArray:  # fmt: skip
+    """The covariate ``promql`` grouped like the main query, one row per series in ``keys`` (NaN
+    where it has no matching series, which ``notes`` then says)."""
+    n_steps = (end - start) // step + 1
+    grouped = _group(
+        client.query_range(promql, start, end, step),
+        query=promql,
+        start=start,
+        n_steps=n_steps,
+        step=step,
+        group_by=group_by,
+        aggregate=aggregate,
+        counter=False,
+    )
+    empty = np.full(n_steps, np.nan)
+    unmatched = sum(1 for k in keys if k not in grouped)
+    if unmatched:
+        notes.append(f"covariate {name!r} ({promql!r}) has no data for {unmatched} of {len(keys)} series")
+    return np.vstack([grouped.get(k, empty) for k in keys])
 
 
 def load_panel(

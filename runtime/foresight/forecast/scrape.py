@@ -1,10 +1,10 @@
 """Scrape mode of a ForecastTask: serve the exposition its runs keep in the artifact store.
 
-A run with ``output.mode: scrape`` (:func:`foresight.forecast.runner.run_forecast_task`) writes
+A run with ``output.mode: scrape`` (:func:`foresight.forecast.pipeline.run_forecast_task`) writes
 the same gauge families the Pushgateway path pushes (:mod:`foresight.forecast.writeback`) as one
-text exposition under :func:`~foresight.forecast.runner.exposition_key` in the task's artifact
+text exposition under :func:`~foresight.forecast.persistence.exposition_key` in the task's artifact
 store, one atomic put per run. ``foresight serve forecasts`` (what the Deployment the operator
-keeps for such a task runs) serves it:
+keeps for such a task runs; its entry point is :mod:`foresight.run.serve_forecasts`) serves it:
 
 - ``/metrics``: the newest stored exposition. A poll thread stats the object every ``refresh``
   seconds and reads it again only when its SHA-256 changed, so a run's new forecasts are served
@@ -19,19 +19,13 @@ The pod only reads the store (it is mounted read-only) and never talks to the Ku
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import os
-import signal
-import sys
 import threading
 import time as _time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
-from types import FrameType
 from typing import Any
 from wsgiref.types import StartResponse, WSGIEnvironment
 
@@ -49,7 +43,6 @@ __all__ = [
     "HEALTH_PATH",
     "METRICS_PATH",
     "StoredExposition",
-    "main_serve_forecasts",
     "make_app",
     "serve_forecasts",
 ]
@@ -219,69 +212,3 @@ def serve_forecasts(
     finally:
         server.stop()
         log.info("stopped serving ForecastTask %s", source.task)
-
-
-def _fail(message: str) -> int:
-    print(f"foresight serve forecasts: {message}", file=sys.stderr, flush=True)
-    return 2
-
-
-def main_serve_forecasts(
-    args: argparse.Namespace,
-    *,
-    environ: Mapping[str, str] | None = None,
-    stop: threading.Event | None = None,
-) -> int:
-    """``foresight serve forecasts``; returns the exit code (2: bad arguments or task file)."""
-    from foresight.forecast.runner import exposition_key
-    from foresight.run.local import DEFAULT_PVC_ROOT, TaskFileError, load_task, resolve_store, s3_options
-
-    env = dict(os.environ) if environ is None else dict(environ)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
-    if args.filename:
-        if args.store:
-            return _fail("give either -f FILE or --store URI --namespace NS --name NAME, not both")
-        try:
-            task = load_task(args.filename, default_namespace=args.namespace or "default")
-        except TaskFileError as exc:
-            return _fail(str(exc))
-        if task.spec.output.mode != "scrape":
-            return _fail(
-                f"ForecastTask {task.namespace}/{task.name} has output.mode {task.spec.output.mode}, so its "
-                "runs write nothing to serve: set output.mode: scrape"
-            )
-        art = task.spec.artifacts
-        uri, namespace, name = art.uri, task.namespace, task.name
-        endpoint, region, insecure = art.endpoint, art.region, art.insecure
-    elif args.store:
-        if not (args.namespace and args.name):
-            return _fail("--store needs --namespace and --name (the ForecastTask's identity)")
-        uri, namespace, name = args.store, args.namespace, args.name
-        endpoint, region, insecure = None, "us-east-1", False  # FORESIGHT_S3_* in the env override these
-    else:
-        return _fail("say which task: -f FILE (its YAML), or --store URI --namespace NS --name NAME")
-    if args.state_dir:
-        pvc_root = Path(args.state_dir).resolve() / "pvc"
-    else:
-        pvc_root = Path(env.get("FORESIGHT_PVC_ROOT", DEFAULT_PVC_ROOT))
-    try:
-        store = resolve_store(uri, pvc_root=pvc_root, s3=lambda: s3_options(env, endpoint, region, insecure))
-    except ArtifactError as exc:
-        return _fail(str(exc))
-    source = StoredExposition(store, exposition_key(namespace, name), task=f"{namespace}/{name}")
-    done = stop or threading.Event()
-    if stop is None:
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            log.info("signal %d: stopping", signum)
-            done.set()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-    try:
-        serve_forecasts(source, host=args.host, port=args.port, refresh=args.refresh, stop=done)
-    except OSError as exc:
-        print(f"foresight serve forecasts: {exc}", file=sys.stderr, flush=True)
-        return 1
-    return 0

@@ -96,104 +96,24 @@ def make_storage_dataset(
     start = start - start % step
     n_steps = int(days * 86400 // step)
     ts = start + step * np.arange(n_steps, dtype=np.int64)
-    per_hour = 3600 / step
-    keys: list[dict[str, str]] = []
-    zones: list[str] = []
-    types = list(_TYPES)
-    for i in range(n_series):
-        cluster, zone = _CLUSTERS[i % len(_CLUSTERS)]
-        stype = types[(i // len(_CLUSTERS)) % len(types)]
-        base_user = _USERS[(i // (len(_CLUSTERS) * len(types))) % len(_USERS)]
-        rnd = i // (len(_CLUSTERS) * len(types) * len(_USERS))
-        user = base_user if rnd == 0 else f"{base_user}{rnd + 1}"
-        keys.append({"cluster": cluster, "storage_type": stype, "group": _GROUPS[base_user], "user": user})
-        zones.append(zone)
-
-    local_hour: dict[str, FloatArray] = {}
-    local_dow: dict[str, FloatArray] = {}
-    for zone in set(zones):
-        z = ZoneInfo(zone)
-        dts = [datetime.fromtimestamp(int(t), tz=UTC).astimezone(z) for t in ts]
-        local_hour[zone] = np.array([d.hour + d.minute / 60 for d in dts])
-        local_dow[zone] = np.array([d.weekday() for d in dts], dtype=np.float64)
-
-    n_cross = round(crosser_fraction * n_series)
-    n_approach = round(approach_fraction * n_series)
-    order = rng.permutation(n_series)
-    scenario = ["steady"] * n_series
-    for j in order[:n_cross]:
-        scenario[j] = "crosser"
-    for j in order[n_cross : n_cross + n_approach]:
-        scenario[j] = "approach_retreat"
+    keys, zones = _series_keys(n_series)
+    clocks = {zone: _LocalClock.of(zone, ts) for zone in set(zones)}
+    scenario = _scenarios(rng, n_series, crosser_fraction, approach_fraction)
 
     frac = np.zeros((n_series, n_steps))
     writes = np.zeros((n_series, n_steps))  # fraction of quota written per step
     quota = np.zeros(n_series)
     t_days = np.arange(n_steps) * step / 86400.0
     for i in range(n_series):
+        # The draws per series stay in this order: the same seed gives the same data.
         quota[i] = _TYPES[keys[i]["storage_type"]] * math.exp(rng.normal(0, 0.3))
-        hour, dow = local_hour[zones[i]], local_dow[zones[i]]
-        weekend = dow >= 5
-        amp = rng.uniform(0.01, 0.025) * np.where(weekend, 0.4, 1.0)
-        # Writes by day (08-20 local), cleanups at night: usage rises through the day and falls
-        # back overnight; the daily shape is a smooth bump so steps are continuous.
-        day_pos = np.clip((hour - 8) / 12, 0, 1)
-        night_pos = np.where(hour >= 20, (hour - 20) / 12, np.where(hour < 8, (hour + 4) / 12, 0))
-        daily = np.where(
-            (hour >= 8) & (hour < 20), np.sin(0.5 * np.pi * day_pos), np.cos(0.5 * np.pi * night_pos)
-        )
-        base = rng.uniform(0.86, 0.895) + rng.uniform(0, 0.0005) * t_days
-        level = base + amp * daily
-        if scenario[i] == "crosser":
-            # A sustained ramp that reaches 95% somewhere in the last third of the history.
-            cross_day = rng.uniform(0.67, 0.97) * days
-            ramp_days = rng.uniform(3, 6)
-            ramp_start = cross_day - ramp_days
-            need = 0.955 - (base + amp * 0.5)
-            ramp = np.clip((t_days - ramp_start) / ramp_days, 0, None)
-            level = level + need * ramp
-            # Once well over, an admin frees space a day later (usage returns to the band).
-            freed = t_days > cross_day + 1.0
-            level = np.where(freed, base + amp * daily, level)
-        elif scenario[i] == "approach_retreat":
-            peak_day = rng.uniform(0.4, 0.95) * days
-            width = rng.uniform(1.0, 2.5)
-            target = rng.uniform(0.925, 0.94)
-            bump = np.clip(1 - np.abs(t_days - peak_day) / width, 0, None)
-            level = level + (target - (base + amp)) * bump
-        # Bursts: fast writes over 1-3 h, held 1-4 h, deleted over 1-2 h. Kept under 94% so they
-        # are false alarms for predict_linear, not real crossings.
-        n_bursts = rng.poisson(days / 2.5)
-        burst = np.zeros(n_steps)
-        for _ in range(n_bursts):
-            b0 = rng.uniform(0, days) * 86400 / step
-            up, hold, down = (rng.uniform(1, 3), rng.uniform(1, 4), rng.uniform(1, 2))
-            size = rng.uniform(0.02, 0.05)
-            x = np.arange(n_steps) - b0
-            rise = np.clip(x / (up * per_hour), 0, 1)
-            fall = np.clip((x - (up + hold) * per_hour) / (down * per_hour), 0, 1)
-            burst += size * (rise - fall)
-        level = level + np.minimum(burst, np.clip(0.94 - level, 0, None))
-        frac[i] = level
-        # Write rate: background writes by day plus the positive part of usage increases.
-        inc = np.diff(level, prepend=level[0])
-        writes[i] = (
-            np.clip(inc, 0, None) + 0.2 * amp * np.where((hour >= 8) & (hour < 20), 1.0, 0.2) / per_hour
-        )
+        frac[i], writes[i] = _usage(rng, scenario[i], clocks[zones[i]], t_days, days=days, step=step)
 
     truth = frac * quota[:, None]
     noise = 1 + rng.normal(0, 0.0005, size=truth.shape)
     values = truth * noise
     write_rate = writes * quota[:, None] / step * (1 + rng.normal(0, 0.05, size=truth.shape)).clip(0)
-    n_gap_cells = int(gap_fraction * values.size)
-    made = 0
-    while made < n_gap_cells:
-        i = int(rng.integers(n_series))
-        length = int(rng.integers(1, 7))
-        s0 = int(rng.integers(1, max(2, n_steps - length - 1)))
-        values[i, s0 : s0 + length] = np.nan
-        write_rate[i, s0 : s0 + length] = np.nan
-        made += length
+    _punch_gaps(rng, [values, write_rate], int(gap_fraction * values.size))
     panel = Panel(start=start, step=step, keys=keys, values=values, covariates={"write_rate": write_rate},
                   capacity=quota)  # fmt: skip
     metadata = {
@@ -208,6 +128,131 @@ def make_storage_dataset(
         "metrics": dict(STORAGE_METRICS),
     }
     return StorageDataset(panel=panel, truth=truth, scenario=scenario, metadata=metadata)
+
+
+def _series_keys(n_series: int) -> tuple[list[dict[str, str]], list[str]]:
+    """Each series' labels and its cluster's time zone: cluster, then storage type, then user vary."""
+    keys: list[dict[str, str]] = []
+    zones: list[str] = []
+    types = list(_TYPES)
+    for i in range(n_series):
+        cluster, zone = _CLUSTERS[i % len(_CLUSTERS)]
+        stype = types[(i // len(_CLUSTERS)) % len(types)]
+        base_user = _USERS[(i // (len(_CLUSTERS) * len(types))) % len(_USERS)]
+        rnd = i // (len(_CLUSTERS) * len(types) * len(_USERS))
+        user = base_user if rnd == 0 else f"{base_user}{rnd + 1}"
+        keys.append({"cluster": cluster, "storage_type": stype, "group": _GROUPS[base_user], "user": user})
+        zones.append(zone)
+    return keys, zones
+
+
+@dataclass(frozen=True)
+class _LocalClock:
+    """Local hour of day (fractional) and weekday of every grid time, in one time zone."""
+
+    hour: FloatArray
+    weekday: FloatArray
+
+    @classmethod
+    def of(cls, zone: str, ts: npt.NDArray[np.int64]) -> _LocalClock:
+        z = ZoneInfo(zone)
+        dts = [datetime.fromtimestamp(int(t), tz=UTC).astimezone(z) for t in ts]
+        return cls(
+            hour=np.array([d.hour + d.minute / 60 for d in dts]),
+            weekday=np.array([d.weekday() for d in dts], dtype=np.float64),
+        )
+
+
+def _scenarios(rng: np.random.Generator, n_series: int, crosser: float, approach: float) -> list[str]:
+    """``crosser``, ``approach_retreat`` or ``steady`` per series, in the given shares."""
+    n_cross = round(crosser * n_series)
+    n_approach = round(approach * n_series)
+    order = rng.permutation(n_series)
+    scenario = ["steady"] * n_series
+    for j in order[:n_cross]:
+        scenario[j] = "crosser"
+    for j in order[n_cross : n_cross + n_approach]:
+        scenario[j] = "approach_retreat"
+    return scenario
+
+
+def _usage(
+    rng: np.random.Generator, scenario: str, clock: _LocalClock, t_days: FloatArray, *, days: int, step: int
+) -> tuple[FloatArray, FloatArray]:
+    """One quota's usage (a fraction of the quota) and the fraction written per step."""
+    per_hour = 3600 / step
+    hour = clock.hour
+    weekend = clock.weekday >= 5
+    amp = rng.uniform(0.01, 0.025) * np.where(weekend, 0.4, 1.0)
+    # Writes by day (08-20 local), cleanups at night: usage rises through the day and falls
+    # back overnight; the daily shape is a smooth bump so steps are continuous.
+    day_pos = np.clip((hour - 8) / 12, 0, 1)
+    night_pos = np.where(hour >= 20, (hour - 20) / 12, np.where(hour < 8, (hour + 4) / 12, 0))
+    daily = np.where(
+        (hour >= 8) & (hour < 20), np.sin(0.5 * np.pi * day_pos), np.cos(0.5 * np.pi * night_pos)
+    )
+    base = rng.uniform(0.86, 0.895) + rng.uniform(0, 0.0005) * t_days
+    level = base + amp * daily
+    if scenario == "crosser":
+        level = _crossing(rng, level, base + amp * daily, base + amp * 0.5, t_days, days)
+    elif scenario == "approach_retreat":
+        peak_day = rng.uniform(0.4, 0.95) * days
+        width = rng.uniform(1.0, 2.5)
+        target = rng.uniform(0.925, 0.94)
+        bump = np.clip(1 - np.abs(t_days - peak_day) / width, 0, None)
+        level = level + (target - (base + amp)) * bump
+    # Bursts are kept under 94% so they are false alarms for predict_linear, not real crossings.
+    burst = _bursts(rng, days=days, n_steps=level.size, step=step)
+    level = level + np.minimum(burst, np.clip(0.94 - level, 0, None))
+    # Write rate: background writes by day plus the positive part of usage increases.
+    inc = np.diff(level, prepend=level[0])
+    writes = np.clip(inc, 0, None) + 0.2 * amp * np.where((hour >= 8) & (hour < 20), 1.0, 0.2) / per_hour
+    return level, writes
+
+
+def _crossing(
+    rng: np.random.Generator, level: FloatArray, band: FloatArray, mid: FloatArray, t_days: FloatArray,
+    days: int,
+) -> FloatArray:  # fmt: skip
+    """A sustained ramp that reaches 95% somewhere in the last third of the history; once well
+    over, an admin frees space a day later (usage returns to the ``band``)."""
+    cross_day = rng.uniform(0.67, 0.97) * days
+    ramp_days = rng.uniform(3, 6)
+    ramp_start = cross_day - ramp_days
+    need = 0.955 - mid
+    ramp = np.clip((t_days - ramp_start) / ramp_days, 0, None)
+    level = level + need * ramp
+    freed = t_days > cross_day + 1.0
+    return np.where(freed, band, level)
+
+
+def _bursts(rng: np.random.Generator, *, days: int, n_steps: int, step: int) -> FloatArray:
+    """Write bursts: fast writes over 1-3 h, held 1-4 h, deleted over 1-2 h."""
+    per_hour = 3600 / step
+    n_bursts = rng.poisson(days / 2.5)
+    burst = np.zeros(n_steps)
+    for _ in range(n_bursts):
+        b0 = rng.uniform(0, days) * 86400 / step
+        up, hold, down = (rng.uniform(1, 3), rng.uniform(1, 4), rng.uniform(1, 2))
+        size = rng.uniform(0.02, 0.05)
+        x = np.arange(n_steps) - b0
+        rise = np.clip(x / (up * per_hour), 0, 1)
+        fall = np.clip((x - (up + hold) * per_hour) / (down * per_hour), 0, 1)
+        burst += size * (rise - fall)
+    return burst
+
+
+def _punch_gaps(rng: np.random.Generator, arrays: list[FloatArray], n_cells: int) -> None:
+    """Short runs of NaN (1-6 steps) at the same places in every array, about ``n_cells`` in all."""
+    n_series, n_steps = arrays[0].shape
+    made = 0
+    while made < n_cells:
+        i = int(rng.integers(n_series))
+        length = int(rng.integers(1, 7))
+        s0 = int(rng.integers(1, max(2, n_steps - length - 1)))
+        for a in arrays:
+            a[i, s0 : s0 + length] = np.nan
+        made += length
 
 
 def _escape(value: str) -> str:

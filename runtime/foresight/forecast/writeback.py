@@ -17,12 +17,10 @@ what happened. Families (all carry the series' ``group_by`` labels plus ``task``
 - ``foresight_backtest_error{task, namespace, model, metric, horizon}``: backtest error.
 - ``foresight_last_run_timestamp_seconds{task, namespace, kind="train"|"predict"}``.
 
-Series labels are sanitised to valid Prometheus label names. A series label that clashes with a
-label Foresight adds (``task``, ``namespace``, ``horizon``, ``bound``, ``metric``, ``model``,
-``kind``) or that the Pushgateway / scrape owns (``job``, ``instance``) is renamed with a
-``series_`` prefix: a per-namespace storage metric keeps its own ``namespace`` as
-``series_namespace``. Within one family every sample has the same label names (missing ones are
-``""``, which Prometheus treats as absent), as the Pushgateway requires.
+A series' own labels are named by :func:`foresight.prometheus.labels.series_labels` (sanitised,
+``series_`` prefix on a clash with the labels above). Within one family every sample has the same
+label names (missing ones are ``""``, which Prometheus treats as absent), as the Pushgateway
+requires.
 
 Pure functions only: pushing and serving live in :mod:`foresight.prometheus.pushgateway`.
 """
@@ -31,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -41,54 +38,21 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from foresight.api.durations import duration_seconds
-from foresight.api.forecasttask import OUTPUT_LABELS
 from foresight.forecast.threshold import anomaly_flags, time_to_threshold
+from foresight.prometheus.labels import series_labels
 from foresight.timeseries import FloatArray, Forecast, Panel
 
 __all__ = [
-    "RESERVED_LABELS",
     "BacktestError",
     "ForecastCollector",
     "exposition",
     "forecast_metrics",
     "realised_errors",
-    "series_labels",
     "to_registry",
 ]
 
 log = logging.getLogger(__name__)
 
-RESERVED_LABELS = OUTPUT_LABELS
-"""Label names Foresight or the Pushgateway set; series labels with these names get ``series_``."""
-
-_INVALID = re.compile(r"[^a-zA-Z0-9_]")
-
-
-def _sanitise(name: str) -> str:
-    out = _INVALID.sub("_", name) or "_"
-    if out[0].isdigit():
-        out = "_" + out
-    if out.startswith("__"):  # reserved for Prometheus' internal labels
-        out = "series" + out
-    if out in RESERVED_LABELS:
-        out = "series_" + out
-    return out
-
-
-def series_labels(key: Mapping[str, str]) -> dict[str, str]:
-    """A series key as write-back labels: sanitised names, ``series_`` prefix on clashes."""
-    out: dict[str, str] = {}
-    for name, value in key.items():
-        if name == "__name__":
-            continue
-        new = _sanitise(name)
-        if new in out:
-            raise ValueError(
-                f"series labels {sorted(key)} collide after sanitising ({name!r} -> {new!r}); rename one "
-                "with label_replace in the query"
-            )
-        out[new] = value
-    return out
 
 
 @dataclass(frozen=True)
@@ -182,77 +146,18 @@ def forecast_metrics(
     """
     base = {"task": task, "namespace": namespace}
     labels = [{**series_labels(k), **base} for k in forecast.keys]
-    steps = _horizon_steps(forecast, horizons)
-    n = len(forecast.keys)
-
-    point, lower, upper = [], [], []
-    for text, h in steps:
-        for i in range(n):
-            lab = {**labels[i], "horizon": text}
-            point.append((lab, forecast.point[i, h - 1]))
-            lower.append((lab, forecast.lower[i, h - 1]))
-            upper.append((lab, forecast.upper[i, h - 1]))
-    families = [
-        _family("foresight_forecast", "Forecast value at now + horizon.", point),
-        _family(
-            "foresight_forecast_lower", "Lower bound of the prediction interval at now + horizon.", lower
-        ),
-        _family(
-            "foresight_forecast_upper", "Upper bound of the prediction interval at now + horizon.", upper
-        ),
-    ]
-
-    last = np.full(n, np.nan) if actual_latest is None else np.asarray(actual_latest, dtype=np.float64)
+    last = (
+        np.full(len(labels), np.nan) if actual_latest is None else np.asarray(actual_latest, dtype=np.float64)
+    )
+    families = _band_families(forecast, labels, _horizon_steps(forecast, horizons))
     if threshold is not None:
-        thr = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (n,))
-        ttt: list[tuple[dict[str, str], float]] = []
-        for bound, path in (("point", forecast.point), ("upper", forecast.upper)):
-            secs = time_to_threshold(path, last, thr, forecast.step)
-            ttt.extend(({**labels[i], "bound": bound}, secs[i]) for i in range(n) if np.isfinite(thr[i]))
-        families.append(
-            _family(
-                "foresight_time_to_threshold_seconds",
-                "Seconds from the forecast origin until the threshold is reached (+Inf: not reached).",
-                ttt,
-            )
-        )
-
+        families.append(_time_to_threshold_family(forecast, labels, last, threshold))
     if previous is not None and actual_latest is not None:
-        prev = _reorder(previous, forecast.keys)
-        offset = forecast.origin - previous.origin
-        if (
-            prev is not None
-            and offset % previous.step == 0
-            and 1 <= offset // previous.step <= previous.horizon
-        ):
-            flags = anomaly_flags(prev, forecast.origin, last)
-            known = np.isfinite(prev.lower[:, offset // previous.step - 1])
-            families.append(
-                _family(
-                    "foresight_anomaly",
-                    "1 when the latest actual is outside the band an earlier forecast gave for now.",
-                    [(labels[i], float(flags[i])) for i in range(n) if known[i]],
-                )
-            )
-        else:
-            log.info(
-                "previous forecast (origin %s) does not cover %s: no anomaly flag",
-                previous.origin,
-                forecast.origin,
-            )
-
+        anomaly = _anomaly_family(forecast, labels, last, previous)
+        if anomaly is not None:
+            families.append(anomaly)
     if realised_errors:
-        err: list[tuple[dict[str, str], float]] = []
-        for text, by_metric in realised_errors.items():
-            for metric, values in by_metric.items():
-                vals = np.asarray(values, dtype=np.float64)
-                err.extend(
-                    ({**labels[i], "horizon": text, "metric": metric}, vals[i])
-                    for i in range(n)
-                    if np.isfinite(vals[i])
-                )
-        families.append(_family("foresight_forecast_error", "Realised error of earlier forecasts.", err))
-
+        families.append(_realised_error_family(labels, realised_errors))
     if backtest_errors:
         families.append(
             _family(
@@ -273,6 +178,87 @@ def forecast_metrics(
             )
         )
     return families
+
+
+_Samples = list[tuple[dict[str, str], float]]
+
+
+def _band_families(
+    forecast: Forecast, labels: list[dict[str, str]], steps: list[tuple[str, int]]
+) -> list[Metric]:
+    """``foresight_forecast`` and its lower / upper bounds at each horizon."""
+    point: _Samples = []
+    lower: _Samples = []
+    upper: _Samples = []
+    for text, h in steps:
+        for i, series in enumerate(labels):
+            lab = {**series, "horizon": text}
+            point.append((lab, forecast.point[i, h - 1]))
+            lower.append((lab, forecast.lower[i, h - 1]))
+            upper.append((lab, forecast.upper[i, h - 1]))
+    return [
+        _family("foresight_forecast", "Forecast value at now + horizon.", point),
+        _family(
+            "foresight_forecast_lower", "Lower bound of the prediction interval at now + horizon.", lower
+        ),
+        _family(
+            "foresight_forecast_upper", "Upper bound of the prediction interval at now + horizon.", upper
+        ),
+    ]
+
+
+def _time_to_threshold_family(
+    forecast: Forecast, labels: list[dict[str, str]], last: FloatArray, threshold: float | FloatArray
+) -> Metric:
+    """Seconds until the point forecast and the upper bound reach the threshold (NaN: skipped)."""
+    n = len(labels)
+    thr = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (n,))
+    ttt: _Samples = []
+    for bound, path in (("point", forecast.point), ("upper", forecast.upper)):
+        secs = time_to_threshold(path, last, thr, forecast.step)
+        ttt.extend(({**labels[i], "bound": bound}, secs[i]) for i in range(n) if np.isfinite(thr[i]))
+    return _family(
+        "foresight_time_to_threshold_seconds",
+        "Seconds from the forecast origin until the threshold is reached (+Inf: not reached).",
+        ttt,
+    )
+
+
+def _anomaly_family(
+    forecast: Forecast, labels: list[dict[str, str]], last: FloatArray, previous: Forecast
+) -> Metric | None:
+    """The anomaly flag against ``previous``'s band; ``None`` when that forecast does not cover now."""
+    prev = _reorder(previous, forecast.keys)
+    offset = forecast.origin - previous.origin
+    if prev is None or offset % previous.step != 0 or not 1 <= offset // previous.step <= previous.horizon:
+        log.info(
+            "previous forecast (origin %s) does not cover %s: no anomaly flag",
+            previous.origin,
+            forecast.origin,
+        )
+        return None
+    flags = anomaly_flags(prev, forecast.origin, last)
+    known = np.isfinite(prev.lower[:, offset // previous.step - 1])
+    return _family(
+        "foresight_anomaly",
+        "1 when the latest actual is outside the band an earlier forecast gave for now.",
+        [(labels[i], float(flags[i])) for i in range(len(labels)) if known[i]],
+    )
+
+
+def _realised_error_family(
+    labels: list[dict[str, str]], realised: Mapping[str, Mapping[str, FloatArray]]
+) -> Metric:
+    err: _Samples = []
+    for text, by_metric in realised.items():
+        for metric, values in by_metric.items():
+            vals = np.asarray(values, dtype=np.float64)
+            err.extend(
+                ({**labels[i], "horizon": text, "metric": metric}, vals[i])
+                for i in range(len(labels))
+                if np.isfinite(vals[i])
+            )
+    return _family("foresight_forecast_error", "Realised error of earlier forecasts.", err)
 
 
 def realised_errors(

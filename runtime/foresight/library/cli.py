@@ -2,7 +2,7 @@
 libraries, or an artifact store holding fetched libraries (the same store the fetch Job writes).
 
 Every action prints text for a person or ``-o json`` for a program, and returns an exit status
-(see the epilogs in :mod:`foresight.library.command`); an error is one line that says what to do,
+(see the epilogs in :mod:`foresight.commands.library`); an error is one line that says what to do,
 never a traceback.
 """
 

@@ -14,6 +14,7 @@ from .errors import (
     PrometheusUnavailable,
     PromQLError,
     PushgatewayError,
+    PushgatewayUnavailable,
     RemoteWriteError,
     TooManySeriesError,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "PrometheusResponseError",
     "PrometheusUnavailable",
     "PushgatewayError",
+    "PushgatewayUnavailable",
     "RangeSeries",
     "RemoteWriteError",
     "RetryPolicy",

@@ -19,6 +19,7 @@ __all__ = [
     "PrometheusResponseError",
     "PrometheusUnavailable",
     "PushgatewayError",
+    "PushgatewayUnavailable",
     "RemoteWriteError",
     "TooManySeriesError",
 ]
@@ -48,6 +49,10 @@ class PrometheusUnavailable(PrometheusError):
             f"{url} is unavailable after {attempts} attempt(s): {reason}. Check that the server is "
             "running and reachable from here (URL, network policy, DNS); the call will be retried."
         )
+
+
+class PushgatewayUnavailable(PrometheusUnavailable):
+    """The Pushgateway, not Prometheus, could not be reached: temporary, retry later."""
 
 
 class PromQLError(PrometheusError):

@@ -25,11 +25,11 @@ import numpy as np
 import requests
 from remote_pb2.remote_pb2 import WriteRequest
 
-from foresight.forecast.writeback import series_labels
 from foresight.timeseries import Forecast
 
 from .client import RetryPolicy, call_with_retries
 from .errors import PrometheusUnavailable, RemoteWriteError
+from .labels import series_labels
 
 __all__ = ["HEADERS", "TRAJECTORY_METRIC", "encode", "remote_write", "send", "trajectory_request"]
 

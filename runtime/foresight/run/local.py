@@ -31,7 +31,8 @@ from urllib.parse import urlparse
 
 from foresight.api.forecasttask import ForecastReason, ForecastTaskSpec
 from foresight.artifacts import ArtifactStore, LocalArtifactStore, S3Options, open_store
-from foresight.forecast.runner import RunEvent, RunMode, RunResult, run_forecast_task, termination_message
+from foresight.forecast.pipeline import RunMode, run_forecast_task
+from foresight.forecast.result import RunEvent, RunResult, termination_message
 
 __all__ = [
     "DEFAULT_PVC_ROOT",

@@ -1,7 +1,7 @@
 """An in-memory stand-in for Prometheus' query API, for when no real Prometheus can be started.
 
 ``foresight demo`` falls back to it (and says so) on machines where the Prometheus binaries cannot
-be installed; unit tests of the runner use it where a real server is not the point. It answers
+be installed; unit tests of the forecast pipeline use it where a real server is not the point. It answers
 what ingestion asks (``query_range`` and instant ``query``) with Prometheus' selection rules for
 plain selectors: a sample counts at an evaluation time if it is the latest one at or before that
 time and at most 5 minutes old (Prometheus' default lookback delta).

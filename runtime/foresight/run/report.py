@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from foresight.forecast.runner import RunEvent, RunResult
+from foresight.forecast.result import RunEvent, RunResult
 
 __all__ = [
     "format_backtest",

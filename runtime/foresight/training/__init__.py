@@ -18,8 +18,9 @@ from .errors import (
     TrainingError,
     WorkerJoinTimeoutError,
 )
+from .job import main, run_training
+from .launch import train_once
 from .progress import EpochStats, ProgressReporter
-from .runner import main, run_training, train_once
 from .trainer import Trainer, TrainResult, TrainTask
 
 __all__ = [

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
+
+from foresight.timeseries import finite_or_none
 
 __all__ = [
     "DEFAULT_TERMINATION_LOG",
@@ -53,18 +54,13 @@ class EpochStats:
             "event": "epoch",
             "epoch": self.epoch,
             "epochs": self.epochs,
-            "loss": _finite_or_none(self.loss),
-            "val_loss": _finite_or_none(self.val_loss),
-            "metrics": {k: _finite_or_none(v) for k, v in self.metrics.items()},
+            "loss": finite_or_none(self.loss),
+            "val_loss": finite_or_none(self.val_loss),
+            "metrics": {k: finite_or_none(v) for k, v in self.metrics.items()},
             "seconds": round(self.seconds, 3),
             "eta_seconds": round(self.eta_seconds, 1),
             "resumedFromEpoch": self.resumed_from_epoch,
         }
-
-
-def _finite_or_none(x: float) -> float | None:
-    # JSON has no NaN; null is what a reader can parse.
-    return float(x) if math.isfinite(x) else None
 
 
 def _atomic_write(path: Path, text: str) -> None:

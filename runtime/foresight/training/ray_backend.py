@@ -24,9 +24,9 @@ from typing import Any, TextIO
 
 from .config import SearchParameter, TrainConfig, parse_hyperparameter
 from .errors import TrainingError
+from .launch import build_trainer_for_trial, train_once
 from .progress import EpochStats, ProgressReporter
 from .publish import open_publisher
-from .runner import train_once
 
 __all__ = ["SearchFailedError", "build_search_space", "pick_best", "run_search"]
 
@@ -60,8 +60,6 @@ def build_search_space(space: Mapping[str, SearchParameter]) -> dict[str, Any]:
 def _trial(trial_params: dict[str, Any], *, base: TrainConfig, s3: Any) -> None:
     """One trial, run in a Ray worker process: no checkpoints, no artifact, metrics via tune.report."""
     from ray import tune
-
-    from .runner import build_trainer_for_trial
 
     cfg = base.with_hyperparameters(trial_params).model_copy(
         update={"search": None, "checkpoint": None, "output": None}
@@ -125,62 +123,17 @@ def run_search(
 ) -> dict[str, Any]:
     """Run the search in ``config.search``; returns the summary (trials, best trial, best artifact)."""
     import ray
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
     search = config.search
     assert search is not None
     reporter = ProgressReporter(stdout=stdout)
     started = _ray_init(config, environ, workdir)
     try:
-        scheduler: TrialScheduler = (
-            ASHAScheduler(
-                max_t=config.epochs, grace_period=min(search.grace_period, config.epochs), reduction_factor=2
-            )
-            if search.scheduler == "asha"
-            else FIFOScheduler()
-        )
-        resources = {"cpu": config.ray.cpus_per_trial, "gpu": config.ray.gpus_per_trial}
-        trainable = tune.with_resources(tune.with_parameters(_trial, base=config, s3=s3), resources)
         reporter.event("search", trials=search.num_samples, metric=search.metric, mode=search.mode)
-        tuner = tune.Tuner(
-            trainable,
-            param_space=build_search_space(search.space),
-            tune_config=tune.TuneConfig(
-                metric=search.metric,
-                mode=search.mode,
-                num_samples=search.num_samples,
-                scheduler=scheduler,
-                max_concurrent_trials=search.max_concurrent,
-            ),
-            run_config=tune.RunConfig(
-                name="foresight-search", storage_path=str(workdir / "ray-results"), verbose=0
-            ),
-        )
-        grid = tuner.fit()
-        trials: list[dict[str, Any]] = []
+        grid = _tuner(config, workdir, s3).fit()
+        trials = []
         for i in range(len(grid)):
-            r = grid[i]
-            metrics = r.metrics or {}
-            epochs = int(metrics.get("training_iteration", 0) or 0)
-            if r.error is not None:
-                status = "ERROR"
-            elif epochs < config.epochs:
-                status = "STOPPED"  # ASHA ended it early
-            else:
-                status = "TERMINATED"
-            value = metrics.get(search.metric)
-            trial: dict[str, Any] = {
-                "id": str(metrics.get("trial_id", Path(r.path).name)),
-                "config": {k: r.config.get(k) for k in search.space} if r.config else {},
-                "metric": float(value) if value is not None else None,
-                "status": status,
-                "epochs": epochs,
-            }
-            if r.error is not None:
-                trial["error"] = (
-                    str(r.error).splitlines()[-1][:300] if str(r.error) else type(r.error).__name__
-                )
+            trial = _trial_row(grid[i], config)
             trials.append(trial)
             reporter.event("trial", **trial)
         best = pick_best(trials, metric=search.metric, mode=search.mode)
@@ -194,26 +147,93 @@ def run_search(
             "trials": trials,
         }
         if config.output is not None:
-            # Trials keep no artifacts (ASHA may stop any of them mid-way); the best configuration
-            # is trained once more here, with checkpoints, and that model is the search's result.
             reporter.event("refit", config=best["config"])
-            final = train_once(
-                config.with_hyperparameters(best["config"]).model_copy(update={"search": None}),
-                environ={k: v for k, v in environ.items() if k not in ("RANK", "WORLD_SIZE")},
-                stdout=stdout,
-                workdir=workdir,
-            )
-            summary.update(
-                {k: final[k] for k in ("artifactUri", "sha256", "manifestSha256", "metrics") if k in final}
-            )
-            with tempfile.TemporaryDirectory() as tmp:
-                Path(tmp, "search.json").write_text(
-                    json.dumps(summary, indent=2, sort_keys=True, default=str)
-                )
-                published = open_publisher(f"{config.output.uri.rstrip('/')}-search", s3).publish(Path(tmp))
-            summary["searchUri"] = published.uri
+            summary.update(_refit_best(config, best["config"], summary, environ, stdout, workdir, s3))
         reporter.event("searchDone", bestConfig=best["config"], bestMetric=best["metric"])
         return summary
     finally:
         if started:
             ray.shutdown()
+
+
+def _tuner(config: TrainConfig, workdir: Path, s3: Any | None) -> Any:
+    """A Ray Tune ``Tuner`` of :func:`_trial` over ``search.space`` (ASHA or FIFO)."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+
+    search = config.search
+    assert search is not None
+    scheduler: TrialScheduler = (
+        ASHAScheduler(
+            max_t=config.epochs, grace_period=min(search.grace_period, config.epochs), reduction_factor=2
+        )
+        if search.scheduler == "asha"
+        else FIFOScheduler()
+    )
+    resources = {"cpu": config.ray.cpus_per_trial, "gpu": config.ray.gpus_per_trial}
+    trainable = tune.with_resources(tune.with_parameters(_trial, base=config, s3=s3), resources)
+    return tune.Tuner(
+        trainable,
+        param_space=build_search_space(search.space),
+        tune_config=tune.TuneConfig(
+            metric=search.metric,
+            mode=search.mode,
+            num_samples=search.num_samples,
+            scheduler=scheduler,
+            max_concurrent_trials=search.max_concurrent,
+        ),
+        run_config=tune.RunConfig(
+            name="foresight-search", storage_path=str(workdir / "ray-results"), verbose=0
+        ),
+    )
+
+
+def _trial_row(r: Any, config: TrainConfig) -> dict[str, Any]:
+    """One trial's ``ray.tune.Result`` as the summary lists it (id, config, metric, status, epochs)."""
+    search = config.search
+    assert search is not None
+    metrics = r.metrics or {}
+    epochs = int(metrics.get("training_iteration", 0) or 0)
+    if r.error is not None:
+        status = "ERROR"
+    elif epochs < config.epochs:
+        status = "STOPPED"  # ASHA ended it early
+    else:
+        status = "TERMINATED"
+    value = metrics.get(search.metric)
+    trial: dict[str, Any] = {
+        "id": str(metrics.get("trial_id", Path(r.path).name)),
+        "config": {k: r.config.get(k) for k in search.space} if r.config else {},
+        "metric": float(value) if value is not None else None,
+        "status": status,
+        "epochs": epochs,
+    }
+    if r.error is not None:
+        trial["error"] = str(r.error).splitlines()[-1][:300] if str(r.error) else type(r.error).__name__
+    return trial
+
+
+def _refit_best(
+    config: TrainConfig, best_config: dict[str, Any], summary: Mapping[str, Any], environ: Mapping[str, str],
+    stdout: TextIO, workdir: Path, s3: Any | None,
+) -> dict[str, Any]:  # fmt: skip
+    """Train the best configuration once more and publish it with ``search.json`` next to it.
+
+    Trials keep no artifacts (ASHA may stop any of them mid-way); this model is the search's result.
+    Returns what the summary gains: the artifact's URI and checksums, its metrics, ``searchUri``.
+    """
+    assert config.output is not None
+    final = train_once(
+        config.with_hyperparameters(best_config).model_copy(update={"search": None}),
+        environ={k: v for k, v in environ.items() if k not in ("RANK", "WORLD_SIZE")},
+        stdout=stdout,
+        workdir=workdir,
+    )
+    keys = ("artifactUri", "sha256", "manifestSha256", "metrics")
+    gained: dict[str, Any] = {k: final[k] for k in keys if k in final}
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "search.json").write_text(
+            json.dumps({**summary, **gained}, indent=2, sort_keys=True, default=str)
+        )
+        published = open_publisher(f"{config.output.uri.rstrip('/')}-search", s3).publish(Path(tmp))
+    return {**gained, "searchUri": published.uri}

@@ -197,74 +197,33 @@ class Trainer:
 
     def run(self) -> TrainResult:
         cfg = self.config
-        hp = cfg.hyperparameters
-        device = self.dist.device
-        is_main = self.dist.env.is_main
         prev_det = torch.are_deterministic_algorithms_enabled()
         torch.use_deterministic_algorithms(True, warn_only=True)
         try:
             self._seed()
-            model = self.task.build_model(hp)
-            fingerprint = architecture_fingerprint(
-                {"task": self.task.name, **self.task.architecture(hp)}, model
-            )
-            model.to(device)
-            lr = _float(hp, "learningRate", 1e-3)
-            wd = _float(hp, "weightDecay", 1e-2)
-            clip = _float(hp, "gradClip", None)
-            assert lr is not None and wd is not None
-            opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
-            self.model, self.optimizer = model, opt
-            every = cfg.checkpoint.every_epochs if cfg.checkpoint else 1
-            keep = cfg.checkpoint.keep if cfg.checkpoint else 2
-            start, resumed, history = 0, None, []
-            if self.checkpoints is not None:
-                ckpt = latest_checkpoint(self.checkpoints, fingerprint)
-                if ckpt is not None:
-                    model.load_state_dict(ckpt.model)
-                    opt.load_state_dict(ckpt.optimizer)
-                    torch.set_rng_state(ckpt.rng_torch)
-                    if ckpt.rng_cuda and torch.cuda.is_available():
-                        torch.cuda.set_rng_state_all(ckpt.rng_cuda)
-                    start, resumed, history = ckpt.epoch, ckpt.epoch, list(ckpt.history)
-                    self.reporter.event("resumed", epoch=ckpt.epoch, checkpoint=self.checkpoints.uri)
+            model, opt, fingerprint = self._build()
+            clip = _float(cfg.hyperparameters, "gradClip", None)
+            start, resumed, history = self._resume(model, opt, fingerprint)
             self.reporter.event(
                 "start", task=self.task.name, epochs=cfg.epochs, startEpoch=start + 1,
-                worldSize=self.dist.env.world_size, device=str(device), fingerprint=fingerprint,
+                worldSize=self.dist.env.world_size, device=str(self.dist.device), fingerprint=fingerprint,
             )  # fmt: skip
             train_ds, val_ds = self.task.datasets()
             net: nn.Module = model
             if self.dist.active:
+                device = self.dist.device
                 net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
             metrics: dict[str, float] = dict(history[-1]) if history else {}
             epoch_times: list[float] = []
             for epoch in range(start + 1, cfg.epochs + 1):
                 t0 = self.clock()
-                net.train()
-                total, steps = 0.0, 0
-                for step, raw in enumerate(self._loader(train_ds, epoch)):
-                    batch = _to_device(raw, device)
-                    loss = self.task.loss(net, batch)
-                    # Reduced across ranks so every rank sees a NaN at the same step and all stop
-                    # together (a lone rank raising would leave the others hanging in a collective).
-                    seen = float(self.dist.all_reduce_mean(loss.detach()))
-                    if not math.isfinite(seen):
-                        raise NonFiniteLossError(epoch, step, seen)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if clip is not None:
-                        nn.utils.clip_grad_norm_(net.parameters(), clip)
-                    opt.step()
-                    total += seen
-                    steps += 1
+                train_loss = self._train_epoch(net, opt, train_ds, epoch, clip)
                 model.eval()
                 with torch.no_grad():
                     metrics = {k: float(v) for k, v in self.task.evaluate(model, val_ds).items()}
-                train_loss = total / max(steps, 1)
                 metrics["loss"] = train_loss
                 history.append({"epoch": float(epoch), **metrics})
                 epoch_times.append(self.clock() - t0)
-                eta = float(np.mean(epoch_times)) * (cfg.epochs - epoch)
                 stats = EpochStats(
                     epoch=epoch,
                     epochs=cfg.epochs,
@@ -272,47 +231,118 @@ class Trainer:
                     val_loss=metrics.get("val_loss", math.nan),
                     metrics={k: v for k, v in metrics.items() if k not in ("loss", "val_loss")},
                     seconds=epoch_times[-1],
-                    eta_seconds=eta,
+                    eta_seconds=float(np.mean(epoch_times)) * (cfg.epochs - epoch),
                     resumed_from_epoch=resumed,
                 )
-                if self.checkpoints is not None and (epoch % every == 0 or epoch == cfg.epochs):
-                    if is_main:
-                        uri = save_checkpoint(
-                            self.checkpoints,
-                            Checkpoint(
-                                epoch=epoch,
-                                fingerprint=fingerprint,
-                                model=model.state_dict(),
-                                optimizer=opt.state_dict(),
-                                rng_torch=torch.get_rng_state(),
-                                rng_cuda=list(torch.cuda.get_rng_state_all())
-                                if torch.cuda.is_available()
-                                else [],
-                                history=history,
-                            ),
-                        )
-                        prune_checkpoints(self.checkpoints, keep)
-                        self.reporter.event("checkpoint", epoch=epoch, uri=uri)
-                    # Nobody races ahead of a checkpoint that a restart would need.
-                    self.dist.barrier()
+                self._checkpoint(model, opt, fingerprint, epoch, history)
                 self.reporter.epoch(stats)
                 if self.on_epoch_end is not None:
                     self.on_epoch_end(stats)
-            result = TrainResult(
-                epochs=cfg.epochs,
-                metrics=metrics,
-                history=history,
-                fingerprint=fingerprint,
-                state_sha256=state_dict_sha256(model),
-                resumed_from_epoch=resumed,
-            )
-            if is_main and self.output is not None:
-                self._export(model, result)
-            self.dist.barrier()
-            self.reporter.event("done", **result.summary())
-            return result
+            return self._finish(model, metrics, history, fingerprint, resumed)
         finally:
             torch.use_deterministic_algorithms(prev_det)
+
+    def _build(self) -> tuple[nn.Module, torch.optim.Optimizer, str]:
+        """A fresh model on the device, its AdamW optimiser and its architecture fingerprint."""
+        hp = self.config.hyperparameters
+        model = self.task.build_model(hp)
+        fingerprint = architecture_fingerprint({"task": self.task.name, **self.task.architecture(hp)}, model)
+        model.to(self.dist.device)
+        lr = _float(hp, "learningRate", 1e-3)
+        wd = _float(hp, "weightDecay", 1e-2)
+        assert lr is not None and wd is not None
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+        self.model, self.optimizer = model, opt
+        return model, opt, fingerprint
+
+    def _resume(
+        self, model: nn.Module, opt: torch.optim.Optimizer, fingerprint: str
+    ) -> tuple[int, int | None, list[dict[str, float]]]:
+        """``(epochs done, resumed-from epoch, history)`` after loading the newest matching checkpoint."""
+        if self.checkpoints is None:
+            return 0, None, []
+        ckpt = latest_checkpoint(self.checkpoints, fingerprint)
+        if ckpt is None:
+            return 0, None, []
+        model.load_state_dict(ckpt.model)
+        opt.load_state_dict(ckpt.optimizer)
+        torch.set_rng_state(ckpt.rng_torch)
+        if ckpt.rng_cuda and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ckpt.rng_cuda)
+        self.reporter.event("resumed", epoch=ckpt.epoch, checkpoint=self.checkpoints.uri)
+        return ckpt.epoch, ckpt.epoch, list(ckpt.history)
+
+    def _train_epoch(
+        self, net: nn.Module, opt: torch.optim.Optimizer, train: Dataset[Any], epoch: int, clip: float | None
+    ) -> float:
+        """One pass over ``train``, gradients clipped to ``clip``; returns the mean training loss (the
+        same on every rank)."""
+        net.train()
+        total, steps = 0.0, 0
+        for step, raw in enumerate(self._loader(train, epoch)):
+            batch = _to_device(raw, self.dist.device)
+            loss = self.task.loss(net, batch)
+            # Reduced across ranks so every rank sees a NaN at the same step and all stop
+            # together (a lone rank raising would leave the others hanging in a collective).
+            seen = float(self.dist.all_reduce_mean(loss.detach()))
+            if not math.isfinite(seen):
+                raise NonFiniteLossError(epoch, step, seen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip is not None:
+                nn.utils.clip_grad_norm_(net.parameters(), clip)
+            opt.step()
+            total += seen
+            steps += 1
+        return total / max(steps, 1)
+
+    def _checkpoint(
+        self, model: nn.Module, opt: torch.optim.Optimizer, fingerprint: str, epoch: int,
+        history: list[dict[str, float]],
+    ) -> None:  # fmt: skip
+        """Save a checkpoint every ``checkpoint.everyEpochs`` and after the last epoch (rank 0)."""
+        cfg = self.config
+        # A store given without checkpoint settings (a caller's own): every epoch, the last two kept.
+        every = cfg.checkpoint.every_epochs if cfg.checkpoint else 1
+        keep = cfg.checkpoint.keep if cfg.checkpoint else 2
+        if self.checkpoints is None or (epoch % every != 0 and epoch != cfg.epochs):
+            return
+        if self.dist.env.is_main:
+            cuda = torch.cuda.is_available()
+            uri = save_checkpoint(
+                self.checkpoints,
+                Checkpoint(
+                    epoch=epoch,
+                    fingerprint=fingerprint,
+                    model=model.state_dict(),
+                    optimizer=opt.state_dict(),
+                    rng_torch=torch.get_rng_state(),
+                    rng_cuda=list(torch.cuda.get_rng_state_all()) if cuda else [],
+                    history=history,
+                ),
+            )
+            prune_checkpoints(self.checkpoints, keep)
+            self.reporter.event("checkpoint", epoch=epoch, uri=uri)
+        # Nobody races ahead of a checkpoint that a restart would need.
+        self.dist.barrier()
+
+    def _finish(
+        self, model: nn.Module, metrics: dict[str, float], history: list[dict[str, float]], fingerprint: str,
+        resumed: int | None,
+    ) -> TrainResult:  # fmt: skip
+        result = TrainResult(
+            epochs=self.config.epochs,
+            metrics=metrics,
+            history=history,
+            fingerprint=fingerprint,
+            state_sha256=state_dict_sha256(model),
+            resumed_from_epoch=resumed,
+        )
+        if self.dist.env.is_main and self.output is not None:
+            self._export(model, result)
+        self.dist.barrier()
+        self.reporter.event("done", **result.summary())
+        return result
 
     def _export(self, model: nn.Module, result: TrainResult) -> None:
         assert self.output is not None

@@ -11,8 +11,8 @@ from foresight.forecast.writeback import (
     exposition,
     forecast_metrics,
     realised_errors,
-    series_labels,
 )
+from foresight.prometheus.labels import series_labels
 from foresight.timeseries import Forecast, Panel
 from prometheus_client.parser import text_string_to_metric_families
 

@@ -103,7 +103,7 @@ def test_positive_quantities(value: str, ok: bool) -> None:
     "label", ["task", "namespace", "horizon", "bound", "metric", "model", "kind", "job", "instance"]
 )
 def test_group_by_takes_a_label_of_foresights_own_series_which_write_back_renames(label: str) -> None:
-    from foresight.forecast.writeback import RESERVED_LABELS
+    from foresight.prometheus.labels import RESERVED_LABELS
 
     assert label in RESERVED_LABELS  # one definition: the API's is the one write-back renames
     assert TypeAdapter(list[LabelName]).validate_python([label]) == [label]

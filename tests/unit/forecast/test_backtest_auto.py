@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from foresight.forecast import metrics
+from foresight.forecast import accuracy
 from foresight.forecast.auto import AutoModel
 from foresight.forecast.backtest import backtest, backtest_origins
 from foresight.forecast.models import get_model
@@ -16,12 +16,12 @@ from .conftest import START, seasonal_panel
 def test_metrics_on_a_known_case() -> None:
     actual = np.array([[1.0, 2.0, 3.0, np.nan]])
     point = np.array([[2.0, 2.0, 1.0, 100.0]])
-    assert metrics.mae(actual, point).tolist() == [1.0]  # (1 + 0 + 2) / 3, the NaN skipped
-    assert metrics.rmse(actual, point)[0] == pytest.approx(np.sqrt(5 / 3))
+    assert accuracy.mae(actual, point).tolist() == [1.0]  # (1 + 0 + 2) / 3, the NaN skipped
+    assert accuracy.rmse(actual, point)[0] == pytest.approx(np.sqrt(5 / 3))
     history = np.array([[0.0, 1.0, 0.0, 3.0]])  # |1-0| lag 2: |0-0|, |3-1| -> mean 1
-    assert metrics.seasonal_naive_scale(history, 2).tolist() == [1.0]
-    assert metrics.mase(actual, point, np.array([0.5])).tolist() == [2.0]
-    assert metrics.coverage(actual, point - 1, point + 0.5).tolist() == [pytest.approx(2 / 3)]
+    assert accuracy.seasonal_naive_scale(history, 2).tolist() == [1.0]
+    assert accuracy.mase(actual, point, np.array([0.5])).tolist() == [2.0]
+    assert accuracy.coverage(actual, point - 1, point + 0.5).tolist() == [pytest.approx(2 / 3)]
 
 
 def test_backtest_of_naive_on_a_ramp_is_exactly_known() -> None:

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from foresight.forecast.models import EpochReport, get_model, load_model
+from foresight.forecast.models import (
+    MODEL_NAMES,
+    EpochReport,
+    get_model,
+    is_neural,
+    load_model,
+    model_class,
+    neural_model_names,
+)
 from foresight.timeseries import Panel
 
 from .conftest import seasonal_panel
@@ -75,3 +83,10 @@ def test_neural_rejects_missing_covariates_and_short_history() -> None:
 def test_unknown_model_name_lists_the_choices() -> None:
     with pytest.raises(ValueError, match="seasonal_naive"):
         get_model("prophet")
+
+
+def test_the_neural_capability_is_each_model_classs_own_flag() -> None:
+    assert neural_model_names() == ("lstm", "gru", "transformer")
+    for name in MODEL_NAMES:
+        assert is_neural(name) is model_class(name).neural, name
+    assert not is_neural("auto") and not is_neural("no-such-model")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from foresight.api.forecasttask import ForecastTaskSpec
-from foresight.forecast.writeback import RESERVED_LABELS, series_labels
+from foresight.prometheus.labels import RESERVED_LABELS, series_labels
 from foresight_operator.builders import forecast_monitoring as mon
 from foresight_operator.builders.forecast_dashboard import (
     DATASOURCE_VARIABLE,

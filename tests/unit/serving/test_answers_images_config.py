@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from foresight.api.classifierservice import ClassifierServiceSpec
 from foresight.serving.classifier.answers import parse_answer
 from foresight.serving.classifier.config import DEFAULT_CATEGORIES, ClassifierConfig, load_config
 from foresight.serving.classifier.errors import ConfigError, ImageRejected
@@ -86,6 +87,13 @@ def test_config_loads_yaml_and_camel_case(tmp_path: Path) -> None:
     assert cfg.backend.dashscope.max_retries == 1 and cfg.cache.lru_size == 5
     assert [c.key for c in cfg.categories][-1] == "other"
     assert "pets (Pets / 宠物)" in cfg.render_prompt()
+
+
+def test_a_config_without_categories_or_prompt_gets_the_classifierservice_apis_defaults() -> None:
+    spec = ClassifierServiceSpec.model_validate({"backend": {"type": "dashscope"}})
+    cfg = ClassifierConfig.model_validate({})
+    assert cfg.categories == spec.categories == list(DEFAULT_CATEGORIES)
+    assert cfg.prompt == spec.prompt
 
 
 def test_config_errors_name_the_problem(tmp_path: Path) -> None:

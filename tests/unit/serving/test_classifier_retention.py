@@ -54,7 +54,7 @@ def test_old_request_log_days_are_purged_while_the_service_runs(tmp_path: Path) 
     now = [T0]
     client, store = _app(tmp_path, now)
     with client:
-        service: ClassifierService = client.app.state.service  # type: ignore[attr-defined]
+        service: ClassifierService = client.app.state.classifier.service  # type: ignore[attr-defined]
         assert store.cutoffs == ["2025-12-30"]  # the purge at start (2 days before 2026-01-01)
         for d in range(len(DAYS)):
             for hour in (0, 5, 14):  # several requests, hours apart, within one day
@@ -77,7 +77,7 @@ def test_a_failed_purge_is_retried_at_most_once_an_hour(tmp_path: Path) -> None:
     now = [T0]
     client, store = _app(tmp_path, now)
     with client:
-        service: ClassifierService = client.app.state.service  # type: ignore[attr-defined]
+        service: ClassifierService = client.app.state.classifier.service  # type: ignore[attr-defined]
         store.fail_purges = True
         now[0] = T0 + 2 * DAY  # 2026-01-03: its first request tries the purge, which fails
         for _ in range(5):

@@ -1,4 +1,4 @@
-"""The API every forecasting model implements, the model registry and shared interval helpers.
+"""The API every forecasting model implements, the models by name, and shared interval helpers.
 
 A model is fitted on a :class:`Panel` and predicts ``horizon`` steps after the end of a panel,
 which may be longer than the one it was fitted on (a model trained yesterday predicts from
@@ -27,7 +27,10 @@ __all__ = [
     "ProgressCallback",
     "empirical_bounds",
     "get_model",
+    "is_neural",
     "load_model",
+    "model_class",
+    "neural_model_names",
     "steps_per_day",
 ]
 
@@ -52,7 +55,7 @@ class Model(ABC):
     """A forecasting model: ``fit`` then ``predict``; neural ones also ``save`` / ``load``."""
 
     name: ClassVar[str]
-    """Registry name (``naive``, ``lstm``, ...)."""
+    """The model's name in specs and saved models (``naive``, ``lstm``, ...)."""
     neural: ClassVar[bool] = False
     """Trained by gradient descent; expensive to fit, so backtests fit it once."""
     cheap_refit: ClassVar[bool] = True
@@ -89,8 +92,9 @@ class Model(ABC):
         raise NotImplementedError(f"model {cls.name!r} has no saved state; rebuild it with get_model()")
 
 
-# name -> "module:Class", imported lazily so the baselines work without torch / statsforecast.
-_REGISTRY: dict[str, str] = {
+# Every model by name: name -> "module:Class", imported lazily so the baselines work without
+# torch / statsforecast.
+_MODEL_CLASSES: dict[str, str] = {
     "naive": "foresight.forecast.models.naive:NaiveModel",
     "seasonal_naive": "foresight.forecast.models.seasonal_naive:SeasonalNaiveModel",
     "linear": "foresight.forecast.models.linear:LinearModel",
@@ -101,12 +105,12 @@ _REGISTRY: dict[str, str] = {
     "transformer": "foresight.forecast.models.transformer:TransformerModel",
     "auto": "foresight.forecast.auto:AutoModel",
 }
-MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+MODEL_NAMES: tuple[str, ...] = tuple(_MODEL_CLASSES)
 
 
 def model_class(name: str) -> type[Model]:
     try:
-        target = _REGISTRY[name]
+        target = _MODEL_CLASSES[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}") from None
     module_name, cls_name = target.split(":")
@@ -115,8 +119,21 @@ def model_class(name: str) -> type[Model]:
     return cls
 
 
+def is_neural(name: str) -> bool:
+    """Whether the model named ``name`` is a neural network (its class's :attr:`Model.neural`).
+
+    ``False`` for a name no model has. Imports that model's module (torch for the neural ones).
+    """
+    return name in _MODEL_CLASSES and model_class(name).neural
+
+
+def neural_model_names() -> tuple[str, ...]:
+    """The names of the neural models, in :data:`MODEL_NAMES` order (imports every model's module)."""
+    return tuple(name for name in MODEL_NAMES if is_neural(name))
+
+
 def get_model(name: str, **params: Any) -> Model:
-    """A new, unfitted model by registry name, e.g. ``get_model("lstm", hidden_size=32)``."""
+    """A new, unfitted model by name, e.g. ``get_model("lstm", hidden_size=32)``."""
     return model_class(name)(**params)
 
 

@@ -107,6 +107,24 @@ def _deterministic() -> Iterator[None]:
         torch.use_deterministic_algorithms(prev)
 
 
+class _EarlyStopping:
+    """Keeps the best weights by validation loss; says stop after ``patience`` epochs without a gain."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.best = math.inf
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self._stale = 0
+
+    def stop_after(self, val: float, net: nn.Module) -> bool:
+        if val < self.best - 1e-6:
+            self.best, self._stale = val, 0
+            self.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            return False
+        self._stale += 1
+        return self._stale >= self.patience
+
+
 class NeuralModel(Model):
     """Base of the neural models: subclasses only build the encoder (``make_encoder``)."""
 
@@ -256,17 +274,7 @@ class NeuralModel(Model):
     def fit(
         self, panel: Panel, horizon: int, *, seed: int = 0, progress: ProgressCallback | None = None
     ) -> None:
-        if horizon < 1:
-            raise ValueError(f"horizon must be at least 1 step, got {horizon}")
-        n = panel.n_steps
-        val_steps = max(2 * horizon, int(self.val_fraction * n))
-        train_end = n - val_steps  # targets of training windows lie before this column
-        min_origin = min(self.input_window, max(1, train_end // 4)) - 1
-        if train_end - horizon - 1 < min_origin:
-            raise ValueError(
-                f"history too short for neural training: {n} steps, horizon {horizon}, validation "
-                f"{val_steps}; give at least {3 * horizon + min_origin + 2} steps or use a baseline"
-            )
+        train_end, min_origin = self._split(panel.n_steps, horizon)
         progress = progress if progress is not None else self.progress
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
@@ -288,43 +296,17 @@ class NeuralModel(Model):
         self._n_features = n_features
         opt = torch.optim.AdamW(self.net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
         q = torch.tensor(QUANTILES, device=self.device)
-        # Validation: origins whose whole target lies in the held-out tail, a fixed sample.
-        val_origins_all = np.arange(train_end - 1, n - horizon, dtype=np.int64)
-        vr = np.repeat(np.arange(panel.n_series), len(val_origins_all))
-        vo = np.tile(val_origins_all, panel.n_series)
-        if len(vr) > self.max_val_windows:
-            pick = rng.choice(len(vr), self.max_val_windows, replace=False)
-            vr, vo = vr[pick], vo[pick]
-        best = math.inf
-        best_state: dict[str, torch.Tensor] | None = None
-        stale = 0
+        vr, vo = self._validation_windows(rng, panel.n_series, train_end, panel.n_steps, horizon)
+        stopping = _EarlyStopping(self.patience)
         self.history = []
         with _deterministic():
             for epoch in range(1, self.epochs + 1):
                 t0 = time.perf_counter()
-                self.net.train()
                 rows = rng.integers(0, panel.n_series, self.windows_per_epoch)
                 origins = rng.integers(min_origin, train_end - horizon, self.windows_per_epoch)
-                total, count = 0.0, 0
-                for b in range(0, self.windows_per_epoch, self.batch_size):
-                    xb, ib, fb, tb, mb = self._batch(
-                        x,
-                        y,
-                        cal,
-                        ids,
-                        rows[b : b + self.batch_size],
-                        origins[b : b + self.batch_size],
-                        horizon,
-                    )
-                    loss = pinball_loss(self.net(xb, ib, fb), tb, mb, q)
-                    opt.zero_grad()
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(self.net.parameters(), self.grad_clip)
-                    opt.step()
-                    total += float(loss.detach()) * len(xb)
-                    count += len(xb)
+                train_loss = self._train_epoch(opt, q, (x, y, cal, ids), rows, origins, horizon)
                 val = self._evaluate(x, y, cal, ids, vr, vo, horizon, q)
-                report = EpochReport(epoch, total / max(count, 1), val, time.perf_counter() - t0)
+                report = EpochReport(epoch, train_loss, val, time.perf_counter() - t0)
                 self.history.append(report)
                 log.info(
                     "%s epoch %d train_loss=%.4f val_loss=%.4f seconds=%.1f",
@@ -332,16 +314,68 @@ class NeuralModel(Model):
                 )  # fmt: skip
                 if progress is not None:
                     progress(report)
-                if val < best - 1e-6:
-                    best, stale = val, 0
-                    best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-                else:
-                    stale += 1
-                    if stale >= self.patience:
-                        log.info("%s early stop after epoch %d (best val_loss %.4f)", self.name, epoch, best)
-                        break
-        if best_state is not None:
-            self.net.load_state_dict(best_state)
+                if stopping.stop_after(val, self.net):
+                    log.info(
+                        "%s early stop after epoch %d (best val_loss %.4f)", self.name, epoch, stopping.best
+                    )
+                    break
+        if stopping.best_state is not None:
+            self.net.load_state_dict(stopping.best_state)
+
+    def _split(self, n: int, horizon: int) -> tuple[int, int]:
+        """``(train_end, min_origin)`` for a history of ``n`` steps: training targets lie before
+        column ``train_end`` (the tail after it validates), training windows start at ``min_origin``."""
+        if horizon < 1:
+            raise ValueError(f"horizon must be at least 1 step, got {horizon}")
+        val_steps = max(2 * horizon, int(self.val_fraction * n))
+        train_end = n - val_steps
+        min_origin = min(self.input_window, max(1, train_end // 4)) - 1
+        if train_end - horizon - 1 < min_origin:
+            raise ValueError(
+                f"history too short for neural training: {n} steps, horizon {horizon}, validation "
+                f"{val_steps}; give at least {3 * horizon + min_origin + 2} steps or use a baseline"
+            )
+        return train_end, min_origin
+
+    def _validation_windows(
+        self, rng: np.random.Generator, n_series: int, train_end: int, n: int, horizon: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """``(rows, origins)`` of the validation windows: origins whose whole target lies in the
+        held-out tail, a fixed sample of at most ``max_val_windows``."""
+        val_origins_all = np.arange(train_end - 1, n - horizon, dtype=np.int64)
+        vr = np.repeat(np.arange(n_series), len(val_origins_all))
+        vo = np.tile(val_origins_all, n_series)
+        if len(vr) > self.max_val_windows:
+            pick = rng.choice(len(vr), self.max_val_windows, replace=False)
+            vr, vo = vr[pick], vo[pick]
+        return vr, vo
+
+    def _train_epoch(
+        self,
+        opt: torch.optim.Optimizer,
+        q: torch.Tensor,
+        data: tuple[FloatArray, FloatArray, FloatArray, npt.NDArray[np.int64]],
+        rows: npt.NDArray[np.int64],
+        origins: npt.NDArray[np.int64],
+        horizon: int,
+    ) -> float:
+        """One pass over the sampled windows ``(rows, origins)``; the mean pinball loss."""
+        assert self.net is not None
+        x, y, cal, ids = data
+        self.net.train()
+        total, count = 0.0, 0
+        for b in range(0, len(rows), self.batch_size):
+            xb, ib, fb, tb, mb = self._batch(
+                x, y, cal, ids, rows[b : b + self.batch_size], origins[b : b + self.batch_size], horizon
+            )
+            loss = pinball_loss(self.net(xb, ib, fb), tb, mb, q)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.net.parameters(), self.grad_clip)
+            opt.step()
+            total += float(loss.detach()) * len(xb)
+            count += len(xb)
+        return total / max(count, 1)
 
     def _evaluate(
         self,

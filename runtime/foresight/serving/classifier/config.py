@@ -15,6 +15,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
+# A category, seed 003's eight and the default prompt are the ClassifierService API's: one
+# definition for the spec's defaults and for a config written by hand.
+from foresight.api.classifierservice import DEFAULT_CATEGORIES, DEFAULT_PROMPT, Category
+
 from .errors import ConfigError
 
 __all__ = [
@@ -35,30 +39,6 @@ __all__ = [
 class _Model(BaseModel):
     # camelCase like the CRD (the operator copies spec fields across), snake_case accepted too.
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
-
-class Category(_Model):
-    key: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=63, description="What the API returns.")
-    zh: str = Field(min_length=1, max_length=63, description="Chinese label.")
-    en: str = Field(min_length=1, max_length=63, description="English label.")
-
-
-# Seed 003's eight categories.
-DEFAULT_CATEGORIES: tuple[Category, ...] = (
-    Category(key="social_activities", zh="社交活动", en="Social activities"),
-    Category(key="pets", zh="宠物", en="Pets"),
-    Category(key="single_person", zh="单人照", en="Single person"),
-    Category(key="foods", zh="美食", en="Food"),
-    Category(key="travel_scenery", zh="旅行风景", en="Travel scenery"),
-    Category(key="screenshot", zh="截图", en="Screenshot"),
-    Category(key="idcard", zh="证件", en="ID card"),
-    Category(key="other", zh="其他", en="Other"),
-)
-
-DEFAULT_PROMPT = (
-    "Classify this image into exactly one of these categories and answer with the category key only: "
-    "{categories}. If none fits, answer other."
-)
 
 
 class DashScopeConfig(_Model):

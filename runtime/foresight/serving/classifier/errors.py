@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ClassifierError", "ConfigError", "ImageRejected", "StoreError", "UpstreamError"]
+__all__ = ["ClassifierError", "ConfigError", "ImageRejected", "StoreError", "Unauthorized", "UpstreamError"]
 
 
 class ClassifierError(Exception):
@@ -30,6 +30,13 @@ class ConfigError(ClassifierError):
     """The config file or environment is wrong; the process cannot start."""
 
     code = "config_error"
+
+
+class Unauthorized(ClassifierError):
+    """Client auth is on and the request has no (or the wrong) bearer token."""
+
+    status = 401
+    code = "unauthorized"
 
 
 class ImageRejected(ClassifierError):

@@ -20,9 +20,9 @@ from .backends.base import ClassifierBackend
 from .config import ClassifierConfig
 from .errors import StoreError, UpstreamError
 from .images import CheckedImage
-from .metrics import ClassifierMetrics
 from .store.base import CachedResult, DayStats, RequestRecord, ResultStore
 from .store.lru import LruCache
+from .telemetry import ClassifierMetrics
 
 __all__ = ["PURGE_RETRY_SECONDS", "ClassifierService", "RequestLogWriter", "sha256_hex"]
 

@@ -48,17 +48,17 @@ def build_task(
                 f"task {config.task!r} reads files, not Prometheus: set dataset.uri (a PromQL dataset "
                 "is for the forecast task)"
             )
-        from .forecast import ForecastTask
+        from .forecast import ForecastTrainingTask
 
         end = time.time() if now is None else now
         panel = load_promql_panel(config.dataset.promql, end=end)
-        return ForecastTask(panel, config.model or "lstm", hp, seed=config.seed)
+        return ForecastTrainingTask(panel, config.model or "lstm", hp, seed=config.seed)
     assert config.dataset.uri is not None  # DatasetConfig holds exactly one of uri and promql
     path = resolve_dataset(config.dataset.uri, workdir, s3)
     if config.task == "classifier":
         from .classifier import ClassifierTask
 
         return ClassifierTask(path, hp)
-    from .forecast import ForecastTask, load_panel_npz
+    from .forecast import ForecastTrainingTask, load_panel_npz
 
-    return ForecastTask(load_panel_npz(path), config.model or "lstm", hp, seed=config.seed)
+    return ForecastTrainingTask(load_panel_npz(path), config.model or "lstm", hp, seed=config.seed)

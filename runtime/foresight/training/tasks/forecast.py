@@ -29,9 +29,7 @@ from foresight.timeseries import Panel
 
 from ..errors import DatasetError, TrainingConfigError
 
-__all__ = ["NEURAL_MODELS", "ForecastTask", "load_panel_npz", "save_panel_npz"]
-
-NEURAL_MODELS = ("lstm", "gru", "transformer")
+__all__ = ["ForecastTrainingTask", "load_panel_npz", "save_panel_npz"]
 
 # camelCase hyperparameter (as in the CRD) -> NeuralModel argument. Only shape-and-data ones:
 # the optimiser's settings belong to the trainer (learningRate, weightDecay, gradClip).
@@ -81,19 +79,22 @@ def load_panel_npz(path: str | Path) -> Panel:
         ) from exc
 
 
-class ForecastTask:
-    """Hyperparameters: ``horizon`` (24), ``inputWindow``, ``hiddenSize``, ``layers``, ``windowsPerEpoch``."""
+class ForecastTrainingTask:
+    """A TrainingJob's built-in task ``forecast`` (a ForecastTask trains its models in its own run).
+
+    Hyperparameters: ``horizon`` (24), ``inputWindow``, ``hiddenSize``, ``layers``, ``windowsPerEpoch``.
+    """
 
     name = "forecast"
 
     def __init__(self, panel: Panel, model: str, hparams: Mapping[str, Any], seed: int = 0) -> None:
         from foresight.forecast.features import LabelVocabulary
-        from foresight.forecast.models import get_model
+        from foresight.forecast.models import get_model, is_neural, neural_model_names
         from foresight.forecast.models.neural import QUANTILES, NeuralModel
 
-        if model not in NEURAL_MODELS:
+        if not is_neural(model):
             raise TrainingConfigError(
-                f"forecast training needs a neural model ({', '.join(NEURAL_MODELS)}), got {model!r}; "
+                f"forecast training needs a neural model ({', '.join(neural_model_names())}), got {model!r}; "
                 "baselines (naive, ets, theta, ...) have nothing to train: use a ForecastTask"
             )
         self.horizon = int(hparams.get("horizon", 24))

@@ -1,16 +1,16 @@
 """``foresight train --config FILE``: one training run (or a Ray Tune search) in this process.
 
-This is what a TrainingJob's pods run; see :mod:`foresight.training.runner`.
+This is what a TrainingJob's pods run; see :mod:`foresight.training.job`.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from ..commands import SubParsers
+__all__ = ["add_parser"]
 
 
-def add_parser(subparsers: SubParsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
         help="run one training job from a TrainConfig file (what a TrainingJob's pods run)",
@@ -21,6 +21,6 @@ def add_parser(subparsers: SubParsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .runner import main
+    from foresight.training.job import main
 
     return main(["--config", args.config])

@@ -1,4 +1,6 @@
-"""Forecast error metrics, NaN-aware (missing actuals are skipped, never counted as zero error).
+"""Forecast accuracy: how far a forecast was from what happened.
+
+NaN-aware: missing actuals are skipped, never counted as zero error.
 
 All functions take arrays shaped ``(n_series, n_points)`` and return one value per series.
 MASE divides by the in-sample MAE of a seasonal naive forecast, so 1.0 means "as good as repeating

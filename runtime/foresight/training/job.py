@@ -1,9 +1,10 @@
-"""Entry point of ``foresight train --config FILE``: one training run (or a search), start to finish.
+"""What a TrainingJob's pods run: ``foresight train --config FILE``, one training run (or a search).
 
-Reads the environment once (rank, world size, termination-log path, progress file), builds the
-task and stores, runs the trainer (or a Ray Tune search), and always ends with a termination
-message: a JSON summary on success, ``{"reason", "message"}`` on failure, with an exit code per
-failure kind (see :mod:`foresight.training.errors`).
+Reads the environment once (rank, world size, termination-log path, progress file), runs the
+trainer in this process (:mod:`foresight.training.launch`) or a Ray Tune search
+(:mod:`foresight.training.ray_backend`), and always ends with a termination message: a JSON
+summary on success, ``{"reason", "message"}`` on failure, with an exit code per failure kind (see
+:mod:`foresight.training.errors`).
 """
 
 from __future__ import annotations
@@ -14,64 +15,21 @@ import logging
 import os
 import sys
 import tempfile
-import time
 import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from .checkpoint import open_store
-from .config import DistEnv, TrainConfig, load_config
-from .distributed import process_group
+from .config import TrainConfig, load_config
 from .errors import BadCredentialsError, TrainingError
-from .progress import ProgressReporter, Pusher, termination_log_path, write_termination_message
-from .publish import ModelPublisher, open_publisher
-from .trainer import EpochHook, Trainer, TrainTask
+from .launch import s3_options_from_environ, train_once
+from .progress import Pusher, termination_log_path, write_termination_message
+from .ray_backend import run_search
+from .trainer import EpochHook, TrainTask
 
-__all__ = ["main", "run_training", "s3_options_from_environ", "train_once", "training_error"]
+__all__ = ["main", "run_training", "training_error"]
 
 log = logging.getLogger(__name__)
-
-
-def _reporter(
-    config: TrainConfig, environ: Mapping[str, str], stdout: TextIO, enabled: bool, pusher: Pusher | None
-) -> ProgressReporter:
-    pg = config.pushgateway
-    kwargs: dict[str, Any] = {}
-    if pusher is not None:
-        kwargs["pusher"] = pusher
-    return ProgressReporter(
-        stdout=stdout,
-        progress_file=config.progress_file or environ.get("FORESIGHT_PROGRESS_FILE"),
-        pushgateway_url=pg.url if pg else None,
-        pushgateway_job=pg.job if pg else "foresight-training",
-        grouping=pg.grouping if pg else None,
-        enabled=enabled,
-        **kwargs,
-    )
-
-
-def s3_options_from_environ(environ: Mapping[str, str]) -> Any | None:
-    """``foresight.artifacts.S3Options`` from the pod's environment, or ``None`` without an endpoint.
-
-    ``FORESIGHT_S3_ENDPOINT`` (``host:port``), ``FORESIGHT_S3_SECURE`` (``false`` for plain HTTP),
-    ``FORESIGHT_S3_REGION``; credentials from ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``
-    (injected from the Secret the TrainingJob names). Values are never logged.
-    """
-    endpoint = environ.get("FORESIGHT_S3_ENDPOINT")
-    if not endpoint:
-        return None
-    from foresight.artifacts import S3Options
-    from foresight.artifacts.s3 import S3Credentials
-
-    creds = S3Credentials.from_env(environ) if environ.get("AWS_ACCESS_KEY_ID") else None
-    return S3Options(
-        endpoint=endpoint,
-        secure=environ.get("FORESIGHT_S3_SECURE", "true").lower() != "false",
-        region=environ.get("FORESIGHT_S3_REGION", "us-east-1"),
-        credentials=creds,
-    )
-
 
 CREDENTIALS_SECRET_ENV = "FORESIGHT_S3_CREDENTIALS_SECRET"
 """The name (never the content) of the Secret the S3 keys come from, for error messages."""
@@ -107,62 +65,6 @@ def training_error(exc: BaseException, environ: Mapping[str, str]) -> TrainingEr
     return None
 
 
-def build_trainer_for_trial(
-    config: TrainConfig, workdir: Path, s3: Any, output: ModelPublisher | None, on_epoch_end: EpochHook
-) -> Trainer:
-    """A single-process trainer for one search trial (no checkpoints, no progress output)."""
-    from .tasks import build_task
-
-    return Trainer(
-        config,
-        build_task(config, workdir, s3),
-        reporter=ProgressReporter(stdout=sys.stdout, enabled=False),
-        output=output,
-        on_epoch_end=on_epoch_end,
-    )
-
-
-def train_once(
-    config: TrainConfig,
-    *,
-    environ: Mapping[str, str],
-    stdout: TextIO,
-    workdir: Path,
-    task: TrainTask | None = None,
-    on_epoch_end: EpochHook | None = None,
-    pusher: Pusher | None = None,
-) -> dict[str, Any]:
-    """One (possibly distributed) training run; returns the success summary or raises TrainingError."""
-    from .tasks import build_task
-
-    env = DistEnv.from_environ(environ)
-    s3 = s3_options_from_environ(environ)
-    with process_group(
-        env, backend=config.distributed.backend, timeout_s=config.distributed.join_timeout_seconds
-    ) as ctx:
-        if task is not None:
-            the_task = task
-        else:
-            # Every rank reads a PromQL dataset over the same range: rank 0's clock decides.
-            uses_prometheus = config.dataset is not None and config.dataset.promql is not None
-            now = ctx.broadcast_from_main(time.time()) if uses_prometheus else None
-            the_task = build_task(config, workdir, s3, now=now)
-        trainer = Trainer(
-            config,
-            the_task,
-            reporter=_reporter(config, environ, stdout, env.is_main, pusher),
-            dist=ctx,
-            checkpoints=open_store(config.checkpoint.uri, s3) if config.checkpoint else None,
-            output=open_publisher(config.output.uri, s3) if config.output and env.is_main else None,
-            on_epoch_end=on_epoch_end,
-        )
-        result = trainer.run()
-    doc = result.summary()
-    doc["rank"] = env.rank
-    doc["worldSize"] = env.world_size
-    return doc
-
-
 def run_training(
     config: TrainConfig,
     *,
@@ -183,8 +85,6 @@ def run_training(
         with tempfile.TemporaryDirectory(prefix="foresight-train-") as tmp:
             wd = workdir or Path(tmp)
             if config.search is not None:
-                from .ray_backend import run_search
-
                 doc = run_search(
                     config, environ=environ, stdout=stdout, workdir=wd, s3=s3_options_from_environ(environ)
                 )

@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["LoadError", "LoadedModel", "load_artifact", "run_once"]
+from foresight.forecast.models import is_neural, neural_model_names
 
-NEURAL_FORECASTERS = ("lstm", "gru", "transformer")
+__all__ = ["LoadError", "LoadedModel", "load_artifact", "run_once"]
 
 
 class LoadError(Exception):
@@ -162,13 +162,14 @@ def load_artifact(path: Path) -> LoadedModel:
             return _task_model(path, json.loads((path / "model.json").read_text()))
         if (path / "config.json").is_file():
             config = json.loads((path / "config.json").read_text())
-            if config.get("name") in NEURAL_FORECASTERS:
+            name = config.get("name")
+            if isinstance(name, str) and is_neural(name):
                 return _forecaster(path, config)
-            if config.get("name") == "auto":
+            if name == "auto":
                 return _auto(path, config)
             raise LoadError(
                 f"config.json names model {config.get('name')!r}; ModelVersions verify the neural "
-                f"forecasters {', '.join(NEURAL_FORECASTERS)} and auto models that picked one"
+                f"forecasters {', '.join(neural_model_names())} and auto models that picked one"
             )
     except (KeyError, TypeError, ValueError) as exc:
         raise LoadError(

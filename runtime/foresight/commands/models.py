@@ -1,4 +1,4 @@
-"""``foresight models ...`` (the registry CLI) and ``foresight model-job`` (a ModelVersion's Job).
+"""``foresight models ...`` (ModelVersions in a cluster) and ``foresight model-job`` (a ModelVersion's Job).
 
 Cheap to import: the functions set as defaults import the Kubernetes client or torch when they run.
 """
@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..commands import SubParsers
+__all__ = ["add_parser"]
 
 
-def add_parser(subparsers: SubParsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "models",
         help="list, compare, promote and roll back ModelVersions in the cluster",
@@ -49,12 +49,12 @@ def add_parser(subparsers: SubParsers) -> None:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from .cli import run
+    from foresight.modelversion.manage import run
 
     return run(args)
 
 
 def _model_job(args: argparse.Namespace) -> int:
-    from .verify import main
+    from foresight.modelversion.verify import main
 
     return main(["--config", args.config, "--latency-repeats", str(args.latency_repeats)])

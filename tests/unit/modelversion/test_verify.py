@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from foresight.api.modelversion import ModelVersionSpec
 from foresight.artifacts import LocalArtifactStore, sha256_file
-from foresight.registry.verify import (
+from foresight.modelversion.verify import (
     EXIT_RETRY,
     PVC_MOUNTS_ENV,
     JobConfig,

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..commands import SubParsers
-
 __all__ = ["add_parser"]
 
 
-def add_parser(subparsers: SubParsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "run",
         help="run a resource once (what its Job pod runs; --local: on this machine, with a readable status)",
@@ -83,16 +81,16 @@ def add_parser(subparsers: SubParsers) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     if args.local:
-        from ..serving.local import is_classifier_service_file, main_serve_local
+        from foresight.serving.local import is_classifier_service_file, main_serve_local
 
         if is_classifier_service_file(args.filename):
             return main_serve_local(args)
-    from .local import main_run
+    from foresight.run.local import main_run
 
     return main_run(args)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import main_demo
+    from foresight.run.demo import main_demo
 
     return main_demo(args)

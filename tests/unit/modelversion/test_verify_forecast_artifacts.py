@@ -12,8 +12,9 @@ import numpy as np
 from foresight.api.forecasttask import ForecastTaskSpec
 from foresight.api.modelversion import ModelVersionSpec
 from foresight.artifacts import LocalArtifactStore
-from foresight.forecast.runner import RunResult, run_forecast_task, termination_message
-from foresight.registry.verify import JobConfig, run_job
+from foresight.forecast.pipeline import run_forecast_task
+from foresight.forecast.result import RunResult, termination_message
+from foresight.modelversion.verify import JobConfig, run_job
 from foresight.run.memory import MemoryPrometheus
 
 STEP = 3600

@@ -136,12 +136,12 @@ def _add_recommend(subparsers: Any) -> None:
 
 
 def _library(args: argparse.Namespace) -> int:
-    from .cli import run_library
+    from foresight.library.cli import run_library
 
     return run_library(args)
 
 
 def _recommend(args: argparse.Namespace) -> int:
-    from .cli import run_recommend
+    from foresight.library.cli import run_recommend
 
     return run_recommend(args)

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from foresight.registry.cli import (
+from foresight.modelversion.manage import (
     PREVIOUS_PRODUCTION,
     ModelsError,
-    Registry,
+    ModelVersions,
     best_version,
     compare_table,
     list_table,
@@ -69,7 +69,7 @@ class Clock:
 
 def test_promote_archives_the_old_production_first_and_records_it() -> None:
     api = FakeApi(mv("disk-1", "Production"), mv("disk-2", "Staging"), mv("other-1", "Production", "other"))
-    Registry(api, "ml", Clock()).promote("disk-2")
+    ModelVersions(api, "ml", Clock()).promote("disk-2")
     assert [name for name, _ in api.patches] == ["disk-1", "disk-2"]  # never two Production at once
     assert (api.stage("disk-1"), api.stage("disk-2"), api.stage("other-1")) == (
         "Archived",
@@ -81,7 +81,7 @@ def test_promote_archives_the_old_production_first_and_records_it() -> None:
 
 def test_rollback_walks_back_through_the_history() -> None:
     api = FakeApi(mv("disk-1", "Production"), mv("disk-2"), mv("disk-3"))
-    reg = Registry(api, "ml", Clock())
+    reg = ModelVersions(api, "ml", Clock())
     reg.promote("disk-2")
     reg.promote("disk-3")
     reg.rollback("disk")
@@ -94,7 +94,7 @@ def test_rollback_walks_back_through_the_history() -> None:
 
 def test_rollback_with_no_production_restores_the_last_demoted() -> None:
     api = FakeApi(mv("disk-1", "Production"), mv("disk-2"))
-    reg = Registry(api, "ml", Clock())
+    reg = ModelVersions(api, "ml", Clock())
     reg.promote("disk-2")
     api.objs["disk-2"]["spec"]["stage"] = "Archived"  # a user archived it by hand
     api.objs["disk-2"]["metadata"]["annotations"]["foresight.dev/demoted-at"] = "2026-11-22T01:00:00Z"
@@ -103,7 +103,7 @@ def test_rollback_with_no_production_restores_the_last_demoted() -> None:
 
 
 def test_unknown_names_and_models_say_what_to_do() -> None:
-    reg = Registry(FakeApi(mv("disk-1")), "ml", Clock())
+    reg = ModelVersions(FakeApi(mv("disk-1")), "ml", Clock())
     with pytest.raises(ModelsError, match="models list -n ml"):
         reg.promote("nope")
     with pytest.raises(ModelsError, match="no ModelVersions"):

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..commands import SubParsers
+__all__ = ["add_parser"]
 
 
-def add_parser(subparsers: SubParsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("serve", help="run a Foresight service", description="Run a Foresight service.")
     services = p.add_subparsers(dest="service", required=True, metavar="SERVICE")
     c = services.add_parser(
@@ -53,8 +53,8 @@ def add_parser(subparsers: SubParsers) -> None:
 
 
 def _serve_classifier(args: argparse.Namespace) -> int:
-    from .classifier.config import load_config
-    from .classifier.server import run
+    from foresight.serving.classifier.config import load_config
+    from foresight.serving.classifier.server import run
 
     config = load_config(args.config)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
@@ -65,6 +65,6 @@ def _serve_classifier(args: argparse.Namespace) -> int:
 
 
 def _serve_forecasts(args: argparse.Namespace) -> int:
-    from ..forecast.scrape import main_serve_forecasts
+    from foresight.run.serve_forecasts import main_serve_forecasts
 
     return main_serve_forecasts(args)

@@ -1,4 +1,8 @@
-"""Prometheus metrics of the classifier service, registered in a registry passed in."""
+"""The classifier service's own telemetry: the Prometheus instruments it serves at ``/metrics``.
+
+Requests and latency per endpoint, cache hits and misses, backend calls and failures, results per
+category; registered in a ``CollectorRegistry`` passed in, so tests build fresh ones.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ __all__ = ["ClassifierMetrics"]
 
 
 class ClassifierMetrics:
+    """The service's Prometheus instruments, registered in ``registry``."""
+
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.requests = Counter(

@@ -1,4 +1,4 @@
-"""``foresight models``: the registry seen from a laptop, against the cluster (kubeconfig or in-cluster).
+"""``foresight models``: the ModelVersions of a cluster seen from a laptop (kubeconfig or in-cluster).
 
 ``list``, ``show``, ``compare``, ``best`` read ModelVersions. ``promote`` and ``rollback`` act as a
 user would: they patch ``spec.stage`` (the operator never writes specs; it only computes
@@ -30,8 +30,8 @@ __all__ = [
     "DEMOTED_AT",
     "PREVIOUS_PRODUCTION",
     "PROMOTED_AT",
+    "ModelVersions",
     "ModelsError",
-    "Registry",
     "best_version",
     "compare_table",
     "list_table",
@@ -158,7 +158,7 @@ def best_version(versions: Sequence[Mapping[str, Any]], metric: str, *, minimize
 
 
 @dataclass
-class Registry:
+class ModelVersions:
     """ModelVersion operations in one namespace through a Kubernetes client."""
 
     client: Client
@@ -285,7 +285,7 @@ def run(args: Any, *, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) 
 
     try:
         client, default_ns = connect(args.kubeconfig, args.context)
-        reg = Registry(client, args.namespace or default_ns)
+        reg = ModelVersions(client, args.namespace or default_ns)
         action = args.models_action
         if action == "list":
             stdout.write(list_table(reg.versions(args.model)))

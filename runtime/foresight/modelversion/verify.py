@@ -202,8 +202,6 @@ def verify_model(
     clock: Callable[[], datetime] = lambda: datetime.now(tz=UTC),
 ) -> dict[str, Any]:
     """Verify (and optimise) one ModelVersion; return the result document or raise :class:`VerifyError`."""
-    from foresight.artifacts import ArtifactError, open_object
-
     from .loaders import LoadError, load_artifact, run_once
 
     spec = config.spec
@@ -228,41 +226,49 @@ def verify_model(
         "format": model.format,
         "generation": config.generation,
     }
-    opt = spec.optimize
-    if opt is not None:
-        out = workdir / "optimized"
-        emit({"event": "optimize", "onnx": opt.onnx, "quantize": opt.quantize})
-        try:
-            records = _optimize(model, opt, out, latency_repeats, doc)
-        except VerifyError:
-            raise
-        except Exception as exc:  # export / quantisation failures carry their own advice
-            raise VerifyError(
-                OPTIMIZE_FAILED, f"optimising {uri} failed: {type(exc).__name__}: {exc}"
-            ) from exc
-        try:
-            parent, name = open_object(resolved, s3=s3)
-            parent.put_dir(out, f"{name}{OPTIMIZED_SUFFIX}")
-        except ArtifactError as exc:
-            raise _store_error(exc, uri) from exc
-        for field_name, record in records.items():
-            doc[field_name] = {
-                "uri": _optimized_uri(uri, Path(record["path"]).name),
-                "sha256": record["sha256"],
-                "sizeBytes": record["size_bytes"],
-            }
-        emit({"event": "optimized", **{k: doc[k] for k in records}})
-        if doc.get("parityPassed") is False:
-            doc["reason"] = ModelVersionReason.PARITY_FAILED.value
-            doc["message"] = (
-                f"ONNX output differs from eager by {doc['parityMaxAbsDiff']:.3g}, above "
-                f"optimize.parityThreshold {opt.parity_threshold:g}: do not serve the ONNX artifact; raise "
-                "the threshold if that difference is acceptable, or set optimize.onnx=false"
-            )
-        else:
-            doc["message"] += "; " + _optimize_summary(doc)
+    if spec.optimize is not None:
+        _optimize_and_upload(model, spec.optimize, uri, resolved, s3, workdir, latency_repeats, doc, emit)
     doc["verifiedTime"] = clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return doc
+
+
+def _optimize_and_upload(
+    model: Any, opt: Any, uri: str, resolved: str, s3: Any | None, workdir: Path, latency_repeats: int,
+    doc: dict[str, Any], emit: Callable[[dict[str, Any]], None],
+) -> None:  # fmt: skip
+    """Optimise as ``spec.optimize`` asks, upload the results next to the artifact under
+    ``<artifact>.optimized/`` and add them (URIs, checksums, parity, latency) to ``doc``."""
+    from foresight.artifacts import ArtifactError, open_object
+
+    out = workdir / "optimized"
+    emit({"event": "optimize", "onnx": opt.onnx, "quantize": opt.quantize})
+    try:
+        records = _optimize(model, opt, out, latency_repeats, doc)
+    except VerifyError:
+        raise
+    except Exception as exc:  # export / quantisation failures carry their own advice
+        raise VerifyError(OPTIMIZE_FAILED, f"optimising {uri} failed: {type(exc).__name__}: {exc}") from exc
+    try:
+        parent, name = open_object(resolved, s3=s3)
+        parent.put_dir(out, f"{name}{OPTIMIZED_SUFFIX}")
+    except ArtifactError as exc:
+        raise _store_error(exc, uri) from exc
+    for field_name, record in records.items():
+        doc[field_name] = {
+            "uri": _optimized_uri(uri, Path(record["path"]).name),
+            "sha256": record["sha256"],
+            "sizeBytes": record["size_bytes"],
+        }
+    emit({"event": "optimized", **{k: doc[k] for k in records}})
+    if doc.get("parityPassed") is False:
+        doc["reason"] = ModelVersionReason.PARITY_FAILED.value
+        doc["message"] = (
+            f"ONNX output differs from eager by {doc['parityMaxAbsDiff']:.3g}, above "
+            f"optimize.parityThreshold {opt.parity_threshold:g}: do not serve the ONNX artifact; raise "
+            "the threshold if that difference is acceptable, or set optimize.onnx=false"
+        )
+    else:
+        doc["message"] += "; " + _optimize_summary(doc)
 
 
 def _optimize(
@@ -337,8 +343,8 @@ def run_job(
     latency_repeats: int = 50,
 ) -> tuple[int, dict[str, Any]]:
     """Run the job, write the termination message, return ``(exit code, message document)``."""
+    from foresight.training.launch import s3_options_from_environ
     from foresight.training.progress import termination_log_path, write_termination_message
-    from foresight.training.runner import s3_options_from_environ
 
     def emit(event: dict[str, Any]) -> None:
         stdout.write(json.dumps(event, sort_keys=True, default=str) + "\n")

@@ -1,4 +1,4 @@
-"""The ForecastTask runner: one run end to end against the in-memory Prometheus stand-in.
+"""The ForecastTask pipeline: one run end to end against the in-memory Prometheus stand-in.
 
 A real Prometheus is not the point here (tests/integration/forecast covers it); these tests pin
 the orchestration: what is trained, saved, loaded, written back and how bad input is reported.
@@ -15,12 +15,8 @@ import numpy as np
 import pytest
 from foresight.api.forecasttask import ForecastTaskSpec
 from foresight.artifacts import LocalArtifactStore
-from foresight.forecast.runner import (
-    RunEvent,
-    RunResult,
-    run_forecast_task,
-    termination_message,
-)
+from foresight.forecast.pipeline import run_forecast_task
+from foresight.forecast.result import RunEvent, RunResult, termination_message
 from foresight.prometheus import PrometheusClient, PrometheusUnavailable, RetryPolicy
 from foresight.run.memory import MemoryPrometheus
 from prometheus_client import CollectorRegistry
@@ -238,7 +234,7 @@ def test_failed_push_is_retryable_and_leaves_no_forecast_behind(store: LocalArti
 
 
 def test_termination_message_stays_parseable_under_the_kubernetes_limit() -> None:
-    from foresight.forecast.runner import ModelScore
+    from foresight.forecast.result import ModelScore
 
     result = RunResult(
         "Ready", "ForecastsWritten", "x" * 5000, series_count=3, model="auto(ets:3)",
@@ -271,3 +267,4 @@ def test_neural_auto_model_round_trips_through_the_store(store: LocalArtifactSto
     assert trained.forecast is not None and predicted.forecast is not None
     assert predicted.forecast.model == trained.forecast.model
     np.testing.assert_allclose(predicted.forecast.point, trained.forecast.point, rtol=1e-6)
+

@@ -1,0 +1,153 @@
+"""What one ForecastTask run reports: progress events as it goes, and its result at the end.
+
+A run (:func:`foresight.forecast.pipeline.run_forecast_task`) sends :class:`RunEvent` to whoever
+watches it (stdout in local mode, JSON lines in a Job pod, the demo's printout) and ends with a
+:class:`RunResult`: ``Ready`` or ``Failed`` with a condition reason. :meth:`RunResult.summary` is
+that result as status-shaped JSON, and :func:`termination_message` fits it into the 4096 bytes
+Kubernetes keeps of a pod's termination message, the only channel back to the operator.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from foresight.timeseries import Forecast, Panel
+
+from .backtest import BacktestResult
+from .threshold import ThresholdResult
+
+__all__ = ["TERMINATION_LIMIT", "ModelScore", "RunEvent", "RunProgress", "RunResult", "termination_message"]
+
+TERMINATION_LIMIT = 4096
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """Something a person watching the run wants to see (stdout, logs, a progress file)."""
+
+    kind: str
+    """``ingest``, ``ingested``, ``train``, ``candidate``, ``fold``, ``epoch``, ``candidate_done``,
+    ``candidate_failed``, ``refit``, ``saved``, ``loaded``, ``predicted``, ``pushed``, ``exposed``,
+    ``done``."""
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+RunProgress = Callable[[RunEvent], None]
+
+
+@dataclass(frozen=True)
+class ModelScore:
+    """Backtest error of one model over the whole horizon (what status shows)."""
+
+    model: str
+    mase: float | None
+    mae: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "mase": self.mase, "mae": self.mae}
+
+
+@dataclass
+class RunResult:
+    """What one run did; ``phase`` is ``Ready`` or ``Failed``."""
+
+    phase: str
+    reason: str
+    message: str
+    mode: str = "train"
+    """What the run actually did: ``train`` (backtest + fit + predict) or ``predict``."""
+    retryable: bool = False
+    series_count: int = 0
+    model: str | None = None
+    """The model in use, per-series picks summarised (``auto(ets:12,lstm:30)``)."""
+    backtest: list[ModelScore] = field(default_factory=list)
+    artifact_uri: str | None = None
+    artifact_sha256: str | None = None
+    """The saved model directory's manifest checksum (train runs that saved one)."""
+    trained_models: list[str] | None = None
+    """Models whose fitted weights the saved artifact holds (train runs that saved one): empty
+    when only baselines were chosen, whose saved "model" is just their parameters."""
+    last_train_time: float | None = None
+    last_predict_time: float | None = None
+    pushed: bool = False
+    exposition_uri: str | None = None
+    """Where a scrape-mode run wrote its exposition (``None``: not written)."""
+    metric_names: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    panel: Panel | None = None
+    forecast: Forecast | None = None
+    threshold: ThresholdResult | None = None
+    exposition: bytes = b""
+    backtest_results: dict[str, BacktestResult] = field(default_factory=dict)
+    """Per-fold backtests of this run (empty on predict-only runs)."""
+
+    def __post_init__(self) -> None:
+        self.reason = str(self.reason)  # a ForecastReason member prints as its plain value
+
+    @property
+    def ok(self) -> bool:
+        return self.phase == "Ready"
+
+    def summary(self) -> dict[str, Any]:
+        """The result as status-shaped JSON (camelCase, ISO times, no arrays)."""
+        doc: dict[str, Any] = {
+            "phase": self.phase,
+            "reason": self.reason,
+            "message": self.message,
+            "mode": self.mode,
+            "retryable": self.retryable,
+            "seriesCount": self.series_count,
+            "model": self.model,
+            "backtest": [s.to_dict() for s in self.backtest],
+            "artifactUri": self.artifact_uri,
+            "sha256": self.artifact_sha256,
+            "trainedModels": self.trained_models,
+            "lastTrainTime": _iso(self.last_train_time),
+            "lastPredictTime": _iso(self.last_predict_time),
+            "pushed": self.pushed,
+            "expositionUri": self.exposition_uri,
+            "warnings": self.warnings,
+        }
+        return {k: v for k, v in doc.items() if v is not None}
+
+
+def termination_message(result: RunResult, limit: int = TERMINATION_LIMIT) -> str:
+    """Compact JSON of :meth:`RunResult.summary` under ``limit`` bytes, still parseable.
+
+    Kubernetes cuts a termination message at 4096 bytes; a cut JSON document is useless to the
+    operator, so the least important parts go first: warnings, then backtest rows beyond the
+    best few, then the message is shortened.
+    """
+    doc = result.summary()
+
+    def dump() -> str:
+        return json.dumps(doc, separators=(",", ":"), sort_keys=True, allow_nan=False)
+
+    text = dump()
+    if len(text.encode()) > limit and doc.get("warnings"):
+        doc["warningCount"] = len(doc.pop("warnings"))
+        text = dump()
+    if len(text.encode()) > limit and len(doc.get("backtest", [])) > 4:
+        rows = sorted(doc["backtest"], key=lambda r: (r["mase"] is None, r["mase"] or 0.0))
+        doc["backtest"] = rows[:4]
+        text = dump()
+    if len(text.encode()) > limit:
+        doc["message"] = str(doc.get("message", ""))[:1000]
+        text = dump()
+    if len(text.encode()) > limit:
+        keep = ("phase", "reason", "message", "mode", "seriesCount", "model", "artifactUri", "sha256",
+                "trainedModels", "lastTrainTime")  # fmt: skip
+        doc = {k: (v[:500] if isinstance(v, str) else v) for k, v in doc.items() if k in keep}
+        text = dump()
+    return text
+
+
+def _iso(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,21 @@
+"""The classifier service's HTTP routes, one router per concern.
+
+- :mod:`.classify`: ``POST /api/v1/classify`` and ``POST /api/v1/classify/check-cache``;
+- :mod:`.stats`: ``GET /api/v1/stats/today``;
+- :mod:`.health`: ``GET /api/v1/health`` and the service's own ``/metrics``;
+- :mod:`.admin`: the admin page at ``/``.
+
+No route closes over the service: each takes what it needs from the :class:`.context.ClassifierState`
+that :func:`foresight.serving.classifier.app.create_app` keeps on the application, so one process
+can hold several independent apps (as the tests do).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from . import admin, classify, health, stats
+
+__all__ = ["ROUTERS"]
+
+ROUTERS: tuple[APIRouter, ...] = (classify.router, stats.router, health.router, admin.router)

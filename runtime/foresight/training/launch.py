@@ -1,0 +1,121 @@
+"""Build a :class:`Trainer` from a :class:`TrainConfig` and run it in this process.
+
+What one process of a training run does, whoever asked for it: :func:`train_once` (one rank of a
+run, plain or DDP: the process group, the task, checkpoints, the model publisher and progress
+output) and :func:`build_trainer_for_trial` (one Ray Tune trial: no checkpoints, no output). The
+entry point that ends every run with a termination message is :mod:`foresight.training.job`;
+the search that calls both for its trials and its final refit is :mod:`foresight.training.ray_backend`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from .checkpoint import open_store
+from .config import DistEnv, TrainConfig
+from .distributed import process_group
+from .progress import ProgressReporter, Pusher
+from .publish import ModelPublisher, open_publisher
+from .trainer import EpochHook, Trainer, TrainTask
+
+__all__ = ["build_trainer_for_trial", "s3_options_from_environ", "train_once"]
+
+
+def _reporter(
+    config: TrainConfig, environ: Mapping[str, str], stdout: TextIO, enabled: bool, pusher: Pusher | None
+) -> ProgressReporter:
+    pg = config.pushgateway
+    kwargs: dict[str, Any] = {}
+    if pusher is not None:
+        kwargs["pusher"] = pusher
+    return ProgressReporter(
+        stdout=stdout,
+        progress_file=config.progress_file or environ.get("FORESIGHT_PROGRESS_FILE"),
+        pushgateway_url=pg.url if pg else None,
+        pushgateway_job=pg.job if pg else "foresight-training",
+        grouping=pg.grouping if pg else None,
+        enabled=enabled,
+        **kwargs,
+    )
+
+
+def s3_options_from_environ(environ: Mapping[str, str]) -> Any | None:
+    """``foresight.artifacts.S3Options`` from the pod's environment, or ``None`` without an endpoint.
+
+    ``FORESIGHT_S3_ENDPOINT`` (``host:port``), ``FORESIGHT_S3_SECURE`` (``false`` for plain HTTP),
+    ``FORESIGHT_S3_REGION``; credentials from ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``
+    (injected from the Secret the TrainingJob names). Values are never logged.
+    """
+    endpoint = environ.get("FORESIGHT_S3_ENDPOINT")
+    if not endpoint:
+        return None
+    from foresight.artifacts import S3Options
+    from foresight.artifacts.s3 import S3Credentials
+
+    creds = S3Credentials.from_env(environ) if environ.get("AWS_ACCESS_KEY_ID") else None
+    return S3Options(
+        endpoint=endpoint,
+        secure=environ.get("FORESIGHT_S3_SECURE", "true").lower() != "false",
+        region=environ.get("FORESIGHT_S3_REGION", "us-east-1"),
+        credentials=creds,
+    )
+
+
+def build_trainer_for_trial(
+    config: TrainConfig, workdir: Path, s3: Any, output: ModelPublisher | None, on_epoch_end: EpochHook
+) -> Trainer:
+    """A single-process trainer for one search trial (no checkpoints, no progress output)."""
+    from .tasks import build_task
+
+    return Trainer(
+        config,
+        build_task(config, workdir, s3),
+        reporter=ProgressReporter(stdout=sys.stdout, enabled=False),
+        output=output,
+        on_epoch_end=on_epoch_end,
+    )
+
+
+def train_once(
+    config: TrainConfig,
+    *,
+    environ: Mapping[str, str],
+    stdout: TextIO,
+    workdir: Path,
+    task: TrainTask | None = None,
+    on_epoch_end: EpochHook | None = None,
+    pusher: Pusher | None = None,
+) -> dict[str, Any]:
+    """One (possibly distributed) training run; returns the success summary or raises TrainingError."""
+    from .tasks import build_task
+
+    env = DistEnv.from_environ(environ)
+    s3 = s3_options_from_environ(environ)
+    with process_group(
+        env, backend=config.distributed.backend, timeout_s=config.distributed.join_timeout_seconds
+    ) as ctx:
+        if task is not None:
+            the_task = task
+        else:
+            # Every rank reads a PromQL dataset over the same range: rank 0's clock decides.
+            uses_prometheus = config.dataset is not None and config.dataset.promql is not None
+            now = ctx.broadcast_from_main(time.time()) if uses_prometheus else None
+            the_task = build_task(config, workdir, s3, now=now)
+        trainer = Trainer(
+            config,
+            the_task,
+            reporter=_reporter(config, environ, stdout, env.is_main, pusher),
+            dist=ctx,
+            checkpoints=open_store(config.checkpoint.uri, s3) if config.checkpoint else None,
+            output=open_publisher(config.output.uri, s3) if config.output and env.is_main else None,
+            on_epoch_end=on_epoch_end,
+        )
+        result = trainer.run()
+    doc = result.summary()
+    doc["rank"] = env.rank
+    doc["worldSize"] = env.world_size
+    return doc
