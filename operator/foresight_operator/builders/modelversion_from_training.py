@@ -69,6 +69,15 @@ def _dataset(spec: TrainingJobSpec) -> str | None:
     return None
 
 
+def _teacher(spec: TrainingJobSpec) -> str | None:
+    # A distilled student's parent is its teacher: a ModelVersion name, or the artifact URI when
+    # it fits lineage.parent (253 characters, a Kubernetes name's limit).
+    if spec.distillation is None:
+        return None
+    teacher = spec.distillation.teacher
+    return teacher.model_version or (teacher.uri if teacher.uri and len(teacher.uri) <= 253 else None)
+
+
 def build_model_version(
     trainingjob: Mapping[str, Any],
     *,
@@ -129,7 +138,7 @@ def build_model_version(
         artifact=Artifact(uri=artifact_uri, sha256=str(sha).lower() if sha else None, store=store),
         metrics=metrics,
         config=config,
-        lineage=Lineage(training_job=name, dataset=_dataset(spec)),
+        lineage=Lineage(training_job=name, dataset=_dataset(spec), parent=_teacher(spec)),
         description=f"trained by TrainingJob {ns}/{name}",
     )
     return model_version_manifest(

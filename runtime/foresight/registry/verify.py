@@ -228,6 +228,11 @@ def verify_model(
         "format": model.format,
         "generation": config.generation,
     }
+    distilled = fetched.local / "distillation.json" if fetched.is_dir else None
+    if distilled is not None and distilled.is_file():
+        # A distilled student (foresight.training.tasks.distill): size, latency and accuracy against
+        # its teacher, measured by the run that trained it, into status.distillation.
+        doc["distillation"] = json.loads(distilled.read_text())
     opt = spec.optimize
     if opt is not None:
         out = workdir / "optimized"

@@ -26,6 +26,7 @@ from .distributed import process_group
 from .errors import BadCredentialsError, TrainingError
 from .progress import ProgressReporter, Pusher, termination_log_path, write_termination_message
 from .publish import ModelPublisher, open_publisher
+from .quality import check_quality
 from .trainer import EpochHook, Trainer, TrainTask
 
 __all__ = ["main", "run_training", "s3_options_from_environ", "train_once", "training_error"]
@@ -147,10 +148,16 @@ def train_once(
             uses_prometheus = config.dataset is not None and config.dataset.promql is not None
             now = ctx.broadcast_from_main(time.time()) if uses_prometheus else None
             the_task = build_task(config, workdir, s3, now=now)
+        reporter = _reporter(config, environ, stdout, env.is_main, pusher)
+        # Before the first epoch, on every rank (the same data gives the same verdict, so all ranks
+        # stop together): DataQualityError when over a spec.dataset.quality threshold.
+        quality = check_quality(the_task, config.dataset.quality if config.dataset else None)
+        if quality is not None:
+            reporter.event("quality", summary=quality.summary(), **quality.to_status())
         trainer = Trainer(
             config,
             the_task,
-            reporter=_reporter(config, environ, stdout, env.is_main, pusher),
+            reporter=reporter,
             dist=ctx,
             checkpoints=open_store(config.checkpoint.uri, s3) if config.checkpoint else None,
             output=open_publisher(config.output.uri, s3) if config.output and env.is_main else None,
@@ -158,6 +165,8 @@ def train_once(
         )
         result = trainer.run()
     doc = result.summary()
+    if quality is not None:
+        doc["dataQuality"] = quality.to_status()
     doc["rank"] = env.rank
     doc["worldSize"] = env.world_size
     return doc
@@ -198,7 +207,7 @@ def run_training(
         err = training_error(exc, environ)
         if err is not None:
             log.error("training failed (%s): %s", err.reason, err)
-            doc = {"reason": err.reason, "message": str(err), "retryable": err.retryable}
+            doc = {"reason": err.reason, "message": str(err), "retryable": err.retryable, **err.details()}
             code = err.exit_code
         else:
             # Anything else is a bug or an environment problem: keep the traceback in the log, and
