@@ -46,6 +46,33 @@ def _search(spec: TrainingJobSpec) -> dict[str, Any] | None:
     }
 
 
+def _dataset(spec: TrainingJobSpec, task: str, dataset_uri: str | None) -> dict[str, Any] | None:
+    dataset = spec.dataset
+    if task == "toy" or dataset is None:
+        return None  # the toy smoke test makes its own data
+    doc: dict[str, Any] | None = None
+    if dataset.promql is not None:
+        pq = dataset.promql
+        # Read at train time by the runtime (foresight.forecast.ingest), over the lookback ending when
+        # training starts.
+        doc = {
+            "promql": {
+                "url": pq.url,
+                "query": pq.query,
+                "lookback": pq.lookback,
+                "step": pq.step,
+                "groupBy": list(pq.group_by),
+                "aggregation": pq.aggregation,
+                "maxSeries": pq.max_series,
+            }
+        }
+    elif dataset_uri is not None:
+        doc = {"uri": dataset_uri}
+    if doc is not None and dataset.quality is not None:
+        doc["quality"] = dataset.quality.to_wire()
+    return doc
+
+
 def render_train_config(
     spec: TrainingJobSpec,
     *,
@@ -99,30 +126,9 @@ def render_train_config(
             "job": PUSHGATEWAY_JOB,
             "grouping": dict(grouping or {}),
         }
-    dataset = spec.dataset
-    if task != "toy" and dataset is not None:
-        doc: dict[str, Any] | None = None
-        if dataset.promql is not None:
-            pq = dataset.promql
-            # Read at train time by the runtime (foresight.forecast.ingest), over the lookback ending
-            # when training starts.
-            doc = {
-                "promql": {
-                    "url": pq.url,
-                    "query": pq.query,
-                    "lookback": pq.lookback,
-                    "step": pq.step,
-                    "groupBy": list(pq.group_by),
-                    "aggregation": pq.aggregation,
-                    "maxSeries": pq.max_series,
-                }
-            }
-        elif dataset_uri is not None:
-            doc = {"uri": dataset_uri}
-        if doc is not None:
-            if dataset.quality is not None:
-                doc["quality"] = dataset.quality.to_wire()
-            config["dataset"] = doc
+    dataset = _dataset(spec, task, dataset_uri)
+    if dataset is not None:
+        config["dataset"] = dataset
     if spec.distillation is not None and teacher_uri is not None:
         d = spec.distillation
         config["distillation"] = {

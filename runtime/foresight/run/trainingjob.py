@@ -31,7 +31,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -545,6 +545,14 @@ def main_trainingjob(
         out.write(line + "\n")
         out.flush()
 
+    try:
+        return _main(args, env, out, emit)
+    except KeyboardInterrupt:  # Ctrl-C before any rank started (ranks are stopped by the launcher)
+        print("interrupted: nothing was started", file=sys.stderr, flush=True)
+        return 130
+
+
+def _main(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, emit: Callable[[str], None]) -> int:
     state_dir = Path(args.state_dir or DEFAULT_STATE_DIR).resolve()
     ssh_mode = bool(args.hosts or args.hosts_file)
     try:
