@@ -16,7 +16,7 @@ IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 TORCH_VARIANT ?= cpu
 # Debian packages the test suite and the demo start for real (each test also installs what it
 # needs by itself; installing them in one go here saves three `apt-get update`s).
-DEB_PACKAGES := prometheus prometheus-pushgateway redis-server chromium wrk
+DEB_PACKAGES := prometheus prometheus-pushgateway redis-server chromium wrk openssh-server
 # pytest: --timeout guards against a hung server (tests start real ones).
 PYTEST_ARGS ?= --timeout 600
 

@@ -9,7 +9,7 @@ say); then one ``kubectl apply -f examples/`` and:
   placement) and the ConfigMap it mounts;
 - the DDP TrainingJob gets an Indexed Job of two GPU workers and their headless Service, with the
   S3 credentials only as Secret references; the classifier TrainingJob a one-pod Job with its
-  run policy;
+  run policy; the distillation TrainingJob waits (TeacherNotFound) for its teacher ModelVersion;
 - the ModelVersion gets its verify Job; the ClassifierService its Deployment, Service, ConfigMap
   and cache PVC; ModelLibrary and ABExperiment are accepted;
 - ``kubectl get foresight -A`` lists all of them, and ``kubectl delete -f examples/`` removes every
@@ -155,6 +155,18 @@ def test_kubectl_apply_of_every_example_gets_its_children_and_delete_removes_the
     (train,) = found["batch/v1/jobs"]
     assert train["spec"]["backoffLimit"] == 2 and "completionMode" not in train["spec"]
     assert pod_spec(train)["containers"][0]["resources"]["requests"] == {"cpu": "4", "memory": "8Gi"}
+
+    # The distillation TrainingJob waits for its teacher ModelVersion, saying which one.
+    waiting = api.wait_for(
+        resource("TrainingJob"),
+        "photo-classifier-distill",
+        lambda o: (condition(o, "Ready") or {}).get("reason") == "TeacherNotFound",
+        "photos",
+        timeout=60,
+    )
+    assert waiting is not None
+    assert "photos/photo-classifier-v1 not found" in (condition(waiting, "Ready") or {})["message"]
+    assert not any(children(cluster, "TrainingJob", "photo-classifier-distill", "photos").values())
 
     # The ModelVersion: a verify Job reading the artifact with the store's Secret.
     _, found = wait_children(by_name["storage-forecaster-v3"], {"batch/v1/jobs": 1})

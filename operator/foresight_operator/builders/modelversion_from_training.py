@@ -69,6 +69,12 @@ def _dataset(spec: TrainingJobSpec) -> str | None:
     return None
 
 
+def _teacher(spec: TrainingJobSpec) -> str | None:
+    # A distilled student's parent is its teacher ModelVersion (lineage.parent names a ModelVersion;
+    # a teacher given by URI has none, and the URI stays in the TrainingJob's spec).
+    return spec.distillation.teacher.model_version if spec.distillation is not None else None
+
+
 def build_model_version(
     trainingjob: Mapping[str, Any],
     *,
@@ -129,7 +135,7 @@ def build_model_version(
         artifact=Artifact(uri=artifact_uri, sha256=str(sha).lower() if sha else None, store=store),
         metrics=metrics,
         config=config,
-        lineage=Lineage(training_job=name, dataset=_dataset(spec)),
+        lineage=Lineage(training_job=name, dataset=_dataset(spec), parent=_teacher(spec)),
         description=f"trained by TrainingJob {ns}/{name}",
     )
     return model_version_manifest(

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from foresight.api.meta import SecretKeyRef, StoreRef
+from foresight.api.trainconfig import render_train_config
 from foresight.api.trainingjob import TrainingJobSpec
 
 from ..reconcile.errors import SpecError
@@ -61,13 +62,12 @@ MASTER_PORT_ANNOTATION = "foresight.dev/ddp-master-port"
 jobs on the same host would otherwise both listen on 29500."""
 JOB_INDEX_KEY = "batch.kubernetes.io/job-completion-index"
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
-NON_RETRYABLE_EXIT_CODES = (2, 3, 4, 5, 7, 8)
+NON_RETRYABLE_EXIT_CODES = (2, 3, 4, 5, 7, 8, 10)
 """Exit codes of ``foresight train`` for failures a retry cannot fix (invalid config, dataset not
-found, NaN loss, checkpoint from another model, bad S3 credentials, PromQL error; see
+found, NaN loss, checkpoint from another model, bad S3 credentials, PromQL error, data quality
+under the spec's thresholds; see
 ``foresight.training.errors``). Copied rather than imported so the operator does not import torch;
 a unit test keeps the two in step."""
-PUSHGATEWAY_JOB = "foresight-training"
-"""The ``job`` label of the per-epoch gauges a TrainingJob with ``metrics.pushgatewayUrl`` pushes."""
 CREDENTIALS_SECRET_ENV = "FORESIGHT_S3_CREDENTIALS_SECRET"
 """The name of the S3 credentials Secret (not its content), so BadCredentials names what to fix."""
 
@@ -152,29 +152,38 @@ def _s3_env(store: StoreRef) -> tuple[dict[str, str], dict[str, SecretKeyRef], t
     return env, secret_env, secrets
 
 
-def _search(spec: TrainingJobSpec) -> Obj | None:
-    if spec.search is None:
+def _pvc_path(data: _Store, artifacts: _Store, volumes: list[Volume]) -> str:
+    """Where the pod sees ``pvc://<claim>/<prefix>``: relative to the working directory when it is
+    the artifacts claim, else under a read-only mount of its claim (added to ``volumes``)."""
+    if data.root == artifacts.root and artifacts.scheme == "pvc":
+        return data.prefix.rstrip("/") if data.prefix else "."
+    mount = f"{DATASETS_MOUNT}/{data.root}"
+    if not any(v.mount_path == mount for v in volumes):
+        volumes.append(Volume(name=f"data-{len(volumes)}", mount_path=mount, claim=data.root, read_only=True))
+    return f"{mount}/{data.prefix}".rstrip("/")
+
+
+def _teacher_path(
+    spec: TrainingJobSpec, teacher_uri: str | None, artifacts: _Store, volumes: list[Volume]
+) -> str | None:
+    """Where the pod reads the distillation teacher's model directory (``None``: no distillation)."""
+    if spec.distillation is None:
         return None
-    s = spec.search
-    space: Obj = {}
-    for key, param in s.space.items():
-        entry: Obj = {"type": param.type}
-        if param.min is not None:
-            entry["min"] = param.min
-        if param.max is not None:
-            entry["max"] = param.max
-        if param.values:
-            entry["values"] = list(param.values)
-        space[key] = entry
-    return {
-        "trials": s.trials,
-        "metric": s.metric,
-        "mode": s.mode,
-        "scheduler": s.scheduler,
-        "gracePeriod": s.grace_period,
-        "maxConcurrent": s.max_concurrent,
-        "space": space,
-    }
+    uri = teacher_uri or spec.distillation.teacher.uri
+    if uri is None:
+        # A teacher ModelVersion not resolved by the caller: only the reconcile handler renders the
+        # ConfigMap, and it resolves (or waits for) the ModelVersion first.
+        return None
+    teacher = _parse_store(uri, "distillation.teacher")
+    if teacher.scheme == "pvc":
+        return _pvc_path(teacher, artifacts, volumes)
+    if artifacts.scheme != "s3":
+        raise SpecError(
+            f"teacher {uri} is on S3 but artifacts.uri {spec.artifacts.uri} is not: the pod reads an "
+            "s3:// teacher with the artifacts store's endpoint and credentials; put both on one store",
+            field="distillation.teacher",
+        )
+    return uri
 
 
 def plan_training(
@@ -186,11 +195,15 @@ def plan_training(
     default_image: str,
     builtin_task: str | None = None,
     master_port: str | None = None,
+    teacher_uri: str | None = None,
+    teacher_name: str | None = None,
 ) -> TrainingPlan:
     """Everything the training Job of ``namespace/name`` needs (one pod, or DDP workers).
 
     ``builtin_task`` is the value of the :data:`BUILTIN_TASK_ANNOTATION` annotation, if any;
-    ``master_port`` the value of :data:`MASTER_PORT_ANNOTATION`, if any.
+    ``master_port`` the value of :data:`MASTER_PORT_ANNOTATION`, if any; ``teacher_uri`` the
+    distillation teacher's artifact URI (``spec.distillation.teacher.uri``, or the artifact of the
+    ModelVersion it names, resolved by the handler) and ``teacher_name`` what the spec named.
     """
     # backend ray: the same plan (config, volumes, env) goes into a KubeRay RayJob instead of a
     # Job (builders.rayjob); whether the RayJob CRD is installed is the handler's question.
@@ -230,34 +243,7 @@ def plan_training(
         secret_env.update(se)
         secrets.extend(s)
 
-    config: Obj = {
-        "task": task,
-        "epochs": spec.epochs,
-        "seed": spec.seed,
-        "hyperparameters": dict(spec.hyperparameters),
-        "checkpoint": {
-            "uri": checkpoint_uri,
-            "everyEpochs": spec.checkpoint.every_epochs,
-            "keep": spec.checkpoint.keep,
-        },
-        "output": {"uri": output_uri},
-    }
-    if spec.model:
-        config["model"] = spec.model
-    if ddp is not None:
-        # auto: NCCL when the pod sees a GPU, gloo on CPU (the runtime decides, per pod).
-        config["distributed"] = {"backend": "auto", "joinTimeoutSeconds": ddp.join_timeout_seconds}
-    search = _search(spec)
-    if search is not None:
-        config["search"] = search
-
-    if spec.metrics.pushgateway_url:
-        config["pushgateway"] = {
-            "url": spec.metrics.pushgateway_url,
-            "job": PUSHGATEWAY_JOB,
-            "grouping": {"namespace": namespace, "trainingjob": name},
-        }
-
+    dataset_uri: str | None = None
     if task != "toy" and spec.dataset is not None and spec.dataset.promql is not None:
         if task != "forecast":
             raise SpecError(
@@ -266,32 +252,11 @@ def plan_training(
                 reason="UnsupportedDataset",
                 field="dataset.promql",
             )
-        pq = spec.dataset.promql
-        # Read at train time by the runtime (foresight.forecast.ingest), over the lookback ending
-        # when the pod starts.
-        config["dataset"] = {
-            "promql": {
-                "url": pq.url,
-                "query": pq.query,
-                "lookback": pq.lookback,
-                "step": pq.step,
-                "groupBy": list(pq.group_by),
-                "aggregation": pq.aggregation,
-                "maxSeries": pq.max_series,
-            }
-        }
     elif task != "toy" and spec.dataset is not None:
         uri = spec.dataset.uri or ""
         data = _parse_store(uri, "dataset.uri")
         if data.scheme == "pvc":
-            if data.root == artifacts.root and artifacts.scheme == "pvc":
-                dataset_uri = data.prefix.rstrip("/") if data.prefix else "."
-            else:
-                mount = f"{DATASETS_MOUNT}/{data.root}"
-                volumes.append(
-                    Volume(name=f"data-{len(volumes)}", mount_path=mount, claim=data.root, read_only=True)
-                )
-                dataset_uri = f"{mount}/{data.prefix}".rstrip("/")
+            dataset_uri = _pvc_path(data, artifacts, volumes)
         else:
             dataset_uri = uri
             store = spec.dataset.store
@@ -319,7 +284,17 @@ def plan_training(
                     env.update(e)
                     secret_env.update(se)
                     secrets.extend(s)
-        config["dataset"] = {"uri": dataset_uri}
+    pod_teacher_uri = _teacher_path(spec, teacher_uri, artifacts, volumes)
+    config = render_train_config(
+        spec,
+        task=task,
+        checkpoint_uri=checkpoint_uri,
+        output_uri=output_uri,
+        dataset_uri=dataset_uri,
+        teacher_uri=pod_teacher_uri,
+        teacher_name=teacher_name,
+        grouping={"namespace": namespace, "trainingjob": name},
+    )
 
     image = spec.runtime.image or default_image
     if task == "custom":

@@ -70,6 +70,7 @@ RESULT_FIELDS = (
     "parityMaxAbsDiff",
     "sparsity",
     "latency",
+    "distillation",
     "verifiedTime",
 )
 CONFLICT = "Conflict"

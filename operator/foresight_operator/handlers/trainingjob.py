@@ -88,7 +88,7 @@ def job_name(name: str) -> str:
     return child_name(name, "train")
 
 
-def _plan(ctx: HandlerContext, body: Mapping[str, Any]) -> TrainingPlan:
+def _plan(ctx: HandlerContext, body: Mapping[str, Any], teacher_uri: str | None = None) -> TrainingPlan:
     meta = body["metadata"]
     spec = parse_spec(TrainingJobSpec, body.get("spec"))
     return plan_training(
@@ -99,7 +99,26 @@ def _plan(ctx: HandlerContext, body: Mapping[str, Any]) -> TrainingPlan:
         default_image=ctx.settings.runtime_image,
         builtin_task=(meta.get("annotations") or {}).get(BUILTIN_TASK_ANNOTATION),
         master_port=(meta.get("annotations") or {}).get(MASTER_PORT_ANNOTATION),
+        teacher_uri=teacher_uri,
     )
+
+
+def _teacher_uri(ctx: HandlerContext, body: Mapping[str, Any]) -> str | None:
+    """The artifact URI of the distillation teacher ModelVersion the spec names (waits until it exists)."""
+    spec = parse_spec(TrainingJobSpec, body.get("spec"))
+    if spec.distillation is None or spec.distillation.teacher.model_version is None:
+        return None
+    ns, teacher = body["metadata"]["namespace"], spec.distillation.teacher.model_version
+    mv = ctx.kube.get(MODEL_VERSIONS, teacher, ns)
+    uri = ((mv or {}).get("spec") or {}).get("artifact", {}).get("uri")
+    if not uri:
+        raise WaitError(
+            f"teacher ModelVersion {ns}/{teacher} not found: create it or fix "
+            "distillation.teacher.modelVersion; the TrainingJob starts once it exists",
+            reason="TeacherNotFound",
+            delay=max(ctx.settings.retry_delay, 5.0),
+        )
+    return str(uri)
 
 
 def _job_update(desired: Obj, existing: Obj) -> Obj | None:
@@ -121,7 +140,7 @@ def reconcile(ctx: HandlerContext, body: Any) -> None:
         if status.get("phase") == "Succeeded" and not status.get("modelVersion"):
             ensure_model_version(ctx, body)
         return
-    plan = _plan(ctx, body)
+    plan = _plan(ctx, body, _teacher_uri(ctx, body))
     for secret in plan.secrets:
         if ctx.kube.get(SECRETS, secret, ns) is None:
             raise WaitError(
@@ -317,6 +336,8 @@ def training_status(
             }
             if doc.get("resumedFromEpoch") is not None:
                 status["resumedFromEpoch"] = int(doc["resumedFromEpoch"])
+            if isinstance(doc.get("dataQuality"), dict):
+                status["dataQuality"] = doc["dataQuality"]
             if isinstance(doc.get("trials"), list):
                 # A Ray Tune search: its trials, the best one, and the refit of the best config.
                 status.update(search_status(doc))
@@ -334,6 +355,8 @@ def training_status(
             status["artifactUri"] = artifact_uri
     elif phase == "Failed" and ended:
         doc, raw = _termination(ended[-1])
+        if doc and isinstance(doc.get("dataQuality"), dict):
+            status["dataQuality"] = doc["dataQuality"]  # a DataQualityFailed run says what is wrong
         if doc and doc.get("reason"):
             reason = str(doc["reason"])
             message = f"{doc.get('message') or ''} (Job: {message})".strip()

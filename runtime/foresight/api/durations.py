@@ -3,7 +3,7 @@
 A spec's durations (``step: 1h``, ``retrainEvery: 24h``, ``horizons: [90m]``) are Go duration
 strings because that is the Kubernetes convention and the only form CEL's ``duration()`` reads, so
 the CRD's rules can compare them at admission. Everything that reads one (API validation, the
-operator's schedule, the forecast runner, training) parses it here; horizon labels are written here.
+operator's schedule, the forecast pipeline, training) parses it here; horizon labels are written here.
 
 The grammar is Go's ``time.ParseDuration`` without a sign (no Foresight duration is negative):
 ``0``, or one or more ``<number><unit>`` with a decimal number (``1``, ``1.5``, ``.5``, ``1.``) and

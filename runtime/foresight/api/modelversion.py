@@ -27,7 +27,7 @@ from .meta import (
 )
 from .rules import SET, cel, field_rules, immutable
 
-__all__ = ["MODEL_VERSION", "ModelVersionSpec", "ModelVersionStatus", "Stage"]
+__all__ = ["MODEL_VERSION", "Distilled", "ModelVersionSpec", "ModelVersionStatus", "Stage"]
 
 
 class Stage(StrEnum):
@@ -189,6 +189,31 @@ class Latency(ApiModel):
     p99_ms: float = Field(ge=0, description="p99Ms: 99th percentile latency.")
 
 
+class Distilled(ApiModel):
+    """How a distilled student compares with its teacher (seed 004: knowledge distillation).
+
+    Measured by the distillation run on its validation set and CPU (eager torch, batch 1), and
+    read from the artifact's ``distillation.json`` by the verify step.
+    """
+
+    teacher: str = Field(description="teacher: the teacher's ModelVersion name or artifact URI.")
+    temperature: float = Field(description="temperature: the softening temperature T used.")
+    alpha: float = Field(description="alpha: the weight of the distillation term used.")
+    teacher_parameters: int = Field(ge=0, description="teacherParameters: the teacher's parameter count.")
+    student_parameters: int = Field(ge=0, description="studentParameters: the student's parameter count.")
+    teacher_size_bytes: int = Field(ge=0, description="teacherSizeBytes: the teacher's saved weights.")
+    student_size_bytes: int = Field(ge=0, description="studentSizeBytes: the student's saved weights.")
+    size_ratio: float = Field(ge=0, description="sizeRatio: student size / teacher size.")
+    teacher_p50_ms: float = Field(ge=0, description="teacherP50Ms: the teacher's median latency, batch 1.")
+    student_p50_ms: float = Field(ge=0, description="studentP50Ms: the student's median latency, batch 1.")
+    speedup: float = Field(ge=0, description="speedup: teacher latency / student latency.")
+    teacher_accuracy: float = Field(ge=0, le=1, description="teacherAccuracy: on the validation set.")
+    student_accuracy: float = Field(ge=0, le=1, description="studentAccuracy: on the validation set.")
+    accuracy_change: float = Field(
+        ge=-1, le=1, description="accuracyChange: student accuracy - teacher accuracy."
+    )
+
+
 class ModelVersionStatus(StatusBase):
     phase: ModelVersionPhase | None = Field(
         default=None,
@@ -205,6 +230,10 @@ class ModelVersionStatus(StatusBase):
     parity_max_abs_diff: float | None = Field(default=None, description="parityMaxAbsDiff: ONNX vs eager.")
     sparsity: float | None = Field(default=None, description="sparsity: reached by pruning.")
     latency: list[Latency] = Field(default_factory=list, description="latency: measured latencies.")
+    distillation: Distilled | None = Field(
+        default=None,
+        description="distillation: a distilled student's size, latency and accuracy against its teacher.",
+    )
     verified_time: datetime | None = Field(default=None, description="verifiedTime: when verification ended.")
 
 

@@ -35,7 +35,16 @@ from .meta import (
 )
 from .rules import SET, at_least, cel, cel_string, field_error, field_rules
 
-__all__ = ["NUMERIC_HYPERPARAMETERS", "TRAINING_JOB", "TrainingJobSpec", "TrainingJobStatus"]
+__all__ = [
+    "NUMERIC_HYPERPARAMETERS",
+    "TRAINING_JOB",
+    "DataQuality",
+    "DatasetQuality",
+    "Distillation",
+    "TrainingJobSpec",
+    "TrainingJobStatus",
+    "TrainingReason",
+]
 
 
 class TrainingPhase(StrEnum):
@@ -57,6 +66,10 @@ class TrainingReason(StrEnum):
     RAY_NOT_INSTALLED = "KubeRayNotInstalled"
     BACKOFF_LIMIT_EXCEEDED = "BackoffLimitExceeded"
     DEADLINE_EXCEEDED = "DeadlineExceeded"
+    DATA_QUALITY_FAILED = "DataQualityFailed"
+    """The dataset quality report exceeded a ``spec.dataset.quality`` threshold (before training)."""
+    HOST_LOST = "HostLost"
+    """SSH mode (``foresight run --hosts``): a host dropped and the failure policy said stop."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +208,71 @@ class PromQLDataset(ApiModel):
     )
 
 
+class DatasetQuality(ApiModel):
+    """Thresholds on the dataset quality report that the runtime computes before training.
+
+    The report is always computed and shown (run output, ``status.dataQuality``); a threshold set
+    here turns it into a gate: a dataset over any of them fails the job before the first epoch,
+    with reason ``DataQualityFailed`` and a message naming the counts and the threshold.
+    Unset thresholds are not checked.
+    """
+
+    max_missing_fraction: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="maxMissingFraction: largest allowed share of missing values: NaN points of a "
+        "forecast panel, or image files that cannot be read (classifier).",
+    )
+    max_duplicate_fraction: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="maxDuplicateFraction: largest allowed share of duplicate rows: series identical to "
+        "an earlier one (same label set, or the same value at every step), or image files with the "
+        "same bytes as an earlier one (classifier).",
+    )
+    max_out_of_range_fraction: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="maxOutOfRangeFraction: largest allowed share of out-of-range values: infinite "
+        "points and points outside [minValue, maxValue] (forecast), images smaller than minImageSize "
+        "pixels on a side (classifier).",
+    )
+    min_value: float | None = Field(
+        default=None, description="minValue: smallest valid value of a forecast panel (e.g. 0 for usage)."
+    )
+    max_value: float | None = Field(
+        default=None, description="maxValue: largest valid value of a forecast panel (e.g. a quota)."
+    )
+    max_outlier_fraction: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="maxOutlierFraction: largest allowed share of anomalous points: more than 6 robust "
+        "standard deviations (1.4826 x MAD) from their series' median (forecast).",
+    )
+    max_class_imbalance: float | None = Field(
+        default=None,
+        ge=1,
+        description="maxClassImbalance: largest allowed ratio of the biggest class to the smallest "
+        "(classifier; 1 = perfectly balanced).",
+    )
+    min_images_per_class: int | None = Field(
+        default=None,
+        ge=1,
+        description="minImagesPerClass: fewest readable images a class may have (classifier).",
+    )
+    min_image_size: int = Field(
+        default=1,
+        ge=1,
+        le=16384,
+        description="minImageSize: images with a side shorter than this many pixels are out of range "
+        "(classifier).",
+    )
+
+
 class Dataset(ApiModel):
     """The training data: an object-store / PVC URI or a PromQL query (exactly one)."""
 
@@ -211,6 +289,66 @@ class Dataset(ApiModel):
     )
     store: StoreRef | None = Field(
         default=None, description="store: endpoint and credentials for an s3:// uri."
+    )
+    quality: DatasetQuality | None = Field(
+        default=None,
+        description="quality: thresholds that fail the job before training when the dataset quality "
+        "report exceeds them (the report itself is always in status.dataQuality).",
+        json_schema_extra=field_rules(
+            cel(
+                "!has(self.minValue) || !has(self.maxValue) || self.minValue < self.maxValue",
+                "quality.minValue must be below quality.maxValue",
+                field_path=".minValue",
+            )
+        ),
+    )
+
+
+class TeacherRef(ApiModel):
+    """The model to distil from: a ModelVersion of the same namespace, or an artifact URI (exactly one)."""
+
+    model_version: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        max_length=253,
+        description="modelVersion: name of a ModelVersion in the TrainingJob's namespace whose artifact "
+        "is a classifier model directory (a classifier TrainingJob's output).",
+    )
+    uri: Annotated[str, NO_DOT_DOT] | None = Field(
+        default=None,
+        max_length=1024,
+        pattern=r"^(s3|pvc|file)://.+",
+        description="uri: the teacher's model directory: `s3://`, `pvc://` or `file://` (local mode); "
+        "no `..` segments.",
+    )
+
+
+class Distillation(ApiModel):
+    """Knowledge distillation (seed 004): train this job's (smaller) model to match a teacher's outputs.
+
+    Loss = alpha x T^2 x KL(teacher || student at temperature T) + (1 - alpha) x cross-entropy on
+    the labels. Applies to the classifier task (class probabilities soften with a temperature;
+    forecasting networks output quantiles, not a distribution over classes). The student's
+    ModelVersion records its size, latency and accuracy against the teacher's.
+    """
+
+    teacher: TeacherRef = Field(
+        description="teacher: the trained model to distil from.",
+        json_schema_extra=field_rules(
+            cel(
+                "has(self.modelVersion) != has(self.uri)",
+                "teacher needs exactly one of modelVersion or uri",
+            )
+        ),
+    )
+    temperature: float = Field(
+        default=3.0, gt=0, le=100, description="temperature: softens both models' probabilities (T)."
+    )
+    alpha: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="alpha: weight of the distillation term; 1 - alpha weighs the label loss.",
     )
 
 
@@ -385,6 +523,10 @@ class TrainingJobSpec(ApiModel):
     search: SearchSpec | None = Field(default=None, description="search: a Ray Tune hyperparameter search.")
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec, description="checkpoint: interval.")
     artifacts: StoreRef = Field(default_factory=StoreRef, description="artifacts: checkpoints and the model.")
+    distillation: Distillation | None = Field(
+        default=None,
+        description="distillation: train the model as a student of a teacher model (classifier task).",
+    )
     output: OutputModel | None = Field(default=None, description="output: the ModelVersion to create.")
     metrics: TrainingMetrics = Field(
         default_factory=TrainingMetrics, description="metrics: per-epoch progress pushed to Prometheus."
@@ -433,7 +575,44 @@ TRAINING_SPEC_RULES = (
         "search.gracePeriod must not exceed epochs (ASHA could never stop a trial)",
         field_path=".search.gracePeriod",
     ),
+    cel(
+        "!has(self.distillation) || self.task == 'classifier'",
+        "distillation applies to the classifier task",
+        field_path=".distillation",
+    ),
+    cel(
+        "!has(self.distillation) || !has(self.search)",
+        "distillation and search cannot be combined: distil the search's best model in a second job",
+        field_path=".distillation",
+    ),
 )
+
+
+class DataQuality(ApiModel):
+    """The dataset quality report of the last run (computed before training, on every run)."""
+
+    total: int = Field(
+        default=0, ge=0, description="total: data points (forecast: series x steps) or image files."
+    )
+    rows: int = Field(
+        default=0, ge=0, description="rows: series (forecast) or image files: what duplicates are among."
+    )
+    missing: int = Field(default=0, ge=0, description="missing: NaN points, or unreadable image files.")
+    duplicates: int = Field(default=0, ge=0, description="duplicates: rows identical to an earlier row.")
+    out_of_range: int = Field(
+        default=0, ge=0, description="outOfRange: values outside the valid range (see spec.dataset.quality)."
+    )
+    outliers: int = Field(default=0, ge=0, description="outliers: points over 6 robust standard deviations.")
+    class_counts: dict[str, int] = Field(
+        default_factory=dict, description="classCounts: readable images per class (classifier)."
+    )
+    imbalance: float | None = Field(
+        default=None, ge=1, description="imbalance: biggest class / smallest class (classifier)."
+    )
+    passed: bool = Field(default=True, description="passed: no threshold of spec.dataset.quality exceeded.")
+    failures: list[str] = Field(
+        default_factory=list, max_length=16, description="failures: each threshold exceeded, with the counts."
+    )
 
 
 class Progress(ApiModel):
@@ -464,6 +643,9 @@ class TrainingJobStatus(StatusBase):
         default=None, ge=0, description="resumedFromEpoch: the checkpoint epoch the last pod resumed from."
     )
     model_version: str | None = Field(default=None, description="modelVersion: the ModelVersion produced.")
+    data_quality: DataQuality | None = Field(
+        default=None, description="dataQuality: the dataset quality report of the last run."
+    )
     artifact_uri: str | None = Field(default=None, description="artifactUri: the trained model.")
     start_time: datetime | None = Field(default=None, description="startTime: when training started.")
     completion_time: datetime | None = Field(default=None, description="completionTime: when it ended.")

@@ -9,6 +9,7 @@ kubectl-like status instead. ``foresight demo`` is what ``make run`` calls.
 from __future__ import annotations
 
 import argparse
+import sys
 
 __all__ = ["add_parser"]
 
@@ -16,7 +17,8 @@ __all__ = ["add_parser"]
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "run",
-        help="run a resource once (what its Job pod runs; --local: on this machine, with a readable status)",
+        help="run a resource once (what its Job pod runs; --local: on this machine, with a readable status; "
+        "--hosts: a TrainingJob on SSH hosts)",
         description="Run a ForecastTask from a YAML file once, through the same code path as the Job. "
         "Without --local the result is written as a JSON termination message "
         "($FORESIGHT_TERMINATION_MESSAGE_PATH, default /dev/termination-log) and the exit code is 0 (Ready), "
@@ -52,6 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="local mode, ClassifierService with backend dashscope: override spec.backend.dashscope.baseUrl "
         "(another region's endpoint, or a local stand-in such as http://127.0.0.1:8080/api/v1)",
     )
+    _add_trainingjob_options(p)
     p.set_defaults(func=_run)
 
     d = subparsers.add_parser(
@@ -79,7 +82,62 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     d.set_defaults(func=_demo)
 
 
+def _add_trainingjob_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "TrainingJob",
+        "a TrainingJob runs with --local (processes on this machine; DDP ranks for distributed.backend "
+        "torch) or on SSH hosts with --hosts / --hosts-file (one rank per host x GPU, keys from your "
+        "ssh-agent or --identity-file, checkpoints on the spec's S3 store)",
+    )
+    g.add_argument(
+        "--set", action="append", metavar="PATH=VALUE",
+        help="override a spec field for this run, e.g. --set epochs=2 --set "
+        "hyperparameters.windowsPerEpoch=256 --set dataset.uri=file:///data/panel.npz (repeatable)",
+    )  # fmt: skip
+    g.add_argument("--hosts", metavar="HOST[,HOST...]", help="SSH hosts: host, user@host or user@host:port")
+    g.add_argument(
+        "--hosts-file", metavar="FILE",
+        help="SSH hosts as YAML: hosts: [{host, user, port, gpus, python, env, address}], defaults: {...}",
+    )  # fmt: skip
+    g.add_argument("-i", "--identity-file", metavar="KEY", help="SSH private key (default: your ssh-agent)")
+    g.add_argument(
+        "--ssh-option", action="append", metavar="KEY=VALUE", help="an extra ssh -o option (repeatable)"
+    )
+    g.add_argument(
+        "--remote-python", metavar="PATH", help="the Python with the foresight runtime on the hosts"
+    )
+    g.add_argument(
+        "--remote-env", action="append", metavar="NAME=VALUE",
+        help="non-secret environment for the remote ranks, e.g. PYTHONPATH (repeatable)",
+    )  # fmt: skip
+    g.add_argument(
+        "--on-host-failure", choices=("resume", "wait", "fail"), default="resume",
+        help="when a host drops: resume on the remaining hosts from the newest checkpoint (default), wait "
+        "for it to answer again, or fail",
+    )  # fmt: skip
+    g.add_argument(
+        "--host-wait-timeout", type=float, default=600.0, metavar="SECONDS",
+        help="--on-host-failure wait: how long to wait for a dropped host (default 600)",
+    )  # fmt: skip
+
+
 def _run(args: argparse.Namespace) -> int:
+    from foresight.run.trainingjob import is_trainingjob_file
+
+    if is_trainingjob_file(args.filename):
+        if not (args.local or args.hosts or args.hosts_file):
+            print(
+                f"{args.filename}: a TrainingJob runs with --local (this machine) or --hosts / --hosts-file "
+                "(SSH hosts); in a cluster, kubectl apply it",
+                file=sys.stderr,
+            )
+            return 2
+        from foresight.run.trainingjob import main_trainingjob
+
+        return main_trainingjob(args)
+    if args.hosts or args.hosts_file:
+        print(f"{args.filename}: --hosts runs TrainingJobs only", file=sys.stderr)
+        return 2
     if args.local:
         from foresight.serving.local import is_classifier_service_file, main_serve_local
 

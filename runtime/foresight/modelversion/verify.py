@@ -226,6 +226,11 @@ def verify_model(
         "format": model.format,
         "generation": config.generation,
     }
+    distilled = fetched.local / "distillation.json" if fetched.is_dir else None
+    if distilled is not None and distilled.is_file():
+        # A distilled student (foresight.training.tasks.distill): size, latency and accuracy against
+        # its teacher, measured by the run that trained it, into status.distillation.
+        doc["distillation"] = json.loads(distilled.read_text())
     if spec.optimize is not None:
         _optimize_and_upload(model, spec.optimize, uri, resolved, s3, workdir, latency_repeats, doc, emit)
     doc["verifiedTime"] = clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from foresight.api.durations import DURATION_PATTERN
+from foresight.api.trainingjob import DatasetQuality
 
 from .errors import TrainingConfigError
 
@@ -26,6 +27,7 @@ __all__ = [
     "CheckpointConfig",
     "DatasetConfig",
     "DistEnv",
+    "DistillationConfig",
     "DistributedConfig",
     "OutputConfig",
     "PromQLDatasetConfig",
@@ -64,6 +66,11 @@ class DatasetConfig(_Model):
         default=None, min_length=1, description="uri: `file:///path`, a plain path, or `s3://bucket/key`."
     )
     promql: PromQLDatasetConfig | None = Field(default=None, description="promql: Prometheus history.")
+    quality: DatasetQuality | None = Field(
+        default=None,
+        description="quality: thresholds of the quality report computed before training "
+        "(foresight.training.quality); over any of them the run fails with DataQualityFailed.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> DatasetConfig:
@@ -95,6 +102,19 @@ class DistributedConfig(_Model):
     join_timeout_seconds: float = Field(
         default=300.0, gt=0, description="joinTimeoutSeconds: how long ranks wait for each other at start."
     )
+
+
+class DistillationConfig(_Model):
+    """Train the task's model as the student of a teacher model (``spec.distillation``)."""
+
+    teacher_uri: str = Field(
+        min_length=1, description="teacherUri: the teacher's model directory (path, file:// or s3://)."
+    )
+    teacher: str | None = Field(
+        default=None, description="teacher: the teacher as the spec named it (ModelVersion or URI)."
+    )
+    temperature: float = Field(default=3.0, gt=0, description="temperature: softening temperature T.")
+    alpha: float = Field(default=0.5, ge=0, le=1, description="alpha: weight of the distillation term.")
 
 
 class SearchParameter(_Model):
@@ -158,6 +178,7 @@ class TrainConfig(_Model):
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
     search: SearchConfig | None = None
     ray: RayConfig = Field(default_factory=RayConfig)
+    distillation: DistillationConfig | None = None
 
     @field_validator("hyperparameters")
     @classmethod

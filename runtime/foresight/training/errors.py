@@ -7,9 +7,12 @@ names the data a user needs to fix the cause.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "BadCredentialsError",
     "CheckpointMismatchError",
+    "DataQualityError",
     "DatasetError",
     "NonFiniteLossError",
     "PromQLDatasetError",
@@ -29,6 +32,10 @@ class TrainingError(Exception):
     """Process exit code; distinct per error so a Job's pod failure policy can tell them apart."""
     retryable: bool = False
     """Whether restarting the pod can help (a join timeout can; a NaN loss repeats)."""
+
+    def details(self) -> dict[str, Any]:
+        """Extra fields of the failure's termination message (camelCase, JSON-ready)."""
+        return {}
 
 
 class TrainingConfigError(TrainingError):
@@ -147,3 +154,26 @@ class PrometheusUnavailableError(TrainingError):
     reason = "PrometheusUnavailable"
     exit_code = 9
     retryable = True
+
+
+class DataQualityError(TrainingError):
+    """The dataset quality report exceeds a ``spec.dataset.quality`` threshold: fix the data first.
+
+    Carries the report (JSON-ready, camelCase) so the termination message, and with it the
+    TrainingJob's ``status.dataQuality``, says what is wrong with the data.
+    """
+
+    reason = "DataQualityFailed"
+    exit_code = 10
+
+    def __init__(self, failures: list[str], report: dict[str, Any]) -> None:
+        self.failures = failures
+        self.report = report
+        super().__init__(
+            "dataset quality check failed before training: "
+            + "; ".join(failures)
+            + ": clean the dataset or relax spec.dataset.quality"
+        )
+
+    def details(self) -> dict[str, Any]:
+        return {"dataQuality": self.report}

@@ -98,7 +98,7 @@ def run_training(
         err = training_error(exc, environ)
         if err is not None:
             log.error("training failed (%s): %s", err.reason, err)
-            doc = {"reason": err.reason, "message": str(err), "retryable": err.retryable}
+            doc = {"reason": err.reason, "message": str(err), "retryable": err.retryable, **err.details()}
             code = err.exit_code
         else:
             # Anything else is a bug or an environment problem: keep the traceback in the log, and

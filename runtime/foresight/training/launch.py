@@ -20,6 +20,7 @@ from .config import DistEnv, TrainConfig
 from .distributed import process_group
 from .progress import ProgressReporter, Pusher
 from .publish import ModelPublisher, open_publisher
+from .quality import check_quality
 from .trainer import EpochHook, Trainer, TrainTask
 
 __all__ = ["build_trainer_for_trial", "s3_options_from_environ", "train_once"]
@@ -105,10 +106,16 @@ def train_once(
             uses_prometheus = config.dataset is not None and config.dataset.promql is not None
             now = ctx.broadcast_from_main(time.time()) if uses_prometheus else None
             the_task = build_task(config, workdir, s3, now=now)
+        reporter = _reporter(config, environ, stdout, env.is_main, pusher)
+        # Before the first epoch, on every rank (the same data gives the same verdict, so all ranks
+        # stop together): DataQualityError when over a spec.dataset.quality threshold.
+        quality = check_quality(the_task, config.dataset.quality if config.dataset else None)
+        if quality is not None:
+            reporter.event("quality", summary=quality.summary(), **quality.to_status())
         trainer = Trainer(
             config,
             the_task,
-            reporter=_reporter(config, environ, stdout, env.is_main, pusher),
+            reporter=reporter,
             dist=ctx,
             checkpoints=open_store(config.checkpoint.uri, s3) if config.checkpoint else None,
             output=open_publisher(config.output.uri, s3) if config.output and env.is_main else None,
@@ -116,6 +123,8 @@ def train_once(
         )
         result = trainer.run()
     doc = result.summary()
+    if quality is not None:
+        doc["dataQuality"] = quality.to_status()
     doc["rank"] = env.rank
     doc["worldSize"] = env.world_size
     return doc

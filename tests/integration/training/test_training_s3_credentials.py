@@ -102,13 +102,21 @@ def test_wrong_secret_key_for_the_dataset_is_bad_credentials_naming_endpoint_buc
 
 
 def _toy_run_refused(
-    auth_s3: AuthMotoS3Server, bucket: str, access: str, secret: str, tmp: Path,
+    auth_s3: AuthMotoS3Server,
+    bucket: str,
+    access: str,
+    secret: str,
+    tmp: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> dict[str, Any]:
     """Run the toy task (no dataset: the first S3 call is the checkpoint listing) with these keys."""
     spec = TrainingJobSpec.model_validate(
-        {"task": "forecast", "epochs": 1, "dataset": {"uri": "pvc://data/panel.npz"},
-         "artifacts": _store(auth_s3, bucket)}
+        {
+            "task": "forecast",
+            "epochs": 1,
+            "dataset": {"uri": "pvc://data/panel.npz"},
+            "artifacts": _store(auth_s3, bucket),
+        }
     )
     plan_config, environ = _pod_environ(spec, access, secret, tmp)
     config = TrainConfig.model_validate({**plan_config, "task": "toy", "dataset": None})

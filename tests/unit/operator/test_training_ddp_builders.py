@@ -62,7 +62,7 @@ parallelism: 3
 podFailurePolicy:
   rules:
     - action: FailJob
-      onExitCodes: {containerName: main, operator: In, values: [2, 3, 4, 5, 7, 8]}
+      onExitCodes: {containerName: main, operator: In, values: [2, 3, 4, 5, 7, 8, 10]}
     - action: Ignore
       onPodConditions: [{type: DisruptionTarget, status: "True"}]
 """

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..config import TrainConfig
 from ..data import load_promql_panel, resolve_dataset
-from ..errors import TrainingConfigError
+from ..errors import DatasetError, TrainingConfigError
 from ..trainer import TrainTask
 
 __all__ = ["TASK_NAMES", "build_task"]
@@ -34,6 +34,11 @@ def build_task(
         from .toy import ToyRegressionTask
 
         return ToyRegressionTask(hp, seed=config.seed)
+    if config.distillation is not None and config.task != "classifier":
+        raise TrainingConfigError(
+            f"distillation applies to the classifier task, not {config.task!r}: a temperature softens "
+            "class probabilities, which a forecaster's quantiles are not"
+        )
     if config.task == "custom":
         raise TrainingConfigError(
             "task 'custom' runs your own image and command; the foresight runtime has nothing to train"
@@ -58,7 +63,27 @@ def build_task(
     if config.task == "classifier":
         from .classifier import ClassifierTask
 
-        return ClassifierTask(path, hp)
+        task = ClassifierTask(path, hp)
+        if config.distillation is None:
+            return task
+        from .distill import DistillationTask
+
+        d = config.distillation
+        teacher_dir = _teacher_dir(d.teacher_uri, workdir / "teacher", s3)
+        return DistillationTask(
+            task, teacher_dir, teacher=d.teacher or d.teacher_uri, temperature=d.temperature, alpha=d.alpha
+        )
     from .forecast import ForecastTrainingTask, load_panel_npz
 
     return ForecastTrainingTask(load_panel_npz(path), config.model or "lstm", hp, seed=config.seed)
+
+
+def _teacher_dir(uri: str, workdir: Path, s3: Any | None) -> Path:
+    """The distillation teacher's model directory, downloaded when it is on S3."""
+    try:
+        return resolve_dataset(uri, workdir, s3)
+    except DatasetError as exc:
+        raise DatasetError(
+            f"distillation teacher {uri}: {exc}; check distillation.teacher (the teacher ModelVersion's "
+            "artifact must still exist)"
+        ) from exc

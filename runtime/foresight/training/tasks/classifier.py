@@ -25,7 +25,10 @@ from PIL import Image, ImageDraw
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from foresight.api.trainingjob import DatasetQuality
+
 from ..errors import DatasetError
+from ..quality import QualityReport, image_folder_quality
 
 __all__ = ["IMAGE_SUFFIXES", "ClassifierTask", "ImageFolder", "SmallCNN", "make_shapes_dataset"]
 
@@ -107,6 +110,10 @@ class ClassifierTask:
         self.hparams = dict(hparams)
         self.size = int(self.hparams.get("imageSize", 64))
         self.labels, self._files = scan_image_folder(root)
+
+    def quality_report(self, quality: DatasetQuality | None) -> QualityReport:
+        """The image folder's quality report (:mod:`foresight.training.quality`)."""
+        return image_folder_quality(self._files, quality)
 
     def architecture(self, hparams: Mapping[str, Any]) -> dict[str, Any]:
         return {

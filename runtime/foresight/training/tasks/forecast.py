@@ -25,9 +25,11 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
+from foresight.api.trainingjob import DatasetQuality
 from foresight.timeseries import Panel
 
 from ..errors import DatasetError, TrainingConfigError
+from ..quality import QualityReport, panel_quality
 
 __all__ = ["ForecastTrainingTask", "load_panel_npz", "save_panel_npz"]
 
@@ -104,6 +106,7 @@ class ForecastTrainingTask:
         self.model = net_model
         self.model_name = model
         self.hparams = dict(hparams)
+        self.panel = panel
         n = panel.n_steps
         val_steps = max(2 * self.horizon, int(self.model.val_fraction * n))
         train_end = n - val_steps
@@ -136,6 +139,10 @@ class ForecastTrainingTask:
             pick = np.sort(rng.choice(len(vr), self.model.max_val_windows, replace=False))
             vr, vo = vr[pick], vo[pick]
         self._val = TensorDataset(torch.from_numpy(vr), torch.from_numpy(vo))
+
+    def quality_report(self, quality: DatasetQuality | None) -> QualityReport:
+        """The panel's quality report (:mod:`foresight.training.quality`)."""
+        return panel_quality(self.panel, quality)
 
     def architecture(self, hparams: Mapping[str, Any]) -> dict[str, Any]:
         return {"model": self.model_name, **self.model.params(), "horizon": self.horizon,
