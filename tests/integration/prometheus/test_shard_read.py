@@ -11,12 +11,15 @@ same covariates and capacities. Label values include quotes, backslashes, regex 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
 import pytest
+import requests
 from foresight.forecast.ingest import QueryCapacity, ingest
 from foresight.forecast.shard_plan import list_series, make_plan
 from foresight.forecast.shard_read import ShardReader
@@ -167,3 +170,59 @@ def test_listing_a_large_range_in_chunks_under_the_budget(client: PrometheusClie
     assert small.queries > one.queries >= 2  # the probe, then one chunk vs many
     assert [p.labels for p in small.series] == [p.labels for p in one.series]
     assert [p.weight for p in small.series] == [p.weight for p in one.series]
+
+
+@pytest.fixture
+def flaky(server: PrometheusServer) -> Iterator[tuple[str, list[int]]]:
+    """A proxy to the real Prometheus that answers 503 to every third request."""
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            with lock:
+                seen.append(len(seen))
+                fail = len(seen) % 3 == 0
+            if fail:
+                status, raw = 503, b'{"status":"error","errorType":"unavailable","error":"overloaded"}'
+            else:
+                resp = requests.post(server.url + self.path, data=body, timeout=30,
+                                     headers={"Content-Type": self.headers["Content-Type"]})  # fmt: skip
+                status, raw = resp.status_code, resp.content
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{proxy.server_port}", seen
+    proxy.shutdown()
+    proxy.server_close()
+    thread.join(timeout=5)
+
+
+def test_5xx_answers_are_retried_with_the_clients_backoff(
+    client: PrometheusClient, flaky: tuple[str, list[int]]
+) -> None:
+    url, seen = flaky
+    waits: list[float] = []
+    retrying = PrometheusClient(url, retry=RetryPolicy(attempts=4, base_delay=0.5), sleep=waits.append)
+    listing = list_series(
+        client, "storage_used_bytes", start=h.START, end=h.END, step=h.STEP, group_by=["user"]
+    )
+    reader = ShardReader(retrying, listing.series, group_by=["user"], aggregate="sum",
+                         budget=ReadBudget(samples_per_query=300, concurrency=1))  # fmt: skip
+    got = reader.query_range("storage_used_bytes", h.START, h.END, h.STEP)
+    direct = client.query_range("storage_used_bytes", h.START, h.END, h.STEP)
+    assert {tuple(sorted(s.labels.items())): s.values.tolist() for s in got} == {
+        tuple(sorted(s.labels.items())): s.values.tolist() for s in direct
+    }
+    assert len(seen) == reader.stats.queries + len(waits)  # every failed answer was asked again
+    assert len(waits) >= 3 and set(waits) == {0.5}  # one failure in a row each time: the first backoff
