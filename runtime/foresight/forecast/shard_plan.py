@@ -7,11 +7,20 @@ pod of the Indexed Job reads only its own part (:func:`load_shard`, index = the 
 ``JOB_COMPLETION_INDEX``).
 
 **Listing.** The series a run forecasts are the keys ingestion groups the query's result into
-(:func:`foresight.forecast.ingest.series_key`) over the run's grid. For a plain selector the
-series API lists them from the index alone, no sample read. Any other query is asked for
-``count by (<groupBy>) (last_over_time((<query>)[<range>:<step>]))``: Prometheus evaluates the query at
-exactly the run's grid points and answers one number per series; long ranges are split into
-chunks under the sample budget. The counts (raw series per key) size the shards' batches.
+(:func:`foresight.forecast.ingest.series_key`) over the run's grid. Three ways, cheapest first:
+
+- a plain selector: the series API lists its series from the index alone, no sample read;
+- a query whose ``groupBy`` labels all come from its one selector (``sum by (user) (rate(x[5m]))``,
+  :func:`foresight.prometheus.promql.series_source`): the series API on that selector, from its
+  longest range before the grid start. A superset: a series that yields no output (a single
+  sample under ``rate``) is listed and then has no data in its shard, which is harmless;
+- anything else (joins, ``label_replace`` writing a groupBy label...), or ``exact=True``:
+  ``count by (<groupBy>) (last_over_time((<query>)[<range>:<step>]))``, which makes Prometheus
+  evaluate the query at exactly the run's grid points and answer one number per series, in time
+  chunks under the sample budget. Exact, but it costs the server about one evaluation of the
+  query over the range (measured in ``bench/forecast_prometheus_load.py``).
+
+The counts (series of the query, or of the selector, per key) size the shards' batches.
 
 **Assignment.** SHA-256 of the key's sorted, non-empty label pairs (JSON, UTF-8), its first 8
 bytes through jump consistent hashing (Lamping & Veach, 2014). A series' shard depends on its
@@ -45,7 +54,7 @@ from typing import Any
 
 from foresight.artifacts import ArtifactStore
 from foresight.prometheus.client import PrometheusClient, align_range
-from foresight.prometheus.promql import is_plain_selector
+from foresight.prometheus.promql import is_plain_selector, series_source
 from foresight.prometheus.read_budget import ReadBudget
 
 from .ingest import Aggregate, series_key
@@ -120,7 +129,9 @@ def shard_of(labels: Mapping[str, str], parallelism: int) -> int:
 @dataclass(frozen=True)
 class PlannedSeries:
     """One forecast series of the plan: its key (the groupBy labels, ``""`` when absent) and its
-    weight, the number of series of the query's result that ingestion merges into it."""
+    weight, what one point of it costs a read: the series of the query's result that ingestion
+    merges into it (subquery listing), or the series of the query's selector behind it (series
+    API listing, so the budget then bounds the raw samples Prometheus loads)."""
 
     labels: dict[str, str]
     weight: int = 1
@@ -140,7 +151,8 @@ class SeriesListing:
     series: list[PlannedSeries]
     """Sorted by key."""
     method: str
-    """``series-api`` (index only) or ``subquery`` (one number per series per chunk)."""
+    """``series-api`` (a plain selector), ``series-api-selector`` (the query's one selector; a
+    superset) or ``subquery`` (exact; one number per series per chunk)."""
     queries: int
     seconds: float
     start: int
@@ -174,28 +186,32 @@ def list_series(
     aggregate: Aggregate = "sum",
     budget: ReadBudget | None = None,
     lookback_delta: int = DEFAULT_LOOKBACK_DELTA,
+    exact: bool = False,
     clock: Any = _time.monotonic,
 ) -> SeriesListing:
     """The forecast series of ``query`` over the grid ``start..end`` (aligned down to ``step``),
-    without reading their history.
+    without reading their history (the three ways of the module docstring).
 
-    A plain selector is listed through the series API (index only; at chunk granularity it may
-    list a series with no sample on the grid, which then simply has no data in its shard). Any
-    other query is evaluated as ``count by (...) (last_over_time((query)[range:step]))`` at the
-    end of each time chunk: the subquery evaluates the query at exactly the run's grid points, so
-    the keys are exactly those ingestion would build; each chunk holds at most
-    ``budget.samples_per_query`` series x points, sized from the series seen so far.
+    The series API answers at chunk granularity, so it may also list a series with no sample on
+    the grid (it then has no data in its shard). The subquery count evaluates the query at exactly
+    the run's grid points, so its keys are exactly those ingestion builds; each of its chunks holds
+    at most ``budget.samples_per_query`` series x points, sized from the series seen so far.
+    ``exact=True`` always takes the subquery count.
     """
     budget = budget or ReadBudget()
     s, e = align_range(start, end, step)
     group_by = list(group_by)
     t0 = clock()
     counts: dict[tuple[tuple[str, str], ...], int] = {}
-    if is_plain_selector(query):
-        for labels in client.series(query, s - lookback_delta, e):
+    source = None if exact or not group_by else series_source(query, group_by)
+    plain = not exact and is_plain_selector(query)
+    if plain or source is not None:
+        match, reach = (query, 0) if plain or source is None else (source.selector, source.reach)
+        for labels in client.series(match, s - max(lookback_delta, reach), e):
             key = series_key(labels, group_by, aggregate)
             counts[key] = counts.get(key, 0) + 1
-        return SeriesListing(_planned(counts), "series-api", 1, clock() - t0, s, e, step)
+        method = "series-api" if plain else "series-api-selector"
+        return SeriesListing(_planned(counts), method, 1, clock() - t0, s, e, step)
 
     # Start small: the number of series is unknown until the first answer (the instant count at
     # the end is a floor), then size each chunk from the most series any chunk has shown.

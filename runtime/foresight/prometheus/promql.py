@@ -40,11 +40,13 @@ from typing import Any
 __all__ = [
     "Restriction",
     "RestrictionError",
+    "SeriesSource",
     "is_plain_selector",
     "promql_string",
     "regex_alternation",
     "regex_escape",
     "restriction_for",
+    "series_source",
 ]
 
 
@@ -120,6 +122,9 @@ class _Selector:
     """Offset where matchers go: after the metric name (no braces) or before the closing ``}``."""
     braces: bool
     needs_comma: bool
+    start: int = 0
+    end: int = 0
+    """The selector's text is ``query[start:end]``."""
 
 
 def _tokens(query: str) -> list[_Token]:
@@ -184,17 +189,33 @@ def _selectors(tokens: Sequence[_Token]) -> list[_Selector]:
             if nxt == "{":
                 close = _closing(tokens, i + 1, "{", "}")
                 found.append(
-                    _Selector(tok.text, tokens[close].start, True, tokens[close - 1].text not in "{,")
+                    _Selector(
+                        tok.text,
+                        tokens[close].start,
+                        True,
+                        tokens[close - 1].text not in "{,",
+                        tok.start,
+                        tokens[close].end,
+                    )
                 )
                 i = close + 1
             else:
-                found.append(_Selector(tok.text, tok.end, False, False))
+                found.append(_Selector(tok.text, tok.end, False, False, tok.start, tok.end))
                 i += 1
         elif tok.text == "[":  # a range or subquery: durations only (`:1h` would lex as a name)
             i = _closing(tokens, i, "[", "]") + 1
         elif tok.text == "{":
             close = _closing(tokens, i, "{", "}")
-            found.append(_Selector(None, tokens[close].start, True, tokens[close - 1].text not in "{,"))
+            found.append(
+                _Selector(
+                    None,
+                    tokens[close].start,
+                    True,
+                    tokens[close - 1].text not in "{,",
+                    tok.start,
+                    tokens[close].end,
+                )
+            )
             i = close + 1
         else:
             i += 1
@@ -239,7 +260,6 @@ _LABEL_PRESERVING = frozenset(
      "acos", "acosh", "asin", "asinh", "atan", "atanh", "cos", "cosh", "sin", "sinh", "tan", "tanh",
      "deg", "rad"}
 )  # fmt: skip
-_SET_OPS = frozenset({"and", "or", "unless"})
 
 
 @dataclass
@@ -253,6 +273,11 @@ class _Flow:
 
 
 class _Analysis:
+    """The label-flow walk for one label ``L``. Invariant of every restricted node: with the chosen
+    matchers its output, cut to series whose ``L`` is in the key set, is exactly the original's cut
+    the same way (same series, same values); series outside the key set may differ and are removed
+    by the exact filter or the reader's guard."""
+
     def __init__(self, label: str, strings: Sequence[str], pp: Any) -> None:
         self.label = label
         self.strings = strings
@@ -335,6 +360,20 @@ class _Analysis:
         return self.visit(node.expr, restrict and kept) and restrict and kept
 
     def _binary(self, node: Any, restrict: bool) -> bool:
+        """Which sides of a vector/vector operation may be narrowed on ``L``.
+
+        ``matched``: ``L`` is part of the matching (``on(..L..)``, or ``ignoring(...)`` without
+        it, the default), so matched elements share their ``L``.
+
+        - ``and`` / ``unless``: the result is the left side's elements: narrow the left; the right
+          only when matched (else a left element could lose the partner that kept or removed it).
+        - ``or``: matched: both. Otherwise only the right (narrowing the left would let right
+          elements through that a left element of another ``L`` used to shadow).
+        - one-to-one: matched: both, and the result keeps ``L``. Otherwise the result has no ``L``.
+        - ``group_left`` / ``group_right``: ``L`` copied from the "one" side by ``group_x(L)``:
+          narrow that side only (its ``L`` is the result's). Else matched: both; else the "many"
+          side only, whose ``L`` the result keeps.
+        """
         pp = self.pp
         lhs, rhs, op = node.lhs, node.rhs, str(node.op).lower()
         if self._is_scalar(lhs) or self._is_scalar(rhs):
@@ -348,7 +387,7 @@ class _Analysis:
         matched = (self.label in names) if on else (self.label not in names)
         card = mod.card if mod is not None else pp.VectorMatchCardinality.OneToOne
         include = list(mod.group_labels or []) if mod is not None else []
-        # (restrict lhs, restrict rhs, how exactness combines): see the module docstring's rules.
+        # (narrow lhs, narrow rhs, which side's exactness makes the result exact)
         if op in ("and", "unless"):
             rl, rr, mode = True, matched, "lhs"
         elif op == "or":
@@ -549,3 +588,56 @@ def is_plain_selector(query: str) -> bool:
     except Exception:  # a query the parser cannot read is not listed through the series API
         return False
     return isinstance(tree, pp.VectorSelector) and tree.offset is None and tree.at is None
+
+
+@dataclass(frozen=True)
+class SeriesSource:
+    """The one selector whose series carry every output series' key labels (see :func:`series_source`)."""
+
+    selector: str
+    """Its text, for the series API's ``match[]``."""
+    reach: int
+    """Seconds before an evaluation time that the query reads (its longest range selector)."""
+
+
+def series_source(query: str, labels: Sequence[str]) -> SeriesSource | None:
+    """The selector from which every output series of ``query`` takes its ``labels``, when there is
+    exactly one and nothing shifts or builds its series (no offset, ``@``, subquery, ``absent``,
+    ``vector``...); else ``None``.
+
+    Then the keys of the query's result are among the keys of that selector's series, and the
+    series API can list them from the index alone: ``sum by (user) (rate(x{a="b"}[5m]))`` is
+    listed through ``x{a="b"}``. Only a superset: a series whose samples give no output (one
+    sample under ``rate``) is listed too, and simply has no data in its shard.
+    """
+    if not labels:
+        return None
+    try:
+        tokens, sanitized, _ = _lex(query)
+        selectors = _selectors(tokens)
+        if len(selectors) != 1:
+            return None
+        restriction = restriction_for(query, labels)
+        pp = _parser()
+        tree = pp.parse(sanitized)
+    except Exception:  # unreadable here: the caller lists the exact way instead
+        return None
+    if not all(restriction.exact.get(label) for label in labels):
+        return None
+    reach = 0
+    shifted = False
+
+    def look(node: Any) -> None:
+        nonlocal reach, shifted
+        if isinstance(node, pp.SubqueryExpr):
+            shifted = True
+        elif isinstance(node, pp.VectorSelector):
+            shifted = shifted or node.offset is not None or node.at is not None
+        elif isinstance(node, pp.MatrixSelector):
+            reach = max(reach, math.ceil(node.range.total_seconds()))
+
+    pp.walk(tree, look)
+    if shifted:
+        return None
+    sel = selectors[0]
+    return SeriesSource(query[sel.start : sel.end], reach)

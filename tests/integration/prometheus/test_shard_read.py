@@ -106,6 +106,9 @@ def test_the_shards_together_read_exactly_what_one_run_reads(
     else:
         assert set(listed) >= set(full_keys)  # the index may list a series with no grid sample
     assert sum(p.weight for p in listing.series) >= single.raw_series
+    exact = list_series(client, query, start=h.START, end=h.END, step=h.STEP, group_by=group_by,
+                        aggregate=aggregate, exact=True)  # fmt: skip
+    assert sorted(tuple(sorted(p.labels.items())) for p in exact.series) == sorted(full_keys)
 
     plan = make_plan(listing, run_id="r", parallelism=3, query=query, group_by=group_by, aggregate=aggregate,
                      created_at=time.time())  # fmt: skip
@@ -157,6 +160,22 @@ def test_a_small_budget_forces_several_chunked_queries(client: PrometheusClient)
     assert reader.stats.queries >= len(direct) * h.HOURS // 100  # the range was cut into many chunks
 
 
+def test_queries_are_listed_the_cheapest_way_that_is_safe(client: PrometheusClient) -> None:
+    kw: dict[str, Any] = {"start": h.START, "end": h.END, "step": h.STEP}
+    plain = list_series(client, "storage_used_bytes", group_by=["user"], **kw)
+    assert plain.method == "series-api" and plain.queries == 1
+    agg = list_series(
+        client, 'sum by (user) (rate(storage_used_bytes{cluster="a"}[1h]))', group_by=["user"], **kw
+    )
+    assert agg.method == "series-api-selector" and agg.queries == 1
+    # Weights are the selector's series behind each key (what a read of it loads).
+    by_user = {p.labels["user"]: p.weight for p in agg.series}
+    raw = client.query_range('storage_used_bytes{cluster="a"}', h.START, h.END, h.STEP)
+    assert by_user == {u: sum(1 for s in raw if s.labels.get("user", "") == u) for u in by_user}
+    joined = "storage_used_bytes / on(cluster) group_left cluster_capacity_bytes"
+    assert list_series(client, joined, group_by=["user"], **kw).method == "subquery"  # two selectors
+
+
 def test_listing_a_large_range_in_chunks_under_the_budget(client: PrometheusClient) -> None:
     query = "sum by (user, storage_type) (storage_used_bytes)"
     kw: dict[str, Any] = {
@@ -165,8 +184,9 @@ def test_listing_a_large_range_in_chunks_under_the_budget(client: PrometheusClie
         "step": h.STEP,
         "group_by": ["user", "storage_type"],
     }
-    small = list_series(client, query, budget=ReadBudget(samples_per_query=500), **kw)
-    one = list_series(client, query, **kw)
+    small = list_series(client, query, budget=ReadBudget(samples_per_query=500), exact=True, **kw)
+    one = list_series(client, query, exact=True, **kw)
+    assert small.method == one.method == "subquery"
     assert small.queries > one.queries >= 2  # the probe, then one chunk vs many
     assert [p.labels for p in small.series] == [p.labels for p in one.series]
     assert [p.weight for p in small.series] == [p.weight for p in one.series]

@@ -8,10 +8,12 @@ import re
 import pytest
 from foresight.prometheus.promql import (
     RestrictionError,
+    SeriesSource,
     is_plain_selector,
     regex_alternation,
     regex_escape,
     restriction_for,
+    series_source,
 )
 
 ALICE_BOB = [{"user": "alice"}, {"user": "bob"}]
@@ -179,3 +181,35 @@ def test_plain_selectors_are_recognised() -> None:
     assert is_plain_selector('{__name__="x", a="\\"q"}')
     for q in ["rate(x[5m])", "x offset 5m", "x @ 100", "x + y", "sum(x)", "x[5m]", "(x)", "1"]:
         assert not is_plain_selector(q), q
+
+
+@pytest.mark.parametrize(
+    ("query", "selector", "reach"),
+    [
+        ('sum by (user) (rate(x{a="b"}[5m]))', 'x{a="b"}', 300),
+        ("max_over_time(x[1d])", "x", 86400),
+        ("histogram_quantile(0.9, sum by (le, user) (rate(x_bucket[5m])))", "x_bucket", 300),
+        ('{__name__="x", job=~"a|b"} * 2', '{__name__="x", job=~"a|b"}', 0),
+    ],
+)
+def test_a_query_whose_keys_come_from_its_one_selector_is_listed_through_it(
+    query: str, selector: str, reach: int
+) -> None:
+    assert series_source(query, ["user"]) == SeriesSource(selector, reach)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "x / on(user) y",  # two selectors
+        "sum by (cluster) (x)",  # the key label is not the selector's
+        'label_replace(x, "user", "$1", "owner", "(.*)")',
+        "x offset 1h",  # shifted: the series API would be asked about the wrong time
+        "x @ 100",
+        "max_over_time(x[1d:1h])",  # a subquery
+        'absent(x{user="a"})',  # output without any series of x
+    ],
+)
+def test_other_queries_are_not_listed_through_a_selector(query: str) -> None:
+    assert series_source(query, ["user"]) is None
+    assert series_source("x", []) is None  # no key labels: nothing to trace
