@@ -34,7 +34,7 @@ from typing import Literal
 
 import numpy as np
 
-from foresight.prometheus.client import PrometheusClient, RangeSeries, align_range
+from foresight.prometheus.client import PrometheusQueries, RangeSeries, align_range
 from foresight.prometheus.errors import (
     InsufficientHistoryError,
     NoSeriesError,
@@ -52,6 +52,7 @@ __all__ = [
     "counter_increase",
     "ingest",
     "load_panel",
+    "series_key",
 ]
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,15 @@ def _key(labels: Mapping[str, str], group_by: Sequence[str], aggregate: Aggregat
     return tuple((g, labels.get(g, "")) for g in group_by)
 
 
+def series_key(labels: Mapping[str, str], group_by: Sequence[str], aggregate: Aggregate) -> Key:
+    """The forecast series a raw series of the query belongs to (the grouping rule above).
+
+    Public for sharded runs (:mod:`foresight.forecast.shard_plan`), which must assign series to
+    shards exactly as ingestion groups them.
+    """
+    return _key(labels, group_by, aggregate)
+
+
 def _to_grid(series: RangeSeries, start: int, n_steps: int, step: int) -> FloatArray:
     row = np.full(n_steps, np.nan)
     idx = (series.timestamps - start) // step
@@ -187,7 +197,7 @@ def _group(
 
 
 def _capacity(
-    client: PrometheusClient,
+    client: PrometheusQueries,
     capacity: Capacity | None,
     keys: list[Key],
     *,
@@ -236,7 +246,7 @@ def _capacity(
 
 
 def ingest(
-    client: PrometheusClient,
+    client: PrometheusQueries,
     query: str,
     *,
     start: float,
@@ -360,7 +370,7 @@ def _covariate(
 
 
 def load_panel(
-    client: PrometheusClient,
+    client: PrometheusQueries,
     query: str,
     *,
     start: float,

@@ -18,7 +18,7 @@ import math
 import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +30,7 @@ __all__ = [
     "MAX_POINTS_PER_SERIES",
     "InstantSample",
     "PrometheusClient",
+    "PrometheusQueries",
     "RangeSeries",
     "RetryPolicy",
     "align_range",
@@ -96,6 +97,15 @@ class RangeSeries:
     labels: dict[str, str]
     timestamps: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
+
+
+class PrometheusQueries(Protocol):
+    """The two reads ingestion needs: :class:`PrometheusClient` or a narrowed view of it (a
+    shard's reader, :mod:`foresight.forecast.shard_read`)."""
+
+    def query(self, expr: str, time: float | None = None) -> list[InstantSample]: ...
+
+    def query_range(self, expr: str, start: float, end: float, step: int) -> list[RangeSeries]: ...
 
 
 def align_range(start: float, end: float, step: int) -> tuple[int, int]:
@@ -230,14 +240,25 @@ class PrometheusClient:
             series.append(RangeSeries(labels, uts, vals[idx]))
         return series
 
+    def series(self, match: str, start: float, end: float) -> list[dict[str, str]]:
+        """Label sets of the series ``match`` (one vector selector) selects in ``[start, end]``.
+
+        ``/api/v1/series`` reads only the index, never a sample: the cheap way to list what a
+        plain selector holds (a sharded run's plan). Prometheus answers at chunk granularity, so a
+        series whose chunk overlaps the range is listed even if no sample falls inside it.
+        """
+        params = {"match[]": match, "start": _fmt(start), "end": _fmt(end)}
+        data = self._call("/api/v1/series", params, match, want=list)
+        return [dict(item) for item in data]
+
     # -- HTTP --------------------------------------------------------------------------------
 
-    def _call(self, path: str, params: dict[str, str], expr: str) -> dict[str, Any]:
+    def _call(self, path: str, params: dict[str, str], expr: str, want: type = dict) -> Any:
         return call_with_retries(
-            lambda: self._once(path, params, expr), self.retry, self._sleep, f"Prometheus {path}"
+            lambda: self._once(path, params, expr, want), self.retry, self._sleep, f"Prometheus {path}"
         )
 
-    def _once(self, path: str, params: dict[str, str], expr: str) -> dict[str, Any]:
+    def _once(self, path: str, params: dict[str, str], expr: str, want: type = dict) -> Any:
         url = self.base_url + path
         log.debug("POST %s query=%r", url, expr)
         try:
@@ -258,8 +279,8 @@ class PrometheusClient:
         status = resp.status_code
         if body is not None and body.get("status") == "success" and status == 200:
             data = body.get("data")
-            if not isinstance(data, dict):
-                raise PrometheusResponseError(url, status, "success without a data object")
+            if not isinstance(data, want):
+                raise PrometheusResponseError(url, status, f"success without a data {want.__name__}")
             for w in body.get("warnings", []) or []:
                 log.warning("Prometheus warning for %r: %s", expr, w)
             return data

@@ -33,6 +33,7 @@ __all__ = [
     "LocalPrometheus",
     "LocalPushgateway",
     "backfill",
+    "backfill_file",
     "free_port",
     "install",
     "missing",
@@ -138,15 +139,20 @@ def backfill(openmetrics_text: str, data_dir: Path, *, timeout: float = 300.0) -
 
     Returns the block directories created.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
-    before = set(data_dir.iterdir())
     with tempfile.TemporaryDirectory(prefix="om-") as tmp:
         src = Path(tmp) / "history.om"
         src.write_text(openmetrics_text)
-        # Without --max-block-duration promtool writes hundreds of 2 h blocks (FACTS.md).
-        cmd = ["promtool", "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=720h",
-               str(src), str(data_dir)]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        return backfill_file(src, data_dir, timeout=timeout)
+
+
+def backfill_file(openmetrics_file: Path, data_dir: Path, *, timeout: float = 300.0) -> list[Path]:
+    """:func:`backfill` from a file (a history too big to hold as one string, e.g. a benchmark's)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    before = set(data_dir.iterdir())
+    # Without --max-block-duration promtool writes hundreds of 2 h blocks (FACTS.md).
+    cmd = ["promtool", "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=720h",
+           str(openmetrics_file), str(data_dir)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"promtool backfill failed ({proc.returncode}): {proc.stderr[-2000:]}")
     return sorted(set(data_dir.iterdir()) - before)
