@@ -346,7 +346,7 @@ def _first_points(keys: list[Key], values: FloatArray) -> list[tuple[Key, int]]:
 
 
 def _covariate(
-    client: PrometheusClient, name: str, promql: str, keys: list[Key], start: int, end: int,
+    client: PrometheusQueries, name: str, promql: str, keys: list[Key], start: int, end: int,
     step: int, *, group_by: list[str], aggregate: Aggregate, notes: list[str],
 ) -> FloatArray:  # fmt: skip
     """The covariate ``promql`` grouped like the main query, one row per series in ``keys`` (NaN
