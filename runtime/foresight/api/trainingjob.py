@@ -50,6 +50,9 @@ class TrainingReason(StrEnum):
     RAY_NOT_INSTALLED = "KubeRayNotInstalled"
     BACKOFF_LIMIT_EXCEEDED = "BackoffLimitExceeded"
     DEADLINE_EXCEEDED = "DeadlineExceeded"
+    UNKNOWN_TASK = "UnknownTask"
+    UNSUPPORTED_DATASET = "UnsupportedDataset"
+    RAY_JOB_FAILED = "RayJobFailed"
 
 
 LabelName = Annotated[str, Field(pattern=LABEL_NAME_PATTERN, max_length=63)]

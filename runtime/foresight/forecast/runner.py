@@ -50,6 +50,7 @@ from prometheus_client import CollectorRegistry
 
 from foresight.api.forecasttask import ForecastReason, ForecastTaskSpec
 from foresight.artifacts import ArtifactError, ArtifactNotFoundError, ArtifactStore
+from foresight.contract.forecast import STORE_PREFIX, ForecastRunResult
 from foresight.prometheus.client import PrometheusClient
 from foresight.prometheus.errors import (
     InsufficientHistoryError,
@@ -83,7 +84,6 @@ __all__ = [
     "go_duration_seconds",
     "horizon_label",
     "run_forecast_task",
-    "termination_message",
 ]
 
 log = logging.getLogger(__name__)
@@ -92,9 +92,7 @@ RunMode = Literal["train", "predict", "auto"]
 COMPARISON_BASELINES: tuple[str, ...] = ("linear", "seasonal_naive")
 """Always backtested next to the task's model, so status shows the bar it must clear."""
 NEURAL = ("lstm", "gru", "transformer")
-STORE_PREFIX = "forecasttasks"
 EXPOSITION_FILE = "metrics.txt"
-TERMINATION_LIMIT = 4096
 
 _GO_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
 _GO_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -212,36 +210,9 @@ class RunResult:
         }
         return {k: v for k, v in doc.items() if v is not None}
 
-
-def termination_message(result: RunResult, limit: int = TERMINATION_LIMIT) -> str:
-    """Compact JSON of :meth:`RunResult.summary` under ``limit`` bytes, still parseable.
-
-    Kubernetes cuts a termination message at 4096 bytes; a cut JSON document is useless to the
-    operator, so the least important parts go first: warnings, then backtest rows beyond the
-    best few, then the message is shortened.
-    """
-    doc = result.summary()
-
-    def dump() -> str:
-        return json.dumps(doc, separators=(",", ":"), sort_keys=True, allow_nan=False)
-
-    text = dump()
-    if len(text.encode()) > limit and doc.get("warnings"):
-        doc["warningCount"] = len(doc.pop("warnings"))
-        text = dump()
-    if len(text.encode()) > limit and len(doc.get("backtest", [])) > 4:
-        rows = sorted(doc["backtest"], key=lambda r: (r["mase"] is None, r["mase"] or 0.0))
-        doc["backtest"] = rows[:4]
-        text = dump()
-    if len(text.encode()) > limit:
-        doc["message"] = str(doc.get("message", ""))[:1000]
-        text = dump()
-    if len(text.encode()) > limit:
-        keep = ("phase", "reason", "message", "mode", "seriesCount", "model", "artifactUri", "sha256",
-                "trainedModels", "lastTrainTime")  # fmt: skip
-        doc = {k: (v[:500] if isinstance(v, str) else v) for k, v in doc.items() if k in keep}
-        text = dump()
-    return text
+    def as_message(self) -> ForecastRunResult:
+        """The result as the pod's termination message carries it to the operator (the contract's schema)."""
+        return ForecastRunResult.of(self.summary())
 
 
 def _iso(t: float | None) -> str | None:

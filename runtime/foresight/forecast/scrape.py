@@ -42,12 +42,10 @@ from foresight.artifacts import (
     ChecksumMismatchError,
     sha256_bytes,
 )
+from foresight.contract.forecast import HEALTH_PATH, METRICS_PATH
 
 __all__ = [
     "CONTENT_TYPE",
-    "DEFAULT_PORT",
-    "HEALTH_PATH",
-    "METRICS_PATH",
     "StoredExposition",
     "main_serve_forecasts",
     "make_app",
@@ -56,10 +54,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-METRICS_PATH = "/metrics"
-HEALTH_PATH = "/healthz"
-DEFAULT_PORT = 8080
-"""The port the operator's Deployment serves on (its Service and ``prometheus.io/port`` say so)."""
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """What :func:`foresight.forecast.writeback.exposition` writes (plain names, no UTF-8 escaping)."""
 
@@ -233,8 +227,9 @@ def main_serve_forecasts(
     stop: threading.Event | None = None,
 ) -> int:
     """``foresight serve forecasts``; returns the exit code (2: bad arguments or task file)."""
+    from foresight.contract import env as pod_env
     from foresight.forecast.runner import exposition_key
-    from foresight.run.local import DEFAULT_PVC_ROOT, TaskFileError, load_task, resolve_store, s3_options
+    from foresight.run.local import TaskFileError, load_task, resolve_store, s3_options
 
     env = dict(os.environ) if environ is None else dict(environ)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -264,7 +259,7 @@ def main_serve_forecasts(
     if args.state_dir:
         pvc_root = Path(args.state_dir).resolve() / "pvc"
     else:
-        pvc_root = Path(env.get("FORESIGHT_PVC_ROOT", DEFAULT_PVC_ROOT))
+        pvc_root = Path(env.get(pod_env.PVC_ROOT, pod_env.DEFAULT_PVC_ROOT))
     try:
         store = resolve_store(uri, pvc_root=pvc_root, s3=lambda: s3_options(env, endpoint, region, insecure))
     except ArtifactError as exc:

@@ -20,7 +20,6 @@ from foresight.forecast.runner import (
     RunResult,
     go_duration_seconds,
     run_forecast_task,
-    termination_message,
 )
 from foresight.prometheus import PrometheusClient, PrometheusUnavailable, RetryPolicy
 from foresight.run.memory import MemoryPrometheus
@@ -246,7 +245,7 @@ def test_termination_message_stays_parseable_under_the_kubernetes_limit() -> Non
         backtest=[ModelScore(f"m{i}", float(i), float(i)) for i in range(40)],
         warnings=["w" * 300] * 30, artifact_uri="file:///a/b",
     )  # fmt: skip
-    text = termination_message(result)
+    text = result.as_message().termination_message()
     assert len(text.encode()) <= 4096
     doc = json.loads(text)
     assert doc["phase"] == "Ready" and doc["seriesCount"] == 3 and doc["artifactUri"] == "file:///a/b"

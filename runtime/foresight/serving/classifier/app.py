@@ -28,8 +28,9 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from foresight.contract.classifier import ClassifierConfig
+
 from .backends.base import ClassifierBackend
-from .config import ClassifierConfig
 from .errors import ClassifierError, ConfigError, ImageRejected, StoreError
 from .images import check_image
 from .metrics import ClassifierMetrics
