@@ -60,6 +60,7 @@ from ..reconcile import (
     set_condition,
     write_status,
 )
+from ..reconcile.children import UpdateFn
 from ..reconcile.updates import configmap_update, deployment_update, replace_spec_update, service_update
 from .children import make_child, watch_children
 from .common import guarded, parse_spec, wait_for_secrets, write_and_report_status
@@ -211,7 +212,7 @@ def reconcile(ctx: HandlerContext, body: Any) -> None:
     except WaitError as exc:
         _write_waiting(ctx, body, exc)
         raise
-    wanted: list[tuple[ResourceRef, Obj, Callable[[Obj, Obj], Obj | None] | None]] = [
+    wanted: list[tuple[ResourceRef, Obj, UpdateFn | None]] = [
         (CONFIGMAPS, children.config_map, configmap_update),
         # A claim's spec is immutable once bound (only growing is allowed); it is created, never patched.
         *([(PVCS, children.pvc, None)] if children.pvc is not None else []),

@@ -4,9 +4,9 @@ The handlers (:mod:`.registration`) are thin: create / resume / spec update, a t
 ``tick`` seconds and every change of a run Job call
 :meth:`.controller.ForecastTaskController.reconcile`, which under a per-task lock checks the spec
 and its Secrets, keeps the ConfigMap with the task YAML (and in scrape mode the forecast server,
-:mod:`.scrape`) current, harvests finished runs (:mod:`.results`: the runtime's
+:mod:`.forecast_server`) current, harvests finished runs (:mod:`.results`: the runtime's
 :class:`~foresight.contract.forecast.ForecastRunResult` from the pod's termination message),
-registers the model a training run saved as a ModelVersion (:mod:`.modelversion`), asks the
+registers the model a training run saved as a ModelVersion (:mod:`.trained_models`), asks the
 scheduler what to start given the run Jobs as history (:mod:`.runs`), starts at most one Job, and
 writes status (:mod:`.status`) and the gauges (:mod:`.gauges`).
 

@@ -4,9 +4,9 @@
 
 1. :meth:`~ForecastTaskController._check` the spec (schedule) and the Secrets its runs read;
 2. :meth:`~ForecastTaskController._ensure_config` the ConfigMap with the task YAML, and in scrape
-   mode the forecast server (:mod:`.scrape`);
+   mode the forecast server (:mod:`.forecast_server`);
 3. :meth:`~ForecastTaskController._harvest` finished runs (:mod:`.results`) and register the
-   models training runs saved (:mod:`.modelversion`);
+   models training runs saved (:mod:`.trained_models`);
 4. :meth:`~ForecastTaskController._schedule`: ask :func:`~foresight_operator.schedule.plan_runs`
    what to start, given the run Jobs as history (:mod:`.runs`), and start at most one Job;
 5. :meth:`~ForecastTaskController._report`: write status (:mod:`.status`) with a resourceVersion
@@ -50,12 +50,12 @@ from ..children import make_child
 from ..common import parse_spec, wait_for_secrets
 from ..context import HandlerContext
 from .deletion import delete_task_runs
+from .forecast_server import sync_scrape_children
 from .gauges import ForecastTaskMetrics
-from .modelversion import register_model_version
 from .results import OUTCOME_ANNOTATION, Harvest, read_run_result
 from .runs import prune_runs, run_history, run_jobs, run_kind
-from .scrape import sync_scrape_children
 from .status import task_status
+from .trained_models import register_model_version
 
 __all__ = ["ForecastTaskController"]
 
