@@ -13,11 +13,11 @@ from typing import Any
 
 from foresight.api import KINDS
 from foresight.api.abexperiment import ExperimentPhase
-from foresight.api.meta import GROUP, VERSION, ConditionType, KindInfo, Reason
+from foresight.api.meta import ConditionType, KindInfo, Reason
 from foresight.api.modellibrary import LibraryPhase
 
 from ..reconcile import find_condition, kind_ref, set_condition, write_status
-from .common import guarded, parse_spec
+from .common import guarded, on_spec, parse_spec
 from .context import HandlerContext
 
 __all__ = ["ACCEPTING_KINDS", "accept", "register_accepting"]
@@ -68,7 +68,6 @@ def accept(ctx: HandlerContext, info: KindInfo, body: Any) -> None:
 
 
 def register_accepting(registry: Any, ctx: HandlerContext) -> None:
-    import kopf
 
     for kind, phases in ACCEPTING_KINDS.items():
         info = KINDS[kind]
@@ -92,11 +91,4 @@ def register_accepting(registry: Any, ctx: HandlerContext) -> None:
                 extra_false=(ConditionType.ACCEPTED,),
             )
 
-        for decorator in (
-            kopf.on.resume(GROUP, VERSION, info.plural, registry=registry, id=f"accept-{info.plural}"),
-            kopf.on.create(GROUP, VERSION, info.plural, registry=registry, id=f"accept-{info.plural}"),
-            kopf.on.update(
-                GROUP, VERSION, info.plural, registry=registry, id=f"accept-{info.plural}", field="spec"
-            ),
-        ):
-            decorator(handler)
+        on_spec(registry, info.plural, f"accept-{info.plural}", handler)

@@ -63,7 +63,7 @@ from ..reconcile import (
 from ..reconcile.children import UpdateFn
 from ..reconcile.updates import configmap_update, deployment_update, replace_spec_update, service_update
 from .children import make_child, watch_children
-from .common import guarded, parse_spec, wait_for_secrets, write_and_report_status
+from .common import guarded, on_spec, parse_spec, wait_for_secrets, write_and_report_status
 from .context import HandlerContext
 
 __all__ = [
@@ -444,11 +444,7 @@ def register_classifierservice(
             invalid_phase=ClassifierPhase.FAILED,
         )
 
-    kopf.on.resume(GROUP, VERSION, plural, registry=registry, id="reconcile")(on_classifierservice)
-    kopf.on.create(GROUP, VERSION, plural, registry=registry, id="reconcile")(on_classifierservice)
-    kopf.on.update(GROUP, VERSION, plural, registry=registry, id="reconcile", field="spec")(
-        on_classifierservice
-    )
+    on_spec(registry, plural, "reconcile", on_classifierservice)
 
     def on_timer(body: Any, logger: Any, **_: Any) -> None:
         try:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, TypeVar
 
-from foresight.api.meta import ConditionType, Reason, SecretKeyRef
+from foresight.api.meta import GROUP, VERSION, ConditionType, Reason, SecretKeyRef
 from foresight.kube import KubeApiError, ResourceRef
 from pydantic import BaseModel, ValidationError
 
@@ -29,7 +29,7 @@ from ..reconcile import (
 )
 from .context import HandlerContext
 
-__all__ = ["guarded", "parse_spec", "wait_for_secrets", "write_and_report_status"]
+__all__ = ["guarded", "on_spec", "parse_spec", "wait_for_secrets", "write_and_report_status"]
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -188,3 +188,13 @@ def wait_for_secrets(
     """:func:`~foresight_operator.reconcile.require_secrets` with the operator's retry delay."""
     delay = max(ctx.settings.retry_delay, SECRET_WAIT_MIN)
     require_secrets(ctx.kube, namespace, refs, waiting=waiting, delay=delay)
+
+
+def on_spec(registry: Any, plural: str, handler_id: str, handler: Callable[..., None]) -> None:
+    """Register ``handler`` for a resource's spec as kopf sees it: resumed (operator start), created,
+    and updated (``spec`` changes only: status writes do not call it)."""
+    import kopf
+
+    kopf.on.resume(GROUP, VERSION, plural, registry=registry, id=handler_id)(handler)
+    kopf.on.create(GROUP, VERSION, plural, registry=registry, id=handler_id)(handler)
+    kopf.on.update(GROUP, VERSION, plural, registry=registry, id=handler_id, field="spec")(handler)

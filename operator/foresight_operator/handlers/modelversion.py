@@ -49,7 +49,7 @@ from ..reconcile import (
 )
 from ..reconcile.pods import ended, termination_message
 from .children import make_child, watch_children
-from .common import guarded, parse_spec, wait_for_secrets, write_and_report_status
+from .common import guarded, on_spec, parse_spec, wait_for_secrets, write_and_report_status
 from .context import HandlerContext
 
 __all__ = [
@@ -325,12 +325,7 @@ def register_modelversion(registry: Any, ctx: HandlerContext) -> None:
             invalid_phase=ModelVersionPhase.FAILED,
         )
 
-    for decorator in (
-        kopf.on.resume(GROUP, VERSION, plural, registry=registry, id="verify"),
-        kopf.on.create(GROUP, VERSION, plural, registry=registry, id="verify"),
-        kopf.on.update(GROUP, VERSION, plural, registry=registry, id="verify", field="spec"),
-    ):
-        decorator(on_modelversion)
+    on_spec(registry, plural, "verify", on_modelversion)
 
     def on_any_modelversion(body: Any, logger: Any, **_: Any) -> None:
         meta = body.get("metadata") or {}

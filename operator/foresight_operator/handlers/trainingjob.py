@@ -56,7 +56,7 @@ from ..reconcile import (
 from ..reconcile.pods import ended, finished_at, termination_message
 from ..reconcile.updates import suspend_update
 from .children import make_child, watch_children
-from .common import guarded, parse_spec, wait_for_secrets, write_and_report_status
+from .common import guarded, on_spec, parse_spec, wait_for_secrets, write_and_report_status
 from .context import HandlerContext
 from .trainingjob_ray import (
     RAYJOBS,
@@ -529,9 +529,7 @@ def register_trainingjob(registry: Any, ctx: HandlerContext) -> None:
             ctx, TRAINING_JOBS, body, retry, lambda: reconcile(ctx, body), invalid_phase=TrainingPhase.FAILED
         )
 
-    kopf.on.resume(GROUP, VERSION, plural, registry=registry, id="reconcile")(on_trainingjob)
-    kopf.on.create(GROUP, VERSION, plural, registry=registry, id="reconcile")(on_trainingjob)
-    kopf.on.update(GROUP, VERSION, plural, registry=registry, id="reconcile", field="spec")(on_trainingjob)
+    on_spec(registry, plural, "reconcile", on_trainingjob)
 
     def on_progress_tick(body: Any, logger: Any, **_: Any) -> None:
         try:

@@ -17,7 +17,7 @@ from foresight.kube import JOBS
 from ...builders.forecasttask import KIND
 from ...reconcile import FORECAST_TASKS, JobState, job_state
 from ..children import watch_children
-from ..common import guarded
+from ..common import guarded, on_spec
 from ..context import HandlerContext
 from .controller import ForecastTaskController
 from .gauges import ForecastTaskMetrics
@@ -52,9 +52,7 @@ def register_forecasttask(
             invalid_phase=ForecastPhase.FAILED,
         )
 
-    kopf.on.resume(GROUP, VERSION, plural, registry=registry, id="reconcile")(reconcile)
-    kopf.on.create(GROUP, VERSION, plural, registry=registry, id="reconcile")(reconcile)
-    kopf.on.update(GROUP, VERSION, plural, registry=registry, id="reconcile", field="spec")(reconcile)
+    on_spec(registry, plural, "reconcile", reconcile)
 
     def on_tick(body: Any, **kwargs: Any) -> None:
         if controller.due(body, ctx.clock()):
