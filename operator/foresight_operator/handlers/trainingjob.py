@@ -22,7 +22,7 @@ import yaml
 from foresight.api.meta import GROUP, VERSION, ConditionType, Reason
 from foresight.api.trainingjob import TRAINING_JOB, TrainingJobSpec, TrainingPhase
 from foresight.contract.training import TrainingResult
-from foresight.kube import CONFIGMAPS, JOBS, PODS, SERVICES, KubeApiError
+from foresight.kube import CONFIGMAPS, JOBS, SERVICES, KubeApiError
 
 from ..builders import build_configmap, build_job, plan_training
 from ..builders.modelversion_from_training import TRAINING_JOB_UID_ANNOTATION, build_model_version
@@ -37,7 +37,6 @@ from ..builders.training import (
     build_ddp_service,
 )
 from ..reconcile import (
-    JOB_NAME_LABEL,
     MODEL_VERSIONS,
     TRAINING_JOBS,
     SpecError,
@@ -423,7 +422,7 @@ def refresh_progress(ctx: HandlerContext, body: Mapping[str, Any]) -> Obj | None
         return None  # a RayJob's driver runs in KubeRay's pods: its progress is on the Ray dashboard
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
-    pods = ctx.kube.list(PODS, namespace, label_selector=f"{JOB_NAME_LABEL}={job_name(name)}")
+    pods = job_pods(ctx.kube, namespace, job_name(name))
     running = [p for p in _reporting_pods(pods) if (p.get("status") or {}).get("phase") == "Running"]
     if not running:
         return None
