@@ -1,4 +1,4 @@
-"""The operator process: kopf with the project's settings, handlers, metrics and liveness.
+"""The operator process: kopf with the project's settings, handlers, telemetry and liveness.
 
 :func:`run` takes :class:`~foresight_operator.settings.OperatorSettings` (read by the entry point,
 ``foresight operator``) and blocks until kopf stops (SIGTERM / SIGINT finish handlers in flight).
@@ -13,9 +13,11 @@ from typing import Any
 
 from .settings import FINALIZER, OperatorSettings
 
-__all__ = ["build_kopf_settings", "build_registry", "run"]
+__all__ = ["USER_AGENT", "build_kopf_handlers", "build_kopf_settings", "run"]
 
 log = logging.getLogger(__name__)
+USER_AGENT = "foresight-operator"
+"""How the operator's own API calls are named in the API server's audit log."""
 
 
 def build_kopf_settings(settings: OperatorSettings) -> Any:
@@ -46,8 +48,9 @@ def build_kopf_settings(settings: OperatorSettings) -> Any:
     return ks
 
 
-def build_registry(ctx: Any) -> Any:
-    """A fresh ``kopf.OperatorRegistry`` with every kind's handlers (no module-level registration)."""
+def build_kopf_handlers(ctx: Any) -> Any:
+    """A fresh ``kopf.OperatorRegistry`` (kopf's name for a set of handlers) with every kind's
+    handlers; nothing is registered at module level."""
     import kopf
 
     from .handlers import register_all
@@ -63,18 +66,17 @@ def build_registry(ctx: Any) -> Any:
 def run(settings: OperatorSettings, *, stop_flag: threading.Event | None = None) -> int:
     """Run the operator until stopped; returns the process exit code."""
     import kopf
+    from foresight.kube import KubeClient
     from prometheus_client import CollectorRegistry
 
     from .handlers import HandlerContext
-    from .kube import KubeClient
-    from .metrics import MetricsServer, OperatorMetrics
+    from .telemetry import MetricsServer, OperatorMetrics
 
     fmt = {"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}
     kopf.configure(verbose=settings.verbose, log_format=fmt[settings.log_format])
     metrics = OperatorMetrics(CollectorRegistry())
-    ctx = HandlerContext(
-        settings=settings, kube=KubeClient.from_environment(timeout=settings.request_timeout), metrics=metrics
-    )
+    kube = KubeClient.from_environment(timeout=settings.request_timeout, user_agent=USER_AGENT)
+    ctx = HandlerContext(settings=settings, kube=kube, metrics=metrics)
     ready = threading.Event()
     server: MetricsServer | None = None
     if settings.metrics_port is not None:
@@ -83,7 +85,7 @@ def run(settings: OperatorSettings, *, stop_flag: threading.Event | None = None)
     log.info("foresight operator serving %s; runtime image %s", settings.scope, settings.runtime_image)
     try:
         kopf.run(
-            registry=build_registry(ctx),
+            registry=build_kopf_handlers(ctx),
             settings=build_kopf_settings(settings),
             standalone=settings.standalone,
             clusterwide=settings.all_namespaces,

@@ -2,7 +2,7 @@
 
 Pure: the API model and a few resolved facts (names, the runtime image, where an ONNX model
 lives) in, manifest dicts out; no client calls, no kopf. The classifier config file comes from
-:func:`foresight.serving.local.classifier_config_from_spec`, the same mapping local mode uses.
+:func:`foresight.contract.classifier.classifier_config_from_spec`, the same mapping local mode uses.
 
 Choices worth knowing:
 
@@ -14,7 +14,7 @@ Choices worth knowing:
 - The pod template carries the config's SHA-256, so a changed ConfigMap rolls the pods (they read
   the file once, at start). With sqlite the strategy is Recreate: a ReadWriteOnce claim cannot be
   mounted by the old and the new pod at once.
-- The Deployment carries the SHA-256 of the spec the operator wants (:data:`SPEC_HASH_ANNOTATION`);
+- The Deployment carries the SHA-256 of the spec the operator wants (:func:`~.deployment.stamp_spec_hash`);
   the handler patches it only when that differs, so repeated reconciles make no writes and do not
   fight server-side defaults. With autoscaling the replica count belongs to the HPA and is left out.
 """
@@ -22,7 +22,6 @@ Choices worth knowing:
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,16 +30,17 @@ from typing import Any
 import yaml
 from foresight.api.classifierservice import ClassifierServiceSpec
 from foresight.api.meta import SecretKeyRef
-from foresight.serving.local import (
+from foresight.contract.classifier import (
     API_KEY_ENV,
     AUTH_TOKEN_ENV,
+    HEALTH_PATH,
     REDIS_PASSWORD_ENV,
     classifier_config_from_spec,
 )
 
 from ..reconcile import child_name
 from .configmap import build_configmap
-from .deployment import build_deployment, build_service
+from .deployment import build_deployment, build_service, liveness_probe, stamp_spec_hash
 from .pod import Volume
 
 __all__ = [
@@ -49,10 +49,7 @@ __all__ = [
     "CONFIG_DIR",
     "CONFIG_FILE",
     "CONFIG_HASH_ANNOTATION",
-    "HEALTH_PATH",
     "MODEL_DIR",
-    "SPEC_HASH_ANNOTATION",
-    "STATS_PATH",
     "ClassifierChildren",
     "OnnxModel",
     "build_classifier_children",
@@ -64,14 +61,11 @@ CONFIG_FILE = "classifier.yaml"
 CONFIG_DIR = "/etc/foresight/classifier"
 CACHE_DIR = "/var/lib/foresight/cache"
 MODEL_DIR = "/var/lib/foresight/models"
-HEALTH_PATH = "/api/v1/health"
-STATS_PATH = "/api/v1/stats/today"
 SQLITE_FILE = "classifier.db"
 BIND_HOST_ANNOTATION = "foresight.dev/bind-host"
 """On the ClassifierService: the address the server binds (default ``0.0.0.0``). For single-host
 setups such as the test kubelet, whose pods are processes sharing the host's network."""
 CONFIG_HASH_ANNOTATION = "foresight.dev/config-sha256"
-SPEC_HASH_ANNOTATION = "foresight.dev/spec-sha256"
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -123,48 +117,23 @@ class ClassifierChildren:
     port: int
 
 
-def _sha256(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def build_classifier_children(
-    spec: ClassifierServiceSpec,
-    *,
-    name: str,
-    namespace: str,
-    labels: Mapping[str, str],
-    default_image: str,
-    bind_host: str = "0.0.0.0",
-    onnx_model: OnnxModel | None = None,
-) -> ClassifierChildren:
-    """The children of ClassifierService ``namespace/name``; ``labels`` go on all of them (and are the
-    pods' selector). ``onnx_model`` is required with ``backend.type onnx``."""
-    names = classifier_names(name)
-    sqlite = spec.cache.store == "sqlite"
-    model_path: str | None = None
+def _volumes(
+    spec: ClassifierServiceSpec, names: ClassifierNames, onnx_model: OnnxModel | None
+) -> tuple[list[Volume], str | None]:
+    """The pods' volumes (config, the sqlite cache claim, the ONNX model's claim) and the model's path."""
     volumes: list[Volume] = [Volume(name="config", mount_path=CONFIG_DIR, config_map=names.config_map)]
-    if sqlite:
+    if spec.cache.store == "sqlite":
         volumes.append(Volume(name="cache", mount_path=CACHE_DIR, claim=names.claim))
-    if spec.backend.type == "onnx":
-        if onnx_model is None:
-            raise ValueError("backend.type onnx needs the resolved ONNX model (OnnxModel)")
-        volumes.append(Volume(name="model", mount_path=MODEL_DIR, claim=onnx_model.claim, read_only=True))
-        model_path = f"{MODEL_DIR}/{onnx_model.path.lstrip('/')}"
-    config = classifier_config_from_spec(
-        spec,
-        namespace=namespace,
-        name=name,
-        sqlite_path=SQLITE_FILE,  # relative to the working directory, the claim's mount
-        host=bind_host,
-        onnx_model_path=model_path,
-    )
-    config_text = yaml.safe_dump(
-        config.model_dump(by_alias=True, mode="json", exclude_none=True), sort_keys=True, allow_unicode=True
-    )
-    config_map = build_configmap(
-        name=names.config_map, namespace=namespace, labels=labels, data={CONFIG_FILE: config_text}
-    )
+    if spec.backend.type != "onnx":
+        return volumes, None
+    if onnx_model is None:
+        raise ValueError("backend.type onnx needs the resolved ONNX model (OnnxModel)")
+    volumes.append(Volume(name="model", mount_path=MODEL_DIR, claim=onnx_model.claim, read_only=True))
+    return volumes, f"{MODEL_DIR}/{onnx_model.path.lstrip('/')}"
 
+
+def _secret_env(spec: ClassifierServiceSpec) -> dict[str, SecretKeyRef]:
+    """The variables the pods fill from Secrets; the config file names them, never the values."""
     secret_env: dict[str, SecretKeyRef] = {}
     if spec.backend.type == "dashscope" and spec.backend.dashscope is not None:
         secret_env[API_KEY_ENV] = spec.backend.dashscope.api_key_secret
@@ -172,7 +141,20 @@ def build_classifier_children(
         secret_env[REDIS_PASSWORD_ENV] = spec.cache.redis.password_secret
     if spec.auth_token_secret is not None:
         secret_env[AUTH_TOKEN_ENV] = spec.auth_token_secret
+    return secret_env
 
+
+def _deployment(
+    spec: ClassifierServiceSpec,
+    *,
+    names: ClassifierNames,
+    namespace: str,
+    labels: Mapping[str, str],
+    default_image: str,
+    volumes: list[Volume],
+    secret_env: dict[str, SecretKeyRef],
+    config_text: str,
+) -> Obj:
     replicas = spec.autoscaling.min_replicas if spec.autoscaling is not None else spec.replicas
     deployment = build_deployment(
         name=names.deployment,
@@ -194,15 +176,8 @@ def build_classifier_children(
     dspec = deployment["spec"]
     template = dspec["template"]
     container = template["spec"]["containers"][0]
-    # Liveness is generous: a pod that cannot reach its store answers 503 on health and is taken out
-    # of the Service by readiness long before it is restarted.
-    container["livenessProbe"] = {
-        "httpGet": {"path": HEALTH_PATH, "port": "http"},
-        "initialDelaySeconds": 10,
-        "periodSeconds": 20,
-        "failureThreshold": 6,
-    }
-    if sqlite:
+    container["livenessProbe"] = liveness_probe(HEALTH_PATH)
+    if spec.cache.store == "sqlite":
         container["workingDir"] = CACHE_DIR
         dspec["strategy"] = {"type": "Recreate"}
     else:
@@ -210,58 +185,96 @@ def build_classifier_children(
     template["metadata"]["annotations"] = {
         CONFIG_HASH_ANNOTATION: hashlib.sha256(config_text.encode()).hexdigest()
     }
-    hashed = {k: v for k, v in dspec.items() if not (k == "replicas" and spec.autoscaling is not None)}
-    deployment["metadata"]["annotations"] = {SPEC_HASH_ANNOTATION: _sha256(hashed)}
+    stamp_spec_hash(deployment, without_replicas=spec.autoscaling is not None)
+    return deployment
 
-    service = build_service(
-        name=names.service, namespace=namespace, labels=labels, selector=labels, port=spec.port
+
+def _cache_claim(
+    spec: ClassifierServiceSpec, names: ClassifierNames, namespace: str, labels: Mapping[str, str]
+) -> Obj | None:
+    if spec.cache.store != "sqlite":
+        return None
+    pvc_spec: Obj = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": spec.cache.size}},
+    }
+    if spec.cache.storage_class_name:
+        pvc_spec["storageClassName"] = spec.cache.storage_class_name
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": names.claim, "namespace": namespace, "labels": dict(labels)},
+        "spec": pvc_spec,
+    }
+
+
+def _autoscaler(
+    spec: ClassifierServiceSpec, names: ClassifierNames, namespace: str, labels: Mapping[str, str]
+) -> Obj | None:
+    a = spec.autoscaling
+    if a is None:
+        return None
+    cpu = {"type": "Utilization", "averageUtilization": a.target_cpu_utilization}
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": names.hpa, "namespace": namespace, "labels": dict(labels)},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": names.deployment},
+            "minReplicas": a.min_replicas,
+            "maxReplicas": a.max_replicas,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": cpu}}],
+        },
+    }
+
+
+def build_classifier_children(
+    spec: ClassifierServiceSpec,
+    *,
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    default_image: str,
+    bind_host: str = "0.0.0.0",
+    onnx_model: OnnxModel | None = None,
+) -> ClassifierChildren:
+    """The children of ClassifierService ``namespace/name``; ``labels`` go on all of them (and are the
+    pods' selector). ``onnx_model`` is required with ``backend.type onnx``."""
+    names = classifier_names(name)
+    volumes, model_path = _volumes(spec, names, onnx_model)
+    config = classifier_config_from_spec(
+        spec,
+        namespace=namespace,
+        name=name,
+        sqlite_path=SQLITE_FILE,  # relative to the working directory, the claim's mount
+        host=bind_host,
+        onnx_model_path=model_path,
     )
-
-    pvc: Obj | None = None
-    if sqlite:
-        pvc_spec: Obj = {
-            "accessModes": ["ReadWriteOnce"],
-            "resources": {"requests": {"storage": spec.cache.size}},
-        }
-        if spec.cache.storage_class_name:
-            pvc_spec["storageClassName"] = spec.cache.storage_class_name
-        pvc = {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": names.claim, "namespace": namespace, "labels": dict(labels)},
-            "spec": pvc_spec,
-        }
-
-    hpa: Obj | None = None
-    if spec.autoscaling is not None:
-        a = spec.autoscaling
-        hpa = {
-            "apiVersion": "autoscaling/v2",
-            "kind": "HorizontalPodAutoscaler",
-            "metadata": {"name": names.hpa, "namespace": namespace, "labels": dict(labels)},
-            "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": names.deployment},
-                "minReplicas": a.min_replicas,
-                "maxReplicas": a.max_replicas,
-                "metrics": [
-                    {
-                        "type": "Resource",
-                        "resource": {
-                            "name": "cpu",
-                            "target": {"type": "Utilization", "averageUtilization": a.target_cpu_utilization},
-                        },
-                    }
-                ],
-            },
-        }
-
+    config_text = yaml.safe_dump(
+        config.model_dump(by_alias=True, mode="json", exclude_none=True), sort_keys=True, allow_unicode=True
+    )
+    secret_env = _secret_env(spec)
+    deployment = _deployment(
+        spec,
+        names=names,
+        namespace=namespace,
+        labels=labels,
+        default_image=default_image,
+        volumes=volumes,
+        secret_env=secret_env,
+        config_text=config_text,
+    )
     return ClassifierChildren(
         names=names,
-        config_map=config_map,
+        config_map=build_configmap(
+            name=names.config_map, namespace=namespace, labels=labels, data={CONFIG_FILE: config_text}
+        ),
         deployment=deployment,
-        service=service,
-        pvc=pvc,
-        hpa=hpa,
+        service=build_service(
+            name=names.service, namespace=namespace, labels=labels, selector=labels, port=spec.port
+        ),
+        pvc=_cache_claim(spec, names, namespace, labels),
+        hpa=_autoscaler(spec, names, namespace, labels),
         secrets=tuple(secret_env.values()),
         endpoint=f"http://{names.service}.{namespace}.svc:{spec.port}",
         port=spec.port,

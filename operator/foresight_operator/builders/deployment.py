@@ -6,14 +6,17 @@ TrainingJob (``headless=True``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from foresight.api.meta import Placement, Resources, SecretKeyRef
 
-from .pod import Volume, container_env, placement_fields, resource_requirements, volume_fields
+from ..reconcile.updates import SPEC_HASH_ANNOTATION
+from .pod import Volume, build_container, placement_fields, volume_fields
 
-__all__ = ["build_deployment", "build_service"]
+__all__ = ["build_deployment", "build_service", "liveness_probe", "stamp_spec_hash"]
 
 Obj = dict[str, Any]
 
@@ -43,20 +46,19 @@ def build_deployment(
     missing = {k: v for k, v in selector.items() if labels.get(k) != v}
     if missing:
         raise ValueError(f"the pod labels must include the selector; missing {missing}")
-    pod_volumes, mounts = volume_fields(volumes)
-    container: Obj = {
-        "name": container_name,
-        "image": image,
-        "imagePullPolicy": pull_policy,
-        "command": list(command),
-        "ports": [{"name": port_name, "containerPort": port, "protocol": "TCP"}],
-        "env": container_env({"PYTHONUNBUFFERED": "1", **(env or {})}, secret_env or {}),
-        "resources": resource_requirements(resources or Resources()),
-    }
-    if args:
-        container["args"] = list(args)
-    if mounts:
-        container["volumeMounts"] = mounts
+    pod_volumes, _ = volume_fields(volumes)
+    container = build_container(
+        name=container_name,
+        image=image,
+        pull_policy=pull_policy,
+        command=command,
+        args=args,
+        env={"PYTHONUNBUFFERED": "1", **(env or {})},
+        secret_env=secret_env or {},
+        resources=resources or Resources(),
+        volumes=volumes,
+        ports=[{"name": port_name, "containerPort": port, "protocol": "TCP"}],
+    )
     if readiness_path:
         container["readinessProbe"] = {
             "httpGet": {"path": readiness_path, "port": port_name},
@@ -76,6 +78,26 @@ def build_deployment(
             "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
         },
     }
+
+
+def liveness_probe(path: str) -> Obj:
+    """A generous liveness probe: a pod that cannot reach its store answers 503 and readiness takes it
+    out of the Service long before this restarts it."""
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "initialDelaySeconds": 10,
+        "periodSeconds": 20,
+        "failureThreshold": 6,
+    }
+
+
+def stamp_spec_hash(deployment: Obj, *, without_replicas: bool = False) -> None:
+    """Annotate ``deployment`` with the SHA-256 of its spec (:data:`SPEC_HASH_ANNOTATION`), so the
+    handler patches it only when what the operator wants changed (``without_replicas``: an HPA owns
+    the count, so a different count is no change)."""
+    spec = {k: v for k, v in deployment["spec"].items() if not (without_replicas and k == "replicas")}
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    deployment["metadata"].setdefault("annotations", {})[SPEC_HASH_ANNOTATION] = digest
 
 
 def build_service(

@@ -10,8 +10,9 @@ reads back as the task's run history.
 The artifact store: ``pvc://<claim>/<path>`` mounts the claim at ``/var/lib/foresight/pvc/<claim>``
 and points the runtime's ``FORESIGHT_PVC_ROOT`` at its parent, spelled through the mount
 (``<mount>/..``) so that a test kubelet that maps mount paths to local directories maps it too;
-``s3://`` passes the endpoint and the credentials Secret as env. Results come back in the pod's
-termination message; pods need no Kubernetes API access.
+``s3://`` passes the endpoint and the credentials Secret as env (:func:`foresight.contract.s3.s3_pod_env`).
+Results come back in the pod's termination message (:class:`foresight.contract.forecast.ForecastRunResult`);
+pods need no Kubernetes API access.
 
 Scrape mode (:func:`build_scrape_children`): a 1-replica Deployment ``<task>-forecasts`` runs
 ``foresight serve forecasts`` with the same store (a PVC mounted read-only at the same path, or the
@@ -23,8 +24,6 @@ store as the runs do). Its Service carries ``prometheus.io/scrape|port|path``. T
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,14 +32,17 @@ from typing import Any
 
 import yaml
 from foresight.api.forecasttask import FORECAST_TASK, ForecastTaskSpec
-from foresight.api.meta import API_VERSION, Resources, RunPolicy, SecretKeyRef
-from foresight.forecast.scrape import DEFAULT_PORT, HEALTH_PATH, METRICS_PATH
+from foresight.api.meta import API_VERSION, Reason, Resources, RunPolicy, SecretKeyRef
+from foresight.contract import env as pod_env
+from foresight.contract.forecast import HEALTH_PATH, METRICS_PATH, SERVER_PORT, STORE_PREFIX
+from foresight.contract.s3 import s3_pod_env
 
+from ..reconcile.conditions import format_time, parse_time
 from ..reconcile.errors import SpecError
 from ..reconcile.names import child_name, owner_labels
 from ..schedule import RunKind
 from .configmap import build_configmap
-from .deployment import build_deployment, build_service
+from .deployment import build_deployment, build_service, liveness_probe, stamp_spec_hash
 from .job import build_job
 from .pod import Volume
 
@@ -54,7 +56,6 @@ __all__ = [
     "RUN_KIND_LABEL",
     "SCRAPE_PORT",
     "SERVER_RESOURCES",
-    "SPEC_HASH_ANNOTATION",
     "TASK_DIR",
     "TASK_FILE",
     "ForecastRun",
@@ -64,8 +65,10 @@ __all__ = [
     "build_task_configmap",
     "config_map_name",
     "forecasts_name",
+    "parse_annotations",
     "public_artifact_uri",
     "run_job_name",
+    "secret_refs",
     "task_document",
 ]
 
@@ -73,18 +76,16 @@ Obj = dict[str, Any]
 KIND = FORECAST_TASK.kind
 TASK_DIR = "/etc/foresight/task"
 TASK_FILE = "task.yaml"
-PVC_ROOT = "/var/lib/foresight/pvc"
+PVC_ROOT = pod_env.DEFAULT_PVC_ROOT
 RUN_KIND_LABEL = "foresight.dev/run-kind"
 ANNOTATION_SCHEDULED = "foresight.dev/scheduled-time"
 ANNOTATION_ATTEMPT = "foresight.dev/attempt"
 ANNOTATION_GENERATION = "foresight.dev/generation"
-STORE_PREFIX = "forecasttasks"  # where the runtime keeps a task's models (foresight.forecast.runner)
 COMPONENT_LABEL = "foresight.dev/component"
 SCRAPE_COMPONENT = "forecasts"
-SCRAPE_PORT = DEFAULT_PORT
+SCRAPE_PORT = SERVER_PORT
 SERVER_RESOURCES = Resources(cpu="50m", memory="256Mi")
 """The forecast server's pod: it reads one small object every few seconds and answers scrapes."""
-SPEC_HASH_ANNOTATION = "foresight.dev/spec-sha256"
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -106,10 +107,6 @@ class ForecastRun:
 
 def _stamp(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y%m%dt%H%M%S")
-
-
-def format_scheduled(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def run_job_name(task: str, run: ForecastRun) -> str:
@@ -150,42 +147,35 @@ class _Store:
 
 
 def _store(spec: ForecastTaskSpec) -> _Store:
-    art = spec.artifacts
-    uri = art.uri
+    uri = spec.artifacts.uri
     if uri.startswith("pvc://"):
         claim = uri[len("pvc://") :].partition("/")[0]
         mount = f"{PVC_ROOT}/{claim}"
         return _Store(
             volumes=(Volume(name="artifacts", mount_path=mount, claim=claim),),
-            env={"FORESIGHT_PVC_ROOT": f"{mount}/.."},
+            env={pod_env.PVC_ROOT: f"{mount}/.."},
         )
     if uri.startswith("s3://"):
-        env = {"FORESIGHT_S3_REGION": art.region, "FORESIGHT_S3_SECURE": str(not art.insecure).lower()}
-        if art.endpoint:
-            env["FORESIGHT_S3_ENDPOINT"] = art.endpoint
-        secret_env: dict[str, SecretKeyRef] = {}
-        if art.credentials_secret:
-            secret_env = {
-                "AWS_ACCESS_KEY_ID": SecretKeyRef(name=art.credentials_secret, key="accessKey"),
-                "AWS_SECRET_ACCESS_KEY": SecretKeyRef(name=art.credentials_secret, key="secretKey"),
-            }
-        return _Store(env=env, secret_env=secret_env)
+        s3 = s3_pod_env(spec.artifacts)
+        return _Store(env=s3.env, secret_env=s3.secret_env)
     raise SpecError(
         f"{uri!r}: file:// locations exist only in local mode (`foresight run --local`); in a cluster use "
         "pvc://<claim>/<path> or s3://<bucket>/<prefix>",
-        reason="UnsupportedURI",
+        reason=Reason.UNSUPPORTED_URI,
         field="artifacts.uri",
     )
 
 
-def secrets_needed(spec: ForecastTaskSpec) -> tuple[str, ...]:
-    """Secrets a run's pod reads (they must exist before its Job is made)."""
-    names = []
+def _secret_env(spec: ForecastTaskSpec, store: _Store) -> dict[str, SecretKeyRef]:
+    secret_env = dict(store.secret_env)
     if spec.source.bearer_token_secret is not None:
-        names.append(spec.source.bearer_token_secret.name)
-    if spec.artifacts.uri.startswith("s3://") and spec.artifacts.credentials_secret:
-        names.append(spec.artifacts.credentials_secret)
-    return tuple(dict.fromkeys(names))
+        secret_env[pod_env.PROMETHEUS_TOKEN] = spec.source.bearer_token_secret
+    return secret_env
+
+
+def secret_refs(spec: ForecastTaskSpec) -> tuple[SecretKeyRef, ...]:
+    """The Secret keys a run's pod reads (they must exist before its Job is made)."""
+    return tuple(_secret_env(spec, _store(spec)).values())
 
 
 def build_run_job(
@@ -203,9 +193,6 @@ def build_run_job(
     and repeat a bad query for nothing).
     """
     store = _store(spec)
-    secret_env = dict(store.secret_env)
-    if spec.source.bearer_token_secret is not None:
-        secret_env["FORESIGHT_PROMETHEUS_TOKEN"] = spec.source.bearer_token_secret
     labels = {**owner_labels(KIND, name), RUN_KIND_LABEL: run.kind}
     job = build_job(
         name=run_job_name(name, run),
@@ -215,7 +202,7 @@ def build_run_job(
         pull_policy=spec.runtime.pull_policy,
         command=("foresight", "run", "-f", f"{TASK_DIR}/{TASK_FILE}", "--mode", run.mode),
         env=store.env,
-        secret_env=secret_env,
+        secret_env=_secret_env(spec, store),
         resources=spec.resources,
         placement=spec.placement,
         run_policy=RunPolicy(backoff_limit=0),
@@ -225,7 +212,7 @@ def build_run_job(
         ),
     )
     annotations = {
-        ANNOTATION_SCHEDULED: format_scheduled(run.scheduled),
+        ANNOTATION_SCHEDULED: format_time(run.scheduled),
         ANNOTATION_ATTEMPT: str(run.attempt),
     }
     if run.generation is not None:
@@ -255,8 +242,8 @@ def build_scrape_children(
 ) -> ScrapeChildren:
     """The Deployment and Service that serve task ``namespace/name``'s forecasts for scraping.
 
-    The Deployment carries the SHA-256 of its spec (:data:`SPEC_HASH_ANNOTATION`), so the handler
-    patches it only when what the operator wants changed.
+    The Deployment carries the SHA-256 of its spec (:func:`~.deployment.stamp_spec_hash`), so the
+    handler patches it only when what the operator wants changed.
     """
     store = _store(spec)
     labels = {**owner_labels(KIND, name), COMPONENT_LABEL: SCRAPE_COMPONENT}
@@ -285,17 +272,8 @@ def build_scrape_children(
         readiness_path=HEALTH_PATH,
         container_name="forecasts",
     )
-    dspec = deployment["spec"]
-    container = dspec["template"]["spec"]["containers"][0]
-    # Generous: an unreachable store answers 503 and readiness takes the pod out long before this.
-    container["livenessProbe"] = {
-        "httpGet": {"path": HEALTH_PATH, "port": "http"},
-        "initialDelaySeconds": 10,
-        "periodSeconds": 20,
-        "failureThreshold": 6,
-    }
-    digest = hashlib.sha256(json.dumps(dspec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    deployment["metadata"]["annotations"] = {SPEC_HASH_ANNOTATION: digest}
+    deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbe"] = liveness_probe(HEALTH_PATH)
+    stamp_spec_hash(deployment)
     service = build_service(name=own, namespace=namespace, labels=labels, selector=labels, port=SCRAPE_PORT)
     service["metadata"]["annotations"] = {
         "prometheus.io/scrape": "true",
@@ -328,11 +306,10 @@ def public_artifact_uri(spec: ForecastTaskSpec, runtime_uri: str | None) -> str 
 
 def parse_annotations(annotations: Mapping[str, str]) -> tuple[datetime, int, int | None] | None:
     """``(scheduled, attempt, generation)`` from a run Job's annotations; ``None`` when not a run Job."""
-    raw = annotations.get(ANNOTATION_SCHEDULED)
-    if not raw:
+    scheduled = parse_time(annotations.get(ANNOTATION_SCHEDULED))
+    if scheduled is None:
         return None
     try:
-        scheduled = datetime.strptime(raw, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         attempt = int(annotations.get(ANNOTATION_ATTEMPT) or 1)
         gen_raw = annotations.get(ANNOTATION_GENERATION)
         generation = int(gen_raw) if gen_raw else None

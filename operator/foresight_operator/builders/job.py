@@ -12,14 +12,7 @@ from typing import Any
 
 from foresight.api.meta import Placement, Resources, RunPolicy, SecretKeyRef
 
-from .pod import (
-    TERMINATION_LOG,
-    Volume,
-    container_env,
-    placement_fields,
-    resource_requirements,
-    volume_fields,
-)
+from .pod import TERMINATION_LOG, Volume, build_container, placement_fields, run_env, volume_fields
 
 __all__ = ["build_job"]
 
@@ -51,25 +44,22 @@ def build_job(
     path, so the runtime writes its result where the kubelet reads it.
     """
     policy = run_policy or RunPolicy()
-    pod_volumes, mounts = volume_fields(volumes)
-    all_env = {"FORESIGHT_TERMINATION_LOG": TERMINATION_LOG, "PYTHONUNBUFFERED": "1", **(env or {})}
-    container: Obj = {
-        "name": container_name,
-        "image": image,
-        "imagePullPolicy": pull_policy,
-        "command": list(command),
-        "env": container_env(all_env, secret_env or {}),
-        "resources": resource_requirements(resources or Resources()),
-        "terminationMessagePath": TERMINATION_LOG,
-        # A crash before the runtime writes its message still leaves the log tail as the message.
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-    }
-    if args:
-        container["args"] = list(args)
-    if mounts:
-        container["volumeMounts"] = mounts
-    if working_dir:
-        container["workingDir"] = working_dir
+    pod_volumes, _ = volume_fields(volumes)
+    container = build_container(
+        name=container_name,
+        image=image,
+        pull_policy=pull_policy,
+        command=command,
+        args=args,
+        env=run_env(env),
+        secret_env=secret_env or {},
+        resources=resources or Resources(),
+        volumes=volumes,
+        working_dir=working_dir,
+    )
+    container["terminationMessagePath"] = TERMINATION_LOG
+    # A crash before the runtime writes its message still leaves the log tail as the message.
+    container["terminationMessagePolicy"] = "FallbackToLogsOnError"
     pod_spec: Obj = {
         "restartPolicy": "Never",
         "containers": [container],

@@ -7,7 +7,8 @@ starts nothing, and re-applying the same spec finds the Job that already ran.
 
 A ``pvc://claim/...`` artifact mounts the claim at ``/var/foresight/pvc/<claim>`` and tells the
 runtime where through ``FORESIGHT_PVC_MOUNTS`` (JSON ``{claim: mountPath}``). The runtime writes
-the optimised artifacts back next to the original, so the claim is mounted read-write.
+the optimised artifacts back next to the original, so the claim is mounted read-write. An
+``s3://`` artifact gets the S3 environment of its store (:func:`foresight.contract.s3.s3_pod_env`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from foresight.api.meta import SecretKeyRef, StoreRef
+from foresight.api.meta import Reason, SecretKeyRef
 from foresight.api.modelversion import ModelVersionSpec
+from foresight.contract import env as pod_env
+from foresight.contract.s3 import s3_pod_env
 
 from ..reconcile.errors import SpecError
 from ..reconcile.names import child_name
@@ -39,7 +42,6 @@ CONFIG_DIR = "/etc/foresight/modelversion"
 CONFIG_FILE = "modelversion.yaml"
 PVC_ROOT = "/var/foresight/pvc"
 WORK_MOUNT = "/var/foresight/work"
-PVC_MOUNTS_ENV = "FORESIGHT_PVC_MOUNTS"  # read by foresight.registry.verify
 
 
 @dataclass(frozen=True)
@@ -72,22 +74,6 @@ def verify_name(name: str, key: str) -> str:
     return child_name(name, f"verify-{key}")
 
 
-def _s3_env(store: StoreRef | None) -> tuple[dict[str, str], dict[str, SecretKeyRef], tuple[str, ...]]:
-    if store is None:
-        return {}, {}, ()
-    env = {"FORESIGHT_S3_REGION": store.region, "FORESIGHT_S3_SECURE": str(not store.insecure).lower()}
-    if store.endpoint:
-        env["FORESIGHT_S3_ENDPOINT"] = store.endpoint
-    if not store.credentials_secret:
-        return env, {}, ()
-    secret = store.credentials_secret
-    secret_env = {
-        "AWS_ACCESS_KEY_ID": SecretKeyRef(name=secret, key="accessKey"),
-        "AWS_SECRET_ACCESS_KEY": SecretKeyRef(name=secret, key="secretKey"),
-    }
-    return env, secret_env, (secret,)
-
-
 def plan_verify(
     spec: ModelVersionSpec,
     *,
@@ -109,19 +95,16 @@ def plan_verify(
             raise SpecError(f"{uri!r} has no claim name: use pvc://<claim>/<path>", field="artifact.uri")
         mount = f"{PVC_ROOT}/{claim}"
         volumes.append(Volume(name="artifacts", mount_path=mount, claim=claim))
-        env[PVC_MOUNTS_ENV] = json.dumps({claim: mount})
+        env[pod_env.PVC_MOUNTS] = json.dumps({claim: mount})
     elif uri.startswith("s3://"):
-        if spec.artifact.store is None or not spec.artifact.store.endpoint:
-            # Without an endpoint the runtime would talk to AWS; say so rather than guess.
-            env["FORESIGHT_S3_ENDPOINT"] = "s3.amazonaws.com"
-        e, se, s = _s3_env(spec.artifact.store)
-        env.update(e)
-        secret_env, secrets = se, s
+        s3 = s3_pod_env(spec.artifact.store)
+        env.update(s3.env)
+        secret_env, secrets = s3.secret_env, s3.secrets
     else:
         raise SpecError(
             f"{uri!r}: file:// artifacts exist only in local mode; in a cluster use pvc://<claim>/<path> "
             "or s3://<bucket>/<key>",
-            reason="UnsupportedURI",
+            reason=Reason.UNSUPPORTED_URI,
             field="artifact.uri",
         )
     volumes.append(

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from foresight.api.meta import API_VERSION
-from foresight.api.modelversion import ModelVersionSpec
+from foresight.api.modelversion import MODEL_VERSION, ModelVersionSpec
 
 from ..reconcile.names import MANAGED_BY, MANAGED_BY_LABEL
 
@@ -55,7 +55,7 @@ def model_version_manifest(
     """The ModelVersion object: ``spec`` (already validated by pydantic) plus managed-by and model labels."""
     return {
         "apiVersion": API_VERSION,
-        "kind": "ModelVersion",
+        "kind": MODEL_VERSION.kind,
         "metadata": {
             "name": name,
             "namespace": namespace,

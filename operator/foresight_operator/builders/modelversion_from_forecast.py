@@ -1,7 +1,7 @@
 """``build_forecast_model_version``: a ForecastTask training run -> the ModelVersion of its model.
 
-Pure: the ForecastTask and its run's termination message (the runtime's result: ``mode``,
-``artifactUri``, ``sha256``, ``trainedModels``, ``backtest``) in, the ModelVersion manifest out,
+Pure: the ForecastTask and its run's result (:class:`~foresight.contract.forecast.ForecastRunResult`:
+``mode``, ``artifactUri``, ``sha256``, ``trainedModels``, ``backtest``) in, the ModelVersion manifest out,
 built through :class:`~foresight.api.modelversion.ModelVersionSpec` so it is valid before it
 reaches the API; ``None`` when the run left no trained model to register:
 
@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from foresight.api.forecasttask import ForecastTaskSpec
+from foresight.api.forecasttask import FORECAST_TASK, ForecastTaskSpec
 from foresight.api.modelversion import Artifact, Lineage, ModelVersionSpec
+from foresight.contract.forecast import BacktestScore, ForecastRunResult
 
 from ..reconcile.names import NAME_LABEL, child_name, owner_labels
 from .forecasttask import public_artifact_uri
@@ -69,39 +70,39 @@ def forecast_model_version_name(task_name: str, artifact_uri: str) -> str:
     return child_name(task_name, _digest(artifact_uri))
 
 
-def _chosen_scores(spec: ForecastTaskSpec, rows: Any) -> dict[str, float]:
+def _chosen_scores(spec: ForecastTaskSpec, rows: Sequence[BacktestScore] | None) -> dict[str, float]:
     # The backtest has a row per model, baselines included; the task's own model is the one whose
     # errors describe this ModelVersion (for `auto`, the row of the per-series picks together).
     chosen = str(spec.model.type)
     for row in rows or []:
-        if isinstance(row, Mapping) and row.get("model") == chosen:
-            return numeric_metrics({k: v for k, v in row.items() if k != "model"})
+        if row.model == chosen:
+            return numeric_metrics(row.model_dump(exclude={"model"}))
     return {}
 
 
 def build_forecast_model_version(
-    task: Mapping[str, Any], result: Mapping[str, Any], *, trained: datetime, image: str
+    task: Mapping[str, Any], result: ForecastRunResult, *, trained: datetime, image: str
 ) -> Obj | None:
     """The ModelVersion manifest of the model a ForecastTask run trained, or ``None`` (see above).
 
-    ``task`` is the ForecastTask (metadata and spec), ``result`` its run's termination message,
-    ``trained`` when the run trained (its ``lastTrainTime``, else the run's end) and ``image`` the
-    runtime image the run used.
+    ``task`` is the ForecastTask (metadata and spec), ``result`` its run's result, ``trained`` when
+    the run trained (its ``lastTrainTime``, else the run's end) and ``image`` the runtime image the
+    run used.
     """
     meta = task["metadata"]
     ns, name, uid = meta["namespace"], meta["name"], meta["uid"]
     spec = ForecastTaskSpec.model_validate(dict(task.get("spec") or {}))
-    trained_models = result.get("trainedModels")
-    if result.get("mode") != "train" or not isinstance(trained_models, list) or not trained_models:
+    trained_models = result.trained_models
+    if result.mode != "train" or not trained_models:
         return None
-    uri = public_artifact_uri(spec, result.get("artifactUri"))
+    uri = public_artifact_uri(spec, result.artifact_uri)
     if not uri:
         return None
-    sha = result.get("sha256")
+    sha = result.sha256
     config: Obj = {
         "kind": "forecast",
         "model": str(spec.model.type),
-        "trainedModels": [str(m) for m in trained_models],
+        "trainedModels": list(trained_models),
         "hyperparameters": spec.model.hyperparameters.to_wire(),
         "seed": spec.model.seed,
         "backtestFolds": spec.model.backtest_folds,
@@ -109,8 +110,8 @@ def build_forecast_model_version(
         "step": spec.source.step,
         "image": image,
     }
-    if result.get("model"):
-        config["selected"] = str(result["model"])  # e.g. auto(ets:12,lstm:30)
+    if result.model:
+        config["selected"] = result.model  # e.g. auto(ets:12,lstm:30)
     if str(spec.model.type) == "auto":
         config["candidates"] = [str(c) for c in spec.model.candidates]
     mv_spec = ModelVersionSpec(
@@ -123,7 +124,7 @@ def build_forecast_model_version(
             sha256=str(sha).lower() if sha else None,
             store=spec.artifacts if uri.startswith("s3://") else None,
         ),
-        metrics=_chosen_scores(spec, result.get("backtest")),
+        metrics=_chosen_scores(spec, result.backtest),
         config=config,
         lineage=Lineage(forecast_task=name, dataset=promql_dataset(spec.source.url, spec.source.query)),
         description=f"trained by ForecastTask {ns}/{name} (uid {uid})",
@@ -133,6 +134,6 @@ def build_forecast_model_version(
         ns,
         mv_spec,
         # A label value is at most 63 characters: owner_labels cuts and hashes long names.
-        labels={FORECAST_TASK_LABEL: owner_labels("ForecastTask", name)[NAME_LABEL]},
+        labels={FORECAST_TASK_LABEL: owner_labels(FORECAST_TASK.kind, name)[NAME_LABEL]},
         annotations={FORECAST_TASK_UID_ANNOTATION: uid},
     )

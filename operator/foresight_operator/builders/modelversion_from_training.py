@@ -1,6 +1,7 @@
 """``build_model_version``: a finished TrainingJob -> the ModelVersion of the model it trained.
 
-Pure: the TrainingJob (spec, metadata, status) and the training pod's termination message in,
+Pure: the TrainingJob (spec, metadata, status) and the training pod's result
+(:class:`~foresight.contract.training.TrainingResult`) in,
 the ModelVersion manifest out, built through :class:`~foresight.api.modelversion.ModelVersionSpec`
 so it is valid before it reaches the API.
 
@@ -20,7 +21,8 @@ from datetime import datetime
 from typing import Any
 
 from foresight.api.modelversion import Artifact, Lineage, ModelVersionSpec
-from foresight.api.trainingjob import TrainingJobSpec
+from foresight.api.trainingjob import TRAINING_JOB, TrainingJobSpec
+from foresight.contract.training import TrainingResult
 
 from ..reconcile.names import NAME_LABEL, child_name, owner_labels
 from .modelversion_common import (
@@ -81,7 +83,7 @@ def build_model_version(
     artifact_uri: str,
     finished: datetime,
     image: str,
-    result: Mapping[str, Any] | None = None,
+    result: TrainingResult | None = None,
 ) -> Obj:
     """The ModelVersion manifest for a Succeeded TrainingJob.
 
@@ -96,17 +98,17 @@ def build_model_version(
     if spec.output is None:
         raise ValueError(f"TrainingJob {meta['name']} has no spec.output: it asked for no ModelVersion")
     status: Mapping[str, Any] = trainingjob.get("status") or {}
-    doc: Mapping[str, Any] = result or {}
+    doc = result or TrainingResult()
     ns, name, uid = meta["namespace"], meta["name"], meta["uid"]
 
     # The manifest's checksum covers every file of the model directory; the main file's is the
     # fallback for a runtime that published without a manifest. Both are accepted by verify.
-    sha = doc.get("manifestSha256") or doc.get("sha256")
+    sha = doc.manifest_sha256 or doc.sha256
     store = spec.artifacts if artifact_uri.startswith("s3://") else None
-    metrics = numeric_metrics(doc.get("metrics") or {}) or numeric_metrics(status.get("bestMetrics") or {})
+    metrics = numeric_metrics(doc.metrics or {}) or numeric_metrics(status.get("bestMetrics") or {})
     hyperparameters: dict[str, Any] = dict(spec.hyperparameters)
-    best_config = doc.get("bestConfig")
-    if isinstance(best_config, Mapping):
+    best_config = doc.best_config
+    if best_config is not None:
         hyperparameters.update({str(k): v for k, v in best_config.items()})
     config: Obj = {
         "task": spec.task,
@@ -125,7 +127,7 @@ def build_model_version(
             "mode": spec.search.mode,
             "trials": spec.search.trials,
         }
-        if isinstance(best_config, Mapping):
+        if best_config is not None:
             config["search"]["bestConfig"] = dict(best_config)
 
     mv_spec = ModelVersionSpec(
@@ -143,6 +145,6 @@ def build_model_version(
         ns,
         mv_spec,
         # A label value is at most 63 characters: owner_labels cuts and hashes long names.
-        labels={TRAINING_JOB_LABEL: owner_labels("TrainingJob", name)[NAME_LABEL]},
+        labels={TRAINING_JOB_LABEL: owner_labels(TRAINING_JOB.kind, name)[NAME_LABEL]},
         annotations={TRAINING_JOB_UID_ANNOTATION: uid},
     )

@@ -1,4 +1,4 @@
-"""Pod-level pieces shared by the Job and Deployment builders: resources, placement, volumes, env.
+"""Pod-level pieces shared by the Job, RayJob and Deployment builders: resources, placement, volumes, env.
 
 Pure functions: API models in, manifest dicts out, no client calls.
 """
@@ -10,20 +10,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from foresight.api.meta import Placement, Resources, SecretKeyRef
+from foresight.contract import env as pod_env
 
 __all__ = [
     "GPU_RESOURCE",
     "TERMINATION_LOG",
     "Volume",
+    "build_container",
     "container_env",
     "placement_fields",
     "resource_requirements",
+    "run_env",
     "volume_fields",
 ]
 
 Obj = dict[str, Any]
 GPU_RESOURCE = "nvidia.com/gpu"
-TERMINATION_LOG = "/dev/termination-log"
+TERMINATION_LOG = pod_env.TERMINATION_LOG_PATH
+"""The container's ``terminationMessagePath``, where the runtime writes its result."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,52 @@ def volume_fields(volumes: Sequence[Volume]) -> tuple[list[Obj], list[Obj]]:
             mount["readOnly"] = True
         mounts.append(mount)
     return pod, mounts
+
+
+def build_container(
+    *,
+    name: str,
+    image: str,
+    pull_policy: str,
+    env: Mapping[str, str],
+    secret_env: Mapping[str, SecretKeyRef],
+    resources: Resources,
+    volumes: Sequence[Volume] = (),
+    command: Sequence[str] = (),
+    args: Sequence[str] = (),
+    working_dir: str | None = None,
+    ports: Sequence[Obj] = (),
+) -> Obj:
+    """One container of the runtime image: what every Job, Deployment and RayJob pod runs.
+
+    ``env`` is taken as given (see :func:`run_env` for pods that run to completion); the mounts of
+    ``volumes`` are added (the pod spec gets the volumes themselves from :func:`volume_fields`).
+    """
+    container: Obj = {
+        "name": name,
+        "image": image,
+        "imagePullPolicy": pull_policy,
+        "env": container_env(env, secret_env),
+        "resources": resource_requirements(resources),
+    }
+    if command:
+        container["command"] = list(command)
+    if args:
+        container["args"] = list(args)
+    _, mounts = volume_fields(volumes)
+    if mounts:
+        container["volumeMounts"] = mounts
+    if working_dir:
+        container["workingDir"] = working_dir
+    if ports:
+        container["ports"] = [dict(p) for p in ports]
+    return container
+
+
+def run_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a pod that runs to completion: where to write its termination message,
+    unbuffered output (progress lines reach ``kubectl logs`` as they happen), then ``env``."""
+    return {pod_env.TERMINATION_LOG: TERMINATION_LOG, "PYTHONUNBUFFERED": "1", **(env or {})}
 
 
 def container_env(env: Mapping[str, str], secret_env: Mapping[str, SecretKeyRef]) -> list[Obj]:

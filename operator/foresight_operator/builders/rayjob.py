@@ -19,9 +19,10 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from foresight.api.meta import Placement, Resources, RunPolicy
+from foresight.api.meta import Placement, Reason, Resources, RunPolicy
+from foresight.api.trainingjob import TrainingPhase, TrainingReason
 
-from .pod import TERMINATION_LOG, container_env, placement_fields, resource_requirements, volume_fields
+from .pod import build_container, placement_fields, run_env, volume_fields
 from .training import TrainingPlan
 
 __all__ = [
@@ -48,21 +49,18 @@ def _pod_template(
     placement: Placement,
     ports: Sequence[Obj] = (),
 ) -> Obj:
-    pod_volumes, mounts = volume_fields(plan.volumes)
-    env = {"FORESIGHT_TERMINATION_LOG": TERMINATION_LOG, "PYTHONUNBUFFERED": "1", **plan.env}
-    container: Obj = {
-        "name": container_name,
-        "image": plan.image,
-        "imagePullPolicy": plan.pull_policy,
-        "env": container_env(env, plan.secret_env),
-        "resources": resource_requirements(resources),
-    }
-    if mounts:
-        container["volumeMounts"] = mounts
-    if plan.working_dir:
-        container["workingDir"] = plan.working_dir
-    if ports:
-        container["ports"] = [dict(p) for p in ports]
+    pod_volumes, _ = volume_fields(plan.volumes)
+    container = build_container(
+        name=container_name,
+        image=plan.image,
+        pull_policy=plan.pull_policy,
+        env=run_env(plan.env),
+        secret_env=plan.secret_env,
+        resources=resources,
+        volumes=plan.volumes,
+        working_dir=plan.working_dir,
+        ports=ports,
+    )
     spec: Obj = {"containers": [container], **placement_fields(placement)}
     if pod_volumes:
         spec["volumes"] = pod_volumes
@@ -134,7 +132,7 @@ def build_rayjob(
     }
 
 
-def rayjob_phase(rayjob: Mapping[str, Any] | None) -> tuple[str, str, str]:
+def rayjob_phase(rayjob: Mapping[str, Any] | None) -> tuple[TrainingPhase, str, str]:
     """``(phase, reason, message)`` of a TrainingJob from its RayJob's status (pure).
 
     ``jobDeploymentStatus`` says where KubeRay is (Initializing, Running, Complete, Failed,
@@ -142,20 +140,24 @@ def rayjob_phase(rayjob: Mapping[str, Any] | None) -> tuple[str, str, str]:
     STOPPED). A Ray job that ended decides; before that, the deployment status does.
     """
     if rayjob is None:
-        return "Pending", "Pending", "creating the RayJob"
+        return TrainingPhase.PENDING, Reason.PENDING, "creating the RayJob"
     status: Mapping[str, Any] = rayjob.get("status") or {}
     job_status = str(status.get("jobStatus") or "").upper()
     deployment = str(status.get("jobDeploymentStatus") or "")
     ray_message = str(status.get("message") or "")
     name = (rayjob.get("metadata") or {}).get("name", "")
     if job_status == "SUCCEEDED":
-        return "Succeeded", "Succeeded", "training finished in RayJob " + name
+        return TrainingPhase.SUCCEEDED, Reason.SUCCEEDED, "training finished in RayJob " + name
     if job_status in ("FAILED", "STOPPED") or deployment == "Failed":
-        reason = str(status.get("reason") or "RayJobFailed")
+        reason = str(status.get("reason") or TrainingReason.RAY_JOB_FAILED)
         what = f"RayJob {name} ended: jobStatus {job_status or '-'}, jobDeploymentStatus {deployment or '-'}"
-        return "Failed", reason, f"{what}; {ray_message}" if ray_message else what
+        return TrainingPhase.FAILED, reason, f"{what}; {ray_message}" if ray_message else what
     if deployment == "Suspended" or (rayjob.get("spec") or {}).get("suspend"):
-        return "Suspended", "Suspended", "runPolicy.suspend is true: set it to false to start"
+        return (
+            TrainingPhase.SUSPENDED,
+            Reason.SUSPENDED,
+            "runPolicy.suspend is true: set it to false to start",
+        )
     if job_status == "RUNNING" or deployment == "Running":
-        return "Running", "Running", f"training in RayJob {name}"
-    return "Pending", "Pending", f"RayJob {name}: {deployment or 'waiting for KubeRay'}"
+        return TrainingPhase.RUNNING, Reason.RUNNING, f"training in RayJob {name}"
+    return TrainingPhase.PENDING, Reason.PENDING, f"RayJob {name}: {deployment or 'waiting for KubeRay'}"

@@ -21,11 +21,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from foresight.api.meta import SecretKeyRef, StoreRef
-from foresight.api.trainconfig import render_train_config
-from foresight.api.trainingjob import TrainingJobSpec
+from foresight.api.meta import Reason, SecretKeyRef, StoreRef
+from foresight.api.trainingjob import TrainingJobSpec, TrainingReason
+from foresight.contract.s3 import s3_pod_env
+from foresight.contract.train_config import render_train_config
+from foresight.contract.training import NON_RETRYABLE_EXIT_CODES
 
 from ..reconcile.errors import SpecError
+from ..reconcile.jobs import JOB_NAME_LABEL
 from .deployment import build_service
 from .pod import Volume
 
@@ -61,15 +64,6 @@ MASTER_PORT_ANNOTATION = "foresight.dev/ddp-master-port"
 (``hostNetwork`` pods, e.g. for RDMA, or a test kubelet running pods as local processes): two DDP
 jobs on the same host would otherwise both listen on 29500."""
 JOB_INDEX_KEY = "batch.kubernetes.io/job-completion-index"
-JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
-NON_RETRYABLE_EXIT_CODES = (2, 3, 4, 5, 7, 8, 10)
-"""Exit codes of ``foresight train`` for failures a retry cannot fix (invalid config, dataset not
-found, NaN loss, checkpoint from another model, bad S3 credentials, PromQL error, data quality
-under the spec's thresholds; see
-``foresight.training.errors``). Copied rather than imported so the operator does not import torch;
-a unit test keeps the two in step."""
-CREDENTIALS_SECRET_ENV = "FORESIGHT_S3_CREDENTIALS_SECRET"
-"""The name of the S3 credentials Secret (not its content), so BadCredentials names what to fix."""
 
 
 @dataclass(frozen=True)
@@ -124,47 +118,138 @@ def _parse_store(uri: str, what: str) -> _Store:
         raise SpecError(
             f"{uri!r}: file:// locations exist only in local mode (`foresight run --local`); in a cluster "
             "use pvc://<claim>/<path> or s3://<bucket>/<prefix>",
-            reason="UnsupportedURI",
+            reason=Reason.UNSUPPORTED_URI,
             field=what,
         )
     raise SpecError(
-        f"{uri!r}: use pvc://<claim>/<path> or s3://<bucket>/<prefix>", reason="UnsupportedURI", field=what
+        f"{uri!r}: use pvc://<claim>/<path> or s3://<bucket>/<prefix>",
+        reason=Reason.UNSUPPORTED_URI,
+        field=what,
     )
 
 
-def _s3_env(store: StoreRef) -> tuple[dict[str, str], dict[str, SecretKeyRef], tuple[str, ...]]:
-    env: dict[str, str] = {
-        "FORESIGHT_S3_REGION": store.region,
-        "FORESIGHT_S3_SECURE": str(not store.insecure).lower(),
-    }
-    if store.endpoint:
-        env["FORESIGHT_S3_ENDPOINT"] = store.endpoint
-    secret_env: dict[str, SecretKeyRef] = {}
-    secrets: tuple[str, ...] = ()
-    if store.credentials_secret:
-        secret = store.credentials_secret
-        secret_env = {
-            "AWS_ACCESS_KEY_ID": SecretKeyRef(name=secret, key="accessKey"),
-            "AWS_SECRET_ACCESS_KEY": SecretKeyRef(name=secret, key="secretKey"),
-        }
-        secrets = (secret,)
-        env[CREDENTIALS_SECRET_ENV] = secret
-    return env, secret_env, secrets
+@dataclass
+class _PodNeeds:
+    """What the training pod needs beyond its config, collected while the plan is made."""
+
+    volumes: list[Volume]
+    env: dict[str, str] = field(default_factory=dict)
+    secret_env: dict[str, SecretKeyRef] = field(default_factory=dict)
+
+    def add_s3(self, store: StoreRef) -> None:
+        s3 = s3_pod_env(store)
+        self.env.update(s3.env)
+        self.secret_env.update(s3.secret_env)
 
 
-def _pvc_path(data: _Store, artifacts: _Store, volumes: list[Volume]) -> str:
+def _task(spec: TrainingJobSpec, builtin_task: str | None) -> str:
+    if builtin_task is None:
+        return spec.task
+    if builtin_task not in OVERRIDABLE_TASKS:
+        raise SpecError(
+            f"annotation {BUILTIN_TASK_ANNOTATION}={builtin_task!r} names no runtime task; "
+            f"use one of {', '.join(OVERRIDABLE_TASKS)} or remove the annotation",
+            reason=TrainingReason.UNKNOWN_TASK,
+        )
+    return builtin_task
+
+
+@dataclass(frozen=True)
+class _Locations:
+    working_dir: str
+    checkpoint_uri: str
+    output_uri: str
+    artifact_uri: str
+    """Where the trained model ends up, as the user would write it."""
+
+
+def _locations(spec: TrainingJobSpec, artifacts: _Store, run_dir: str, needs: _PodNeeds) -> _Locations:
+    """Checkpoints and the model under the artifacts store; a ``pvc://`` store is mounted as the
+    working directory (the config's paths are relative to it), an ``s3://`` one gets a scratch dir."""
+    if artifacts.scheme == "pvc":
+        needs.volumes.append(Volume(name="artifacts", mount_path=ARTIFACTS_MOUNT, claim=artifacts.root))
+        output_uri = artifacts.join("models", run_dir)
+        return _Locations(
+            working_dir=ARTIFACTS_MOUNT,
+            checkpoint_uri=artifacts.join("checkpoints", run_dir),
+            output_uri=output_uri,
+            artifact_uri=f"pvc://{artifacts.root}/{output_uri}",
+        )
+    needs.volumes.append(Volume(name="work", mount_path=WORK_MOUNT, empty_dir=True))
+    needs.add_s3(spec.artifacts)
+    bucket = f"s3://{artifacts.root}/"
+    output_uri = bucket + artifacts.join("models", run_dir)
+    return _Locations(
+        working_dir=WORK_MOUNT,
+        checkpoint_uri=bucket + artifacts.join("checkpoints", run_dir),
+        output_uri=output_uri,
+        artifact_uri=output_uri,
+    )
+
+
+def _check_promql_dataset(task: str) -> None:
+    if task != "forecast":
+        raise SpecError(
+            f"a PromQL dataset is read by the forecast task only; task {task} reads files: set "
+            "dataset.uri instead of dataset.promql",
+            reason=TrainingReason.UNSUPPORTED_DATASET,
+            field="dataset.promql",
+        )
+
+
+def _check_one_s3_identity(spec: TrainingJobSpec, store: StoreRef) -> None:
+    """One pod talks to one S3 endpoint with one set of credentials: a dataset store that differs from
+    the artifacts store is refused, not silently replaced by the artifacts' settings."""
+    if store.endpoint != spec.artifacts.endpoint:
+        raise SpecError(
+            f"dataset.store.endpoint {store.endpoint!r} differs from artifacts.endpoint "
+            f"{spec.artifacts.endpoint!r}; one TrainingJob talks to one S3 endpoint",
+            reason=Reason.INVALID_SPEC,
+            field="dataset.store.endpoint",
+        )
+    if store.credentials_secret != spec.artifacts.credentials_secret:
+        raise SpecError(
+            f"dataset.store.credentialsSecret {store.credentials_secret!r} differs from "
+            f"artifacts.credentialsSecret {spec.artifacts.credentials_secret!r}; the pod gets "
+            "one set of S3 credentials: give one Secret that can read the dataset and "
+            "write the artifacts, or drop dataset.store",
+            reason=Reason.INVALID_SPEC,
+            field="dataset.store.credentialsSecret",
+        )
+
+
+def _pvc_path(data: _Store, artifacts: _Store, needs: _PodNeeds) -> str:
     """Where the pod sees ``pvc://<claim>/<prefix>``: relative to the working directory when it is
-    the artifacts claim, else under a read-only mount of its claim (added to ``volumes``)."""
+    the artifacts claim, else under a read-only mount of its claim (added to the pod's volumes)."""
     if data.root == artifacts.root and artifacts.scheme == "pvc":
         return data.prefix.rstrip("/") if data.prefix else "."
     mount = f"{DATASETS_MOUNT}/{data.root}"
-    if not any(v.mount_path == mount for v in volumes):
-        volumes.append(Volume(name=f"data-{len(volumes)}", mount_path=mount, claim=data.root, read_only=True))
+    if not any(v.mount_path == mount for v in needs.volumes):
+        needs.volumes.append(
+            Volume(name=f"data-{len(needs.volumes)}", mount_path=mount, claim=data.root, read_only=True)
+        )
     return f"{mount}/{data.prefix}".rstrip("/")
 
 
+def _file_dataset(spec: TrainingJobSpec, artifacts: _Store, needs: _PodNeeds) -> str:
+    """The dataset as the pod reads it: a ``pvc://`` dataset is a path (see :func:`_pvc_path`); an
+    ``s3://`` dataset needs its store's S3 environment."""
+    assert spec.dataset is not None
+    uri = spec.dataset.uri or ""
+    data = _parse_store(uri, "dataset.uri")
+    if data.scheme == "pvc":
+        return _pvc_path(data, artifacts, needs)
+    store = spec.dataset.store
+    if store is not None:
+        if artifacts.scheme == "s3":
+            _check_one_s3_identity(spec, store)  # the artifacts store's settings already apply
+        else:
+            needs.add_s3(store)
+    return uri
+
+
 def _teacher_path(
-    spec: TrainingJobSpec, teacher_uri: str | None, artifacts: _Store, volumes: list[Volume]
+    spec: TrainingJobSpec, teacher_uri: str | None, artifacts: _Store, needs: _PodNeeds
 ) -> str | None:
     """Where the pod reads the distillation teacher's model directory (``None``: no distillation)."""
     if spec.distillation is None:
@@ -176,7 +261,7 @@ def _teacher_path(
         return None
     teacher = _parse_store(uri, "distillation.teacher")
     if teacher.scheme == "pvc":
-        return _pvc_path(teacher, artifacts, volumes)
+        return _pvc_path(teacher, artifacts, needs)
     if artifacts.scheme != "s3":
         raise SpecError(
             f"teacher {uri} is on S3 but artifacts.uri {spec.artifacts.uri} is not: the pod reads an "
@@ -208,111 +293,44 @@ def plan_training(
     # backend ray: the same plan (config, volumes, env) goes into a KubeRay RayJob instead of a
     # Job (builders.rayjob); whether the RayJob CRD is installed is the handler's question.
     ddp = _ddp_plan(spec, master_port)
-    task: str = spec.task
-    if builtin_task is not None:
-        if builtin_task not in OVERRIDABLE_TASKS:
-            raise SpecError(
-                f"annotation {BUILTIN_TASK_ANNOTATION}={builtin_task!r} names no runtime task; "
-                f"use one of {', '.join(OVERRIDABLE_TASKS)} or remove the annotation",
-                reason="UnknownTask",
-            )
-        task = builtin_task
-
+    task = _task(spec, builtin_task)
     artifacts = _parse_store(spec.artifacts.uri, "artifacts.uri")
-    volumes: list[Volume] = [
-        Volume(name="config", mount_path=CONFIG_DIR, config_map=config_map, read_only=True)
-    ]
-    env: dict[str, str] = {}
-    secret_env: dict[str, SecretKeyRef] = {}
-    secrets: list[str] = []
-    run_dir = f"{namespace}/{name}"
-    if artifacts.scheme == "pvc":
-        volumes.append(Volume(name="artifacts", mount_path=ARTIFACTS_MOUNT, claim=artifacts.root))
-        working_dir = ARTIFACTS_MOUNT
-        checkpoint_uri = artifacts.join("checkpoints", run_dir)
-        output_uri = artifacts.join("models", run_dir)
-        artifact_uri = f"pvc://{artifacts.root}/{output_uri}"
-    else:
-        volumes.append(Volume(name="work", mount_path=WORK_MOUNT, empty_dir=True))
-        working_dir = WORK_MOUNT
-        checkpoint_uri = f"s3://{artifacts.root}/" + artifacts.join("checkpoints", run_dir)
-        output_uri = f"s3://{artifacts.root}/" + artifacts.join("models", run_dir)
-        artifact_uri = output_uri
-        e, se, s = _s3_env(spec.artifacts)
-        env.update(e)
-        secret_env.update(se)
-        secrets.extend(s)
-
+    needs = _PodNeeds(
+        volumes=[Volume(name="config", mount_path=CONFIG_DIR, config_map=config_map, read_only=True)]
+    )
+    where = _locations(spec, artifacts, f"{namespace}/{name}", needs)
     dataset_uri: str | None = None
-    if task != "toy" and spec.dataset is not None and spec.dataset.promql is not None:
-        if task != "forecast":
-            raise SpecError(
-                f"a PromQL dataset is read by the forecast task only; task {task} reads files: set "
-                "dataset.uri instead of dataset.promql",
-                reason="UnsupportedDataset",
-                field="dataset.promql",
-            )
-    elif task != "toy" and spec.dataset is not None:
-        uri = spec.dataset.uri or ""
-        data = _parse_store(uri, "dataset.uri")
-        if data.scheme == "pvc":
-            dataset_uri = _pvc_path(data, artifacts, volumes)
+    if task != "toy" and spec.dataset is not None:
+        if spec.dataset.promql is not None:
+            _check_promql_dataset(task)
         else:
-            dataset_uri = uri
-            store = spec.dataset.store
-            if store is not None:
-                if artifacts.scheme == "s3" and (store.endpoint != spec.artifacts.endpoint):
-                    raise SpecError(
-                        f"dataset.store.endpoint {store.endpoint!r} differs from artifacts.endpoint "
-                        f"{spec.artifacts.endpoint!r}; one TrainingJob talks to one S3 endpoint",
-                        reason="InvalidSpec",
-                        field="dataset.store.endpoint",
-                    )
-                if artifacts.scheme == "s3" and (
-                    store.credentials_secret != spec.artifacts.credentials_secret
-                ):
-                    raise SpecError(
-                        f"dataset.store.credentialsSecret {store.credentials_secret!r} differs from "
-                        f"artifacts.credentialsSecret {spec.artifacts.credentials_secret!r}; the pod gets "
-                        "one set of S3 credentials: give one Secret that can read the dataset and "
-                        "write the artifacts, or drop dataset.store",
-                        reason="InvalidSpec",
-                        field="dataset.store.credentialsSecret",
-                    )
-                if artifacts.scheme != "s3":  # else the artifacts store's settings already apply
-                    e, se, s = _s3_env(store)
-                    env.update(e)
-                    secret_env.update(se)
-                    secrets.extend(s)
-    pod_teacher_uri = _teacher_path(spec, teacher_uri, artifacts, volumes)
+            dataset_uri = _file_dataset(spec, artifacts, needs)
     config = render_train_config(
         spec,
         task=task,
-        checkpoint_uri=checkpoint_uri,
-        output_uri=output_uri,
+        checkpoint_uri=where.checkpoint_uri,
+        output_uri=where.output_uri,
         dataset_uri=dataset_uri,
-        teacher_uri=pod_teacher_uri,
+        teacher_uri=_teacher_path(spec, teacher_uri, artifacts, needs),
         teacher_name=teacher_name,
         grouping={"namespace": namespace, "trainingjob": name},
     )
-
-    image = spec.runtime.image or default_image
     if task == "custom":
         command, args = tuple(spec.command), tuple(spec.args)
     else:
         command, args = ("foresight", "train", "--config", f"{CONFIG_DIR}/{CONFIG_FILE}"), ()
     return TrainingPlan(
         config=config,
-        image=image,
+        image=spec.runtime.image or default_image,
         pull_policy=spec.runtime.pull_policy,
         command=command,
         args=args,
-        volumes=tuple(volumes),
-        working_dir=working_dir,
-        env=env,
-        secret_env=secret_env,
-        secrets=tuple(dict.fromkeys(secrets)),
-        artifact_uri=artifact_uri,
+        volumes=tuple(needs.volumes),
+        working_dir=where.working_dir,
+        env=needs.env,
+        secret_env=needs.secret_env,
+        secrets=tuple(dict.fromkeys(ref.name for ref in needs.secret_env.values())),
+        artifact_uri=where.artifact_uri,
         ddp=ddp,
     )
 
@@ -330,7 +348,7 @@ def _ddp_plan(spec: TrainingJobSpec, master_port: str | None) -> DdpPlan | None:
             raise SpecError(
                 f"annotation {MASTER_PORT_ANNOTATION}={master_port!r} is not a port number in 1024-65535; "
                 "fix it or remove the annotation (default 29500)",
-                reason="InvalidSpec",
+                reason=Reason.INVALID_SPEC,
             )
     return DdpPlan(
         workers=spec.distributed.workers,

@@ -1,4 +1,4 @@
-"""kopf handlers, one module per kind; :func:`register_all` puts them into a registry."""
+"""kopf handlers, one module (or package) per kind; :func:`register_all` puts them into a kopf registry."""
 
 from __future__ import annotations
 

@@ -30,40 +30,43 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
-from foresight.api.classifierservice import CLASSIFIER_SERVICE, ClassifierServiceSpec
-from foresight.api.meta import API_VERSION, GROUP, VERSION, SecretKeyRef
+from foresight.api.classifierservice import (
+    CLASSIFIER_SERVICE,
+    ClassifierPhase,
+    ClassifierReason,
+    ClassifierServiceSpec,
+)
+from foresight.api.meta import GROUP, VERSION, ConditionType, Reason
+from foresight.contract.classifier import STATS_PATH
+from foresight.kube import CONFIGMAPS, DEPLOYMENTS, PODS, SECRETS, SERVICES, KubeApiError, ResourceRef
 
 from ..builders.classifierservice import (
     BIND_HOST_ANNOTATION,
-    SPEC_HASH_ANNOTATION,
-    STATS_PATH,
     ClassifierChildren,
     OnnxModel,
     build_classifier_children,
     classifier_names,
 )
-from ..kube import CONFIGMAPS, DEPLOYMENTS, PODS, SECRETS, SERVICES, KubeApiError, ResourceRef
 from ..reconcile import (
-    KIND_LABEL,
-    MANAGED_BY,
-    MANAGED_BY_LABEL,
+    CLASSIFIER_SERVICES,
+    MODEL_VERSIONS,
     ReconcileError,
     SpecError,
     WaitError,
-    ensure_child,
     find_condition,
-    merge_diff,
     owned_by,
     owner_labels,
     owner_selector,
     set_condition,
     write_status,
 )
-from .common import guarded, kind_ref, parse_spec
+from ..reconcile.children import UpdateFn
+from ..reconcile.updates import configmap_update, deployment_update, replace_spec_update, service_update
+from .children import make_child, watch_children
+from .common import guarded, on_spec, parse_spec, wait_for_secrets, write_and_report_status
 from .context import HandlerContext
 
 __all__ = [
-    "CLASSIFIER_SERVICES",
     "STATS_INTERVAL",
     "StatsFetcher",
     "classifier_status",
@@ -77,9 +80,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
-KIND = "ClassifierService"
-CLASSIFIER_SERVICES = kind_ref(KIND, CLASSIFIER_SERVICE.plural)
-MODEL_VERSIONS = ResourceRef(API_VERSION, "modelversions", "ModelVersion")
+KIND = CLASSIFIER_SERVICE.kind
 PVCS = ResourceRef("v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 HPAS = ResourceRef("autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
 STATS_INTERVAL = 10.0
@@ -115,11 +116,11 @@ def _onnx_model(ctx: HandlerContext, namespace: str, spec: ClassifierServiceSpec
             f"ModelVersion {namespace}/{mv_name} not found: create it "
             "(or fix spec.backend.onnx.modelVersion); "
             "the ClassifierService starts once it is Ready with an ONNX artifact",
-            reason="ModelVersionNotReady",
+            reason=ClassifierReason.MODEL_VERSION_NOT_READY,
             delay=max(ctx.settings.retry_delay, 5.0),
         )
     mstatus = mv.get("status") or {}
-    ready = find_condition(mstatus.get("conditions"), "Ready")
+    ready = find_condition(mstatus.get("conditions"), ConditionType.READY)
     uri = (mstatus.get("onnx") or {}).get("uri")
     mspec = mv.get("spec") or {}
     if not uri and mspec.get("framework") == "onnx":
@@ -130,7 +131,7 @@ def _onnx_model(ctx: HandlerContext, namespace: str, spec: ClassifierServiceSpec
             f"ModelVersion {namespace}/{mv_name} is not Ready yet{why}; waiting: the ClassifierService "
             "is deployed once it is Ready with an ONNX artifact (its status.onnx.uri, or spec.artifact.uri "
             "with framework onnx)",
-            reason="ModelVersionNotReady",
+            reason=ClassifierReason.MODEL_VERSION_NOT_READY,
             delay=max(ctx.settings.retry_delay, 5.0),
         )
     if not uri:
@@ -140,7 +141,7 @@ def _onnx_model(ctx: HandlerContext, namespace: str, spec: ClassifierServiceSpec
             f"ModelVersion {namespace}/{mv_name} is Ready but has no ONNX artifact (framework "
             f"{mspec.get('framework') or 'torch'}, no status.onnx): set spec.optimize.onnx: true on it "
             "(torch models) so it is exported, or name a ModelVersion with framework onnx",
-            reason="UnsupportedArtifact",
+            reason=ClassifierReason.UNSUPPORTED_ARTIFACT,
             delay=max(ctx.settings.retry_delay, 60.0),
         )
     parsed = urlparse(str(uri))
@@ -148,7 +149,7 @@ def _onnx_model(ctx: HandlerContext, namespace: str, spec: ClassifierServiceSpec
         raise WaitError(
             f"ModelVersion {namespace}/{mv_name}'s ONNX artifact {uri} is not on a PVC: serving pods mount "
             "pvc://<claim>/<path> artifacts only; optimise it to a PVC store",
-            reason="UnsupportedArtifact",
+            reason=ClassifierReason.UNSUPPORTED_ARTIFACT,
             delay=max(ctx.settings.retry_delay, 60.0),
         )
     return OnnxModel(claim=parsed.netloc, path=parsed.path.lstrip("/"))
@@ -174,92 +175,7 @@ def plan(ctx: HandlerContext, body: Mapping[str, Any]) -> ClassifierChildren:
         raise SpecError(str(exc)) from exc
 
 
-def _secret_data(secret: Obj) -> set[str]:
-    return set((secret.get("data") or {}).keys()) | set((secret.get("stringData") or {}).keys())
-
-
-def check_secrets(ctx: HandlerContext, namespace: str, refs: tuple[SecretKeyRef, ...]) -> None:
-    """Every referenced Secret key exists; a :class:`WaitError` naming the first missing one otherwise."""
-    for ref in refs:
-        secret = ctx.kube.get(SECRETS, ref.name, namespace)
-        if secret is None:
-            raise WaitError(
-                f"Secret {namespace}/{ref.name} not found: create it with key {ref.key} "
-                f"(kubectl -n {namespace} create secret generic {ref.name} --from-literal={ref.key}=...); "
-                "the ClassifierService is deployed once it exists",
-                reason="SecretNotFound",
-                delay=max(ctx.settings.retry_delay, 5.0),
-            )
-        if ref.key not in _secret_data(secret):
-            raise WaitError(
-                f"Secret {namespace}/{ref.name} has no key {ref.key} (it has: "
-                f"{', '.join(sorted(_secret_data(secret))) or 'none'}): add the key or fix the reference",
-                reason="SecretNotFound",
-                delay=max(ctx.settings.retry_delay, 5.0),
-            )
-
-
 # --- children -----------------------------------------------------------------------------------
-
-
-def _configmap_update(desired: Obj, existing: Obj) -> Obj | None:
-    want, have = desired.get("data") or {}, existing.get("data") or {}
-    return {"data": merge_diff(have, want)} if want != have else None
-
-
-def _deployment_update(desired: Obj, existing: Obj, *, manage_replicas: bool = True) -> Obj | None:
-    want_hash = desired["metadata"]["annotations"][SPEC_HASH_ANNOTATION]
-    have_hash = ((existing.get("metadata") or {}).get("annotations") or {}).get(SPEC_HASH_ANNOTATION)
-    dspec, espec = desired["spec"], existing.get("spec") or {}
-    patch: Obj = {}
-    if want_hash != have_hash:
-        # merge_diff nulls what the desired spec no longer has (a removed nodeSelector, the
-        # rollingUpdate block of a Recreate strategy); server defaults it nulls come back as defaults.
-        patch["spec"] = {
-            "template": merge_diff(espec.get("template") or {}, dspec["template"]),
-            "strategy": merge_diff(espec.get("strategy") or {}, dspec["strategy"]),
-        }
-        patch["metadata"] = {"annotations": {SPEC_HASH_ANNOTATION: want_hash}}
-    # With autoscaling the HPA owns the count: the desired replicas is only the starting point.
-    if manage_replicas and espec.get("replicas") != dspec["replicas"]:
-        patch.setdefault("spec", {})["replicas"] = dspec["replicas"]
-    return patch or None
-
-
-def _service_update(desired: Obj, existing: Obj) -> Obj | None:
-    def shape(obj: Obj) -> tuple[Any, Any]:
-        spec = obj.get("spec") or {}
-        ports = [(p.get("name"), p.get("port"), p.get("targetPort")) for p in spec.get("ports") or []]
-        return ports, spec.get("selector")
-
-    if shape(desired) == shape(existing):
-        return None
-    return {"spec": {"ports": desired["spec"]["ports"], "selector": desired["spec"]["selector"]}}
-
-
-def _hpa_update(desired: Obj, existing: Obj) -> Obj | None:
-    have = existing.get("spec") or {}
-    if all(have.get(k) == v for k, v in desired["spec"].items()):
-        return None
-    return {"spec": desired["spec"]}
-
-
-def _ensure(
-    ctx: HandlerContext,
-    body: Any,
-    ref: ResourceRef,
-    obj: Obj,
-    update: Callable[[Obj, Obj], Obj | None] | None,
-) -> Obj:
-    import kopf
-
-    kopf.adopt(obj, owner=body)
-    meta = body["metadata"]
-    child, created = ensure_child(ctx.kube, ref, obj, owner_uid=meta["uid"], update=update)
-    if created:
-        ctx.metrics.children.labels(kind=KIND, child=ref.kind).inc()
-        ctx.post_event(body, "Normal", f"{ref.kind}Created", f"created {ref.kind} {obj['metadata']['name']}")
-    return child
 
 
 def _write_waiting(ctx: HandlerContext, body: Mapping[str, Any], err: WaitError) -> None:
@@ -271,10 +187,10 @@ def _write_waiting(ctx: HandlerContext, body: Mapping[str, Any], err: WaitError)
     def compute(current: Obj) -> Obj:
         status = dict(current.get("status") or {})
         if deployment is None:
-            status["phase"] = "Pending"
+            status["phase"] = ClassifierPhase.PENDING
         status["conditions"] = set_condition(
             status.get("conditions"),
-            "Ready",
+            ConditionType.READY,
             "False",
             err.reason,
             err.message,
@@ -292,25 +208,28 @@ def reconcile(ctx: HandlerContext, body: Any) -> None:
     ns, name = meta["namespace"], meta["name"]
     try:
         children = plan(ctx, body)
-        check_secrets(ctx, ns, children.secrets)
+        wait_for_secrets(ctx, ns, children.secrets, waiting="the ClassifierService is deployed")
     except WaitError as exc:
         _write_waiting(ctx, body, exc)
         raise
-    _ensure(ctx, body, CONFIGMAPS, children.config_map, _configmap_update)
-    if children.pvc is not None:
+    wanted: list[tuple[ResourceRef, Obj, UpdateFn | None]] = [
+        (CONFIGMAPS, children.config_map, configmap_update),
         # A claim's spec is immutable once bound (only growing is allowed); it is created, never patched.
-        _ensure(ctx, body, PVCS, children.pvc, None)
-    _ensure(
-        ctx,
-        body,
-        DEPLOYMENTS,
-        children.deployment,
-        functools.partial(_deployment_update, manage_replicas=children.hpa is None),
-    )
-    _ensure(ctx, body, SERVICES, children.service, _service_update)
-    if children.hpa is not None:
-        _ensure(ctx, body, HPAS, children.hpa, _hpa_update)
-    else:
+        *([(PVCS, children.pvc, None)] if children.pvc is not None else []),
+        # With autoscaling the HPA owns the count: the desired replicas is only the starting point.
+        (
+            DEPLOYMENTS,
+            children.deployment,
+            functools.partial(deployment_update, manage_replicas=children.hpa is None),
+        ),
+        (SERVICES, children.service, service_update),
+        *([(HPAS, children.hpa, replace_spec_update)] if children.hpa is not None else []),
+    ]
+    for ref, obj, update in wanted:
+        make_child(
+            ctx, body, ref, obj, update=update, announce=f"created {ref.kind} {obj['metadata']['name']}"
+        )
+    if children.hpa is None:
         stale = ctx.kube.get(HPAS, children.names.hpa, ns)
         if stale is not None and owned_by(stale, meta["uid"]):
             ctx.kube.delete(HPAS, children.names.hpa, ns)
@@ -374,21 +293,28 @@ def classifier_status(
     status["readyReplicas"] = ready
     available = find_condition(dstatus.get("conditions"), "Available")
     if desired == 0:
-        phase, rstatus, reason = "Stopped", "False", "ScaledToZero"
+        phase, rstatus, reason = ClassifierPhase.STOPPED, "False", ClassifierReason.SCALED_TO_ZERO
         message = "spec.replicas is 0: no pod serves; scale it up to serve"
     elif available is not None and available.get("status") == "True" and ready > 0:
-        phase, rstatus, reason = "Running", "True", "Available"
+        phase, rstatus, reason = ClassifierPhase.RUNNING, "True", ClassifierReason.AVAILABLE
         message = f"{ready}/{desired} replicas ready" + (f" at {endpoint or status.get('endpoint')}")
     else:
-        phase, rstatus, reason = "Deploying", "False", "DeploymentNotReady"
+        phase, rstatus, reason = ClassifierPhase.DEPLOYING, "False", ClassifierReason.DEPLOYMENT_NOT_READY
         message = f"{ready}/{desired} replicas ready"
         if pod_problem:
             message += f"; {pod_problem}"
     status["phase"] = phase
-    conds = set_condition(conds, "Ready", rstatus, reason, message, generation=cgen, now=now)
-    if any(c.get("type") == "Degraded" and c.get("status") == "True" for c in conds) and rstatus == "True":
+    conds = set_condition(conds, ConditionType.READY, rstatus, reason, message, generation=cgen, now=now)
+    degraded = find_condition(conds, ConditionType.DEGRADED)
+    if degraded is not None and degraded.get("status") == "True" and rstatus == "True":
         conds = set_condition(
-            conds, "Degraded", "False", "Reconciled", "serving again", generation=cgen, now=now
+            conds,
+            ConditionType.DEGRADED,
+            "False",
+            Reason.RECONCILED,
+            "serving again",
+            generation=cgen,
+            now=now,
         )
     status["conditions"] = conds
     return status
@@ -408,7 +334,7 @@ def sync_status(
 
     def compute(current: Obj) -> Obj | None:
         cstatus = current.get("status") or {}
-        if cstatus.get("phase") == "Failed" and generation is None:
+        if cstatus.get("phase") == ClassifierPhase.FAILED and generation is None:
             return None  # an invalid spec's status belongs to the reconcile handler
         deployment = ctx.kube.get(DEPLOYMENTS, names.deployment, namespace)
         problem = None
@@ -427,17 +353,14 @@ def sync_status(
             pod_problem=problem,
         )
 
-    result = write_status(ctx.kube, CLASSIFIER_SERVICES, namespace, name, compute)
-    if result is None:
-        ctx.metrics.record_status(KIND, namespace, name, None)
-        return
-    phase = result.new.get("phase")
-    ctx.metrics.record_status(KIND, namespace, name, result.new)
-    if result.changed and result.old.get("phase") != phase and phase in ("Running", "Deploying"):
-        ready: Obj = find_condition(result.new.get("conditions"), "Ready") or {}
-        ctx.post_event(
-            result.body, "Normal", str(ready.get("reason") or phase), str(ready.get("message") or phase)
-        )
+    write_and_report_status(
+        ctx,
+        CLASSIFIER_SERVICES,
+        namespace,
+        name,
+        compute,
+        announce_phases=(ClassifierPhase.RUNNING, ClassifierPhase.DEPLOYING),
+    )
 
 
 def read_stats(ctx: HandlerContext, body: Mapping[str, Any], fetch: StatsFetcher) -> Obj | None:
@@ -449,7 +372,10 @@ def read_stats(ctx: HandlerContext, body: Mapping[str, Any], fetch: StatsFetcher
         p
         for p in pods
         if (p.get("status") or {}).get("podIP")
-        and (find_condition((p.get("status") or {}).get("conditions"), "Ready") or {}).get("status") == "True"
+        and (find_condition((p.get("status") or {}).get("conditions"), ConditionType.READY) or {}).get(
+            "status"
+        )
+        == "True"
         and not (p.get("metadata") or {}).get("deletionTimestamp")
     ]
     if not ready:
@@ -480,7 +406,9 @@ def refresh(ctx: HandlerContext, body: Any, fetch: StatsFetcher) -> None:
     """The timer: reconcile quietly (the create/update handlers report failures), then read stats."""
     meta = body["metadata"]
     status = body.get("status") or {}
-    if status.get("phase") == "Failed" and status.get("observedGeneration") == meta.get("generation"):
+    if status.get("phase") == ClassifierPhase.FAILED and status.get("observedGeneration") == meta.get(
+        "generation"
+    ):
         return  # invalid spec: nothing to keep in shape until it changes
     try:
         reconcile(ctx, body)
@@ -507,13 +435,16 @@ def register_classifierservice(
     plural = CLASSIFIER_SERVICE.plural
 
     def on_classifierservice(body: Any, retry: int, **_: Any) -> None:
-        guarded(ctx, CLASSIFIER_SERVICES, body, retry, lambda: reconcile(ctx, body), invalid_phase="Failed")
+        guarded(
+            ctx,
+            CLASSIFIER_SERVICES,
+            body,
+            retry,
+            lambda: reconcile(ctx, body),
+            invalid_phase=ClassifierPhase.FAILED,
+        )
 
-    kopf.on.resume(GROUP, VERSION, plural, registry=registry, id="reconcile")(on_classifierservice)
-    kopf.on.create(GROUP, VERSION, plural, registry=registry, id="reconcile")(on_classifierservice)
-    kopf.on.update(GROUP, VERSION, plural, registry=registry, id="reconcile", field="spec")(
-        on_classifierservice
-    )
+    on_spec(registry, plural, "reconcile", on_classifierservice)
 
     def on_timer(body: Any, logger: Any, **_: Any) -> None:
         try:
@@ -523,29 +454,18 @@ def register_classifierservice(
 
     kopf.timer(GROUP, VERSION, plural, registry=registry, id="refresh", interval=stats_interval)(on_timer)
 
-    def on_deployment_event(body: Any, type: str | None, logger: Any, **_: Any) -> None:
-        meta = body.get("metadata") or {}
-        owner = next((r for r in meta.get("ownerReferences") or [] if r.get("kind") == KIND), None)
-        if owner is None:
+    def on_deployment_change(namespace: str, owner: str, type: str | None, _deployment: Any) -> None:
+        if type != "DELETED":
+            sync_status(ctx, namespace, owner)
             return
-        ns = meta["namespace"]
-        try:
-            if type == "DELETED":
-                current = ctx.kube.get(CLASSIFIER_SERVICES, owner["name"], ns)
-                if current is not None and not current["metadata"].get("deletionTimestamp"):
-                    reconcile(ctx, current)  # someone deleted our Deployment: put it back
-                return
-            sync_status(ctx, ns, owner["name"])
-        except Exception as exc:  # the next event or the timer catches up
-            logger.warning(
-                f"ClassifierService {owner['name']} not updated from Deployment event {type}: {exc}"
-            )
+        current = ctx.kube.get(CLASSIFIER_SERVICES, owner, namespace)
+        if current is not None and not current["metadata"].get("deletionTimestamp"):
+            reconcile(ctx, current)  # someone deleted our Deployment: put it back
 
-    kopf.on.event(
-        "apps",
-        "v1",
-        "deployments",
-        registry=registry,
-        id="classifierservice-deployment-events",
-        labels={MANAGED_BY_LABEL: MANAGED_BY, KIND_LABEL: KIND},
-    )(on_deployment_event)
+    watch_children(
+        registry,
+        DEPLOYMENTS,
+        owner_kind=KIND,
+        handler_id="classifierservice-deployment-events",
+        on_change=on_deployment_change,
+    )

@@ -1,33 +1,39 @@
-"""The wrapper every kind's handler runs in: timing, metrics, and the permanent / temporary split.
+"""What every kind's handler shares: the error-policy wrapper, spec parsing, status reporting.
 
 :func:`guarded` turns a :class:`SpecError` into ``Ready=False`` with the reason and message, a
 Warning event and ``kopf.PermanentError`` (kopf stops retrying until the spec changes), and a
 :class:`WaitError` or API failure into a Warning event, ``kopf.TemporaryError`` with a delay, and
 ``Degraded=True`` once the same resource has failed ``degraded_after`` times in a row.
+:func:`write_and_report_status` writes a status and tells ``/metrics`` and the events about it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, TypeVar
 
-from foresight.api.meta import API_VERSION
+from foresight.api.meta import GROUP, VERSION, ConditionType, Reason, SecretKeyRef
+from foresight.kube import KubeApiError, ResourceRef
 from pydantic import BaseModel, ValidationError
 
-from ..kube import KubeApiError, ResourceRef
-from ..reconcile import ReconcileError, SpecError, WaitError, set_condition, write_status
+from ..reconcile import (
+    ReconcileError,
+    SpecError,
+    StatusWrite,
+    WaitError,
+    find_condition,
+    require_secrets,
+    set_condition,
+    write_status,
+)
 from .context import HandlerContext
 
-__all__ = ["guarded", "kind_ref", "parse_spec"]
+__all__ = ["guarded", "on_spec", "parse_spec", "wait_for_secrets", "write_and_report_status"]
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 M = TypeVar("M", bound=BaseModel)
-
-
-def kind_ref(kind: str, plural: str) -> ResourceRef:
-    return ResourceRef(API_VERSION, plural, kind)
 
 
 def parse_spec(model: type[M], spec: Mapping[str, Any] | None) -> M:
@@ -60,7 +66,7 @@ def _write_failure(
         conds = status.get("conditions") or []
         if isinstance(err, SpecError):
             conds = set_condition(
-                conds, "Ready", "False", err.reason, err.message, generation=generation, now=now
+                conds, ConditionType.READY, "False", err.reason, err.message, generation=generation, now=now
             )
             for ctype in extra_false:
                 conds = set_condition(
@@ -70,14 +76,26 @@ def _write_failure(
                 status["phase"] = invalid_phase
             status["observedGeneration"] = generation
         else:
-            ready = next((c for c in conds if c.get("type") == "Ready"), None)
+            ready = find_condition(conds, ConditionType.READY)
             if ready is None or ready.get("status") != "True":
                 conds = set_condition(
-                    conds, "Ready", "False", err.reason, err.message, generation=generation, now=now
+                    conds,
+                    ConditionType.READY,
+                    "False",
+                    err.reason,
+                    err.message,
+                    generation=generation,
+                    now=now,
                 )
             if degraded:
                 conds = set_condition(
-                    conds, "Degraded", "True", err.reason, err.message, generation=generation, now=now
+                    conds,
+                    ConditionType.DEGRADED,
+                    "True",
+                    err.reason,
+                    err.message,
+                    generation=generation,
+                    now=now,
                 )
         status["conditions"] = conds
         return status
@@ -117,11 +135,11 @@ def guarded(
             ctx.post_event(body, "Warning", exc.reason, exc.message)
             raise kopf.PermanentError(f"{exc.reason}: {exc.message}") from exc
         except (WaitError, KubeApiError) as exc:
-            err = exc if isinstance(exc, WaitError) else WaitError(str(exc), reason="ApiError")
+            err = exc if isinstance(exc, WaitError) else WaitError(str(exc), reason=Reason.API_ERROR)
             if isinstance(exc, KubeApiError) and not exc.temporary:
                 # 403 or 422 from the API server: retrying will not help until someone changes RBAC
                 # or the operator; still retried slowly, and reported.
-                err = WaitError(str(exc), reason="ApiRejected", delay=max(ctx.settings.retry_delay, 60))
+                err = WaitError(str(exc), reason=Reason.API_REJECTED, delay=max(ctx.settings.retry_delay, 60))
             ctx.metrics.reconciles.labels(kind=kind, result="retry").inc()
             ctx.metrics.errors.labels(kind=kind, reason=err.reason).inc()
             degraded = retry + 1 >= ctx.settings.degraded_after
@@ -130,3 +148,53 @@ def guarded(
             delay = err.delay if err.delay is not None else ctx.settings.retry_delay
             raise kopf.TemporaryError(f"{err.reason}: {err.message}", delay=delay) from exc
         ctx.metrics.reconciles.labels(kind=kind, result="ok").inc()
+
+
+def write_and_report_status(
+    ctx: HandlerContext,
+    ref: ResourceRef,
+    namespace: str,
+    name: str,
+    compute: Callable[[Obj], Obj | None],
+    *,
+    warn_phases: Collection[str] = (),
+    announce_phases: Collection[str] | None = None,
+) -> StatusWrite | None:
+    """:func:`~foresight_operator.reconcile.write_status`, then export the resource's state on
+    ``/metrics`` (its series go when it is gone) and, when the phase changed, post its ``Ready``
+    condition as an event: a Warning in ``warn_phases``, else Normal; only for ``announce_phases``
+    when given. ``None`` when the resource is gone.
+    """
+    result = write_status(ctx.kube, ref, namespace, name, compute)
+    ctx.metrics.record_status(ref.kind, namespace, name, result.new if result is not None else None)
+    if result is None:
+        return None
+    phase = result.new.get("phase")
+    announced = announce_phases is None or phase in announce_phases
+    if result.changed and result.old.get("phase") != phase and announced:
+        ready: Obj = find_condition(result.new.get("conditions"), ConditionType.READY) or {}
+        reason, message = str(ready.get("reason") or phase), str(ready.get("message") or phase)
+        ctx.post_event(result.body, "Warning" if phase in warn_phases else "Normal", reason, message)
+    return result
+
+
+SECRET_WAIT_MIN = 5.0
+"""Seconds at least between looks for a missing Secret (someone is typing ``kubectl create secret``)."""
+
+
+def wait_for_secrets(
+    ctx: HandlerContext, namespace: str, refs: Iterable[SecretKeyRef], *, waiting: str
+) -> None:
+    """:func:`~foresight_operator.reconcile.require_secrets` with the operator's retry delay."""
+    delay = max(ctx.settings.retry_delay, SECRET_WAIT_MIN)
+    require_secrets(ctx.kube, namespace, refs, waiting=waiting, delay=delay)
+
+
+def on_spec(registry: Any, plural: str, handler_id: str, handler: Callable[..., None]) -> None:
+    """Register ``handler`` for a resource's spec as kopf sees it: resumed (operator start), created,
+    and updated (``spec`` changes only: status writes do not call it)."""
+    import kopf
+
+    kopf.on.resume(GROUP, VERSION, plural, registry=registry, id=handler_id)(handler)
+    kopf.on.create(GROUP, VERSION, plural, registry=registry, id=handler_id)(handler)
+    kopf.on.update(GROUP, VERSION, plural, registry=registry, id=handler_id, field="spec")(handler)

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..kube import KubeClient
-from ..metrics import OperatorMetrics
+from foresight.kube import KubeClient
+
 from ..settings import OperatorSettings
+from ..telemetry import OperatorMetrics
 
 __all__ = ["EventPoster", "HandlerContext", "kopf_event", "utc_now"]
 

@@ -17,36 +17,42 @@ old version before promoting the new one, so it never causes a conflict.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import yaml
-from foresight.api.meta import GROUP, VERSION
-from foresight.api.modelversion import MODEL_VERSION, ModelVersionReason, ModelVersionSpec
+from foresight.api.meta import GROUP, VERSION, ConditionType, Reason
+from foresight.api.modelversion import (
+    MODEL_VERSION,
+    ModelVersionPhase,
+    ModelVersionReason,
+    ModelVersionSpec,
+    Stage,
+)
+from foresight.contract.modelversion import STATUS_FIELDS, VerifyResult
+from foresight.kube import CONFIGMAPS, JOBS
 
 from ..builders import build_configmap, build_job
 from ..builders.modelversion import CONFIG_FILE, VerifyPlan, plan_verify, verify_key, verify_name
-from ..kube import CONFIGMAPS, JOBS, PODS, SECRETS
 from ..reconcile import (
-    KIND_LABEL,
-    MANAGED_BY,
-    MANAGED_BY_LABEL,
+    MODEL_VERSIONS,
     SpecError,
-    WaitError,
-    ensure_child,
     find_condition,
+    job_pods,
     owner_labels,
+    pods_worth_reading,
     set_condition,
+    true_condition,
     write_status,
 )
-from .common import guarded, kind_ref, parse_spec
+from ..reconcile.pods import ended, termination_message
+from .children import make_child, watch_children
+from .common import guarded, on_spec, parse_spec, wait_for_secrets, write_and_report_status
 from .context import HandlerContext
 
 __all__ = [
-    "MODEL_VERSIONS",
     "production_updates",
     "reconcile",
     "register_modelversion",
@@ -57,23 +63,15 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
-KIND = "ModelVersion"
-MODEL_VERSIONS = kind_ref(KIND, MODEL_VERSION.plural)
-JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+KIND = MODEL_VERSION.kind
 VERIFY_KEY_LABEL = "foresight.dev/verify-key"
-RESULT_FIELDS = (
-    "verified",
-    "checksum",
-    "sizeBytes",
-    "onnx",
-    "int8",
-    "parityMaxAbsDiff",
-    "sparsity",
-    "latency",
-    "distillation",
-    "verifiedTime",
-)
 CONFLICT = "Conflict"
+"""The condition type of the one-Production-version rule."""
+LAST_WORDS = 1500
+"""Characters of a crashed verify pod's log tail quoted in the condition message."""
+VERIFY_BACKOFF_LIMIT = 2
+"""Retries of the verify Job: only for an unavailable store (the runtime exits ``EXIT_RETRY``);
+verdicts exit 0."""
 
 
 def _plan(ctx: HandlerContext, body: Mapping[str, Any]) -> VerifyPlan:
@@ -90,25 +88,15 @@ def _plan(ctx: HandlerContext, body: Mapping[str, Any]) -> VerifyPlan:
 
 def reconcile(ctx: HandlerContext, body: Any) -> None:
     """Make the verify ConfigMap and Job of the current spec exist, then sync status and Production."""
-    import kopf
-
     meta = body["metadata"]
-    ns, name, uid = meta["namespace"], meta["name"], meta["uid"]
+    ns, name = meta["namespace"], meta["name"]
     plan = _plan(ctx, body)
-    for secret in plan.secrets:
-        if ctx.kube.get(SECRETS, secret, ns) is None:
-            raise WaitError(
-                f"Secret {ns}/{secret} not found: create it with keys accessKey and secretKey (S3 "
-                "credentials); verification starts once it exists",
-                reason="SecretNotFound",
-                delay=max(ctx.settings.retry_delay, 5.0),
-            )
+    wait_for_secrets(ctx, ns, plan.secret_env.values(), waiting="verification starts")
     labels = {**owner_labels(KIND, name), VERIFY_KEY_LABEL: plan.key}
     cm = build_configmap(
         name=plan.name, namespace=ns, labels=labels, data={CONFIG_FILE: yaml.safe_dump(plan.config)}
     )
-    kopf.adopt(cm, owner=body)
-    ensure_child(ctx.kube, CONFIGMAPS, cm, owner_uid=uid)
+    make_child(ctx, body, CONFIGMAPS, cm)
     spec = parse_spec(ModelVersionSpec, body.get("spec"))
     job = build_job(
         name=plan.name,
@@ -123,46 +111,34 @@ def reconcile(ctx: HandlerContext, body: Any) -> None:
         volumes=plan.volumes,
         working_dir=plan.working_dir,
     )
-    # Retries are for an unavailable store (the runtime exits 75); verdicts exit 0.
-    job["spec"]["backoffLimit"] = 2
-    kopf.adopt(job, owner=body)
-    _, created = ensure_child(ctx.kube, JOBS, job, owner_uid=uid)
-    if created:
-        ctx.metrics.children.labels(kind=KIND, child="Job").inc()
-        ctx.post_event(body, "Normal", "VerifyJobCreated", f"Job {plan.name} verifies {spec.artifact.uri}")
+    job["spec"]["backoffLimit"] = VERIFY_BACKOFF_LIMIT
+    make_child(
+        ctx,
+        body,
+        JOBS,
+        job,
+        announce=f"Job {plan.name} verifies {spec.artifact.uri}",
+        reason="VerifyJobCreated",
+    )
     sync_status(ctx, ns, name)
     sync_production(ctx, ns, spec.model_name)
 
 
-def _termination(pod: Mapping[str, Any]) -> Obj | None:
-    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-        term = (cs.get("state") or {}).get("terminated")
-        if term:
-            raw = str(term.get("message") or "")
-            try:
-                doc = json.loads(raw) if raw.strip().startswith("{") else None
-            except ValueError:
-                return {"reason": "VerifyFailed", "message": raw[-1500:]}
-            if isinstance(doc, dict):
-                return doc
-            return {"reason": "VerifyFailed", "message": raw[-1500:]} if raw else None
-    return None
-
-
-def _finished_at(pod: Mapping[str, Any]) -> str:
-    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-        term = (cs.get("state") or {}).get("terminated") or {}
-        if term.get("finishedAt"):
-            return str(term["finishedAt"])
-    return ""
-
-
-def _result_fields(doc: Mapping[str, Any]) -> Obj:
-    out: Obj = {"verified": bool(doc.get("verified"))}
-    for key in RESULT_FIELDS[1:]:
-        if doc.get(key) is not None:
-            out[key] = doc[key]
-    return out
+def _verdict(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> VerifyResult:
+    """The verdict of a finished verify Job: the result its pod left, or why there is none."""
+    last = ended(pods)
+    winners = [p for p in last if (p.get("status") or {}).get("phase") == "Succeeded"] or last
+    raw = termination_message(winners[-1]) if winners else ""
+    result = VerifyResult.from_termination_message(raw)
+    if result is not None:
+        return result
+    if raw:  # a crash before the runtime wrote its verdict: the log tail says why
+        return VerifyResult(reason=ModelVersionReason.VERIFY_FAILED, message=raw[-LAST_WORDS:])
+    cond = true_condition(job, "Failed") or true_condition(job, "Complete") or {}
+    return VerifyResult(
+        reason=str(cond.get("reason") or ModelVersionReason.VERIFY_FAILED),
+        message=str(cond.get("message") or "the verify Job ended without a result"),
+    )
 
 
 def verify_status(
@@ -175,52 +151,51 @@ def verify_status(
     """The verification part of a ModelVersion's status from its current Job and pods (pure).
 
     While a Job runs, earlier results stay (a version being re-optimised keeps serving); a
-    finished Job's termination message replaces every result field.
+    finished Job's verdict replaces every result field.
     """
-    meta = body["metadata"]
-    generation = meta.get("generation")
+    generation = body["metadata"].get("generation")
     status: Obj = dict(body.get("status") or {})
-    jstatus: Obj = dict((job or {}).get("status") or {})
-    done = {c.get("type"): c for c in jstatus.get("conditions") or [] if c.get("status") == "True"}
-    ended = sorted((p for p in pods if _finished_at(p)), key=_finished_at)
-    doc: Obj | None = None
+    finished = job is not None and (true_condition(job, "Complete") or true_condition(job, "Failed"))
+    reason: str
     if job is None:
-        phase, reason, message = "Verifying", ModelVersionReason.VERIFYING.value, "creating the verify Job"
-    elif "Complete" in done or "Failed" in done:
-        winners = [p for p in ended if (p.get("status") or {}).get("phase") == "Succeeded"] or ended
-        doc = _termination(winners[-1]) if winners else None
-        if doc is None:
-            cond = done.get("Failed") or done["Complete"]
-            doc = {
-                "reason": str(cond.get("reason") or "VerifyFailed"),
-                "message": str(cond.get("message") or "the verify Job ended without a result"),
-            }
-        reason = str(doc.get("reason") or "VerifyFailed")
-        message = str(doc.get("message") or reason)
-        if "Failed" in done and doc.get("retryable"):
+        phase, reason, message = (
+            ModelVersionPhase.VERIFYING,
+            ModelVersionReason.VERIFYING,
+            "creating the verify Job",
+        )
+    elif finished:
+        verdict = _verdict(job, pods)
+        reason = verdict.reason or ModelVersionReason.VERIFY_FAILED
+        message = verdict.message or reason
+        if true_condition(job, "Failed") is not None and verdict.retryable:
             message += " (the verify Job used up its retries: fix the store, then delete the Job to retry)"
-        phase = "Ready" if reason == ModelVersionReason.VERIFIED and doc.get("verified") else "Failed"
-    elif int(jstatus.get("active") or 0) > 0:
-        phase, reason = "Verifying", ModelVersionReason.VERIFYING.value
+        ok = reason == ModelVersionReason.VERIFIED and verdict.verified
+        phase = ModelVersionPhase.READY if ok else ModelVersionPhase.FAILED
+        wire = verdict.to_wire()
+        for key in STATUS_FIELDS:
+            status.pop(key, None)
+        status.update({key: wire[key] for key in STATUS_FIELDS if wire.get(key) is not None})
+        status["verified"] = verdict.verified
+    elif int((job.get("status") or {}).get("active") or 0) > 0:
+        phase, reason = ModelVersionPhase.VERIFYING, ModelVersionReason.VERIFYING
         message = f"Job {job['metadata']['name']} verifies the artifact"
     else:
-        phase, reason = "Verifying", ModelVersionReason.VERIFYING.value
+        phase, reason = ModelVersionPhase.VERIFYING, ModelVersionReason.VERIFYING
         message = "waiting for the verify pod to start"
-
-    if doc is not None:
-        for key in RESULT_FIELDS:
-            status.pop(key, None)
-        status.update(_result_fields(doc))
     status["phase"] = phase
     status["observedGeneration"] = generation
     conds = status.get("conditions") or []
-    ready = "True" if phase == "Ready" else "False"
-    conds = set_condition(conds, "Ready", ready, reason, message, generation=generation, now=now)
-    progressing = "True" if phase == "Verifying" else "False"
-    conds = set_condition(conds, "Progressing", progressing, reason, message, generation=generation, now=now)
-    degraded = find_condition(conds, "Degraded")
+    ready = "True" if phase == ModelVersionPhase.READY else "False"
+    conds = set_condition(conds, ConditionType.READY, ready, reason, message, generation=generation, now=now)
+    progressing = "True" if phase == ModelVersionPhase.VERIFYING else "False"
+    conds = set_condition(
+        conds, ConditionType.PROGRESSING, progressing, reason, message, generation=generation, now=now
+    )
+    degraded = find_condition(conds, ConditionType.DEGRADED)
     if degraded is not None and degraded.get("status") == "True":
-        conds = set_condition(conds, "Degraded", "False", "Reconciled", "", generation=generation, now=now)
+        conds = set_condition(
+            conds, ConditionType.DEGRADED, "False", Reason.RECONCILED, "", generation=generation, now=now
+        )
     status["conditions"] = conds
     return status
 
@@ -235,27 +210,12 @@ def sync_status(ctx: HandlerContext, namespace: str, name: str) -> None:
             return None  # an invalid spec's status is written by the reconcile handler
         jname = verify_name(name, key)
         job = ctx.kube.get(JOBS, jname, namespace)
-        pods: list[Obj] = []
-        if job is not None and (
-            (job.get("status") or {}).get("conditions") or (job.get("status") or {}).get("failed")
-        ):
-            pods = ctx.kube.list(PODS, namespace, label_selector=f"{JOB_NAME_LABEL}={jname}")
+        pods = job_pods(ctx.kube, namespace, jname) if pods_worth_reading(job) else []
         return verify_status(current, job, pods, now=ctx.clock())
 
-    result = write_status(ctx.kube, MODEL_VERSIONS, namespace, name, compute)
-    if result is None:
-        ctx.metrics.record_status(KIND, namespace, name, None)
-        return
-    phase = result.new.get("phase")
-    ctx.metrics.record_status(KIND, namespace, name, result.new)
-    if result.changed and result.old.get("phase") != phase:
-        ready: Obj = find_condition(result.new.get("conditions"), "Ready") or {}
-        ctx.post_event(
-            result.body,
-            "Warning" if phase == "Failed" else "Normal",
-            str(ready.get("reason") or phase),
-            str(ready.get("message") or phase),
-        )
+    write_and_report_status(
+        ctx, MODEL_VERSIONS, namespace, name, compute, warn_phases=(ModelVersionPhase.FAILED,)
+    )
 
 
 def production_updates(versions: Sequence[Mapping[str, Any]], *, now: datetime) -> dict[str, Obj]:
@@ -264,7 +224,7 @@ def production_updates(versions: Sequence[Mapping[str, Any]], *, now: datetime) 
     Pure; see the module docstring for the rule. Versions whose status would not change are left out.
     """
     declared = sorted(
-        str(v["metadata"]["name"]) for v in versions if (v.get("spec") or {}).get("stage") == "Production"
+        str(v["metadata"]["name"]) for v in versions if (v.get("spec") or {}).get("stage") == Stage.PRODUCTION
     )
     out: dict[str, Obj] = {}
     for v in versions:
@@ -285,7 +245,7 @@ def production_updates(versions: Sequence[Mapping[str, Any]], *, now: datetime) 
                 conds,
                 CONFLICT,
                 "True",
-                ModelVersionReason.PRODUCTION_CONFLICT.value,
+                ModelVersionReason.PRODUCTION_CONFLICT,
                 message,
                 generation=generation,
                 now=now,
@@ -303,7 +263,13 @@ def production_updates(versions: Sequence[Mapping[str, Any]], *, now: datetime) 
                 if name in declared and not serving:
                     msg += "; not serving as Production until its artifact is verified"
                 conds = set_condition(
-                    conds, CONFLICT, "False", "NoConflict", msg, generation=generation, now=now
+                    conds,
+                    CONFLICT,
+                    "False",
+                    ModelVersionReason.NO_CONFLICT,
+                    msg,
+                    generation=generation,
+                    now=now,
                 )
         new["conditions"] = conds
         if new != old:
@@ -338,7 +304,9 @@ def sync_production(ctx: HandlerContext, namespace: str, model_name: str) -> Non
         conflict = find_condition(result.new.get("conditions"), CONFLICT) or {}
         old_conflict = find_condition(result.old.get("conditions"), CONFLICT) or {}
         if conflict.get("status") == "True" and old_conflict.get("status") != "True":
-            ctx.post_event(result.body, "Warning", "ProductionConflict", str(conflict.get("message")))
+            ctx.post_event(
+                result.body, "Warning", ModelVersionReason.PRODUCTION_CONFLICT, str(conflict.get("message"))
+            )
 
 
 def register_modelversion(registry: Any, ctx: HandlerContext) -> None:
@@ -348,14 +316,16 @@ def register_modelversion(registry: Any, ctx: HandlerContext) -> None:
     plural = MODEL_VERSION.plural
 
     def on_modelversion(body: Any, retry: int, **_: Any) -> None:
-        guarded(ctx, MODEL_VERSIONS, body, retry, lambda: reconcile(ctx, body), invalid_phase="Failed")
+        guarded(
+            ctx,
+            MODEL_VERSIONS,
+            body,
+            retry,
+            lambda: reconcile(ctx, body),
+            invalid_phase=ModelVersionPhase.FAILED,
+        )
 
-    for decorator in (
-        kopf.on.resume(GROUP, VERSION, plural, registry=registry, id="verify"),
-        kopf.on.create(GROUP, VERSION, plural, registry=registry, id="verify"),
-        kopf.on.update(GROUP, VERSION, plural, registry=registry, id="verify", field="spec"),
-    ):
-        decorator(on_modelversion)
+    on_spec(registry, plural, "verify", on_modelversion)
 
     def on_any_modelversion(body: Any, logger: Any, **_: Any) -> None:
         meta = body.get("metadata") or {}
@@ -369,21 +339,10 @@ def register_modelversion(registry: Any, ctx: HandlerContext) -> None:
 
     kopf.on.event(GROUP, VERSION, plural, registry=registry, id="production")(on_any_modelversion)
 
-    def on_job_event(body: Any, type: str | None, logger: Any, **_: Any) -> None:
-        meta = body.get("metadata") or {}
-        owner = next((r for r in meta.get("ownerReferences") or [] if r.get("kind") == KIND), None)
-        if owner is None:
-            return
-        try:
-            sync_status(ctx, meta["namespace"], owner["name"])
-        except Exception as exc:  # the next Job event or the owner's own reconcile catches up
-            logger.warning(f"status of ModelVersion {owner['name']} not updated from Job event {type}: {exc}")
-
-    kopf.on.event(
-        "batch",
-        "v1",
-        "jobs",
-        registry=registry,
-        id="modelversion-job-events",
-        labels={MANAGED_BY_LABEL: MANAGED_BY, KIND_LABEL: KIND},
-    )(on_job_event)
+    watch_children(
+        registry,
+        JOBS,
+        owner_kind=KIND,
+        handler_id="modelversion-job-events",
+        on_change=lambda namespace, owner, _type, _job: sync_status(ctx, namespace, owner),
+    )

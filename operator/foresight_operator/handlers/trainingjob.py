@@ -2,10 +2,11 @@
 
 Handlers (thin): create / resume / spec update run :func:`reconcile` (validate, plan, make the
 children, sync status); every change of a Job we own runs :func:`sync_status`. The pod never
-writes to the API: its result (metrics, artifact, or the failure reason) arrives in its
-termination message, which :func:`training_status` reads from the pod status, and while it
-trains a timer reads the newest epoch line of its log (:func:`progress_from_log`) into
-``status.progress`` (epoch / epochs, latest metrics, ETA).
+writes to the API: its result (a :class:`~foresight.contract.training.TrainingResult`: metrics,
+artifact, or the failure reason) arrives in its termination message, which
+:func:`training_status` reads from the pod status, and while it trains a timer reads the newest
+epoch line of its log (:func:`progress_from_log`) into ``status.progress`` (epoch / epochs, latest
+metrics, ETA).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from datetime import datetime
 from typing import Any
 
 import yaml
-from foresight.api.meta import GROUP, VERSION
-from foresight.api.modelversion import MODEL_VERSION
-from foresight.api.trainingjob import TRAINING_JOB, TrainingJobSpec
+from foresight.api.meta import GROUP, VERSION, ConditionType, Reason
+from foresight.api.trainingjob import TRAINING_JOB, TrainingJobSpec, TrainingPhase, TrainingReason
+from foresight.contract.training import TrainingResult
+from foresight.kube import CONFIGMAPS, JOBS, SERVICES, KubeApiError
 
 from ..builders import build_configmap, build_job, plan_training
 from ..builders.modelversion_from_training import TRAINING_JOB_UID_ANNOTATION, build_model_version
@@ -34,21 +36,27 @@ from ..builders.training import (
     build_ddp_job,
     build_ddp_service,
 )
-from ..kube import CONFIGMAPS, JOBS, PODS, SECRETS, SERVICES, KubeApiError
 from ..reconcile import (
-    KIND_LABEL,
-    MANAGED_BY,
-    MANAGED_BY_LABEL,
+    MODEL_VERSIONS,
+    TRAINING_JOBS,
     SpecError,
     WaitError,
     child_name,
-    ensure_child,
+    find_condition,
     format_time,
+    get_or_create,
+    job_pods,
     owner_labels,
+    parse_time,
+    pods_worth_reading,
     set_condition,
+    true_condition,
     write_status,
 )
-from .common import guarded, kind_ref, parse_spec
+from ..reconcile.pods import ended, finished_at, termination_message
+from ..reconcile.updates import suspend_update
+from .children import make_child, watch_children
+from .common import guarded, on_spec, parse_spec, wait_for_secrets, write_and_report_status
 from .context import HandlerContext
 from .trainingjob_ray import (
     RAYJOBS,
@@ -61,7 +69,6 @@ from .trainingjob_ray import (
 )
 
 __all__ = [
-    "TRAINING_JOBS",
     "ensure_model_version",
     "progress_from_log",
     "reconcile",
@@ -73,11 +80,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
-KIND = "TrainingJob"
-TRAINING_JOBS = kind_ref(KIND, TRAINING_JOB.plural)
-MODEL_VERSIONS = kind_ref("ModelVersion", MODEL_VERSION.plural)
-TERMINAL = ("Succeeded", "Failed")
-JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+KIND = TRAINING_JOB.kind
+TERMINAL = (TrainingPhase.SUCCEEDED, TrainingPhase.FAILED)
+ACTIVE = (TrainingPhase.PENDING, TrainingPhase.RUNNING)
+LAST_WORDS = 1500
+"""Characters of a failed pod's log tail quoted in the condition message."""
 
 
 def config_map_name(name: str) -> str:
@@ -115,41 +122,25 @@ def _teacher_uri(ctx: HandlerContext, body: Mapping[str, Any]) -> str | None:
         raise WaitError(
             f"teacher ModelVersion {ns}/{teacher} not found: create it or fix "
             "distillation.teacher.modelVersion; the TrainingJob starts once it exists",
-            reason="TeacherNotFound",
+            reason=TrainingReason.TEACHER_NOT_FOUND,
             delay=max(ctx.settings.retry_delay, 5.0),
         )
     return str(uri)
 
 
-def _job_update(desired: Obj, existing: Obj) -> Obj | None:
-    # A Job's pod template is immutable; suspend is the one knob that may change after creation.
-    want = bool(desired["spec"].get("suspend"))
-    return {"spec": {"suspend": want}} if bool((existing.get("spec") or {}).get("suspend")) != want else None
-
-
 def reconcile(ctx: HandlerContext, body: Any) -> None:
     """Make the ConfigMap and Job of one TrainingJob exist, then bring its status up to date."""
-    import kopf
-
     meta = body["metadata"]
-    ns, name, uid = meta["namespace"], meta["name"], meta["uid"]
+    ns, name = meta["namespace"], meta["name"]
     status = body.get("status") or {}
     if status.get("phase") in TERMINAL and status.get("observedGeneration") == meta.get("generation"):
         # Finished: never start the training again (its Job may be gone after ttlSecondsAfterFinished).
         # An operator stopped between the Succeeded status and the ModelVersion makes it now.
-        if status.get("phase") == "Succeeded" and not status.get("modelVersion"):
+        if status.get("phase") == TrainingPhase.SUCCEEDED and not status.get("modelVersion"):
             ensure_model_version(ctx, body)
         return
     plan = _plan(ctx, body, _teacher_uri(ctx, body))
-    for secret in plan.secrets:
-        if ctx.kube.get(SECRETS, secret, ns) is None:
-            raise WaitError(
-                f"Secret {ns}/{secret} not found: create it with keys accessKey and secretKey "
-                "(S3 credentials); "
-                "the TrainingJob starts once it exists",
-                reason="SecretNotFound",
-                delay=max(ctx.settings.retry_delay, 5.0),
-            )
+    wait_for_secrets(ctx, ns, plan.secret_env.values(), waiting="the TrainingJob starts")
     labels = owner_labels(KIND, name)
     cm = build_configmap(
         name=config_map_name(name),
@@ -157,13 +148,7 @@ def reconcile(ctx: HandlerContext, body: Any) -> None:
         labels=labels,
         data={CONFIG_FILE: yaml.safe_dump(plan.config, sort_keys=True)},
     )
-    kopf.adopt(cm, owner=body)
-    _, created = ensure_child(ctx.kube, CONFIGMAPS, cm, owner_uid=uid)
-    if created:
-        ctx.metrics.children.labels(kind=KIND, child="ConfigMap").inc()
-        ctx.post_event(
-            body, "Normal", "ConfigMapCreated", f"ConfigMap {cm['metadata']['name']} holds the run config"
-        )
+    make_child(ctx, body, CONFIGMAPS, cm, announce=f"ConfigMap {cm['metadata']['name']} holds the run config")
     spec = parse_spec(TrainingJobSpec, body.get("spec"))
     if spec.distributed.backend == "ray":
         reconcile_rayjob(ctx, body, plan, spec, labels)  # a KubeRay RayJob instead of the Job
@@ -187,11 +172,14 @@ def reconcile(ctx: HandlerContext, body: Any) -> None:
     )
     if plan.ddp is not None:
         job = _ddp_children(ctx, body, plan.ddp, job)
-    kopf.adopt(job, owner=body)
-    _, created = ensure_child(ctx.kube, JOBS, job, owner_uid=uid, update=_job_update)
-    if created:
-        ctx.metrics.children.labels(kind=KIND, child="Job").inc()
-        ctx.post_event(body, "Normal", "JobCreated", f"Job {job['metadata']['name']} runs the training")
+    make_child(
+        ctx,
+        body,
+        JOBS,
+        job,
+        update=suspend_update,
+        announce=f"Job {job['metadata']['name']} runs the training",
+    )
     sync_status(ctx, ns, name, plan=plan)
 
 
@@ -207,28 +195,21 @@ def _ddp_children(ctx: HandlerContext, body: Any, ddp: DdpPlan, job: Obj) -> Obj
 
     The Service comes first: worker pods resolve rank 0 through it as soon as they start.
     """
-    import kopf
-
     meta = body["metadata"]
-    ns, name = meta["namespace"], meta["name"]
     svc = build_ddp_service(
-        name=service_name(name),
-        namespace=ns,
-        labels=owner_labels(KIND, name),
+        name=service_name(meta["name"]),
+        namespace=meta["namespace"],
+        labels=owner_labels(KIND, meta["name"]),
         job_name=job["metadata"]["name"],
         ddp=ddp,
     )
-    kopf.adopt(svc, owner=body)
-    _, created = ensure_child(ctx.kube, SERVICES, svc, owner_uid=meta["uid"])
-    if created:
-        ctx.metrics.children.labels(kind=KIND, child="Service").inc()
-        ctx.post_event(
-            body,
-            "Normal",
-            "ServiceCreated",
-            f"headless Service {svc['metadata']['name']} names the DDP workers",
-        )
+    make_child(
+        ctx, body, SERVICES, svc, announce=f"headless Service {svc['metadata']['name']} names the DDP workers"
+    )
     return build_ddp_job(job, ddp=ddp, service=svc["metadata"]["name"])
+
+
+# --- status from the Job and its pods ----------------------------------------------------------
 
 
 def _workers_summary(job: Mapping[str, Any]) -> str | None:
@@ -251,30 +232,80 @@ def _reporting_pods(pods: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]
     return rank0 if indexed else list(pods)
 
 
-def _termination(pod: Mapping[str, Any]) -> tuple[Obj | None, str]:
-    """``(parsed JSON message or None, raw message)`` of a pod's terminated main container."""
-    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-        term = (cs.get("state") or {}).get("terminated")
-        if term:
-            raw = str(term.get("message") or "")
-            try:
-                doc = json.loads(raw) if raw.strip().startswith("{") else None
-            except ValueError:
-                doc = None
-            return (doc if isinstance(doc, dict) else None), raw
-    return None, ""
-
-
-def _finished_at(pod: Mapping[str, Any]) -> str:
-    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-        term = (cs.get("state") or {}).get("terminated")
-        if term:
-            return str(term.get("finishedAt") or "")
-    return ""
+def _succeeded(pods: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [p for p in _reporting_pods(pods) if (p.get("status") or {}).get("phase") == "Succeeded"]
 
 
 def _metric_summary(metrics: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={float(v):.4g}" for k, v in sorted(metrics.items()) if isinstance(v, int | float))
+
+
+def _job_phase(job: Mapping[str, Any] | None) -> tuple[TrainingPhase, str, str]:
+    """``(phase, reason, message)`` of a TrainingJob from its Job (or the RayJob presented as one)."""
+    if job is None:
+        return TrainingPhase.PENDING, Reason.PENDING, "creating the training Job"
+    if true_condition(job, "Complete") is not None:
+        return TrainingPhase.SUCCEEDED, Reason.SUCCEEDED, "training finished"
+    failed = true_condition(job, "Failed")
+    if failed is not None:
+        reason = str(failed.get("reason") or Reason.FAILED)
+        return TrainingPhase.FAILED, reason, str(failed.get("message") or "the training Job failed")
+    if (job.get("spec") or {}).get("suspend"):
+        return (
+            TrainingPhase.SUSPENDED,
+            Reason.SUSPENDED,
+            "runPolicy.suspend is true: set it to false to start",
+        )
+    if int((job.get("status") or {}).get("active") or 0) > 0:
+        return TrainingPhase.RUNNING, Reason.RUNNING, f"training in Job {job['metadata']['name']}"
+    return TrainingPhase.PENDING, Reason.PENDING, "waiting for the training pod to start"
+
+
+def _fold_result(status: Obj, result: TrainingResult, *, epochs: int, artifact_uri: str | None) -> str:
+    """A success's result into ``status`` (metrics, progress, trials, artifact); returns the message."""
+    metrics = dict(result.metrics or {})
+    status["bestMetrics"] = metrics
+    status["progress"] = {"epoch": int(result.epochs or 0), "epochs": epochs, "metrics": metrics}
+    if result.resumed_from_epoch is not None:
+        status["resumedFromEpoch"] = result.resumed_from_epoch
+    if result.data_quality is not None:
+        status["dataQuality"] = result.data_quality
+    if result.trials is not None:
+        # A Ray Tune search: its trials, the best one, and the refit of the best config.
+        status.update(search_status(result))
+        status["progress"]["epoch"] = int(result.epochs or epochs or 0)
+    runtime_uri = result.artifact_uri or ""
+    uri = runtime_uri if runtime_uri.startswith("s3://") else (artifact_uri or runtime_uri or None)
+    if uri:
+        status["artifactUri"] = uri
+    summary = _metric_summary(metrics)
+    if "bestTrial" in status:
+        return search_message(result) + (f"; refit: {summary}" if summary else "")
+    return f"trained {result.epochs} epochs" + (f"; {summary}" if summary else "")
+
+
+def _conditions(
+    status: Obj, phase: TrainingPhase, reason: str, message: str, *, generation: Any, now: datetime
+) -> list[Obj]:
+    conds = status.get("conditions") or []
+    ready = "True" if phase == TrainingPhase.SUCCEEDED else "False"
+    conds = set_condition(conds, ConditionType.READY, ready, reason, message, generation=generation, now=now)
+    progressing = "True" if phase in ACTIVE else "False"
+    conds = set_condition(
+        conds, ConditionType.PROGRESSING, progressing, reason, message, generation=generation, now=now
+    )
+    degraded = find_condition(conds, ConditionType.DEGRADED)
+    if degraded is not None and degraded.get("status") == "True":
+        conds = set_condition(
+            conds,
+            ConditionType.DEGRADED,
+            "False",
+            Reason.RECONCILED,
+            "reconciled again",
+            generation=generation,
+            now=now,
+        )
+    return conds
 
 
 def training_status(
@@ -288,100 +319,46 @@ def training_status(
     """The whole TrainingJob status from the Job and its pods (pure)."""
     meta = body["metadata"]
     generation = meta.get("generation")
-    spec = body.get("spec") or {}
     status: Obj = dict(body.get("status") or {})
-    old_phase = status.get("phase")
-    if job is None and old_phase in TERMINAL:
+    if job is None and status.get("phase") in TERMINAL:
         return status  # the Job was deleted after it finished (ttlSecondsAfterFinished): keep the result
     jstatus: Obj = dict((job or {}).get("status") or {})
-    true_conds = {c.get("type"): c for c in jstatus.get("conditions") or [] if c.get("status") == "True"}
-    failed_pods = int(jstatus.get("failed") or 0)
-    if job is None:
-        phase, reason, message = "Pending", "Pending", "creating the training Job"
-    elif "Complete" in true_conds:
-        phase, reason, message = "Succeeded", "Succeeded", "training finished"
-    elif "Failed" in true_conds:
-        cond = true_conds["Failed"]
-        phase, reason = "Failed", str(cond.get("reason") or "Failed")
-        message = str(cond.get("message") or "the training Job failed")
-    elif (job.get("spec") or {}).get("suspend"):
-        phase, reason, message = (
-            "Suspended",
-            "Suspended",
-            "runPolicy.suspend is true: set it to false to start",
-        )
-    elif int(jstatus.get("active") or 0) > 0:
-        phase, reason, message = "Running", "Running", f"training in Job {job['metadata']['name']}"
-    else:
-        phase, reason, message = "Pending", "Pending", "waiting for the training pod to start"
+    phase, reason, message = _job_phase(job)
     workers = _workers_summary(job) if job is not None else None
-    if workers is not None and phase in ("Pending", "Running"):
+    if workers is not None and phase in ACTIVE:
         message = f"{message}; {workers}"
-
-    ended = sorted((p for p in pods if _finished_at(p)), key=_finished_at)
-    if phase == "Succeeded":
-        winners = [
-            p for p in _reporting_pods(ended) if (p.get("status") or {}).get("phase") == "Succeeded"
-        ] or ended
-        doc, _ = _termination(winners[-1]) if winners else (None, "")
-        if doc:
-            metrics = {
-                k: float(v) for k, v in (doc.get("metrics") or {}).items() if isinstance(v, int | float)
-            }
-            status["bestMetrics"] = metrics
-            status["progress"] = {
-                "epoch": int(doc.get("epochs") or 0),
-                "epochs": int(spec.get("epochs") or 0),
-                "metrics": metrics,
-            }
-            if doc.get("resumedFromEpoch") is not None:
-                status["resumedFromEpoch"] = int(doc["resumedFromEpoch"])
-            if isinstance(doc.get("dataQuality"), dict):
-                status["dataQuality"] = doc["dataQuality"]
-            if isinstance(doc.get("trials"), list):
-                # A Ray Tune search: its trials, the best one, and the refit of the best config.
-                status.update(search_status(doc))
-                status["progress"]["epoch"] = int(doc.get("epochs") or spec.get("epochs") or 0)
-            runtime_uri = str(doc.get("artifactUri") or "")
-            uri = runtime_uri if runtime_uri.startswith("s3://") else (artifact_uri or runtime_uri or None)
-            if uri:
-                status["artifactUri"] = uri
-            summary = _metric_summary(metrics)
-            message = f"trained {doc.get('epochs')} epochs" + (f"; {summary}" if summary else "")
-            if "bestTrial" in status:
-                message = search_message(doc) + (f"; refit: {summary}" if summary else "")
+    last = ended(pods)
+    if phase == TrainingPhase.SUCCEEDED:
+        winners = _succeeded(last) or last
+        result = (
+            TrainingResult.from_termination_message(termination_message(winners[-1])) if winners else None
+        )
+        if result is not None and result.model_fields_set:  # an empty message says nothing
+            epochs = int((body.get("spec") or {}).get("epochs") or 0)
+            message = _fold_result(status, result, epochs=epochs, artifact_uri=artifact_uri)
         if "artifactUri" not in status and artifact_uri:
             # No result message (a RayJob leaves none): the model is where the plan told it to go.
             status["artifactUri"] = artifact_uri
-    elif phase == "Failed" and ended:
-        doc, raw = _termination(ended[-1])
-        if doc and isinstance(doc.get("dataQuality"), dict):
-            status["dataQuality"] = doc["dataQuality"]  # a DataQualityFailed run says what is wrong
-        if doc and doc.get("reason"):
-            reason = str(doc["reason"])
-            message = f"{doc.get('message') or ''} (Job: {message})".strip()
+    elif phase == TrainingPhase.FAILED and last:
+        raw = termination_message(last[-1])
+        failure = TrainingResult.from_termination_message(raw)
+        if failure is not None and failure.data_quality is not None:
+            status["dataQuality"] = failure.data_quality  # a DataQualityFailed run says what is wrong
+        if failure is not None and failure.reason:
+            reason = failure.reason
+            message = f"{failure.message or ''} (Job: {message})".strip()
         elif raw:
-            message = f"{message}; last pod said: {raw[-1500:]}"
-
+            message = f"{message}; last pod said: {raw[-LAST_WORDS:]}"
     status["phase"] = phase
     status["observedGeneration"] = generation
-    status["restarts"] = max(0, failed_pods - (1 if phase == "Failed" else 0))
+    status["restarts"] = max(0, int(jstatus.get("failed") or 0) - (1 if phase == TrainingPhase.FAILED else 0))
     if jstatus.get("startTime"):
         status["startTime"] = jstatus["startTime"]
     if jstatus.get("completionTime"):
         status["completionTime"] = jstatus["completionTime"]
-    elif phase == "Failed" and "completionTime" not in status:
+    elif phase == TrainingPhase.FAILED and "completionTime" not in status:
         status["completionTime"] = format_time(now)
-    conds = status.get("conditions") or []
-    ready = "True" if phase == "Succeeded" else "False"
-    conds = set_condition(conds, "Ready", ready, reason, message, generation=generation, now=now)
-    progressing = "True" if phase in ("Pending", "Running") else "False"
-    conds = set_condition(conds, "Progressing", progressing, reason, message, generation=generation, now=now)
-    if any(c.get("type") == "Degraded" and c.get("status") == "True" for c in conds):
-        conds = set_condition(
-            conds, "Degraded", "False", "Reconciled", "reconciled again", generation=generation, now=now
-        )
-    status["conditions"] = conds
+    status["conditions"] = _conditions(status, phase, reason, message, generation=generation, now=now)
     return status
 
 
@@ -395,11 +372,7 @@ def sync_status(ctx: HandlerContext, namespace: str, name: str, *, plan: Trainin
             job = rayjob_as_job(ctx.kube.get(RAYJOBS, rayjob_name(name), namespace))
         else:
             job = ctx.kube.get(JOBS, jname, namespace)
-        pods: list[Obj] = []
-        if job is not None and (
-            (job.get("status") or {}).get("conditions") or (job.get("status") or {}).get("failed")
-        ):
-            pods = ctx.kube.list(PODS, namespace, label_selector=f"{JOB_NAME_LABEL}={jname}")
+        pods = job_pods(ctx.kube, namespace, jname) if pods_worth_reading(job) else []
         uri = plan.artifact_uri if plan is not None else None
         if uri is None:
             try:
@@ -408,19 +381,12 @@ def sync_status(ctx: HandlerContext, namespace: str, name: str, *, plan: Trainin
                 return None  # an invalid spec's status is written by the reconcile handler
         return training_status(current, job, pods, now=ctx.clock(), artifact_uri=uri)
 
-    result = write_status(ctx.kube, TRAINING_JOBS, namespace, name, compute)
+    result = write_and_report_status(
+        ctx, TRAINING_JOBS, namespace, name, compute, warn_phases=(TrainingPhase.FAILED,)
+    )
     if result is None:
-        ctx.metrics.record_status(KIND, namespace, name, None)
         return
-    phase = result.new.get("phase")
-    ctx.metrics.record_status(KIND, namespace, name, result.new)
-    if result.changed and result.old.get("phase") != phase:
-        ready: Obj = next((c for c in result.new.get("conditions") or [] if c.get("type") == "Ready"), {})
-        type_ = "Warning" if phase == "Failed" else "Normal"
-        ctx.post_event(
-            result.body, type_, str(ready.get("reason") or phase), str(ready.get("message") or phase)
-        )
-    if phase == "Succeeded" and not result.new.get("modelVersion"):
+    if result.new.get("phase") == TrainingPhase.SUCCEEDED and not result.new.get("modelVersion"):
         ensure_model_version(ctx, {**result.body, "status": result.new})
 
 
@@ -473,11 +439,14 @@ def refresh_progress(ctx: HandlerContext, body: Mapping[str, Any]) -> Obj | None
     """
     status = body.get("status") or {}
     spec = body.get("spec") or {}
-    if status.get("phase") != "Running" or (spec.get("distributed") or {}).get("backend") == "ray":
+    if (
+        status.get("phase") != TrainingPhase.RUNNING
+        or (spec.get("distributed") or {}).get("backend") == "ray"
+    ):
         return None  # a RayJob's driver runs in KubeRay's pods: its progress is on the Ray dashboard
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
-    pods = ctx.kube.list(PODS, namespace, label_selector=f"{JOB_NAME_LABEL}={job_name(name)}")
+    pods = job_pods(ctx.kube, namespace, job_name(name))
     running = [p for p in _reporting_pods(pods) if (p.get("status") or {}).get("phase") == "Running"]
     if not running:
         return None
@@ -493,7 +462,7 @@ def refresh_progress(ctx: HandlerContext, body: Mapping[str, Any]) -> Obj | None
 
     def compute(current: Obj) -> Obj | None:
         now = dict(current.get("status") or {})
-        if now.get("phase") != "Running" or now.get("progress") == progress:
+        if now.get("phase") != TrainingPhase.RUNNING or now.get("progress") == progress:
             return None
         return {**now, "progress": progress}
 
@@ -507,28 +476,11 @@ def refresh_progress(ctx: HandlerContext, body: Mapping[str, Any]) -> Obj | None
 # --- success path: the ModelVersion of the trained model ------------------------------------
 
 
-def _result_message(ctx: HandlerContext, namespace: str, name: str) -> Obj | None:
-    """The termination message of the pod that succeeded, while the Job's pods still exist."""
-    jname = job_name(name)
-    pods = ctx.kube.list(PODS, namespace, label_selector=f"{JOB_NAME_LABEL}={jname}")
-    won = sorted(
-        (
-            p
-            for p in _reporting_pods(pods)
-            if (p.get("status") or {}).get("phase") == "Succeeded" and _finished_at(p)
-        ),
-        key=_finished_at,
-    )
-    return _termination(won[-1])[0] if won else None
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
+def _result(ctx: HandlerContext, namespace: str, name: str) -> TrainingResult | None:
+    """The result of the pod that succeeded, while the Job's pods still exist."""
+    won = [p for p in ended(job_pods(ctx.kube, namespace, job_name(name))) if finished_at(p)]
+    won = _succeeded(won)
+    return TrainingResult.from_termination_message(termination_message(won[-1])) if won else None
 
 
 def ensure_model_version(ctx: HandlerContext, body: Mapping[str, Any]) -> str | None:
@@ -556,39 +508,31 @@ def ensure_model_version(ctx: HandlerContext, body: Mapping[str, Any]) -> str | 
     manifest = build_model_version(
         body,
         artifact_uri=artifact_uri,
-        finished=_parse_time(status.get("completionTime")) or ctx.clock(),
+        finished=parse_time(status.get("completionTime")) or ctx.clock(),
         image=_plan(ctx, body).image,
-        result=_result_message(ctx, ns, name),
+        result=_result(ctx, ns, name),
     )
     mv_name = manifest["metadata"]["name"]
-    existing = ctx.kube.get(MODEL_VERSIONS, mv_name, ns)
-    if existing is None:
-        try:
-            ctx.kube.create(MODEL_VERSIONS, manifest, ns)
-        except KubeApiError as exc:
-            if not exc.conflict:
-                raise
-            existing = ctx.kube.get(MODEL_VERSIONS, mv_name, ns)
-        else:
-            ctx.metrics.children.labels(kind=KIND, child="ModelVersion").inc()
-            ctx.post_event(
-                body,
-                "Normal",
-                "ModelVersionCreated",
-                f"ModelVersion {mv_name} ({manifest['spec']['modelName']} "
-                f"{manifest['spec']['version']}) holds the trained model",
-            )
-    if existing is not None:
-        made_by = ((existing.get("metadata") or {}).get("annotations") or {}).get(TRAINING_JOB_UID_ANNOTATION)
-        if made_by != uid:
-            ctx.post_event(
-                body,
-                "Warning",
-                "ModelVersionConflict",
-                f"ModelVersion {ns}/{mv_name} exists and was not made by this TrainingJob: rename or "
-                "delete it to get this job's ModelVersion",
-            )
-            return None
+    existing, created = get_or_create(ctx.kube, MODEL_VERSIONS, manifest)
+    if created:
+        ctx.metrics.children.labels(kind=KIND, child="ModelVersion").inc()
+        ctx.post_event(
+            body,
+            "Normal",
+            "ModelVersionCreated",
+            f"ModelVersion {mv_name} ({manifest['spec']['modelName']} "
+            f"{manifest['spec']['version']}) holds the trained model",
+        )
+    made_by = ((existing.get("metadata") or {}).get("annotations") or {}).get(TRAINING_JOB_UID_ANNOTATION)
+    if made_by != uid:
+        ctx.post_event(
+            body,
+            "Warning",
+            "ModelVersionConflict",
+            f"ModelVersion {ns}/{mv_name} exists and was not made by this TrainingJob: rename or "
+            "delete it to get this job's ModelVersion",
+        )
+        return None
 
     def compute(current: Obj) -> Obj | None:
         now = dict(current.get("status") or {})
@@ -604,21 +548,11 @@ def register_trainingjob(registry: Any, ctx: HandlerContext) -> None:
     plural = TRAINING_JOB.plural
 
     def on_trainingjob(body: Any, retry: int, **_: Any) -> None:
-        guarded(ctx, TRAINING_JOBS, body, retry, lambda: reconcile(ctx, body), invalid_phase="Failed")
+        guarded(
+            ctx, TRAINING_JOBS, body, retry, lambda: reconcile(ctx, body), invalid_phase=TrainingPhase.FAILED
+        )
 
-    kopf.on.resume(GROUP, VERSION, plural, registry=registry, id="reconcile")(on_trainingjob)
-    kopf.on.create(GROUP, VERSION, plural, registry=registry, id="reconcile")(on_trainingjob)
-    kopf.on.update(GROUP, VERSION, plural, registry=registry, id="reconcile", field="spec")(on_trainingjob)
-
-    def on_job_event(body: Any, type: str | None, logger: Any, **_: Any) -> None:
-        meta = body.get("metadata") or {}
-        owner = next((r for r in meta.get("ownerReferences") or [] if r.get("kind") == KIND), None)
-        if owner is None:
-            return
-        try:
-            sync_status(ctx, meta["namespace"], owner["name"])
-        except Exception as exc:  # the next Job event or the owner's own reconcile catches up
-            logger.warning(f"status of TrainingJob {owner['name']} not updated from Job event {type}: {exc}")
+    on_spec(registry, plural, "reconcile", on_trainingjob)
 
     def on_progress_tick(body: Any, logger: Any, **_: Any) -> None:
         try:
@@ -634,15 +568,14 @@ def register_trainingjob(registry: Any, ctx: HandlerContext) -> None:
         id="progress",
         interval=ctx.settings.progress_interval,
         initial_delay=ctx.settings.progress_interval,
-        when=lambda status, **_: (status or {}).get("phase") == "Running",
+        when=lambda status, **_: (status or {}).get("phase") == TrainingPhase.RUNNING,
     )(on_progress_tick)
 
-    kopf.on.event(
-        "batch",
-        "v1",
-        "jobs",
-        registry=registry,
-        id="trainingjob-job-events",
-        labels={MANAGED_BY_LABEL: MANAGED_BY, KIND_LABEL: KIND},
-    )(on_job_event)
+    watch_children(
+        registry,
+        JOBS,
+        owner_kind=KIND,
+        handler_id="trainingjob-job-events",
+        on_change=lambda namespace, owner, _type, _job: sync_status(ctx, namespace, owner),
+    )
     register_rayjob_events(registry, lambda namespace, owner: sync_status(ctx, namespace, owner))

@@ -13,12 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from foresight.api.trainingjob import TrainingJobSpec, TrainingReason, Trial
+from foresight.api.trainingjob import TRAINING_JOB, TrainingJobSpec, TrainingPhase, TrainingReason, Trial
+from foresight.contract.training import TrainingResult, TrialResult
+from foresight.kube import ResourceRef
 
 from ..builders.rayjob import RAYJOB_CRD, build_rayjob, rayjob_phase
 from ..builders.training import TrainingPlan
-from ..kube import ResourceRef
-from ..reconcile import KIND_LABEL, MANAGED_BY, MANAGED_BY_LABEL, WaitError, child_name, ensure_child
+from ..reconcile import WaitError, child_name
+from ..reconcile.updates import suspend_update
+from .children import make_child, watch_children
 from .context import HandlerContext
 
 __all__ = [
@@ -34,7 +37,7 @@ __all__ = [
 ]
 
 Obj = dict[str, Any]
-KIND = "TrainingJob"
+KIND = TRAINING_JOB.kind
 RAYJOBS = ResourceRef("ray.io/v1", "rayjobs", "RayJob")
 CRDS = ResourceRef("apiextensions.k8s.io/v1", "customresourcedefinitions", "CustomResourceDefinition")
 RAY_CRD_RETRY_S = 60.0
@@ -45,18 +48,10 @@ def rayjob_name(name: str) -> str:
     return child_name(name, "ray")
 
 
-def _rayjob_update(desired: Obj, existing: Obj) -> Obj | None:
-    # As for a Job: the cluster spec is fixed once KubeRay made it; suspend is the knob that moves.
-    want = bool(desired["spec"].get("suspend"))
-    return {"spec": {"suspend": want}} if bool((existing.get("spec") or {}).get("suspend")) != want else None
-
-
 def reconcile_rayjob(
     ctx: HandlerContext, body: Any, plan: TrainingPlan, spec: TrainingJobSpec, labels: Mapping[str, str]
 ) -> None:
     """Make the RayJob of one TrainingJob exist (or say that KubeRay is missing)."""
-    import kopf
-
     meta = body["metadata"]
     ns, name = meta["namespace"], meta["name"]
     if ctx.kube.get(CRDS, RAYJOB_CRD, None) is None:
@@ -65,7 +60,7 @@ def reconcile_rayjob(
             "installed in this cluster: install the KubeRay operator (helm install kuberay-operator "
             "kuberay/kuberay-operator), or set distributed.backend to none (one pod, local Ray for a "
             "search) or torch (DDP workers); the TrainingJob starts once the CRD exists",
-            reason=TrainingReason.RAY_NOT_INSTALLED.value,
+            reason=TrainingReason.RAY_NOT_INSTALLED,
             delay=max(ctx.settings.retry_delay, RAY_CRD_RETRY_S),
         )
     rayjob = build_rayjob(
@@ -78,17 +73,12 @@ def reconcile_rayjob(
         placement=spec.placement,
         run_policy=spec.run_policy,
     )
-    kopf.adopt(rayjob, owner=body)
-    _, created = ensure_child(ctx.kube, RAYJOBS, rayjob, owner_uid=meta["uid"], update=_rayjob_update)
-    if created:
-        ctx.metrics.children.labels(kind=KIND, child="RayJob").inc()
-        ctx.post_event(
-            body,
-            "Normal",
-            "RayJobCreated",
-            f"RayJob {rayjob['metadata']['name']} runs the training on a Ray cluster of "
-            f"{spec.distributed.workers} worker(s)",
-        )
+    # As for a Job: the cluster spec is fixed once KubeRay made it; suspend is the knob that moves.
+    make_child(
+        ctx, body, RAYJOBS, rayjob, update=suspend_update,
+        announce=f"RayJob {rayjob['metadata']['name']} runs the training on a Ray cluster of "
+        f"{spec.distributed.workers} worker(s)",
+    )  # fmt: skip
 
 
 def rayjob_as_job(rayjob: Mapping[str, Any] | None) -> Obj | None:
@@ -102,59 +92,55 @@ def rayjob_as_job(rayjob: Mapping[str, Any] | None) -> Obj | None:
     phase, reason, message = rayjob_phase(rayjob)
     rstatus: Mapping[str, Any] = rayjob.get("status") or {}
     status: Obj = {}
-    if phase == "Succeeded":
+    if phase == TrainingPhase.SUCCEEDED:
         status["conditions"] = [{"type": "Complete", "status": "True", "reason": reason, "message": message}]
-    elif phase == "Failed":
+    elif phase == TrainingPhase.FAILED:
         status["conditions"] = [{"type": "Failed", "status": "True", "reason": reason, "message": message}]
-    elif phase == "Running":
+    elif phase == TrainingPhase.RUNNING:
         status["active"] = 1
     if rstatus.get("startTime"):
         status["startTime"] = rstatus["startTime"]
-    if phase in ("Succeeded", "Failed") and rstatus.get("endTime"):
+    if phase in (TrainingPhase.SUCCEEDED, TrainingPhase.FAILED) and rstatus.get("endTime"):
         status["completionTime"] = rstatus["endTime"]
     return {
         "metadata": dict(rayjob.get("metadata") or {}),
-        "spec": {"suspend": phase == "Suspended"},
+        "spec": {"suspend": phase == TrainingPhase.SUSPENDED},
         "status": status,
     }
 
 
-def _trial(doc: Mapping[str, Any]) -> Obj:
-    metric = doc.get("metric")
+def _trial(trial: TrialResult) -> Obj:
     return Trial(
-        id=str(doc.get("id") or ""),
+        id=trial.id,
         # status.trials[].config is string -> string, as spec.hyperparameters is.
-        config={str(k): str(v) for k, v in (doc.get("config") or {}).items()},
-        metric=float(metric) if isinstance(metric, int | float) else None,
-        status=str(doc.get("status") or ""),
+        config={str(k): str(v) for k, v in trial.config.items()},
+        metric=trial.metric,
+        status=trial.status,
     ).to_wire()
 
 
-def search_status(result: Mapping[str, Any]) -> Obj:
-    """``trials`` and ``bestTrial`` of the status from a search's termination message (pure)."""
-    out: Obj = {"trials": [_trial(t) for t in result.get("trials") or [] if isinstance(t, Mapping)]}
-    best = result.get("bestTrial")
-    if isinstance(best, Mapping):
-        out["bestTrial"] = _trial(best)
+def search_status(result: TrainingResult) -> Obj:
+    """``trials`` and ``bestTrial`` of the status from a search's result (pure)."""
+    out: Obj = {"trials": [_trial(t) for t in result.trials or []]}
+    if result.best_trial is not None:
+        out["bestTrial"] = _trial(result.best_trial)
     return out
 
 
-def search_message(result: Mapping[str, Any]) -> str:
+def search_message(result: TrainingResult) -> str:
     """``"4 trials (3 finished, 1 stopped early); best val_loss=0.0123 with hidden=16, lr=0.01"``."""
-    trials = [t for t in result.get("trials") or [] if isinstance(t, Mapping)]
-    states = [str(t.get("status") or "") for t in trials]
+    trials = result.trials or []
+    states = [t.status for t in trials]
     parts = [
         f"{states.count('TERMINATED')} finished",
         f"{states.count('STOPPED')} stopped early",
         f"{states.count('ERROR')} failed",
     ]
     counts = ", ".join(p for p in parts if not p.startswith("0 "))
-    best_raw = result.get("bestTrial")
-    best: Mapping[str, Any] = best_raw if isinstance(best_raw, Mapping) else {}
-    config = ", ".join(f"{k}={v}" for k, v in sorted((best.get("config") or {}).items()))
-    value = best.get("metric")
-    shown = f"{float(value):.4g}" if isinstance(value, int | float) else "?"
-    return f"{len(trials)} trials ({counts}); best {result.get('metric', 'metric')}={shown} with {config}"
+    best = result.best_trial or TrialResult()
+    config = ", ".join(f"{k}={v}" for k, v in sorted(best.config.items()))
+    shown = f"{best.metric:.4g}" if best.metric is not None else "?"
+    return f"{len(trials)} trials ({counts}); best {result.metric or 'metric'}={shown} with {config}"
 
 
 def register_rayjob_events(registry: Any, on_owner_change: Callable[[str, str], None]) -> None:
@@ -162,25 +148,10 @@ def register_rayjob_events(registry: Any, on_owner_change: Callable[[str, str], 
 
     kopf starts this watch only when the ``rayjobs.ray.io`` CRD exists (and when it appears later).
     """
-    import kopf
-
-    def on_rayjob_event(body: Any, type: str | None, logger: Any, **_: Any) -> None:
-        meta = body.get("metadata") or {}
-        owner = next((r for r in meta.get("ownerReferences") or [] if r.get("kind") == KIND), None)
-        if owner is None:
-            return
-        try:
-            on_owner_change(meta["namespace"], owner["name"])
-        except Exception as exc:  # the next RayJob event or the owner's own reconcile catches up
-            logger.warning(
-                f"status of TrainingJob {owner['name']} not updated from RayJob event {type}: {exc}"
-            )
-
-    kopf.on.event(
-        "ray.io",
-        "v1",
-        "rayjobs",
-        registry=registry,
-        id="trainingjob-rayjob-events",
-        labels={MANAGED_BY_LABEL: MANAGED_BY, KIND_LABEL: KIND},
-    )(on_rayjob_event)
+    watch_children(
+        registry,
+        RAYJOBS,
+        owner_kind=KIND,
+        handler_id="trainingjob-rayjob-events",
+        on_change=lambda namespace, owner, _type, _body: on_owner_change(namespace, owner),
+    )

@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..kube import KubeApiError, KubeClient, ResourceRef
+from foresight.api.meta import Reason
+from foresight.kube import KubeApiError, KubeClient, ResourceRef
+
 from .errors import WaitError
 
-__all__ = ["UpdateFn", "ensure_child", "owned_by"]
+__all__ = ["UpdateFn", "ensure_child", "get_or_create", "owned_by"]
 
 Obj = dict[str, Any]
 UpdateFn = Callable[[Obj, Obj], Obj | None]
@@ -59,20 +61,20 @@ def ensure_child(
             if existing is None:
                 raise WaitError(
                     f"{ref.kind} {namespace}/{name} was created and deleted at once; retrying",
-                    reason="ChildConflict",
+                    reason=Reason.CHILD_CONFLICT,
                 ) from exc
     emeta = existing.get("metadata") or {}
     if emeta.get("deletionTimestamp"):
         raise WaitError(
             f"{ref.kind} {namespace}/{name} is being deleted; it will be recreated once gone",
-            reason="ChildTerminating",
+            reason=Reason.CHILD_TERMINATING,
             delay=2,
         )
     if not owned_by(existing, owner_uid):
         raise WaitError(
             f"{ref.kind} {namespace}/{name} already exists and is not owned by this resource: delete it "
             "or rename this resource",
-            reason="ChildConflict",
+            reason=Reason.CHILD_CONFLICT,
         )
     patch = _label_patch(desired, existing) or {}
     extra = update(desired, existing) if update else None
@@ -81,6 +83,26 @@ def ensure_child(
     if patch:
         existing = kube.patch(ref, name, namespace, patch)
     return existing, False
+
+
+def get_or_create(kube: KubeClient, ref: ResourceRef, desired: Obj) -> tuple[Obj, bool]:
+    """The object named like ``desired`` (created from it when missing); ``(object, created)``.
+
+    For objects the resource does not own (a trained model's ModelVersion outlives its maker), so
+    there is no owner to check: the caller compares what it found with what it wanted.
+    """
+    meta = desired["metadata"]
+    name, namespace = meta["name"], meta.get("namespace")
+    existing = kube.get(ref, name, namespace)
+    if existing is not None:
+        return existing, False
+    try:
+        return kube.create(ref, desired, namespace), True
+    except KubeApiError as exc:
+        if not exc.conflict:
+            raise
+    # Someone made it between the read and the create: theirs (or, gone again at once, ours).
+    return kube.get(ref, name, namespace) or desired, False
 
 
 def _merge(a: Obj, b: Obj) -> Obj:

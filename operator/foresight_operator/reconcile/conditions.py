@@ -10,13 +10,28 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["find_condition", "format_time", "set_condition"]
+__all__ = ["find_condition", "format_time", "parse_time", "set_condition"]
 
 Obj = dict[str, Any]
 
 
 def format_time(when: datetime) -> str:
+    """A status / annotation time: RFC 3339 in UTC, whole seconds (``2026-03-01T06:15:00Z``)."""
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: Any) -> datetime | None:
+    """An RFC 3339 time from a status, an annotation or a termination message (UTC), or ``None``."""
+    if not text:
+        return None
+    try:
+        return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return None
 
 
 def find_condition(conditions: Sequence[Mapping[str, Any]] | None, ctype: str) -> Obj | None:

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from foresight.api.meta import Reason
+
 __all__ = ["ReconcileError", "SpecError", "WaitError"]
 
 
@@ -25,7 +27,7 @@ class ReconcileError(Exception):
 class SpecError(ReconcileError):
     """The spec is invalid or asks for something unsupported: fix the spec (permanent)."""
 
-    def __init__(self, message: str, *, reason: str = "InvalidSpec", field: str | None = None) -> None:
+    def __init__(self, message: str, *, reason: str = Reason.INVALID_SPEC, field: str | None = None) -> None:
         super().__init__(f"spec.{field}: {message}" if field else message, reason=reason)
         self.field = field
 
@@ -33,6 +35,8 @@ class SpecError(ReconcileError):
 class WaitError(ReconcileError):
     """Retry later: a dependency is missing or the API failed (temporary)."""
 
-    def __init__(self, message: str, *, reason: str = "TemporaryFailure", delay: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, reason: str = Reason.TEMPORARY_FAILURE, delay: float | None = None
+    ) -> None:
         super().__init__(message, reason=reason)
         self.delay = delay

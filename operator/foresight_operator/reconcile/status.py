@@ -12,7 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..kube import KubeApiError, KubeClient, ResourceRef
+from foresight.api.meta import Reason
+from foresight.kube import KubeApiError, KubeClient, ResourceRef
+
 from .errors import WaitError
 
 __all__ = ["StatusWrite", "merge_diff", "write_status"]
@@ -86,6 +88,6 @@ def write_status(
         return StatusWrite(body, old, new, True)
     raise WaitError(
         f"the status of {ref.kind} {namespace}/{name} kept changing while being written; retrying",
-        reason="StatusConflict",
+        reason=Reason.STATUS_CONFLICT,
         delay=1,
     )

@@ -44,6 +44,9 @@ class ClassifierReason(StrEnum):
     DEPLOYMENT_NOT_READY = "DeploymentNotReady"
     AVAILABLE = "Available"
     MODEL_VERSION_NOT_READY = "ModelVersionNotReady"
+    UNSUPPORTED_ARTIFACT = "UnsupportedArtifact"
+    """The ModelVersion has no ONNX artifact on a PVC the pods can mount."""
+    SCALED_TO_ZERO = "ScaledToZero"
 
 
 class Category(ApiModel):

@@ -70,6 +70,12 @@ class ForecastReason(StrEnum):
     PUSHGATEWAY_UNAVAILABLE = "PushgatewayUnavailable"
     RUN_FAILED = "RunFailed"
     FORECASTS_WRITTEN = "ForecastsWritten"
+    UNSUPPORTED_KIND = "UnsupportedKind"
+    INVALID_SCHEDULE = "InvalidSchedule"
+    WAITING = "Waiting"
+    """``Progressing=False``: no run under way; the message says when the next one is due."""
+    BLOCKED = "Blocked"
+    """``Progressing=False``: the last run failed on bad input; no run starts until the spec changes."""
 
 
 OUTPUT_LABELS = frozenset(

@@ -106,6 +106,8 @@ class ConditionType(StrEnum):
     """Work is under way (a run, a rollout, a fetch)."""
     DEGRADED = "Degraded"
     """Repeated temporary failures: the operator keeps retrying with backoff."""
+    ACCEPTED = "Accepted"
+    """The spec is valid (kinds whose controller comes in a later version)."""
 
 
 class Reason(StrEnum):
@@ -120,6 +122,21 @@ class Reason(StrEnum):
     FAILED = "Failed"
     TEMPORARY_FAILURE = "TemporaryFailure"
     SECRET_NOT_FOUND = "SecretNotFound"
+    ACCEPTED = "Accepted"
+    """A kind whose controller comes later: the spec is valid."""
+    RECOVERED = "Recovered"
+    """``Degraded`` back to False: a run succeeded after failures."""
+    UNSUPPORTED_URI = "UnsupportedURI"
+    """A storage URI the cluster cannot use (``file://`` outside local mode)."""
+    API_ERROR = "ApiError"
+    """The Kubernetes API failed (retried)."""
+    API_REJECTED = "ApiRejected"
+    """The Kubernetes API refused a request (403 / 422): retried slowly until RBAC or the operator
+    is fixed."""
+    STATUS_CONFLICT = "StatusConflict"
+    CHILD_CONFLICT = "ChildConflict"
+    """A child's name is taken by an object this resource does not own."""
+    CHILD_TERMINATING = "ChildTerminating"
 
 
 class Condition(ApiModel):

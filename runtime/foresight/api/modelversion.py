@@ -52,6 +52,9 @@ class ModelVersionReason(StrEnum):
     LOAD_FAILED = "LoadFailed"
     PARITY_FAILED = "ParityFailed"
     PRODUCTION_CONFLICT = "ProductionConflict"
+    NO_CONFLICT = "NoConflict"
+    VERIFY_FAILED = "VerifyFailed"
+    """The verify Job ended without a verdict (a crash: its log tail is the message)."""
 
 
 class Artifact(ApiModel):

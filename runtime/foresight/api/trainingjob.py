@@ -70,6 +70,11 @@ class TrainingReason(StrEnum):
     """The dataset quality report exceeded a ``spec.dataset.quality`` threshold (before training)."""
     HOST_LOST = "HostLost"
     """SSH mode (``foresight run --hosts``): a host dropped and the failure policy said stop."""
+    UNKNOWN_TASK = "UnknownTask"
+    UNSUPPORTED_DATASET = "UnsupportedDataset"
+    RAY_JOB_FAILED = "RayJobFailed"
+    TEACHER_NOT_FOUND = "TeacherNotFound"
+    """The distillation teacher ModelVersion does not exist (yet): the job waits for it."""
 
 
 @dataclass(frozen=True)

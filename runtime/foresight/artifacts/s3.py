@@ -44,11 +44,13 @@ from foresight.artifacts.errors import (
     InvalidCredentialsError,
     StoreUnavailableError,
 )
+from foresight.contract import env as pod_env
 
-#: The Secret keys (and environment variables) the credentials are read from.
-ACCESS_KEY_NAME = "AWS_ACCESS_KEY_ID"
-SECRET_KEY_NAME = "AWS_SECRET_ACCESS_KEY"
-SESSION_TOKEN_NAME = "AWS_SESSION_TOKEN"
+#: The environment variables (and mounted Secret files) the credentials are read from: the
+#: names the operator gives a pod (foresight.contract.s3).
+ACCESS_KEY_NAME = pod_env.AWS_ACCESS_KEY_ID
+SECRET_KEY_NAME = pod_env.AWS_SECRET_ACCESS_KEY
+SESSION_TOKEN_NAME = pod_env.AWS_SESSION_TOKEN
 SHA256_META = "sha256"
 _SHA256_HEADER = "x-amz-meta-sha256"
 #: minio's own minimum; larger parts mean fewer requests for big checkpoints.

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from foresight.artifacts import ArtifactNotFoundError, ArtifactStore
+from foresight.contract.forecast import STORE_PREFIX
 from foresight.timeseries import FloatArray, Forecast, finite_or_none
 
 from .models.base import Model, get_model, load_model
@@ -31,7 +32,6 @@ __all__ = [
     "EXPOSITION_FILE",
     "FORECAST_FILE",
     "LATEST_FILE",
-    "STORE_PREFIX",
     "exposition_key",
     "forecast_from_json",
     "forecast_to_json",
@@ -42,7 +42,6 @@ __all__ = [
     "task_prefix",
 ]
 
-STORE_PREFIX = "forecasttasks"
 EXPOSITION_FILE = "metrics.txt"
 LATEST_FILE = "latest.json"
 FORECAST_FILE = "forecast.json"

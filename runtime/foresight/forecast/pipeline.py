@@ -52,6 +52,7 @@ from prometheus_client.core import Metric
 from foresight.api.durations import duration_seconds, format_duration
 from foresight.api.forecasttask import ForecastReason, ForecastTaskSpec
 from foresight.artifacts import ArtifactStore
+from foresight.contract.forecast import pushgateway_group
 from foresight.prometheus.client import PrometheusClient
 from foresight.prometheus.errors import PrometheusUnavailable, PushgatewayUnavailable
 from foresight.timeseries import Forecast, Panel, finite_or_none
@@ -495,7 +496,7 @@ class TaskRun:
             return False
         self.step = "push"
         try:
-            self.pushgateway(to_registry(families), {"namespace": self.namespace, "task": self.name})
+            self.pushgateway(to_registry(families), pushgateway_group(self.namespace, self.name))
         except PrometheusUnavailable as exc:
             # The publisher is any callable that pushes (the real client, a stand-in in tests): what
             # it could not reach is the Pushgateway, whichever class it raised.

@@ -3,26 +3,25 @@
 A run (:func:`foresight.forecast.pipeline.run_forecast_task`) sends :class:`RunEvent` to whoever
 watches it (stdout in local mode, JSON lines in a Job pod, the demo's printout) and ends with a
 :class:`RunResult`: ``Ready`` or ``Failed`` with a condition reason. :meth:`RunResult.summary` is
-that result as status-shaped JSON, and :func:`termination_message` fits it into the 4096 bytes
-Kubernetes keeps of a pod's termination message, the only channel back to the operator.
+that result as status-shaped JSON, and :meth:`RunResult.as_message` its termination message in the
+operator-runtime contract's schema (:mod:`foresight.contract.forecast`), which keeps it under the
+4096 bytes Kubernetes keeps, the only channel back to the operator.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from foresight.contract.forecast import ForecastRunResult
 from foresight.timeseries import Forecast, Panel
 
 from .backtest import BacktestResult
 from .threshold import ThresholdResult
 
-__all__ = ["TERMINATION_LIMIT", "ModelScore", "RunEvent", "RunProgress", "RunResult", "termination_message"]
-
-TERMINATION_LIMIT = 4096
+__all__ = ["ModelScore", "RunEvent", "RunProgress", "RunResult"]
 
 
 @dataclass(frozen=True)
@@ -115,36 +114,9 @@ class RunResult:
         }
         return {k: v for k, v in doc.items() if v is not None}
 
-
-def termination_message(result: RunResult, limit: int = TERMINATION_LIMIT) -> str:
-    """Compact JSON of :meth:`RunResult.summary` under ``limit`` bytes, still parseable.
-
-    Kubernetes cuts a termination message at 4096 bytes; a cut JSON document is useless to the
-    operator, so the least important parts go first: warnings, then backtest rows beyond the
-    best few, then the message is shortened.
-    """
-    doc = result.summary()
-
-    def dump() -> str:
-        return json.dumps(doc, separators=(",", ":"), sort_keys=True, allow_nan=False)
-
-    text = dump()
-    if len(text.encode()) > limit and doc.get("warnings"):
-        doc["warningCount"] = len(doc.pop("warnings"))
-        text = dump()
-    if len(text.encode()) > limit and len(doc.get("backtest", [])) > 4:
-        rows = sorted(doc["backtest"], key=lambda r: (r["mase"] is None, r["mase"] or 0.0))
-        doc["backtest"] = rows[:4]
-        text = dump()
-    if len(text.encode()) > limit:
-        doc["message"] = str(doc.get("message", ""))[:1000]
-        text = dump()
-    if len(text.encode()) > limit:
-        keep = ("phase", "reason", "message", "mode", "seriesCount", "model", "artifactUri", "sha256",
-                "trainedModels", "lastTrainTime")  # fmt: skip
-        doc = {k: (v[:500] if isinstance(v, str) else v) for k, v in doc.items() if k in keep}
-        text = dump()
-    return text
+    def as_message(self) -> ForecastRunResult:
+        """The result as the pod's termination message carries it to the operator (the contract's schema)."""
+        return ForecastRunResult.of(self.summary())
 
 
 def _iso(t: float | None) -> str | None:

@@ -36,12 +36,10 @@ from foresight.artifacts import (
     ChecksumMismatchError,
     sha256_bytes,
 )
+from foresight.contract.forecast import HEALTH_PATH, METRICS_PATH
 
 __all__ = [
     "CONTENT_TYPE",
-    "DEFAULT_PORT",
-    "HEALTH_PATH",
-    "METRICS_PATH",
     "StoredExposition",
     "make_app",
     "serve_forecasts",
@@ -49,10 +47,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-METRICS_PATH = "/metrics"
-HEALTH_PATH = "/healthz"
-DEFAULT_PORT = 8080
-"""The port the operator's Deployment serves on (its Service and ``prometheus.io/port`` say so)."""
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """What :func:`foresight.forecast.writeback.exposition` writes (plain names, no UTF-8 escaping)."""
 

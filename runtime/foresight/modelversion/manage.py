@@ -48,7 +48,7 @@ class ModelsError(Exception):
 
 
 class Client(Protocol):
-    """What this module needs of :class:`foresight_operator.kube.KubeClient`."""
+    """What this module needs of :class:`foresight.kube.KubeClient`."""
 
     def get(self, ref: Any, name: str, namespace: str | None) -> Obj | None: ...
 
@@ -58,9 +58,8 @@ class Client(Protocol):
 
 
 def _ref() -> Any:
-    from foresight_operator.kube import ResourceRef
-
     from foresight.api.meta import API_VERSION
+    from foresight.kube import ResourceRef
 
     return ResourceRef(API_VERSION, "modelversions", "ModelVersion")
 
@@ -253,7 +252,8 @@ class ModelVersions:
 def connect(kubeconfig: str | None, context: str | None) -> tuple[Any, str]:
     """``(KubeClient, default namespace)`` from a kubeconfig, or in-cluster when there is none."""
     import kubernetes
-    from foresight_operator.kube import KubeClient
+
+    from foresight.kube import KubeClient
 
     namespace = "default"
     try:
@@ -281,7 +281,8 @@ def connect(kubeconfig: str | None, context: str | None) -> tuple[Any, str]:
 def run(args: Any, *, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
     """Dispatch one ``foresight models`` action from parsed arguments."""
     import yaml
-    from foresight_operator.kube import KubeApiError
+
+    from foresight.kube import KubeApiError
 
     try:
         client, default_ns = connect(args.kubeconfig, args.context)

@@ -32,11 +32,12 @@ from typing import Any, TextIO
 import yaml
 
 from foresight.api.modelversion import ModelVersionReason, ModelVersionSpec
+from foresight.contract import env as pod_env
+from foresight.contract.modelversion import EXIT_RETRY, VerifyResult
+from foresight.contract.termination import termination_log_path, write_termination_log
 
 __all__ = [
-    "EXIT_RETRY",
     "OPTIMIZED_SUFFIX",
-    "PVC_MOUNTS_ENV",
     "JobConfig",
     "VerifyError",
     "load_job_config",
@@ -47,9 +48,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-EXIT_RETRY = 75
-PVC_MOUNTS_ENV = "FORESIGHT_PVC_MOUNTS"
-"""JSON ``{claim: mountPath}``: where the verify pod sees each PersistentVolumeClaim."""
 OPTIMIZED_SUFFIX = ".optimized"
 MAIN_FILES = ("model.pt", "model.onnx")
 
@@ -349,14 +347,13 @@ def run_job(
 ) -> tuple[int, dict[str, Any]]:
     """Run the job, write the termination message, return ``(exit code, message document)``."""
     from foresight.training.launch import s3_options_from_environ
-    from foresight.training.progress import termination_log_path, write_termination_message
 
     def emit(event: dict[str, Any]) -> None:
         stdout.write(json.dumps(event, sort_keys=True, default=str) + "\n")
         stdout.flush()
 
     try:
-        mounts = json.loads(environ.get(PVC_MOUNTS_ENV) or "{}")
+        mounts = json.loads(environ.get(pod_env.PVC_MOUNTS) or "{}")
         with tempfile.TemporaryDirectory(prefix="foresight-verify-", dir=workdir) as tmp:
             doc = verify_model(
                 config,
@@ -377,7 +374,7 @@ def run_job(
         doc = {"reason": "VerifyFailed", "message": f"{type(exc).__name__}: {exc}", "verified": False}
         code = 1
     emit({"event": "result", "exitCode": code, **doc})
-    write_termination_message(termination_log_path(environ), doc)
+    write_termination_log(termination_log_path(environ), VerifyResult.of(doc).termination_message())
     return code, doc
 
 
@@ -392,11 +389,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_job_config(args.config)
     except (OSError, ValueError) as exc:
-        from foresight.training.progress import termination_log_path, write_termination_message
-
         doc = {"reason": "InvalidSpec", "message": f"cannot read {args.config}: {exc}", "verified": False}
         print(json.dumps({"event": "result", "exitCode": 0, **doc}), flush=True)
-        write_termination_message(termination_log_path(environ), doc)
+        write_termination_log(termination_log_path(environ), VerifyResult.of(doc).termination_message())
         return 0
     code, _ = run_job(config, environ=environ, stdout=sys.stdout, latency_repeats=args.latency_repeats)
     return code

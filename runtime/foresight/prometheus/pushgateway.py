@@ -1,9 +1,10 @@
 """Publishing forecast gauges: push to a Pushgateway, or serve them for scraping.
 
-``push`` uses ``prometheus_client.push_to_gateway``, an HTTP PUT that replaces the whole group
-(``job`` + grouping key, e.g. ``{namespace, task}``): readers see either the previous run's
-gauges or this run's, never a half-written mix, and series that disappeared from the forecast
-disappear from the gateway. ``delete_group`` removes a task's group when the task is deleted.
+``push`` is an HTTP PUT that replaces the whole group (``job`` + grouping key, e.g.
+``{namespace, task}``) at :func:`foresight.contract.pushgateway.group_url`, the URL the operator
+deletes when the task goes: readers see either the previous run's gauges or this run's, never a
+half-written mix, and series that disappeared from the forecast disappear from the gateway.
+``delete_group`` removes a group (the operator does the same with one DELETE).
 Connection errors and 5xx are retried with exponential backoff; 4xx raise
 :class:`PushgatewayError` at once. Credentials are sent as a header and never logged.
 
@@ -24,8 +25,11 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.types import WSGIApplication
 
-from prometheus_client import CollectorRegistry, delete_from_gateway, push_to_gateway, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, start_http_server
 from prometheus_client.exposition import ThreadingWSGIServer, basic_auth_handler, default_handler
+
+from foresight.contract.forecast import PUSHGATEWAY_JOB
+from foresight.contract.pushgateway import group_url
 
 from .client import RetryPolicy, call_with_retries
 from .errors import PrometheusUnavailable, PushgatewayError
@@ -49,6 +53,11 @@ def _handler(bearer_token: str | None, basic_auth: tuple[str, str] | None) -> Ha
     return handler
 
 
+def _send(handler: Handler, url: str, method: str, timeout: float, data: bytes) -> None:
+    # prometheus_client's handlers take the URL as it is: the contract's group_url is the one URL.
+    handler(url, method, timeout, [("Content-Type", CONTENT_TYPE_LATEST)], data)()
+
+
 def _once(gateway_url: str, what: str, fn: Callable[[], None]) -> None:
     try:
         fn()
@@ -66,7 +75,7 @@ def push(
     gateway_url: str,
     registry: CollectorRegistry,
     *,
-    job: str = "foresight",
+    job: str = PUSHGATEWAY_JOB,
     grouping_key: Mapping[str, str],
     timeout: float = 10.0,
     retry: RetryPolicy | None = None,
@@ -81,14 +90,10 @@ def push(
         PushgatewayError: the gateway refused the push (4xx), with its message.
     """
     handler = _handler(bearer_token, basic_auth)
+    url = group_url(gateway_url, job=job, grouping_key=grouping_key)
+    data = generate_latest(registry)
     call_with_retries(
-        lambda: _once(
-            gateway_url,
-            "push",
-            lambda: push_to_gateway(
-                gateway_url, job, registry, grouping_key=dict(grouping_key), timeout=timeout, handler=handler
-            ),
-        ),
+        lambda: _once(gateway_url, "push", lambda: _send(handler, url, "PUT", timeout, data)),
         retry if retry is not None else RetryPolicy(),
         sleep,
         f"push to {gateway_url}",
@@ -99,7 +104,7 @@ def push(
 def delete_group(
     gateway_url: str,
     *,
-    job: str = "foresight",
+    job: str = PUSHGATEWAY_JOB,
     grouping_key: Mapping[str, str],
     timeout: float = 10.0,
     retry: RetryPolicy | None = None,
@@ -112,14 +117,9 @@ def delete_group(
     Deleting a group that does not exist succeeds (the gateway answers 202 either way).
     """
     handler = _handler(bearer_token, basic_auth)
+    url = group_url(gateway_url, job=job, grouping_key=grouping_key)
     call_with_retries(
-        lambda: _once(
-            gateway_url,
-            "delete",
-            lambda: delete_from_gateway(
-                gateway_url, job, grouping_key=dict(grouping_key), timeout=timeout, handler=handler
-            ),
-        ),
+        lambda: _once(gateway_url, "delete", lambda: _send(handler, url, "DELETE", timeout, b"")),
         retry if retry is not None else RetryPolicy(),
         sleep,
         f"delete from {gateway_url}",

@@ -31,11 +31,21 @@ from urllib.parse import urlparse
 
 from foresight.api.forecasttask import ForecastReason, ForecastTaskSpec
 from foresight.artifacts import ArtifactStore, LocalArtifactStore, S3Options, open_store
+from foresight.contract import env as pod_env
+from foresight.contract.forecast import (
+    BAD_INPUT_REASONS,
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_READY,
+    EXIT_TEMPORARY,
+    ForecastRunResult,
+)
+from foresight.contract.s3 import AWS_ENDPOINT, S3Environment
+from foresight.contract.termination import termination_log_path, write_termination_log
 from foresight.forecast.pipeline import RunMode, run_forecast_task
-from foresight.forecast.result import RunEvent, RunResult, termination_message
+from foresight.forecast.result import RunEvent, RunResult
 
 __all__ = [
-    "DEFAULT_PVC_ROOT",
     "DEFAULT_STATE_DIR",
     "TaskFile",
     "TaskFileError",
@@ -48,15 +58,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TERMINATION_PATH = "/dev/termination-log"
-DEFAULT_PVC_ROOT = "/var/lib/foresight/pvc"
 DEFAULT_STATE_DIR = ".cache/foresight"
 SUPPORTED_KINDS = ("ForecastTask",)
-
-_BAD_INPUT = {
-    ForecastReason.PROMQL_ERROR, ForecastReason.NO_SERIES, ForecastReason.INSUFFICIENT_HISTORY,
-    ForecastReason.TOO_MANY_SERIES, "InvalidSpec",
-}  # fmt: skip
 
 
 class TaskFileError(Exception):
@@ -97,7 +100,7 @@ def load_task(path: str, *, default_namespace: str = "default") -> TaskFile:
             f"kind {kind!r} is not supported by `foresight run` yet (supported: "
             f"{', '.join(SUPPORTED_KINDS)}); "
             "TrainingJobs run with `foresight train --config`, ClassifierServices with `foresight serve`",
-            reason="UnsupportedKind",
+            reason=ForecastReason.UNSUPPORTED_KIND,
         )
     errors = validate_object(doc)
     if errors:
@@ -113,15 +116,16 @@ def load_task(path: str, *, default_namespace: str = "default") -> TaskFile:
 
 def s3_options(environ: Mapping[str, str], endpoint: str | None, region: str, insecure: bool) -> S3Options:
     """S3 options from the spec's StoreRef, with the endpoint / credentials the pod's env provides."""
+    s3env = S3Environment.from_environ(environ)
     creds: Any = None
-    if environ.get("AWS_ACCESS_KEY_ID"):
+    if s3env.has_credentials:
         from foresight.artifacts.s3 import S3Credentials
 
         creds = S3Credentials.from_env(environ)
     return S3Options(
-        endpoint=endpoint or environ.get("FORESIGHT_S3_ENDPOINT", "s3.amazonaws.com"),
-        region=environ.get("FORESIGHT_S3_REGION", region),
-        secure=not insecure and environ.get("FORESIGHT_S3_SECURE", "true").lower() != "false",
+        endpoint=endpoint or s3env.endpoint or AWS_ENDPOINT,
+        region=s3env.region or region,
+        secure=not insecure and s3env.secure is not False,
         credentials=creds,
     )
 
@@ -140,10 +144,10 @@ def resolve_store(uri: str, *, pvc_root: Path, s3: Callable[[], S3Options] | Non
 def exit_code(result: RunResult) -> int:
     """0 Ready; 2 bad input (fix the spec or the query); 3 temporary (retry later); 1 anything else."""
     if result.ok:
-        return 0
+        return EXIT_READY
     if result.retryable:
-        return 3
-    return 2 if result.reason in _BAD_INPUT else 1
+        return EXIT_TEMPORARY
+    return EXIT_BAD_INPUT if result.reason in BAD_INPUT_REASONS else EXIT_FAILED
 
 
 def run_task(
@@ -163,7 +167,7 @@ def run_task(
 
     spec = task.spec
     prometheus = PrometheusClient(
-        prometheus_url or spec.source.url, bearer_token=environ.get("FORESIGHT_PROMETHEUS_TOKEN") or None
+        prometheus_url or spec.source.url, bearer_token=environ.get(pod_env.PROMETHEUS_TOKEN) or None
     )
     gateway = pushgateway_url or spec.output.pushgateway_url
     publisher = None
@@ -194,15 +198,6 @@ def run_task(
     )
 
 
-def _write_termination(path: Path, text: str) -> None:
-    try:
-        if str(path.parent) != "/dev":
-            path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    except OSError as exc:
-        log.info("termination message not written to %s (%s); outside Kubernetes that is expected", path, exc)
-
-
 def _printer(stream: TextIO) -> Callable[[RunEvent], None]:
     def show(event: RunEvent) -> None:
         if event.kind != "done":
@@ -220,25 +215,22 @@ def main_run(
     out = stdout or sys.stdout
     logging.basicConfig(level=logging.INFO if not args.local else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
-    term = Path(
-        env.get("FORESIGHT_TERMINATION_MESSAGE_PATH")
-        or env.get("FORESIGHT_TERMINATION_LOG")
-        or DEFAULT_TERMINATION_PATH
-    )
+    term = termination_log_path(env)
     try:
         task = load_task(args.filename, default_namespace=args.namespace or "default")
     except TaskFileError as exc:
-        doc = {"phase": "Failed", "reason": exc.reason, "message": str(exc), "retryable": False}
-        print(json.dumps(doc, sort_keys=True), file=sys.stderr if args.local else out, flush=True)
+        refused = ForecastRunResult(phase="Failed", reason=exc.reason, message=str(exc), retryable=False)
+        shown = json.dumps(refused.to_wire(), sort_keys=True)
+        print(shown, file=sys.stderr if args.local else out, flush=True)
         if not args.local:
-            _write_termination(term, json.dumps(doc, separators=(",", ":"), sort_keys=True))
-        return 2
+            write_termination_log(term, refused.termination_message())
+        return EXIT_BAD_INPUT
     if args.local:
         state = Path(args.state_dir or DEFAULT_STATE_DIR).resolve()
         pvc_root = state / "pvc"
         mode: RunMode = args.mode or "train"
     else:
-        pvc_root = Path(env.get("FORESIGHT_PVC_ROOT", DEFAULT_PVC_ROOT))
+        pvc_root = Path(env.get(pod_env.PVC_ROOT, pod_env.DEFAULT_PVC_ROOT))
         mode = args.mode or "auto"
     if args.local:
         print(
@@ -266,12 +258,12 @@ def main_run(
             out.write("\nForecasts:\n" + format_forecasts(result) + "\n")
         out.flush()
     else:
-        text = termination_message(result)
+        text = result.as_message().termination_message()
         out.write(
             json.dumps({"event": "result", "exitCode": code, **json.loads(text)}, sort_keys=True) + "\n"
         )
         out.flush()
-        _write_termination(term, text)
+        write_termination_log(term, text)
     return code
 
 

@@ -21,10 +21,11 @@ from pathlib import Path
 from types import FrameType
 
 from foresight.artifacts import ArtifactError
+from foresight.contract import env as pod_env
 from foresight.forecast.persistence import exposition_key
 from foresight.forecast.scrape import StoredExposition, serve_forecasts
 
-from .local import DEFAULT_PVC_ROOT, TaskFileError, load_task, resolve_store, s3_options
+from .local import TaskFileError, load_task, resolve_store, s3_options
 
 __all__ = ["main_serve_forecasts"]
 
@@ -71,7 +72,7 @@ def main_serve_forecasts(
     if args.state_dir:
         pvc_root = Path(args.state_dir).resolve() / "pvc"
     else:
-        pvc_root = Path(env.get("FORESIGHT_PVC_ROOT", DEFAULT_PVC_ROOT))
+        pvc_root = Path(env.get(pod_env.PVC_ROOT, pod_env.DEFAULT_PVC_ROOT))
     try:
         store = resolve_store(uri, pvc_root=pvc_root, s3=lambda: s3_options(env, endpoint, region, insecure))
     except ArtifactError as exc:

@@ -3,7 +3,7 @@
 The same YAML a cluster runs, through the same runtime entry point as its pods
 (``foresight train --config``, started per rank by :mod:`foresight.run.rank_agent`), with the
 TrainConfig rendered by the same function as the operator's
-(:func:`foresight.api.trainconfig.render_train_config`). Only *where* differs:
+(:func:`foresight.contract.train_config.render_train_config`). Only *where* differs:
 
 - ``--local``: ranks are processes on this machine: one, or ``distributed.workers`` DDP ranks
   (gloo on 127.0.0.1, NCCL when each rank gets a GPU) for ``backend: torch``. ``pvc://`` locations
@@ -41,9 +41,9 @@ from urllib.parse import urlparse
 import yaml
 
 from foresight import __version__
-from foresight.api.trainconfig import render_train_config
 from foresight.api.trainingjob import TrainingJobSpec
 from foresight.artifacts import ArtifactError, ArtifactStore, S3Options, open_store
+from foresight.contract.train_config import render_train_config
 
 from .hosts import Host, HostCheck, HostsError, SshClient, load_inventory, parse_hosts, preflight
 from .launcher import Attempt, Launcher, RankSpec

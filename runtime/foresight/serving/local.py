@@ -1,12 +1,10 @@
-"""A ClassifierService spec as a classifier config, and ``foresight run -f FILE --local`` for that kind.
+"""``foresight run -f FILE --local`` for a ClassifierService: serve its spec on this machine.
 
-:func:`classifier_config_from_spec` is the one mapping from the API model
-(:class:`~foresight.api.classifierservice.ClassifierServiceSpec`) to the file the service reads
-(:class:`~foresight.serving.classifier.config.ClassifierConfig`). The operator renders it into
-the ConfigMap of a ClassifierService's Deployment; local mode serves it on 127.0.0.1 with the
-same code path. Secrets never enter the config: it names the environment variables
-(:data:`API_KEY_ENV`, :data:`REDIS_PASSWORD_ENV`, :data:`AUTH_TOKEN_ENV`) that the Deployment fills
-from the referenced Secrets and that a laptop user exports by hand.
+The spec becomes the service's config through the same mapping the operator renders into the
+Deployment's ConfigMap (:func:`foresight.contract.classifier.classifier_config_from_spec`), served
+on 127.0.0.1. Secrets never enter the config: it names the environment variables
+(:data:`~foresight.contract.classifier.API_KEY_ENV`, ``REDIS_PASSWORD_ENV``, ``AUTH_TOKEN_ENV``),
+which a laptop user exports by hand.
 """
 
 from __future__ import annotations
@@ -16,105 +14,28 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from foresight.api.classifierservice import ClassifierServiceSpec
-
-from .classifier.config import ClassifierConfig
+from foresight.contract.classifier import (
+    API_KEY_ENV,
+    AUTH_TOKEN_ENV,
+    REDIS_PASSWORD_ENV,
+    ClassifierConfig,
+    classifier_config_from_spec,
+)
 
 __all__ = [
-    "API_KEY_ENV",
-    "AUTH_TOKEN_ENV",
-    "REDIS_PASSWORD_ENV",
     "ServiceFile",
     "ServiceFileError",
-    "classifier_config_from_spec",
     "is_classifier_service_file",
     "load_classifier_service",
     "local_config",
     "main_serve_local",
-    "redis_prefix",
 ]
 
-API_KEY_ENV = "DASHSCOPE_API_KEY"
-"""Holds the DashScope API key (from ``spec.backend.dashscope.apiKeySecret``)."""
-REDIS_PASSWORD_ENV = "FORESIGHT_REDIS_PASSWORD"
-"""Holds the Redis password (from ``spec.cache.redis.passwordSecret``)."""
-AUTH_TOKEN_ENV = "FORESIGHT_CLASSIFIER_TOKEN"
-"""Holds the client bearer token (from ``spec.authTokenSecret``)."""
 KIND = "ClassifierService"
 DEFAULT_STATE_DIR = ".cache/foresight"
-
-
-def redis_prefix(namespace: str, name: str) -> str:
-    """The Redis key prefix of one ClassifierService: several services may share one Redis."""
-    return f"foresight:classifier:{namespace}:{name}"
-
-
-def classifier_config_from_spec(
-    spec: ClassifierServiceSpec,
-    *,
-    namespace: str,
-    name: str,
-    sqlite_path: str,
-    host: str,
-    port: int | None = None,
-    onnx_model_path: str | None = None,
-) -> ClassifierConfig:
-    """The classifier config for ``spec``.
-
-    ``sqlite_path``: the cache file (on the PVC in a cluster); ``host`` / ``port``: where to bind
-    (``port`` defaults to ``spec.port``); ``onnx_model_path``: the ``.onnx`` file of the ModelVersion
-    named in ``spec.backend.onnx`` (required for that backend; the caller resolves it).
-    """
-    backend: dict[str, Any] = {"type": spec.backend.type}
-    if spec.backend.type == "dashscope":
-        ds = spec.backend.dashscope
-        if ds is None:
-            raise ValueError("spec.backend.dashscope is required with backend.type dashscope")
-        backend["dashscope"] = {
-            "model": ds.model,
-            "base_url": ds.base_url,
-            "api_key_env": API_KEY_ENV,
-            "timeout_seconds": float(ds.timeout_seconds),
-            "max_retries": ds.max_retries,
-        }
-        backend["price_per_call"] = ds.price_per_call
-    else:
-        if onnx_model_path is None:
-            raise ValueError("backend.type onnx needs the path of the ModelVersion's ONNX artifact")
-        backend["onnx"] = {"model_path": onnx_model_path}
-        backend["price_per_call"] = 0.0  # a local model costs no API fee
-    c = spec.cache
-    cache: dict[str, Any] = {
-        "store": c.store,
-        "sqlite_path": sqlite_path,
-        "retention_days": c.retention_days,
-        "lru_size": c.lru_size,
-        "redis_prefix": redis_prefix(namespace, name),
-    }
-    if c.store == "redis":
-        if c.redis is None:
-            raise ValueError("spec.cache.redis is required with cache.store redis")
-        cache["redis_url"] = c.redis.url
-        if c.redis.password_secret is not None:
-            cache["redis_password_env"] = REDIS_PASSWORD_ENV
-    return ClassifierConfig.model_validate(
-        {
-            "categories": [cat.model_dump() for cat in spec.categories],
-            "fallback_category": "other",  # the CRD's CEL rule makes `other` a category
-            "prompt": spec.prompt,
-            "backend": backend,
-            "cache": cache,
-            "limits": {
-                "max_upload_bytes": spec.limits.max_upload_bytes,
-                "max_pixels": spec.limits.max_pixels,
-            },
-            "auth": {"token_env": AUTH_TOKEN_ENV if spec.auth_token_secret is not None else None},
-            "host": host,
-            "port": spec.port if port is None else port,
-        }
-    )
 
 
 class ServiceFileError(Exception):

@@ -20,10 +20,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from foresight.contract.s3 import S3Environment
+from foresight.contract.termination import termination_log_path
+
 from .config import TrainConfig, load_config
 from .errors import BadCredentialsError, TrainingError
 from .launch import s3_options_from_environ, train_once
-from .progress import Pusher, termination_log_path, write_termination_message
+from .progress import Pusher, write_termination_message
 from .ray_backend import run_search
 from .trainer import EpochHook, TrainTask
 
@@ -31,8 +34,6 @@ __all__ = ["main", "run_training", "training_error"]
 
 log = logging.getLogger(__name__)
 
-CREDENTIALS_SECRET_ENV = "FORESIGHT_S3_CREDENTIALS_SECRET"
-"""The name (never the content) of the Secret the S3 keys come from, for error messages."""
 
 
 def training_error(exc: BaseException, environ: Mapping[str, str]) -> TrainingError | None:
@@ -41,7 +42,7 @@ def training_error(exc: BaseException, environ: Mapping[str, str]) -> TrainingEr
     A :class:`TrainingError` is itself. An artifact store's access-denied or rejected-credentials
     error (raised by the dataset download, the checkpoint store or the model upload, possibly as
     the cause of another error) becomes :class:`BadCredentialsError`, naming the endpoint, the
-    bucket and the Secret ``FORESIGHT_S3_CREDENTIALS_SECRET`` names.
+    bucket and the Secret the pod's S3 environment names.
     """
     if isinstance(exc, TrainingError):
         return exc
@@ -59,7 +60,7 @@ def training_error(exc: BaseException, environ: Mapping[str, str]) -> TrainingEr
                 cur.bucket,
                 cur.code,
                 rejected=isinstance(cur, InvalidCredentialsError),
-                secret=environ.get(CREDENTIALS_SECRET_ENV) or None,
+                secret=S3Environment.from_environ(environ).credentials_secret,
             )
         cur = cur.__cause__ or cur.__context__
     return None

@@ -15,6 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from foresight.contract import env as pod_env
+from foresight.contract.s3 import S3Environment
+from foresight.contract.training import PUSHGATEWAY_JOB
+
 from .checkpoint import open_store
 from .config import DistEnv, TrainConfig
 from .distributed import process_group
@@ -35,9 +39,9 @@ def _reporter(
         kwargs["pusher"] = pusher
     return ProgressReporter(
         stdout=stdout,
-        progress_file=config.progress_file or environ.get("FORESIGHT_PROGRESS_FILE"),
+        progress_file=config.progress_file or environ.get(pod_env.PROGRESS_FILE),
         pushgateway_url=pg.url if pg else None,
-        pushgateway_job=pg.job if pg else "foresight-training",
+        pushgateway_job=pg.job if pg else PUSHGATEWAY_JOB,
         grouping=pg.grouping if pg else None,
         enabled=enabled,
         **kwargs,
@@ -47,21 +51,21 @@ def _reporter(
 def s3_options_from_environ(environ: Mapping[str, str]) -> Any | None:
     """``foresight.artifacts.S3Options`` from the pod's environment, or ``None`` without an endpoint.
 
-    ``FORESIGHT_S3_ENDPOINT`` (``host:port``), ``FORESIGHT_S3_SECURE`` (``false`` for plain HTTP),
-    ``FORESIGHT_S3_REGION``; credentials from ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``
-    (injected from the Secret the TrainingJob names). Values are never logged.
+    The variables the operator sets (:func:`foresight.contract.s3.s3_pod_env`): endpoint
+    (``host:port``), TLS, region; credentials from ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``
+    (injected from the Secret the resource names). Values are never logged.
     """
-    endpoint = environ.get("FORESIGHT_S3_ENDPOINT")
-    if not endpoint:
+    s3env = S3Environment.from_environ(environ)
+    if s3env.endpoint is None:
         return None
     from foresight.artifacts import S3Options
     from foresight.artifacts.s3 import S3Credentials
 
-    creds = S3Credentials.from_env(environ) if environ.get("AWS_ACCESS_KEY_ID") else None
+    creds = S3Credentials.from_env(environ) if s3env.has_credentials else None
     return S3Options(
-        endpoint=endpoint,
-        secure=environ.get("FORESIGHT_S3_SECURE", "true").lower() != "false",
-        region=environ.get("FORESIGHT_S3_REGION", "us-east-1"),
+        endpoint=s3env.endpoint,
+        secure=s3env.secure is not False,
+        region=s3env.region or "us-east-1",
         credentials=creds,
     )
 

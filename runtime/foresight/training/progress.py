@@ -18,22 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from foresight.contract.termination import write_termination_log
+from foresight.contract.training import TrainingResult
 from foresight.timeseries import finite_or_none
 
 __all__ = [
-    "DEFAULT_TERMINATION_LOG",
-    "TERMINATION_MESSAGE_LIMIT",
     "EpochStats",
     "ProgressReporter",
-    "termination_log_path",
     "write_termination_message",
 ]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_TERMINATION_LOG = "/dev/termination-log"
-TERMINATION_MESSAGE_LIMIT = 4096
-"""Kubernetes truncates a termination message beyond 4096 bytes."""
 
 
 @dataclass(frozen=True)
@@ -167,31 +162,11 @@ class ProgressReporter:
             log.warning("push to Pushgateway %s failed: %s", self.pushgateway_url, exc)
 
 
-def termination_log_path(environ: Mapping[str, str]) -> Path:
-    return Path(environ.get("FORESIGHT_TERMINATION_LOG", DEFAULT_TERMINATION_LOG))
-
-
 def write_termination_message(path: Path, doc: Mapping[str, Any]) -> bool:
-    """Write ``doc`` as compact JSON, shrinking it under the 4096-byte limit; ``False`` if not writable.
+    """Write a training result (:class:`~foresight.contract.training.TrainingResult`, camelCase
+    ``doc``) as the termination message; ``False`` if the path is not writable.
 
-    Trials are dropped first (the best trial is kept), then the message is cut: a truncated
-    JSON document would be useless to the operator, so shrinking keeps it parseable.
+    The contract shrinks it under the 4096-byte limit, keeping it parseable: trials go first (the
+    best trial is kept), then the message is cut.
     """
-    body = dict(doc)
-    text = json.dumps(body, separators=(",", ":"), sort_keys=True)
-    if len(text.encode()) > TERMINATION_MESSAGE_LIMIT and "trials" in body:
-        body["trialCount"] = len(body.pop("trials"))
-        text = json.dumps(body, separators=(",", ":"), sort_keys=True)
-    if len(text.encode()) > TERMINATION_MESSAGE_LIMIT and "message" in body:
-        body["message"] = str(body["message"])[:1000]
-        text = json.dumps(body, separators=(",", ":"), sort_keys=True)
-    if len(text.encode()) > TERMINATION_MESSAGE_LIMIT:
-        text = json.dumps({k: body[k] for k in ("reason", "message", "artifactUri", "sha256") if k in body})
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True) if str(path.parent) != "/dev" else None
-        with open(path, "w") as fh:
-            fh.write(text)
-    except (OSError, ValueError) as exc:  # ValueError: a path with a NUL byte
-        log.info("termination message not written to %s (%s); outside Kubernetes that is expected", path, exc)
-        return False
-    return True
+    return write_termination_log(path, TrainingResult.of(doc).termination_message())

@@ -12,7 +12,7 @@ _ROOT = str(Path(__file__).resolve().parents[3])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from foresight.serving.classifier.config import ClassifierConfig  # noqa: E402
+from foresight.contract.classifier import ClassifierConfig  # noqa: E402
 
 from tests.servers.dashscope_standin import DashScopeStandIn  # noqa: E402
 from tests.servers.redis import RedisServer  # noqa: E402

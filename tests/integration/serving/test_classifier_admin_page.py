@@ -20,7 +20,8 @@ import pytest
 import requests
 import uvicorn
 from classifier_testdata import make_image
-from foresight.serving.classifier import ClassifierConfig, create_app
+from foresight.contract.classifier import ClassifierConfig
+from foresight.serving.classifier import create_app
 from PIL import Image
 
 from tests.servers import unavailable

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from classifier_testdata import API_KEY, make_image
 from fastapi.testclient import TestClient
-from foresight.serving.classifier import ClassifierConfig, create_app
+from foresight.contract.classifier import ClassifierConfig
+from foresight.serving.classifier import create_app
 from PIL import Image
 from prometheus_client import CollectorRegistry
 

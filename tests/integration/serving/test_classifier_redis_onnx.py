@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from classifier_testdata import make_image
 from fastapi.testclient import TestClient
-from foresight.serving.classifier import ClassifierConfig, create_app
+from foresight.contract.classifier import ClassifierConfig
+from foresight.serving.classifier import create_app
 from foresight.serving.classifier.store.base import CachedResult, RequestRecord
 from foresight.serving.classifier.store.redis import RedisStore
 from PIL import Image

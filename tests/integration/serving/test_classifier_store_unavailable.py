@@ -19,7 +19,8 @@ import pytest
 import schemathesis
 from classifier_testdata import API_KEY, make_image
 from fastapi.testclient import TestClient
-from foresight.serving.classifier import ClassifierConfig, create_app
+from foresight.contract.classifier import ClassifierConfig
+from foresight.serving.classifier import create_app
 from hypothesis import HealthCheck
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import positive_data_acceptance

@@ -16,7 +16,7 @@ import pytest
 from foresight.api.forecasttask import ForecastTaskSpec
 from foresight.artifacts import LocalArtifactStore
 from foresight.forecast.pipeline import run_forecast_task
-from foresight.forecast.result import RunEvent, RunResult, termination_message
+from foresight.forecast.result import RunEvent, RunResult
 from foresight.prometheus import PrometheusClient, PrometheusUnavailable, RetryPolicy
 from foresight.run.memory import MemoryPrometheus
 from prometheus_client import CollectorRegistry
@@ -241,7 +241,7 @@ def test_termination_message_stays_parseable_under_the_kubernetes_limit() -> Non
         backtest=[ModelScore(f"m{i}", float(i), float(i)) for i in range(40)],
         warnings=["w" * 300] * 30, artifact_uri="file:///a/b",
     )  # fmt: skip
-    text = termination_message(result)
+    text = result.as_message().termination_message()
     assert len(text.encode()) <= 4096
     doc = json.loads(text)
     assert doc["phase"] == "Ready" and doc["seriesCount"] == 3 and doc["artifactUri"] == "file:///a/b"

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from foresight.api.modelversion import ModelVersionSpec
 from foresight.artifacts import LocalArtifactStore, sha256_file
+from foresight.contract.env import PVC_MOUNTS as PVC_MOUNTS_ENV
+from foresight.contract.modelversion import EXIT_RETRY
 from foresight.modelversion.verify import (
-    EXIT_RETRY,
-    PVC_MOUNTS_ENV,
     JobConfig,
     VerifyError,
     load_job_config,

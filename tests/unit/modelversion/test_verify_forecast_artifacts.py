@@ -13,7 +13,7 @@ from foresight.api.forecasttask import ForecastTaskSpec
 from foresight.api.modelversion import ModelVersionSpec
 from foresight.artifacts import LocalArtifactStore
 from foresight.forecast.pipeline import run_forecast_task
-from foresight.forecast.result import RunResult, termination_message
+from foresight.forecast.result import RunResult
 from foresight.modelversion.verify import JobConfig, run_job
 from foresight.run.memory import MemoryPrometheus
 
@@ -67,7 +67,7 @@ def test_a_trained_forecast_model_reports_its_checksum_and_verifies(tmp_path: Pa
     key = result.artifact_uri.split("/forecasttasks/", 1)[1]
     info = store.get_dir(f"forecasttasks/{key}", tmp_path / "copy")
     assert result.artifact_sha256 == info.manifest.sha256
-    message = json.loads(termination_message(result))
+    message = json.loads(result.as_message().termination_message())
     assert (message["sha256"], message["trainedModels"]) == (info.manifest.sha256, ["lstm"])
 
     doc = verify(result.artifact_uri, result.artifact_sha256, tmp_path)
@@ -80,7 +80,7 @@ def test_a_baseline_only_run_reports_no_trained_model_and_verify_says_why(tmp_pa
     result = train(store, {"type": "auto", "candidates": ["naive", "seasonal_naive"]})
 
     assert result.trained_models == []
-    assert json.loads(termination_message(result))["trainedModels"] == []
+    assert json.loads(result.as_message().termination_message())["trainedModels"] == []
     assert result.artifact_uri is not None
     doc = verify(result.artifact_uri, result.artifact_sha256, tmp_path)
     assert doc["reason"] == "LoadFailed", doc

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 import yaml
+from foresight.kube import KubeClient
 from foresight_operator.handlers.context import HandlerContext
-from foresight_operator.kube import KubeClient
-from foresight_operator.metrics import OperatorMetrics
 from foresight_operator.settings import OperatorSettings
+from foresight_operator.telemetry import OperatorMetrics
 from prometheus_client import CollectorRegistry
 
 from tests.cluster.emulator import Cluster

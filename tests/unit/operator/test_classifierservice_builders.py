@@ -10,16 +10,17 @@ from typing import Any
 import pytest
 import yaml
 from foresight.api.classifierservice import ClassifierServiceSpec
-from foresight.serving.classifier.config import ClassifierConfig, load_config
+from foresight.contract.classifier import ClassifierConfig
+from foresight.serving.classifier.config import load_config
 from foresight_operator.builders.classifierservice import (
     CONFIG_HASH_ANNOTATION,
-    SPEC_HASH_ANNOTATION,
     ClassifierChildren,
     OnnxModel,
     build_classifier_children,
     classifier_names,
 )
 from foresight_operator.reconcile import owner_labels
+from foresight_operator.reconcile.updates import SPEC_HASH_ANNOTATION
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = yaml.safe_load((REPO / "examples" / "classifierservice.yaml").read_text())

@@ -19,7 +19,8 @@ import kopf
 import pytest
 from foresight.api.forecasttask import ForecastTaskSpec
 from foresight_operator.builders.forecasttask import ForecastRun, build_run_job
-from foresight_operator.handlers.forecasttask import ForecastTaskController, ForecastTaskMetrics
+from foresight_operator.handlers.forecasttask.controller import ForecastTaskController
+from foresight_operator.handlers.forecasttask.gauges import ForecastTaskMetrics
 from prometheus_client import CollectorRegistry
 
 from tests.cluster.emulator import Cluster

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 from foresight.api.forecasttask import ForecastTaskSpec
+from foresight.contract.forecast import ForecastRunResult
 from foresight_operator.builders.forecasttask import (
     ForecastRun,
     build_run_job,
@@ -16,7 +17,8 @@ from foresight_operator.builders.forecasttask import (
     public_artifact_uri,
     run_job_name,
 )
-from foresight_operator.handlers.forecasttask import Harvest, read_run_result, task_status
+from foresight_operator.handlers.forecasttask.results import Harvest, read_run_result
+from foresight_operator.handlers.forecasttask.status import task_status
 from foresight_operator.reconcile import SpecError
 from foresight_operator.schedule import Outcome, Plan
 
@@ -167,7 +169,9 @@ def test_a_pod_that_left_no_json_is_a_plain_failure_with_its_log_tail() -> None:
 
 
 def harvest(doc: dict[str, object], outcome: Outcome) -> Harvest:
-    return Harvest("q-predict-x", "predict", T0, 1, outcome, str(doc["reason"]), str(doc["message"]), T0, doc)
+    result = ForecastRunResult.model_validate(doc)
+    reason, message = str(doc["reason"]), str(doc["message"])
+    return Harvest("q-predict-x", "predict", T0, 1, outcome, reason, message, T0, result)
 
 
 IDLE = Plan(None, T0 + timedelta(minutes=15), 0)

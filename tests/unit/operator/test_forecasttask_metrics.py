@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from foresight_operator.handlers.forecasttask import ForecastTaskMetrics
+from foresight_operator.handlers.forecasttask.gauges import ForecastTaskMetrics
 from prometheus_client import CollectorRegistry, generate_latest
 
 TRAINED = datetime(2026, 3, 1, 6, 15, 10, tzinfo=UTC)

@@ -25,6 +25,7 @@ if _ROOT not in sys.path:
 
 from foresight.api.forecasttask import ForecastTaskSpec  # noqa: E402
 from foresight.api.modelversion import ModelVersionSpec  # noqa: E402
+from foresight.contract.forecast import ForecastRunResult  # noqa: E402
 from foresight_operator.builders.modelversion_from_forecast import (  # noqa: E402
     FORECAST_TASK_LABEL,
     FORECAST_TASK_UID_ANNOTATION,
@@ -32,12 +33,10 @@ from foresight_operator.builders.modelversion_from_forecast import (  # noqa: E4
     forecast_model_name,
     forecast_model_version_name,
 )
-from foresight_operator.handlers.forecasttask import (  # noqa: E402
-    ForecastTaskController,
-    ForecastTaskMetrics,
-    Harvest,
-    task_status,
-)
+from foresight_operator.handlers.forecasttask.controller import ForecastTaskController  # noqa: E402
+from foresight_operator.handlers.forecasttask.gauges import ForecastTaskMetrics  # noqa: E402
+from foresight_operator.handlers.forecasttask.results import Harvest  # noqa: E402
+from foresight_operator.handlers.forecasttask.status import task_status  # noqa: E402
 from foresight_operator.schedule import Outcome, Plan  # noqa: E402
 from prometheus_client import CollectorRegistry  # noqa: E402
 
@@ -77,9 +76,8 @@ def task(name: str = "disk", **spec: Any) -> dict[str, Any]:
 
 
 def build(body: dict[str, Any] | None = None, **result: Any) -> dict[str, Any] | None:
-    return build_forecast_model_version(
-        body or task(), {**TRAINED, **result}, trained=T0, image="foresight-runtime:1.0"
-    )
+    run_result = ForecastRunResult.model_validate({**TRAINED, **result})
+    return build_forecast_model_version(body or task(), run_result, trained=T0, image="foresight-runtime:1.0")
 
 
 def test_builder_makes_a_valid_unowned_model_version_of_the_trained_artifact() -> None:
@@ -148,7 +146,8 @@ def test_names_are_deterministic_per_artifact_and_valid_for_long_tasks() -> None
 
 
 def harvest(job: str, doc: dict[str, Any]) -> Harvest:
-    return Harvest(job, "train", T0, 1, Outcome.SUCCEEDED, "ForecastsWritten", "ok", T0, doc)
+    result = ForecastRunResult.model_validate(doc)
+    return Harvest(job, "train", T0, 1, Outcome.SUCCEEDED, "ForecastsWritten", "ok", T0, result)
 
 
 def status_after(

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from foresight.api.forecasttask import ForecastTaskSpec
-from foresight.forecast.scrape import HEALTH_PATH, METRICS_PATH
+from foresight.contract.forecast import HEALTH_PATH, METRICS_PATH
 from foresight_operator.builders.forecasttask import (
     ForecastRun,
     build_run_job,
@@ -24,7 +24,8 @@ from foresight_operator.builders.forecasttask import (
     forecasts_name,
 )
 from foresight_operator.handlers.context import HandlerContext
-from foresight_operator.handlers.forecasttask import ForecastTaskController, ForecastTaskMetrics
+from foresight_operator.handlers.forecasttask.controller import ForecastTaskController
+from foresight_operator.handlers.forecasttask.gauges import ForecastTaskMetrics
 from foresight_operator.reconcile import SpecError, WaitError, owner_labels
 from prometheus_client import CollectorRegistry
 

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 import yaml
 from foresight.api.trainingjob import TrainingJobSpec
+from foresight.contract.training import NON_RETRYABLE_EXIT_CODES
 from foresight_operator.builders import build_job, plan_training
 from foresight_operator.builders.training import (
-    NON_RETRYABLE_EXIT_CODES,
     DdpPlan,
     TrainingPlan,
     build_ddp_job,

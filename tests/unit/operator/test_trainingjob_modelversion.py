@@ -24,6 +24,7 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from foresight.api.modelversion import ModelVersionSpec  # noqa: E402
+from foresight.contract.training import TrainingResult  # noqa: E402
 from foresight_operator.builders.modelversion_from_training import (  # noqa: E402
     TRAINING_JOB_LABEL,
     TRAINING_JOB_UID_ANNOTATION,
@@ -90,7 +91,7 @@ def test_builder_makes_a_valid_unowned_model_version_with_checksum_metrics_confi
         artifact_uri=RESULT["artifactUri"],
         finished=datetime(2026, 3, 1, 11, 58, 7, tzinfo=UTC),
         image="foresight-runtime:1.0",
-        result=RESULT,
+        result=TrainingResult.model_validate(RESULT),
     )
     spec = ModelVersionSpec.model_validate(mv["spec"])  # what the API would accept
     assert mv["kind"] == "ModelVersion" and mv["apiVersion"] == "foresight.dev/v1alpha1"
@@ -118,7 +119,11 @@ def test_builder_pvc_artifact_has_no_store_and_search_best_config_wins() -> None
     result = {"metrics": {"val_loss": 0.1}, "sha256": SHA_MAIN, "bestConfig": {"hidden": 16}}
     body = trainingjob(search=search, artifacts={"uri": "pvc://claim/x"})
     mv = build_model_version(
-        body, artifact_uri="pvc://claim/x/models/ml/nightly", finished=T0, image="img", result=result
+        body,
+        artifact_uri="pvc://claim/x/models/ml/nightly",
+        finished=T0,
+        image="img",
+        result=TrainingResult.model_validate(result),
     )
     spec = ModelVersionSpec.model_validate(mv["spec"])
     assert spec.artifact.store is None and spec.artifact.sha256 == SHA_MAIN

@@ -13,7 +13,7 @@ from typing import Any
 
 from foresight_operator.builders.training import JOB_INDEX_KEY
 from foresight_operator.handlers.trainingjob import job_name, progress_from_log, refresh_progress
-from foresight_operator.metrics import OperatorMetrics
+from foresight_operator.telemetry import OperatorMetrics
 from prometheus_client import CollectorRegistry, generate_latest
 
 from tests.cluster.emulator import Cluster

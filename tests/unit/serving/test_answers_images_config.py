@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from foresight.api.classifierservice import ClassifierServiceSpec
+from foresight.api.classifierservice import DEFAULT_CATEGORIES, ClassifierServiceSpec
+from foresight.contract.classifier import ClassifierConfig
 from foresight.serving.classifier.answers import parse_answer
-from foresight.serving.classifier.config import DEFAULT_CATEGORIES, ClassifierConfig, load_config
+from foresight.serving.classifier.config import load_config
 from foresight.serving.classifier.errors import ConfigError, ImageRejected
 from foresight.serving.classifier.images import check_image, downscale_jpeg
 from PIL import Image

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from foresight.serving.classifier import ClassifierConfig, create_app
+from foresight.contract.classifier import ClassifierConfig
+from foresight.serving.classifier import create_app
 from foresight.serving.classifier.errors import StoreError
 from foresight.serving.classifier.service import PURGE_RETRY_SECONDS, ClassifierService
 from foresight.serving.classifier.store.sqlite import SqliteStore

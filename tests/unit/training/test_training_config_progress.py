@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from foresight.contract.termination import TERMINATION_MESSAGE_LIMIT
 from foresight.training import EpochStats, ProgressReporter, TrainingConfigError, load_config
 from foresight.training.config import SearchParameter, TrainConfig
-from foresight.training.progress import TERMINATION_MESSAGE_LIMIT, write_termination_message
+from foresight.training.progress import write_termination_message
 from pydantic import ValidationError
 
 YAML = """

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .config import Category
+from foresight.api.classifierservice import Category
 
 __all__ = ["ParsedAnswer", "parse_answer"]
 

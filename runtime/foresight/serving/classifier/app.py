@@ -20,8 +20,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from foresight.contract.classifier import ClassifierConfig
+
 from .backends.base import ClassifierBackend
-from .config import ClassifierConfig
 from .errors import ClassifierError, ConfigError, StoreError
 from .routes import ROUTERS
 from .routes.admin import render_admin_page

@@ -6,7 +6,7 @@ import gc
 import logging
 import os
 
-from .config import ClassifierConfig
+from foresight.contract.classifier import ClassifierConfig
 
 __all__ = ["run", "tune_gc"]
 

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from foresight.contract.classifier import ClassifierConfig
+
 from .backends.base import ClassifierBackend
-from .config import ClassifierConfig
 from .errors import StoreError, UpstreamError
 from .images import CheckedImage
 from .store.base import CachedResult, DayStats, RequestRecord, ResultStore

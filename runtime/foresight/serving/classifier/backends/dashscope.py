@@ -15,8 +15,10 @@ from typing import Any
 
 import requests
 
+from foresight.api.classifierservice import Category
+from foresight.contract.classifier import DashScopeConfig
+
 from ..answers import parse_answer
-from ..config import Category, DashScopeConfig
 from ..errors import ConfigError, UpstreamError
 from ..images import CheckedImage, downscale_jpeg
 from .base import BackendResult, ClassifierBackend

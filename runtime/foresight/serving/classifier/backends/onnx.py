@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from ..config import OnnxConfig
+from foresight.contract.classifier import OnnxConfig
+
 from ..errors import ConfigError, UpstreamError
 from ..images import CheckedImage, open_rgb
 from .base import BackendResult, ClassifierBackend

@@ -8,7 +8,8 @@ from importlib import resources
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from ..config import ClassifierConfig
+from foresight.contract.classifier import ClassifierConfig
+
 from .context import state_of
 
 __all__ = ["render_admin_page", "router"]

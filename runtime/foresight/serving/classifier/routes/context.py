@@ -11,7 +11,8 @@ from typing import Any
 import anyio
 from fastapi import Request
 
-from ..config import ClassifierConfig
+from foresight.contract.classifier import ClassifierConfig
+
 from ..errors import Unauthorized
 from ..service import ClassifierService
 from ..store.base import CachedResult, RequestRecord

@@ -1,8 +1,11 @@
-"""The operator's Prometheus metrics and the small HTTP server for ``/metrics`` and ``/readyz``.
+"""The operator's own telemetry: its Prometheus metrics (reconciles, errors, children, every
+resource's state, kube-state-metrics style) and the small HTTP server for ``/metrics`` and ``/readyz``.
 
-Metrics live in a registry passed in (tests build fresh ones). ``/readyz`` answers 200 once kopf
-has started its watches (the ``ready`` event) and 503 before, so the Deployment's readiness probe
-reflects whether the operator is actually serving.
+Not to be confused with the runtime's metrics (forecast accuracy, the classifier's request
+counters), which live with the runtime. Metrics live in a Prometheus ``CollectorRegistry`` passed
+in (tests build fresh ones). ``/readyz`` answers 200 once kopf has started its watches (the
+``ready`` event) and 503 before, so the Deployment's readiness probe reflects whether the
+operator is actually serving.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from foresight.api import TRAINING_JOB
+from foresight.api.meta import ConditionType, Reason
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -25,7 +30,8 @@ from prometheus_client import (
 
 __all__ = ["MetricsServer", "OperatorMetrics"]
 
-WAITING_PHASES = ("Pending",)
+WAITING_PHASES = (Reason.PENDING,)
+"""Phases counted as waiting to start (every kind's phase enum has ``Pending``)."""
 
 
 class OperatorMetrics:
@@ -120,7 +126,8 @@ class OperatorMetrics:
         self._record_phase(
             kind, namespace, name, str(status["phase"]) if status and status.get("phase") else None
         )
-        ready = next((c for c in (status or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+        conditions = (status or {}).get("conditions") or []
+        ready = next((c for c in conditions if c.get("type") == ConditionType.READY), None)
         key = (kind, namespace, name)
         with self._lock:
             if ready is not None:
@@ -131,7 +138,7 @@ class OperatorMetrics:
             elif key in self._ready:
                 self._ready.discard(key)
                 self.ready.remove(kind, namespace, name)
-            if kind == "TrainingJob":
+            if kind == TRAINING_JOB.kind:
                 self._record_training(namespace, name, (status or {}).get("progress") if status else None)
 
     def _record_training(self, namespace: str, name: str, progress: Mapping[str, Any] | None) -> None:

@@ -4,7 +4,8 @@ One renderer for every place a TrainingJob runs: the operator's ``plan_training`
 for the Job's pods), ``foresight run --local`` (processes on this machine) and
 ``foresight run --hosts`` (ranks on SSH hosts). Each caller decides only *where* things are (the
 checkpoint, output, dataset and teacher locations as the training process will see them); what
-the spec means for training is decided here, once. Pure and torch-free: the operator imports it.
+the spec means for training is decided here, once. Pure and torch-free: the operator imports it
+(part of the operator-runtime contract).
 The runtime's model of the document is ``foresight.training.config.TrainConfig``.
 """
 
@@ -13,12 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .trainingjob import TrainingJobSpec
+from foresight.api.trainingjob import TrainingJobSpec
 
-__all__ = ["PUSHGATEWAY_JOB", "render_train_config"]
+from .training import PUSHGATEWAY_JOB
 
-PUSHGATEWAY_JOB = "foresight-training"
-"""The ``job`` label of the per-epoch gauges a TrainingJob with ``metrics.pushgatewayUrl`` pushes."""
+__all__ = ["render_train_config"]
 
 
 def _search(spec: TrainingJobSpec) -> dict[str, Any] | None:

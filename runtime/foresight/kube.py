@@ -1,9 +1,10 @@
-"""The one module that talks to the Kubernetes API outside kopf: a thin client over plain dicts.
+"""The Kubernetes API client: a thin, torch-free client over plain dicts, for every caller.
 
-kopf watches and patches the resources it handles; everything else (children, the owner's status,
-pods' termination messages, Secrets' existence) goes through :class:`KubeClient`, which wraps the
-``kubernetes`` package's configured ``ApiClient`` (kubeconfig or in-cluster service account) and
-returns the API's JSON as dicts. Errors become :class:`KubeApiError` with the HTTP status kept.
+The operator uses it for everything kopf does not do itself (children, the owner's status, pods'
+termination messages, Secrets' existence); the runtime's cluster-facing commands (``foresight
+models``) use it too. :class:`KubeClient` wraps the ``kubernetes`` package's configured
+``ApiClient`` (kubeconfig or in-cluster service account) and returns the API's JSON as dicts.
+Errors become :class:`KubeApiError` with the HTTP status kept.
 """
 
 from __future__ import annotations
@@ -86,8 +87,11 @@ class KubeClient:
         self.timeout = timeout
 
     @classmethod
-    def from_environment(cls, *, timeout: float = 30.0) -> KubeClient:
-        """In-cluster service account when running in a pod, else the kubeconfig (``$KUBECONFIG``)."""
+    def from_environment(cls, *, timeout: float = 30.0, user_agent: str = "foresight") -> KubeClient:
+        """In-cluster service account when running in a pod, else the kubeconfig (``$KUBECONFIG``).
+
+        ``user_agent`` names the caller in the API server's audit log (the operator: ``foresight-operator``).
+        """
         import kubernetes
 
         try:
@@ -95,7 +99,7 @@ class KubeClient:
         except kubernetes.config.ConfigException:
             kubernetes.config.load_kube_config()
         api = kubernetes.client.ApiClient()
-        api.user_agent = "foresight-operator"
+        api.user_agent = user_agent
         return cls(api, timeout=timeout)
 
     def _call(self, method: str, path: str, **request: Any) -> Obj:

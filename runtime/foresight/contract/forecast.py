@@ -1,0 +1,143 @@
+"""A ForecastTask run: the result its pod leaves, its exit codes, where it pushes, what it serves.
+
+The operator starts each run as a Job (``foresight run -f task.yaml --mode train|auto``); the pod
+ends with an exit code (:data:`EXIT_BAD_INPUT`, :data:`EXIT_TEMPORARY`...) and a
+:class:`ForecastRunResult` in its termination message, which the operator folds into the task's
+status. In pushgateway mode the run replaces the group :func:`pushgateway_group` under job
+:data:`PUSHGATEWAY_JOB` (the operator deletes it with the task); in scrape mode the task's
+forecast server (``foresight serve forecasts``) answers on :data:`SERVER_PORT`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from foresight.api.forecasttask import ForecastReason
+from foresight.api.meta import Reason
+
+from .termination import Doc, ResultMessage, Shrink, cut_message, keep_only
+
+__all__ = [
+    "BAD_INPUT_REASONS",
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILED",
+    "EXIT_READY",
+    "EXIT_TEMPORARY",
+    "HEALTH_PATH",
+    "METRICS_PATH",
+    "PUSHGATEWAY_JOB",
+    "SERVER_PORT",
+    "STORE_PREFIX",
+    "BacktestScore",
+    "ForecastRunResult",
+    "pushgateway_group",
+]
+
+EXIT_READY = 0
+EXIT_FAILED = 1
+"""Any other failure: the run waits for the task's next slot."""
+EXIT_BAD_INPUT = 2
+"""The spec or the query cannot work: the task waits for a spec change."""
+EXIT_TEMPORARY = 3
+"""Prometheus or the Pushgateway was unreachable: the operator retries with a backoff."""
+
+BAD_INPUT_REASONS: frozenset[str] = frozenset(
+    {
+        ForecastReason.PROMQL_ERROR,
+        ForecastReason.NO_SERIES,
+        ForecastReason.INSUFFICIENT_HISTORY,
+        ForecastReason.TOO_MANY_SERIES,
+        ForecastReason.UNSUPPORTED_KIND,
+        Reason.INVALID_SPEC,
+    }
+)
+"""Run failures no retry can fix (exit code :data:`EXIT_BAD_INPUT`): fix the spec or the query."""
+
+STORE_PREFIX = "forecasttasks"
+"""Where a task's models and forecasts live in its artifact store: ``<store>/forecasttasks/<ns>/<name>/``."""
+
+PUSHGATEWAY_JOB = "foresight"
+"""The ``job`` of every run's Pushgateway group."""
+
+SERVER_PORT = 8080
+"""The forecast server's port (scrape mode)."""
+METRICS_PATH = "/metrics"
+HEALTH_PATH = "/healthz"
+
+
+def pushgateway_group(namespace: str, name: str) -> dict[str, str]:
+    """The grouping key of task ``namespace/name``'s forecasts on the Pushgateway (one group per task)."""
+    return {"namespace": namespace, "task": name}
+
+
+class BacktestScore(BaseModel):
+    """Backtest error of one model over the whole horizon (``None``: not computable)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    model: str
+    mase: float | None = None
+    mae: float | None = None
+
+
+class ForecastRunResult(ResultMessage):
+    """What one run did, as its termination message carries it (``status``-shaped, camelCase)."""
+
+    phase: Literal["Ready", "Failed"] | None = None
+    """Always written by the runtime; the operator goes by the Job's state and :attr:`reason`."""
+    reason: str
+    """A :class:`~foresight.api.forecasttask.ForecastReason` (or ``InvalidSpec``)."""
+    message: str = ""
+    mode: Literal["train", "predict"] | None = None
+    """What the run actually did: ``train`` (backtest + fit + predict) or ``predict``."""
+    retryable: bool | None = None
+    series_count: int | None = None
+    model: str | None = None
+    """The model in use, per-series picks summarised (``auto(ets:12,lstm:30)``)."""
+    backtest: list[BacktestScore] | None = None
+    artifact_uri: str | None = None
+    """The saved model directory as the pod sees it (a ``file://`` URI under a PVC mount, or ``s3://``)."""
+    sha256: str | None = None
+    """The saved model directory's manifest checksum."""
+    trained_models: list[str] | None = None
+    """Models whose fitted weights the artifact holds: empty when only baselines were chosen."""
+    last_train_time: str | None = None
+    last_predict_time: str | None = None
+    pushed: bool | None = None
+    exposition_uri: str | None = None
+    warnings: list[str] | None = None
+    warning_count: int | None = None
+    """Set instead of ``warnings`` when they did not fit into the message."""
+
+    @classmethod
+    def shrink_steps(cls) -> Sequence[Shrink]:
+        return (
+            _count_warnings,
+            _best_backtest_rows,
+            cut_message(1000),
+            keep_only(_ESSENTIAL, cut_strings=500),
+        )
+
+
+_ESSENTIAL = ("phase", "reason", "message", "mode", "seriesCount", "model", "artifactUri", "sha256",
+              "trainedModels", "lastTrainTime")  # fmt: skip
+
+
+def _count_warnings(doc: Doc) -> Doc | None:
+    if not doc.get("warnings"):
+        return None
+    out = dict(doc)
+    out["warningCount"] = len(out.pop("warnings"))
+    return out
+
+
+def _best_backtest_rows(doc: Doc) -> Doc | None:
+    rows = doc.get("backtest") or []
+    if len(rows) <= 4:
+        return None
+    best = sorted(rows, key=lambda r: (r.get("mase") is None, r.get("mase") or 0.0))
+    return {**doc, "backtest": best[:4]}
