@@ -11,6 +11,9 @@ imports it:
 - :mod:`.forecast`, :mod:`.training`, :mod:`.modelversion`: each kind's run result (the
   termination message's schema), exit codes, ports and paths;
 - :mod:`.classifier`: the classifier service's config file and the Secrets it reads from env;
+- :mod:`.experiment`: an ABExperiment's traffic split, written by the operator into a ConfigMap
+  the classifier's pods read;
+- :mod:`.train_config`: a TrainingJob spec rendered as the config ``foresight train`` reads;
 - :mod:`.pushgateway`: where a Pushgateway keeps a group (its URL), for pushing and deleting it.
 
 A pydantic model here is written by the runtime and read by the operator through the same class,
