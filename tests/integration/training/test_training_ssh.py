@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import foresight
+import foresight_operator
 import pytest
 import yaml
 from minio import Minio
@@ -61,6 +63,13 @@ def bucket(s3: MotoS3Server, tmp_path: Path) -> str:
     client.fput_object(name, "data/panel.npz", str(small_panel(tmp_path / "panel.npz")))
     return name
 
+# The "remote" runtime is this checkout's code, wherever it is imported from (an editable install
+# or PYTHONPATH): its runtime and operator package roots.
+CHECKOUT_PATH = os.pathsep.join(
+    str(Path(module.__file__).resolve().parents[1])  # type: ignore[arg-type]
+    for module in (foresight, foresight_operator)
+)
+
 
 def _client(s3: MotoS3Server) -> Minio:
     return Minio(
@@ -83,7 +92,7 @@ def _job(tmp: Path, s3: MotoS3Server, bucket: str, name: str, *, epochs: int, wi
 
 def _args(job: Path, state: Path, key: SshKey, *hosts: str, extra: tuple[str, ...] = ()) -> list[str]:
     args = ["-f", str(job), "--state-dir", str(state), "-i", str(key.private),
-            "--remote-python", sys.executable, "--remote-env", f"PYTHONPATH={os.environ['PYTHONPATH']}",
+            "--remote-python", sys.executable, "--remote-env", f"PYTHONPATH={CHECKOUT_PATH}",
             "--remote-env", "OMP_NUM_THREADS=1", *extra]  # fmt: skip
     if hosts:
         args += ["--hosts", ",".join(hosts)]
@@ -183,7 +192,7 @@ def test_a_host_without_the_runtime_is_refused_before_anything_starts(
     job = _job(tmp_path, s3, bucket, "no-runtime", epochs=2, windows=256)
     inventory = tmp_path / "hosts.yaml"
     inventory.write_text(yaml.safe_dump({"hosts": [
-        {"host": a.address, "python": sys.executable, "env": {"PYTHONPATH": os.environ["PYTHONPATH"]}},
+        {"host": a.address, "python": sys.executable, "env": {"PYTHONPATH": CHECKOUT_PATH}},
         # This machine's system Python, without foresight: a host set up by half.
         {"host": b.address, "python": "/usr/bin/python3"},
     ]}))  # fmt: skip
