@@ -111,6 +111,10 @@ def _add_library(subparsers: Any) -> None:
     a.add_argument(
         "--config", required=True, help="the Job's config (YAML or JSON; see foresight.library.job)"
     )
+    a.add_argument(
+        "--source-dir",
+        help="where spec.source.configMap is mounted, one file per key (overrides configMapDir)",
+    )
     p.set_defaults(func=_library)
 
 

@@ -433,7 +433,9 @@ def run_library(args: argparse.Namespace) -> int:
     if args.library_action == "fetch":
         from .job import main
 
-        return main(["--config", args.config])
+        return main(
+            ["--config", args.config] + (["--source-dir", args.source_dir] if args.source_dir else [])
+        )
     handlers = {"list": _list, "show": _show, "verify": _verify, "activate-preview": _preview, "pack": _pack}
     try:
         return handlers[args.library_action](args)

@@ -55,6 +55,7 @@ from pydantic import ValidationError
 
 from foresight.api.modellibrary import LibraryLimits, LibraryPhase, LibraryReason
 from foresight.artifacts import ArtifactError, S3Options, open_store
+from foresight.contract import env as pod_env
 from foresight.contract.library import EXIT_RETRY, SOURCE_CREDENTIALS_PREFIX, FetchConfig, FetchResult
 
 from .archive import Limits, RawLibrary, read_library
@@ -153,8 +154,9 @@ def _library_store(config: FetchConfig, environ: Mapping[str, str]) -> LibrarySt
             credentials=_s3_credentials(environ),
             timeout_s=config.timeout_seconds,
         )
+    pvc_root = Path(environ.get(pod_env.PVC_ROOT) or pod_env.DEFAULT_PVC_ROOT)
     try:
-        return LibraryStore(open_store(config.store, s3=s3), config.prefix)
+        return LibraryStore(open_store(config.store, s3=s3, pvc_root=pvc_root), config.prefix)
     except ArtifactError as exc:
         raise LibraryError(
             LibraryReason.STORE_UNAVAILABLE, f"library store {config.store}: {exc}", retryable=exc.retryable
@@ -401,9 +403,18 @@ def _write_termination(path: Path, text: str) -> None:
 
 
 def execute(
-    config_path: str, *, environ: Mapping[str, str], stdout: TextIO, workdir: Path | None = None
+    config_path: str,
+    *,
+    environ: Mapping[str, str],
+    stdout: TextIO,
+    workdir: Path | None = None,
+    source_dir: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """Load the config, run the Job, print and write the result; returns ``(exit code, result)``."""
+    """Load the config, run the Job, print and write the result; returns ``(exit code, result)``.
+
+    ``source_dir`` overrides the config's ``configMapDir`` (the Job passes the mount on its command
+    line, where a path is the pod's own).
+    """
 
     def emit(event: dict[str, Any]) -> None:
         stdout.write(json.dumps(event, sort_keys=True, default=str) + "\n")
@@ -411,6 +422,8 @@ def execute(
 
     try:
         config = load_config(config_path)
+        if source_dir is not None:
+            config = config.model_copy(update={"config_map_dir": source_dir})
     except (OSError, ValueError, yaml.YAMLError) as exc:
         doc: dict[str, Any] = {
             "phase": LibraryPhase.FAILED.value,
@@ -432,7 +445,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``foresight library fetch --config FILE``; returns the exit code."""
     parser = argparse.ArgumentParser(prog="foresight library fetch")
     parser.add_argument("--config", required=True)
+    parser.add_argument(
+        "--source-dir", help="where spec.source.configMap is mounted (overrides configMapDir)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    code, _ = execute(args.config, environ=dict(os.environ), stdout=sys.stdout)
+    code, _ = execute(args.config, environ=dict(os.environ), stdout=sys.stdout, source_dir=args.source_dir)
     return code
