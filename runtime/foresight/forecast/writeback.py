@@ -56,7 +56,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class BacktestError:
     """One backtest figure for ``foresight_backtest_error``."""
