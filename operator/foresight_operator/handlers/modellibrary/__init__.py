@@ -1,8 +1,8 @@
 """ModelLibrary: a fetch Job per spec, its verdict in status, atomic activation, ModelVersions of its models.
 
 The handlers are thin (:func:`register_modellibrary`): create / resume / spec update, every change of
-a fetch Job it owns, a retry timer while a retryable failure waits, and every change of any
-ModelLibrary of the namespace (for the ones waiting in ``Conflict``) call
+a fetch Job it owns, a timer while a retryable failure (or a superseded Job) waits, and every change
+of any ModelLibrary of the namespace (for the ones waiting in ``Conflict``) call
 :meth:`.controller.LibraryController.reconcile`. What the status says and means is in
 :mod:`.status`, the rule for two ModelLibraries of one library name in :mod:`.siblings`, the
 ModelVersions in :mod:`.models`.
@@ -60,7 +60,7 @@ def register_modellibrary(registry: Any, ctx: HandlerContext) -> LibraryControll
         id="retry",
         interval=interval,
         initial_delay=interval,
-        when=lambda status, **_: (status or {}).get("phase") == LibraryPhase.RETRYING,
+        when=lambda status, **_: (status or {}).get("phase") in (LibraryPhase.RETRYING, LibraryPhase.PENDING),
     )(on_retry_tick)
 
     def on_any_library(body: Any, type: str | None, logger: Any, **_: Any) -> None:

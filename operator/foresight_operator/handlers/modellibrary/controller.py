@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from foresight.api.meta import ConditionType
 from foresight.api.modellibrary import LibraryPhase, LibraryReason, ModelLibrarySpec
 from foresight.kube import CONFIGMAPS, JOBS, KubeApiError
 
@@ -44,6 +45,7 @@ from ...reconcile import (
     MODEL_LIBRARIES,
     JobState,
     WaitError,
+    find_condition,
     job_pods,
     job_state,
     owner_selector,
@@ -296,7 +298,11 @@ class LibraryController:
             self._start(body, spec, jobs, FetchRun(job.run.generation, job.run.attempt + 1, "fetch"))
 
     def retry_due(self, body: Mapping[str, Any], now: datetime) -> bool:
-        """Whether the retry timer should reconcile (no API call when no retry is due)."""
+        """Whether the timer should reconcile (no API call otherwise): a retry whose time has come, or
+        a fetch waiting for a superseded Job to stop (its end normally wakes it; this is the backstop)."""
         status = body.get("status") or {}
+        if status.get("phase") == LibraryPhase.PENDING:
+            ready: Obj = find_condition(status.get("conditions"), ConditionType.READY) or {}
+            return ready.get("reason") == LibraryReason.WAITING
         retry_at = parse_time(status.get("nextRetryTime"))
         return status.get("phase") == LibraryPhase.RETRYING and (retry_at is None or retry_at <= now)
