@@ -358,7 +358,9 @@ def result_document(config: FetchConfig, out: _Outcome, fetched_at: datetime) ->
         "retryable": out.retryable,
         "action": config.action,
         "generation": config.generation,
-        "libraryName": report.name if report else _library_name(config, out) if stored else None,
+        # Without a verified report, the name the pointer was read under (the last fetch's, or the
+        # built-in's): status keeps naming the library whose version stays active.
+        "libraryName": report.name if report else _library_name(config, out) if stored or pointer else None,
         "version": report.version if report else stored.version if stored else None,
         "schemaVersion": report.schema_version if report else None,
         "checksum": out.checksum,

@@ -265,3 +265,4 @@ def test_a_checksum_mismatch_reports_the_version_that_stays_active(tmp_path: Pat
         "2026.12",
     )
     assert "cases" not in doc  # nothing of it was read
+    assert doc["libraryName"] == "postgresql-oltp"  # the library whose version stays active

@@ -242,6 +242,25 @@ def test_a_checksum_mismatch_says_the_previous_version_stays_active_and_what_to_
     assert status["modelVersions"] == []
 
 
+def test_a_withdraw_keeps_what_the_last_fetch_found_of_the_source() -> None:
+    before = fold({}, verdict(**ACTIVE))
+    withdrawn = {
+        **ACTIVE,
+        "reason": "Inactive",
+        "action": "withdraw",
+        "active": False,
+        "activeVersion": None,
+        "activeOwner": None,
+        "previousVersion": "2026.12",
+        "quality": None,
+        "source": None,
+    }
+    status = fold(before, verdict(**{k: v for k, v in withdrawn.items() if v is not None}))
+    assert (status["phase"], status["active"], status["previousVersion"]) == ("Ready", False, "2026.12")
+    assert status["source"] == before["source"] and status["quality"] == before["quality"]
+    assert "activeVersion" not in status
+
+
 def test_a_retryable_failure_backs_off_and_turns_degraded_after_repeated_ones() -> None:
     down = {
         "phase": "Failed",
@@ -429,6 +448,33 @@ def test_fetch_fold_model_versions_and_withdraw_without_the_source(
     status = status_of(cluster, "pg")
     assert (status["phase"], status["active"], status["previousVersion"]) == ("Ready", False, "2026.12")
     assert cluster.api.list(MV, NS) == [] and status["modelVersions"] == []
+
+
+def test_a_failed_newer_version_leaves_the_active_ones_model_versions(
+    cluster: Cluster, ctx: HandlerContext
+) -> None:
+    controller = LibraryController(ctx)
+    apply(cluster, "pg")
+    controller.reconcile(NS, "pg")
+    finish(cluster, "pg-fetch-g1", with_models(ACTIVE))
+    controller.reconcile(NS, "pg")
+    cluster.api.patch(MLIB, "pg", {"spec": {"version": "2027.01", "sha256": SHA}}, NS)
+    controller.reconcile(NS, "pg")
+    mismatch = {
+        "phase": "Failed",
+        "reason": "ChecksumMismatch",
+        "retryable": False,
+        "message": "not the file",
+        "active": True,
+        "activeVersion": "2026.12",
+        "activeOwner": "ml/pg",
+    }
+    finish(cluster, "pg-fetch-g2", mismatch)
+    controller.reconcile(NS, "pg")
+    status = status_of(cluster, "pg")
+    assert (status["phase"], status["active"], status["activeVersion"]) == ("Failed", True, "2026.12")
+    assert status["modelVersions"] == ["pg-qps-lstm-2026-12"]
+    assert [mv["metadata"]["name"] for mv in cluster.api.list(MV, NS)] == ["pg-qps-lstm-2026-12"]
 
 
 def test_a_retryable_failure_is_retried_as_the_next_attempt_when_due(

@@ -253,7 +253,12 @@ class LibraryController:
         verdict = read_verdict(job.obj, job_pods(self.ctx.kube, namespace, job.name), now=now)
         result = verdict.result
         # Made before the status write: a crash in between folds again and finds them by name.
-        made = ensure_model_versions(self.ctx, body, result) if verdict.ok and result.active else []
+        if verdict.ok and result.active:
+            made = ensure_model_versions(self.ctx, body, result)
+        elif result.active:  # a newer version failed; the version still active keeps its ModelVersions
+            made = list((body.get("status") or {}).get("modelVersions") or [])
+        else:
+            made = []
 
         def compute(current: Obj) -> Obj | None:
             if current.get("fetchJob") == job.name and current.get("phase") != LibraryPhase.FETCHING:

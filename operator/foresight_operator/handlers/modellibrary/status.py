@@ -191,6 +191,9 @@ def _result_fields(spec: ModelLibrarySpec, result: FetchResult) -> Obj:
     return fields
 
 
+_KEPT_BY_WITHDRAW = ("source", "quality", "schemaVersion", "fetchedTime")
+
+
 def _consequence(result: FetchResult) -> str:
     if result.active and result.active_version:
         return f"version {result.active_version} of this library stays active."
@@ -218,6 +221,8 @@ def folded_status(
     """
     status = {k: v for k, v in current.items() if k not in STATUS_FIELDS}
     result = verdict.result
+    if result.action == "withdraw":  # no fetch: what the last fetch found of the source stays true
+        status.update({k: current[k] for k in _KEPT_BY_WITHDRAW if k in current})
     status.update(_result_fields(spec, result))
     conds = _Conditions(status, run.generation, now)
     phase = verdict.phase
