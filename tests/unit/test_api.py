@@ -203,6 +203,8 @@ def _set(doc: dict[str, Any], dotted: str, value: Any) -> None:
 
 _DELETE = object()
 
+RECOMMENDATION = {"library": "postgresql-oltp", "inputs": {"qps": {"series": {"team": "orders"}}}}
+
 # (kind, [(dotted path, new value), ...], field the error must name)
 INVALID: list[tuple[str, list[tuple[str, Any]], str]] = [
     # wrong types
@@ -245,6 +247,44 @@ INVALID: list[tuple[str, list[tuple[str, Any]], str]] = [
     ("ClassifierService", [("spec.replicas", 3)], "spec.cache.store"),
     ("ModelLibrary", [("spec.source.url", "https://example.com/lib.tar.gz")], "spec.source"),
     ("ABExperiment", [("spec.strategy.steps", [])], "spec.strategy.steps"),
+    # spec.recommendation: at least one input from a forecast, none given twice, a horizon on the grid
+    (
+        "ForecastTask",
+        [("spec.recommendation", {**RECOMMENDATION, "inputs": {}})],
+        "spec.recommendation.inputs",
+    ),
+    (
+        "ForecastTask",
+        [("spec.recommendation", {**RECOMMENDATION, "constants": {"qps": 100}})],
+        "spec.recommendation.constants.qps",
+    ),
+    (
+        "ForecastTask",
+        [("spec.recommendation", {**RECOMMENDATION, "horizon": "90m"})],
+        "spec.recommendation.horizon",
+    ),
+    (
+        "ForecastTask",
+        [("spec.recommendation", {**RECOMMENDATION, "horizon": "48h"})],
+        "spec.recommendation.horizon",
+    ),
+    (
+        "ForecastTask",
+        [("spec.recommendation", {**RECOMMENDATION, "inputs": {"qps": {"aggregate": "median"}}})],
+        "spec.recommendation.inputs.qps.aggregate",
+    ),
+    (
+        "ForecastTask",
+        [("spec.recommendation", {**RECOMMENDATION, "inputs": {"queries_per_second": {}}})],
+        "spec.recommendation.inputs",
+    ),
+    (
+        "ForecastTask",
+        [("spec.recommendation", {**RECOMMENDATION, "library": "Postgres OLTP"})],
+        "spec.recommendation.library",
+    ),
+    ("ModelLibrary", [("spec.limits", {"maxCasesMib": 0})], "spec.limits.maxCasesMib"),
+    ("ModelLibrary", [("spec.store", {"uri": "gs://libraries/"})], "spec.store.uri"),
 ]
 
 
@@ -430,6 +470,11 @@ REFUSED: dict[str, list[tuple[str, list[tuple[str, Any]], str]]] = {
         ),
     ],
     "non-positive sizes": [
+        (
+            "ForecastTask",
+            [("spec.recommendation", {**RECOMMENDATION, "inputs": {"qps": {"scale": 0}}})],
+            "spec.recommendation.inputs.qps.scale",
+        ),
         ("ModelVersion", [("spec.optimize.batchSizes", [0, 1000])], "spec.optimize.batchSizes[0]"),
         ("ModelVersion", [("spec.optimize.batchSizes", [1, -8])], "spec.optimize.batchSizes[1]"),
         ("TrainingJob", [("spec.hyperparameters.imageSize", "0")], "spec.hyperparameters"),

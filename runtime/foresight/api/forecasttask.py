@@ -33,6 +33,7 @@ from .meta import (
     column,
     ready_columns,
 )
+from .recommendation import RecommendationSpec, RecommendationStatus
 from .rules import SET, Rule, at_least, cel, field_error, field_rules, keyed_by
 
 __all__ = ["FORECAST_TASK", "OUTPUT_LABELS", "ForecastTaskSpec", "ForecastTaskStatus", "ModelType"]
@@ -397,6 +398,11 @@ class ForecastTaskSpec(ApiModel):
     runtime: ImageOverride = Field(default_factory=ImageOverride, description="runtime: image override.")
     artifacts: StoreRef = Field(default_factory=StoreRef, description="artifacts: where trained models go.")
     suspend: bool = Field(default=False, description="suspend: true stops scheduling runs.")
+    recommendation: RecommendationSpec | None = Field(
+        default=None,
+        description="recommendation: each run also recommends a database architecture for the predicted "
+        "load from an active model library (ModelLibrary), next to the one today's load needs.",
+    )
 
 
 FORECAST_SPEC_RULES = (
@@ -440,6 +446,15 @@ FORECAST_SPEC_RULES = (
         "calendar.dayNight.dayStartHour must be before dayEndHour",
         field_path=".calendar.dayNight",
     ),
+    cel(
+        "!has(self.recommendation) || !has(self.recommendation.horizon)"
+        " || (duration(self.recommendation.horizon) <= duration(self.horizon)"
+        " && duration(self.recommendation.horizon).getSeconds()"
+        " % duration(self.source.step).getSeconds() == 0)",
+        "recommendation.horizon must be a whole number of source.step within horizon (a forecast has "
+        "one value per step)",
+        field_path=".recommendation.horizon",
+    ),
 )
 
 
@@ -478,6 +493,10 @@ class ForecastTaskStatus(StatusBase):
     consecutive_failures: int = Field(
         default=0, ge=0, description="consecutiveFailures: failed runs in a row."
     )
+    recommendation: RecommendationStatus | None = Field(
+        default=None,
+        description="recommendation: the last run's capacity recommendation (spec.recommendation).",
+    )
 
 
 FORECAST_TASK = KindInfo(
@@ -489,6 +508,7 @@ FORECAST_TASK = KindInfo(
         column("Model", ".status.model"),
         column("Last-Predict", ".status.lastPredictTime", "date"),
         column("Next-Run", ".status.nextRunTime", "date", priority=1),
+        column("Recommended", ".status.recommendation.predicted.architecture", priority=1),
     ),
     spec_model=ForecastTaskSpec,
     status_model=ForecastTaskStatus,

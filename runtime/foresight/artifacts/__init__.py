@@ -1,7 +1,8 @@
 """Artifact storage for models and datasets: one interface, a local-directory and an S3 backend.
 
 ``open_store(uri)`` picks the backend from the URI: ``file:///abs/dir`` or a plain path (a local
-folder, a PVC, the embedded default) or ``s3://bucket/prefix`` (any S3-compatible endpoint; its
+folder, a PVC, the embedded default), ``pvc://claim/path`` under the root where claims are mounted,
+or ``s3://bucket/prefix`` (any S3-compatible endpoint; its
 address and credentials come in through ``S3Options``, read by the caller from its environment).
 """
 
@@ -52,12 +53,18 @@ class S3Options:
     part_size: int = 16 * 1024 * 1024
 
 
-def open_store(uri: str, *, s3: S3Options | None = None) -> ArtifactStore:
-    """The store rooted at ``uri`` (a directory or a bucket prefix)."""
+def open_store(uri: str, *, s3: S3Options | None = None, pvc_root: Path | None = None) -> ArtifactStore:
+    """The store rooted at ``uri`` (a directory or a bucket prefix).
+
+    ``pvc://<claim>/<path>`` is the directory ``<pvc_root>/<claim>/<path>``: where a pod has the claim
+    mounted (``FORESIGHT_PVC_ROOT``), or local mode's state directory; without ``pvc_root`` it is refused.
+    """
     parsed = urlparse(uri)
     scheme = parsed.scheme.lower()
     if scheme == "" or (len(scheme) == 1 and uri[1:3] in (":\\", ":/")):
         return LocalArtifactStore(Path(uri))
+    if scheme == "pvc" and pvc_root is not None and parsed.netloc:
+        return LocalArtifactStore(pvc_root / parsed.netloc / unquote(parsed.path).lstrip("/"))
     if scheme == "file":
         if parsed.netloc not in ("", "localhost"):
             raise UnsupportedURIError(uri, scheme)

@@ -138,6 +138,19 @@ def _run(args: argparse.Namespace) -> int:
     if args.hosts or args.hosts_file:
         print(f"{args.filename}: --hosts runs TrainingJobs only", file=sys.stderr)
         return 2
+    from foresight.run.library import is_model_library_file
+
+    if is_model_library_file(args.filename):
+        if not args.local:
+            print(
+                f"{args.filename}: a ModelLibrary runs with --local (fetched, verified and activated under "
+                "--state-dir); in a cluster, kubectl apply it",
+                file=sys.stderr,
+            )
+            return 2
+        from foresight.run.library import main_library_local
+
+        return main_library_local(args)
     if args.local:
         from foresight.serving.local import is_classifier_service_file, main_serve_local
 

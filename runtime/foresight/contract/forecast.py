@@ -11,7 +11,7 @@ forecast server (``foresight serve forecasts``) answers on :data:`SERVER_PORT`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -112,19 +112,36 @@ class ForecastRunResult(ResultMessage):
     warnings: list[str] | None = None
     warning_count: int | None = None
     """Set instead of ``warnings`` when they did not fit into the message."""
+    recommendation: dict[str, Any] | None = None
+    """``spec.recommendation``'s outcome (the API's ``RecommendationStatus`` as JSON): the operator
+    validates it into ``status.recommendation`` and posts an event when ``changed``."""
 
     @classmethod
     def shrink_steps(cls) -> Sequence[Shrink]:
         return (
             _count_warnings,
             _best_backtest_rows,
+            _slim_recommendation,
             cut_message(1000),
             keep_only(_ESSENTIAL, cut_strings=500),
         )
 
 
 _ESSENTIAL = ("phase", "reason", "message", "mode", "seriesCount", "model", "artifactUri", "sha256",
-              "trainedModels", "lastTrainTime")  # fmt: skip
+              "trainedModels", "lastTrainTime", "recommendation")  # fmt: skip
+
+
+def _slim_recommendation(doc: Doc) -> Doc | None:
+    """The recommendation without its inputs and reasons (the answer and its case ids stay)."""
+    rec = doc.get("recommendation")
+    if not isinstance(rec, dict):
+        return None
+    slim = dict(rec)
+    slim["message"] = str(slim.get("message", ""))[:300]
+    for load in ("predicted", "current"):
+        if isinstance(slim.get(load), dict):
+            slim[load] = {k: v for k, v in slim[load].items() if k not in ("inputs", "reasons")}
+    return {**doc, "recommendation": slim}
 
 
 def _count_warnings(doc: Doc) -> Doc | None:

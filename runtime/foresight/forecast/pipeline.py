@@ -20,6 +20,8 @@ What a run does, one named step each (:class:`TaskRun`):
    Or ``load``: mode ``predict`` loads the latest saved model instead.
 4. ``predict``: forecasts, bounds, time-to-threshold, anomaly flag and realised error against
    the previous run's forecast, as gauge families (:mod:`foresight.forecast.writeback`).
+   ``recommend``, with ``spec.recommendation``: the architecture the predicted load needs, from an
+   active model library, added to those families (:mod:`foresight.forecast.recommendation`).
 5. ``write_back``, only once everything is computed: one Pushgateway PUT replaces the task's
    group (atomic for readers), or, with ``output.mode: scrape``, one atomic put of the same
    exposition to :func:`~foresight.forecast.persistence.exposition_key` in the artifact store,
@@ -330,8 +332,11 @@ class TaskRun:
             assert saved is not None  # decide_training refuses to predict without one
             in_use = self.load(plan, saved)
         predicted = self.predict(panel, plan, in_use)
+        recommended = self.recommend(panel, predicted)
         written = self.write_back(predicted)
-        return self.ready(panel, in_use, predicted, written)
+        result = self.ready(panel, in_use, predicted, written)
+        result.recommendation = recommended
+        return result
 
     def failed(self, exc: Exception) -> RunResult:
         """The ``Failed`` result for ``exc`` (:data:`foresight.forecast.errors.FAILURES`)."""
@@ -460,6 +465,24 @@ class TaskRun:
             last_run={"train": in_use.last_train, "predict": self.now},
         )
         return Prediction(forecast, threshold, families, exposition(families))
+
+    def recommend(self, panel: Panel, predicted: Prediction) -> dict[str, Any] | None:
+        """``spec.recommendation``: the architecture the predicted load needs, added to the gauges
+        (:mod:`foresight.forecast.recommendation`); its status document, ``None`` when not asked."""
+        if self.spec.recommendation is None:
+            return None
+        from .recommendation import recommend_for_run
+
+        self.step = "recommend"
+        outcome = recommend_for_run(
+            self.spec.recommendation, forecast=predicted.forecast, latest=ffill(panel.values)[:, -1],
+            store=self.store, task=self.name, namespace=self.namespace, now=self.now,
+        )  # fmt: skip
+        predicted.families.extend(outcome.families)
+        predicted.exposition = exposition(predicted.families)
+        self.warnings += outcome.warnings
+        self.emit(RunEvent("recommended", outcome.message, {"changed": outcome.changed}))
+        return outcome.status
 
     def previous_forecast(self) -> Forecast | None:
         """The forecast the previous run kept in the store, if any and readable."""

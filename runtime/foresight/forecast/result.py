@@ -30,8 +30,8 @@ class RunEvent:
 
     kind: str
     """``ingest``, ``ingested``, ``train``, ``candidate``, ``fold``, ``epoch``, ``candidate_done``,
-    ``candidate_failed``, ``refit``, ``saved``, ``loaded``, ``predicted``, ``pushed``, ``exposed``,
-    ``done``."""
+    ``candidate_failed``, ``refit``, ``saved``, ``loaded``, ``predicted``, ``recommended``, ``pushed``,
+    ``exposed``, ``done``."""
     message: str
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -84,6 +84,8 @@ class RunResult:
     exposition: bytes = b""
     backtest_results: dict[str, BacktestResult] = field(default_factory=dict)
     """Per-fold backtests of this run (empty on predict-only runs)."""
+    recommendation: dict[str, Any] | None = None
+    """``spec.recommendation``'s outcome, as ``status.recommendation`` shows it."""
 
     def __post_init__(self) -> None:
         self.reason = str(self.reason)  # a ForecastReason member prints as its plain value
@@ -111,6 +113,7 @@ class RunResult:
             "pushed": self.pushed,
             "expositionUri": self.exposition_uri,
             "warnings": self.warnings,
+            "recommendation": self.recommendation,
         }
         return {k: v for k, v in doc.items() if v is not None}
 

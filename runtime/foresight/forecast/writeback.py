@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +39,7 @@ from prometheus_client.registry import Collector
 
 from foresight.api.durations import duration_seconds
 from foresight.forecast.threshold import anomaly_flags, time_to_threshold
+from foresight.library.recommend import Recommendation
 from foresight.prometheus.labels import series_labels
 from foresight.timeseries import FloatArray, Forecast, Panel
 
@@ -48,11 +49,11 @@ __all__ = [
     "exposition",
     "forecast_metrics",
     "realised_errors",
+    "recommendation_metrics",
     "to_registry",
 ]
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -320,3 +321,75 @@ def to_registry(families: Sequence[Metric], registry: CollectorRegistry | None =
 def exposition(families: Sequence[Metric]) -> bytes:
     """The Prometheus text exposition of ``families``."""
     return generate_latest(to_registry(families))
+
+
+# ---- capacity recommendations (spec.recommendation, issue 15) ------------------------------------
+
+
+def recommendation_metrics(
+    *,
+    task: str,
+    namespace: str,
+    horizon: str,
+    predicted: Recommendation,
+    current: Recommendation,
+    changed: bool,
+) -> list[Metric]:
+    """The gauge families of one run's capacity recommendation (pure).
+
+    Per load (``load="predicted"`` at ``horizon``, ``load="current"`` for the latest actual values):
+    ``foresight_recommendation_covered`` (0 when the load lies outside what the library covers, and
+    then nothing else for that load), and for a covered load ``foresight_recommended_nodes``,
+    ``_shards``, ``_replicas``, ``_proxies``, ``_cost`` and
+    ``foresight_recommendation_confidence``, all labelled with the recommended ``architecture``
+    (the cost also with ``currency`` and ``period``, the library's);
+    plus ``foresight_recommendation_changed`` (1 when the predicted load needs another architecture
+    or node count than the current one). Every sample carries ``library`` and ``library_version``.
+    """
+    base = {
+        "task": task,
+        "namespace": namespace,
+        "library": predicted.library,
+        "library_version": predicted.version,
+        "horizon": horizon,
+    }
+    loads = (("predicted", predicted), ("current", current))
+    families = [
+        _family(
+            "foresight_recommendation_covered",
+            "1 when the load lies within what the library covers.",
+            [({**base, "load": load}, float(rec.covered)) for load, rec in loads],
+        ),
+        _family(
+            "foresight_recommendation_changed",
+            "1 when the predicted load needs another architecture or node count than the current one.",
+            [(base, float(changed))],
+        ),
+    ]
+    sized = [
+        ({**base, "load": load, "architecture": str(rec.architecture_type)}, rec)
+        for load, rec in loads
+        if rec.covered
+    ]
+    if not sized:
+        return families
+    for name, doc, value in _RECOMMENDED:
+        families.append(_family(name, doc, [(labels, value(rec)) for labels, rec in sized]))
+    cost = [
+        ({**labels, "currency": rec.currency, "period": rec.cost_period}, float(rec.estimated_cost or 0))
+        for labels, rec in sized
+    ]
+    families.append(_family("foresight_recommended_cost", "Estimated cost of the recommendation.", cost))
+    return families
+
+
+_RECOMMENDED: tuple[tuple[str, str, Callable[[Recommendation], float]], ...] = (
+    ("foresight_recommended_nodes", "Recommended database nodes (replicas included).",
+     lambda r: float(r.node_count or 0)),
+    ("foresight_recommended_shards", "Recommended shards.", lambda r: float(r.shard_count or 0)),
+    ("foresight_recommended_replicas", "Recommended replicas per shard.",
+     lambda r: float(r.replica_count or 0)),
+    ("foresight_recommended_proxies", "Recommended proxies / poolers.", lambda r: float(r.proxy_count or 0)),
+    ("foresight_recommendation_confidence", "Weighted vote share of the recommended architecture.",
+     lambda r: float(r.confidence or 0)),
+)  # fmt: skip

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from foresight.artifacts import ArtifactError, S3Options, open_store
+from foresight.kube import KubeApiError
 
 from .archive import Limits, MiB, file_sha256
 from .builtin import BUILTINS, builtin_path
@@ -110,7 +111,22 @@ def _load(name: str, args: argparse.Namespace, limits: Limits | None = None) -> 
 # -- list / show ------------------------------------------------------------------------------------
 
 
+def _list_cluster(args: argparse.Namespace) -> int:
+    from .cluster import LIST_HEADER, cluster_libraries, list_rows
+
+    objs = cluster_libraries(args)
+    if args.output == "json":
+        _print_json(
+            [{"metadata": o["metadata"], "spec": o.get("spec"), "status": o.get("status")} for o in objs]
+        )
+    else:
+        sys.stdout.write(_table(LIST_HEADER, list_rows(objs)))
+    return EXIT_OK
+
+
 def _list(args: argparse.Namespace) -> int:
+    if getattr(args, "cluster", False):
+        return _list_cluster(args)
     if args.store:
         lib_store = _open_library_store(args)
         rows: list[list[Any]] = []
@@ -166,7 +182,24 @@ def _list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _show_cluster(args: argparse.Namespace) -> int:
+    from .cluster import MODEL_LIBRARIES, client_for, show_text
+
+    client, namespace = client_for(args)
+    obj = client.get(MODEL_LIBRARIES, args.library, namespace)
+    if obj is None:
+        _error(f"no ModelLibrary {namespace}/{args.library} (`foresight library list --cluster` lists them)")
+        return EXIT_INVALID
+    if args.output == "json":
+        _print_json({"metadata": obj["metadata"], "spec": obj.get("spec"), "status": obj.get("status")})
+    else:
+        sys.stdout.write(show_text(obj))
+    return EXIT_OK
+
+
 def _show(args: argparse.Namespace) -> int:
+    if getattr(args, "cluster", False):
+        return _show_cluster(args)
     loaded = _load(args.library, args)
     lib = loaded.library
     m = lib.manifest
@@ -278,9 +311,43 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_INVALID
 
 
+def _preview_cluster(args: argparse.Namespace) -> int:
+    from .cluster import cluster_libraries, preview_document
+
+    new = _load(args.library, argparse.Namespace(store=None), _limits(args)).library
+    quality = leave_one_out(new)
+    doc = preview_document(new, quality.to_json() if quality else None, cluster_libraries(args))
+    if args.output == "json":
+        _print_json(doc)
+        return EXIT_OK
+    print(f"{new.name} {new.version} ({len(new.cases)} cases, sha256 {(new.checksum or '-')[:12]})")
+    old = doc["replaces"]
+    if old is None:
+        claimed = ", ".join(doc["claimedBy"]) or "none"
+        print(f"no ModelLibrary of the namespace holds {new.name} (claimed by: {claimed}): it would be first")
+    else:
+        print(
+            f"would replace version {old['version']} ({old['cases']} cases) held by ModelLibrary "
+            f"{old['modelLibrary']}, kept as the previous version"
+        )
+        print(doc["note"])
+    for label, q in (("now", (old or {}).get("quality")), ("after", doc.get("quality"))):
+        if q:
+            print(
+                f"leave-one-out {label}: architecture accuracy {q['architectureAccuracy']:.3f} (baseline "
+                f"{q['baselineAccuracy']:.3f}), node count MAE {q.get('nodeCountMAE')}"
+            )
+    return EXIT_OK
+
+
 def _preview(args: argparse.Namespace) -> int:
+    if getattr(args, "cluster", False):
+        return _preview_cluster(args)
     if not args.store:
-        _error("activate-preview compares with the active version in a store: give --store")
+        _error(
+            "activate-preview compares with the active version in a store (--store) or in the cluster's "
+            "ModelLibraries (--cluster)"
+        )
         return EXIT_USAGE
     new = _load(args.library, argparse.Namespace(store=None), _limits(args)).library
     lib_store = _open_library_store(args)
@@ -433,7 +500,9 @@ def run_library(args: argparse.Namespace) -> int:
     if args.library_action == "fetch":
         from .job import main
 
-        return main(["--config", args.config])
+        return main(
+            ["--config", args.config] + (["--source-dir", args.source_dir] if args.source_dir else [])
+        )
     handlers = {"list": _list, "show": _show, "verify": _verify, "activate-preview": _preview, "pack": _pack}
     try:
         return handlers[args.library_action](args)
@@ -442,6 +511,9 @@ def run_library(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     except ArtifactError as exc:
         _error(str(exc))
+        return EXIT_INVALID
+    except KubeApiError as exc:
+        _error(f"the Kubernetes API refused or failed ({exc}); check the kubeconfig, context and RBAC")
         return EXIT_INVALID
 
 

@@ -11,7 +11,9 @@ Layout under a prefix (default ``modellibraries``; the operator gives each names
 
 A version is written once, models first and its ``MANIFEST.json`` last (the artifact store's
 directory rule), so a version whose manifest exists is complete. A stored version never changes:
-storing the same version with other content is refused (``VersionConflict``).
+storing the same version with other content is refused (``VersionConflict``). "The same content" is
+the manifest and the cases as stored, not the file they were fetched as: the built-in JSON document
+and the ``.tar.gz`` that ``foresight library pack`` makes of it are one version.
 
 Activation is one ``put_bytes`` of ``active.json``: every backend makes a put atomic (a local rename,
 an S3 PUT), so a reader sees the old pointer or the new one, never a mix. The pointer names the
@@ -19,7 +21,9 @@ version *and* the sha256 of its ``MANIFEST.json``, and :meth:`LibraryStore.load`
 with that checksum and every file with the checksum the manifest lists: whatever a reader loads is
 exactly the version that was activated. The replaced version is kept in the pointer as
 ``previous`` (rollback = activating it again) and stays stored. Withdrawing (``active: false``)
-writes a pointer with no active version, keeping the withdrawn one as ``previous``.
+writes a pointer with no active version, keeping the withdrawn one as ``previous``; only the
+ModelLibrary that activated the version (its ``owner``) withdraws it, so an inactive ModelLibrary of
+the same library never takes another one's active version away.
 
 Two Jobs activating the same library at once both write complete pointers and the last one wins;
 the operator runs one fetch Job per ModelLibrary at a time and refuses a second ModelLibrary that
@@ -51,6 +55,7 @@ from foresight.artifacts import (
     sha256_bytes,
 )
 from foresight.artifacts.local import SIDECAR_SUFFIX, TMP_PREFIX
+from foresight.contract.library import STORE_PREFIX
 
 from .archive import parse_json
 from .errors import LibraryError, LibraryReason
@@ -66,7 +71,7 @@ __all__ = [
     "VersionRef",
 ]
 
-DEFAULT_PREFIX = "modellibraries"
+DEFAULT_PREFIX = STORE_PREFIX
 POINTER_FILE = "active.json"
 VERIFICATION_FILE = "verification.json"
 POINTER_FORMAT = 1
@@ -268,10 +273,17 @@ class LibraryStore:
         checksum it is ``VersionConflict``: a published version must never change under its readers.
         """
         name, version = library.name, library.version
+        # In the store each model is the directory models/<name> of its version.
+        moved = tuple(replace(m, path=f"models/{m.name}") for m in library.manifest.models)
+        manifest = replace(library.manifest, cases_path=CASES_FILE, models=moved)
+        files = {
+            MANIFEST_FILE: json.dumps(manifest.to_json(), indent=2, ensure_ascii=False).encode(),
+            CASES_FILE: json.dumps(list(raw_cases), ensure_ascii=False, separators=(",", ":")).encode(),
+        }
         existing = self.stored(name, version)
         models = [self._model_ref(name, version, m.name, m.type) for m in library.manifest.models]
         if existing is not None:
-            if existing.checksum != library.checksum:
+            if existing.checksum != library.checksum and not self._same_content(name, version, files):
                 raise LibraryError(
                     LibraryReason.VERSION_CONFLICT,
                     f"version {version} of library {name} is already "
@@ -285,13 +297,8 @@ class LibraryStore:
         with tempfile.TemporaryDirectory(prefix="foresight-library-") as tmp:
             staging = Path(tmp) / "version"
             staging.mkdir()
-            # In the store each model is the directory models/<name> of its version.
-            moved = tuple(replace(m, path=f"models/{m.name}") for m in library.manifest.models)
-            manifest = replace(library.manifest, cases_path=CASES_FILE, models=moved)
-            (staging / MANIFEST_FILE).write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False))
-            (staging / CASES_FILE).write_text(
-                json.dumps(list(raw_cases), ensure_ascii=False, separators=(",", ":"))
-            )
+            for file_name, data in files.items():
+                (staging / file_name).write_bytes(data)
             (staging / VERIFICATION_FILE).write_text(json.dumps(dict(verification), indent=2, sort_keys=True))
             try:
                 for model in library.manifest.models:
@@ -315,6 +322,19 @@ class LibraryStore:
             models=len(library.manifest.models),
         )
         return ref, stored_models, True
+
+    def _same_content(self, name: str, version: str, files: Mapping[str, bytes]) -> bool:
+        """Whether the stored version holds exactly ``files`` (manifest and cases as stored).
+
+        Models are part of the manifest (each with its files' sha256), so equal manifests carry
+        equal models.
+        """
+        try:
+            raw = self.store.get_bytes(f"{self.version_key(name, version)}/{MANIFEST_NAME}")
+            entries = {e["path"]: e["sha256"] for e in json.loads(raw)["files"]}
+        except (ArtifactError, ValueError, KeyError, TypeError):
+            return False
+        return all(entries.get(path) == sha256_bytes(data) for path, data in files.items())
 
     def _model_ref(self, name: str, version: str, model: str, type_: str) -> StoredModel | None:
         key = f"{self.version_key(name, version)}/models/{model}"
@@ -437,12 +457,22 @@ class LibraryStore:
         self._write_pointer(pointer)
         return pointer
 
-    def withdraw(self, name: str, version: str) -> Pointer | None:
-        """No active version any more, if ``version`` is the active one; the pointer as it is now."""
+    def withdraw(self, name: str, version: str, *, owner: str | None = None) -> Pointer | None:
+        """No active version any more, if this one is: the pointer as it is now.
+
+        With ``owner`` (the ModelLibrary withdrawing), the active version is withdrawn when that
+        ModelLibrary activated it, whichever version it is (a spec that changes its version and
+        turns inactive at once still withdraws the old one); without, when it is ``version``.
+        A version another ModelLibrary activated is never withdrawn here.
+        """
         current = self.read_pointer(name)
-        if current is None or current.active is None or current.active.version != version:
+        if current is None or current.active is None:
             return current
-        pointer = Pointer(library=name, active=None, previous=current.active, updated_at=_iso(self.clock()))
+        held = current.active
+        by_owner = owner is not None and held.owner is not None
+        if not (held.owner == owner if by_owner else held.version == version):
+            return current
+        pointer = Pointer(library=name, active=None, previous=held, updated_at=_iso(self.clock()))
         self._write_pointer(pointer)
         return pointer
 

@@ -249,43 +249,14 @@ class ModelVersions:
         return changes
 
 
-def connect(kubeconfig: str | None, context: str | None) -> tuple[Any, str]:
-    """``(KubeClient, default namespace)`` from a kubeconfig, or in-cluster when there is none."""
-    import kubernetes
-
-    from foresight.kube import KubeClient
-
-    namespace = "default"
-    try:
-        if kubeconfig is None and context is None:
-            kubernetes.config.load_incluster_config()
-            try:
-                with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as fh:
-                    namespace = fh.read().strip() or namespace
-            except OSError:
-                pass
-        else:
-            raise kubernetes.config.ConfigException("a kubeconfig was asked for")
-    except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config(config_file=kubeconfig, context=context)
-        _, active = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)
-        if context is not None:
-            contexts, _ = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)
-            active = next((c for c in contexts if c.get("name") == context), active)
-        namespace = ((active or {}).get("context") or {}).get("namespace") or namespace
-    api = kubernetes.client.ApiClient()
-    api.user_agent = "foresight-models"
-    return KubeClient(api), namespace
-
-
 def run(args: Any, *, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
     """Dispatch one ``foresight models`` action from parsed arguments."""
     import yaml
 
-    from foresight.kube import KubeApiError
+    from foresight.kube import KubeApiError, connect
 
     try:
-        client, default_ns = connect(args.kubeconfig, args.context)
+        client, default_ns = connect(args.kubeconfig, args.context, user_agent="foresight-models")
         reg = ModelVersions(client, args.namespace or default_ns)
         action = args.models_action
         if action == "list":

@@ -30,7 +30,7 @@ from typing import Any, TextIO
 from urllib.parse import urlparse
 
 from foresight.api.forecasttask import ForecastReason, ForecastTaskSpec
-from foresight.artifacts import ArtifactStore, LocalArtifactStore, S3Options, open_store
+from foresight.artifacts import ArtifactStore, S3Options, open_store
 from foresight.contract import env as pod_env
 from foresight.contract.forecast import (
     BAD_INPUT_REASONS,
@@ -134,11 +134,9 @@ def resolve_store(uri: str, *, pvc_root: Path, s3: Callable[[], S3Options] | Non
     """The artifact store of a spec's ``artifacts.uri``: ``pvc://claim/path`` is a directory under
     ``pvc_root`` (where the claim is mounted), ``file://`` a local directory, ``s3://`` a bucket."""
     parsed = urlparse(uri)
-    if parsed.scheme == "pvc":
-        return LocalArtifactStore(pvc_root / parsed.netloc / parsed.path.lstrip("/"))
     if parsed.scheme == "s3":
         return open_store(uri, s3=s3() if s3 is not None else None)
-    return open_store(uri)
+    return open_store(uri, pvc_root=pvc_root)
 
 
 def exit_code(result: RunResult) -> int:

@@ -84,6 +84,12 @@ def format_status(result: RunResult, *, name: str, namespace: str, now: float) -
     lines.append(f"  Artifact URI:       {result.artifact_uri or '-'}")
     lines.append(f"  Last Train Time:    {_iso(result.last_train_time)}")
     lines.append(f"  Last Predict Time:  {_iso(result.last_predict_time)}")
+    rec = result.recommendation
+    if rec:
+        lines.append(f"  Recommendation:     {rec.get('reason')}: {rec.get('message')}")
+        cases = (rec.get("predicted") or {}).get("cases")
+        if cases:
+            lines.append(f"    Cases:            {', '.join(cases)}")
     lines.append("  Conditions:")
     lines.append(f"    Type: Ready   Status: {ready}   Reason: {result.reason}")
     lines.append(f"    Message: {result.message}")

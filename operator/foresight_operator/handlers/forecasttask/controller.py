@@ -52,6 +52,7 @@ from ..context import HandlerContext
 from .deletion import delete_task_runs
 from .forecast_server import sync_scrape_children
 from .gauges import ForecastTaskMetrics
+from .recommendation import recommendation_events
 from .results import OUTCOME_ANNOTATION, Harvest, read_run_result
 from .runs import prune_runs, run_history, run_jobs, run_kind
 from .status import task_status
@@ -247,6 +248,10 @@ class ForecastTaskController:
         for h in run.harvests:
             type_ = "Normal" if h.outcome is Outcome.SUCCEEDED else "Warning"
             self.ctx.post_event(result.body, type_, h.reason, f"run {h.job}: {h.message}")
+        for type_, reason, message in recommendation_events(
+            result.old.get("recommendation"), result.new.get("recommendation")
+        ):
+            self.ctx.post_event(result.body, type_, reason, message)
         degraded = find_condition(result.new.get("conditions"), ConditionType.DEGRADED) or {}
         was = find_condition(result.old.get("conditions"), ConditionType.DEGRADED) or {}
         if degraded.get("status") == "True" and was.get("status") != "True":

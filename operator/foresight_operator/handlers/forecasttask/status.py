@@ -19,6 +19,7 @@ from foresight.contract.forecast import BacktestScore
 from ...builders.forecasttask import public_artifact_uri
 from ...reconcile import find_condition, format_time, set_condition
 from ...schedule import Outcome, Plan, RunKind
+from .recommendation import recommendation_status
 from .results import Harvest
 
 __all__ = ["task_status"]
@@ -70,6 +71,11 @@ def _fold_success(
             status["artifactUri"] = uri
         if result.last_train_time:
             status["lastTrainTime"] = result.last_train_time
+        recommendation = recommendation_status(result.recommendation)
+        if recommendation is not None:
+            status["recommendation"] = recommendation
+        elif spec.recommendation is None:
+            status.pop("recommendation", None)
     if h.job in model_versions:
         # status.modelVersion follows the model in use; predict-only runs keep using the last one.
         mv = model_versions[h.job]
