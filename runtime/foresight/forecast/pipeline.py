@@ -680,8 +680,10 @@ def _fit_auto(
     model.on_event = progress.candidate
     model.fit(panel, horizon, seed=seed, progress=progress.epoch)
     results = dict(model.results)
-    if model.auto_result is not None:
-        results["auto"] = model.auto_result
+    # Status reports auto's nested (honest) backtest; the bands are calibrated on auto_result.
+    honest = model.honest_result if model.folds > 1 else model.auto_result
+    if honest is not None:
+        results["auto"] = honest
     return results
 
 
