@@ -5,9 +5,9 @@ How the choice is made, and why it is judged on folds it was not made on, is
 for a candidate that beats it clearly on every fold. :attr:`AutoModel.auto_result` is the choice
 applied to every backtest fold (what the bands are calibrated on); :attr:`AutoModel.honest_result`
 makes the choice for each fold from the folds before it, and its error is what
-:meth:`AutoModel.backtest_errors` reports for ``auto``: the expected error on the next window, not the luck of the folds that chose. A candidate
-that fails or diverges (a non-finite or exploding loss; e.g. too little history for a network) is
-dropped with a warning and never chosen.
+:meth:`AutoModel.backtest_errors` reports for ``auto``: the expected error on the next window, not
+the luck of the folds that chose. A candidate that fails or diverges (a non-finite or exploding
+loss; e.g. too little history for a network) is dropped with a warning and never chosen.
 
 Progress: ``on_event(kind, data)`` hears ``candidate`` (a backtest starts), ``fold`` (a model is
 fitted for one backtest origin), ``candidate_done`` (with its errors), ``refit`` (fitting the
