@@ -11,7 +11,7 @@ forecast server (``foresight serve forecasts``) answers on :data:`SERVER_PORT`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -109,6 +109,10 @@ class ForecastRunResult(ResultMessage):
     last_predict_time: str | None = None
     pushed: bool | None = None
     exposition_uri: str | None = None
+    bands: dict[str, Any] | None = None
+    """The API's ``status.bands``: the interval level and its measured coverage per output horizon."""
+    alert: dict[str, Any] | None = None
+    """The API's ``status.alert``: the exhaustion alert's rule and its backtested evidence."""
     warnings: list[str] | None = None
     warning_count: int | None = None
     """Set instead of ``warnings`` when they did not fit into the message."""

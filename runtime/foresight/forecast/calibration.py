@@ -24,7 +24,9 @@ across steps, which matters for "crosses at any step within 6 h".
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +37,16 @@ __all__ = ["Calibration", "calibrate", "conformal_quantile", "normalised_paths",
 
 MIN_SERIES_PATHS = 30
 """Paths a series needs before its band uses its own residuals instead of the pooled ones."""
+SAVED_PATHS = 1000
+"""Residual paths kept with a saved model (a deterministic subsample beyond this)."""
+
+
+def _rounded(values: FloatArray) -> list[float]:
+    return [round(float(x), 6) for x in values]
+
+
+def _key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(labels.items()))
 
 
 def safe_scale(scale: FloatArray, reference: FloatArray) -> FloatArray:
@@ -98,6 +110,64 @@ class Calibration:
     @property
     def horizon(self) -> int:
         return int(self.lower_q.shape[1])
+
+    def pooled(self) -> tuple[FloatArray, FloatArray]:
+        """The quantiles of series without bands of their own (the pooled ones), ``(horizon,)`` each."""
+        rows = ~self.per_series
+        if rows.any():
+            i = int(np.flatnonzero(rows)[0])
+            return self.lower_q[i], self.upper_q[i]
+        return np.median(self.lower_q, axis=0), np.median(self.upper_q, axis=0)
+
+    def to_dict(self, keys: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+        """What a saved model keeps (JSON): pooled quantiles, the bands of series with their own
+        (by ``keys``, the series' labels), coverage, and a sample of residual paths."""
+        lo, hi = self.pooled()
+        paths = self.paths
+        if paths.shape[0] > SAVED_PATHS:
+            paths = paths[np.linspace(0, paths.shape[0] - 1, SAVED_PATHS).round().astype(np.int64)]
+        own = [
+            {
+                "labels": dict(keys[int(i)]),
+                "lower": _rounded(self.lower_q[i]),
+                "upper": _rounded(self.upper_q[i]),
+            }
+            for i in np.flatnonzero(self.per_series)
+        ]
+        return {
+            "level": self.level,
+            "lower": _rounded(lo),
+            "upper": _rounded(hi),
+            "series": own,
+            "coverage": [None if not np.isfinite(c) else round(float(c), 4) for c in self.coverage],
+            "paths": [_rounded(row) for row in paths],
+        }
+
+    @classmethod
+    def from_dict(
+        cls, doc: Mapping[str, Any], keys: Sequence[Mapping[str, str]], scale: FloatArray
+    ) -> Calibration:
+        """A saved calibration (:meth:`to_dict`) for the series ``keys`` with ``scale`` (their own, from
+        their history now): a series saved with bands of its own gets them back, the others the
+        pooled ones."""
+        lo = np.asarray(doc["lower"], dtype=np.float64)
+        hi = np.asarray(doc["upper"], dtype=np.float64)
+        n = len(keys)
+        lower, upper, own = np.tile(lo, (n, 1)), np.tile(hi, (n, 1)), np.zeros(n, dtype=bool)
+        saved = {_key(s["labels"]): s for s in doc.get("series", [])}
+        for i, k in enumerate(keys):
+            s = saved.get(_key(k))
+            if s is not None:
+                lower[i], upper[i], own[i] = s["lower"], s["upper"], True
+        return cls(
+            level=float(doc["level"]),
+            scale=np.asarray(scale, dtype=np.float64),
+            lower_q=lower,
+            upper_q=upper,
+            paths=np.asarray(doc["paths"], dtype=np.float64).reshape(-1, lo.shape[0]),
+            coverage=np.asarray([np.nan if c is None else c for c in doc["coverage"]], dtype=np.float64),
+            per_series=own,
+        )
 
     def bands(self, point: FloatArray) -> tuple[FloatArray, FloatArray]:
         """``(lower, upper)`` around ``point`` (``(n_series, h)`` with ``h <= horizon``)."""

@@ -41,7 +41,7 @@ import math
 import time as _time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -65,6 +65,8 @@ from .models._baseline import ffill
 from .models.base import EpochReport, Model, get_model, is_neural
 from .result import ModelScore, RunEvent, RunProgress, RunResult
 from .threshold import ThresholdResult, threshold_report
+from .uncertainty import Uncertainty, learn, status_docs
+from .uncertainty import apply as apply_uncertainty
 from .writeback import BacktestError, exposition, forecast_metrics, realised_errors, to_registry
 
 __all__ = [
@@ -264,6 +266,8 @@ class ModelInUse:
     artifact_uri: str | None = None
     artifact_sha256: str | None = None
     trained_models: list[str] | None = None
+    uncertainty: Uncertainty = field(default_factory=Uncertainty)
+    """Its calibration and alert rule (empty for a model saved before they existed)."""
 
 
 @dataclass
@@ -331,7 +335,7 @@ class TaskRun:
             in_use = self.load(plan, saved)
         predicted = self.predict(panel, plan, in_use)
         written = self.write_back(predicted)
-        return self.ready(panel, in_use, predicted, written)
+        return self.ready(panel, plan, in_use, predicted, written)
 
     def failed(self, exc: Exception) -> RunResult:
         """The ``Failed`` result for ``exc`` (:data:`foresight.forecast.errors.FAILURES`)."""
@@ -395,10 +399,11 @@ class TaskRun:
 
     def train(self, panel: Panel, plan: RunPlan) -> ModelInUse:
         self.step = "train"
-        model, results = _train(self.spec, panel, plan.horizon, self.emit)
+        model, results, in_use_backtest = _train(self.spec, panel, plan.horizon, self.emit)
         in_use = ModelInUse(
             model, trained=True, scores=_scores(results), last_train=self.now, backtest_results=results,
             backtest_errors=_per_horizon_errors(results, plan.out_horizons),
+            uncertainty=learn(self.spec, panel, in_use_backtest, plan.horizon),
         )  # fmt: skip
         if self.store is not None:
             self.step = "save"
@@ -409,6 +414,7 @@ class TaskRun:
                 "seriesCount": panel.n_series,
                 "backtest": [s.to_dict() for s in in_use.scores],
                 "backtestByHorizon": [b.__dict__ for b in in_use.backtest_errors],
+                **in_use.uncertainty.to_run_doc(),
             }  # fmt: skip
             in_use.artifact_uri, in_use.artifact_sha256, in_use.trained_models = persistence.save_model(
                 self.store, self.prefix, version, model, run_doc
@@ -431,7 +437,7 @@ class TaskRun:
             model, trained=False, last_train=float(run_doc["trainedAt"]), backtest_results={},
             scores=[ModelScore(r["model"], r.get("mase"), r.get("mae")) for r in run_doc.get("backtest", [])],
             backtest_errors=[BacktestError(**b) for b in run_doc.get("backtestByHorizon", [])],
-            artifact_uri=str(saved.get("uri")),
+            artifact_uri=str(saved.get("uri")), uncertainty=Uncertainty.from_run_doc(run_doc),
         )  # fmt: skip
         self.emit(RunEvent("loaded", f"loaded model {saved['version']} from {in_use.artifact_uri}",
                            {"uri": in_use.artifact_uri}))  # fmt: skip
@@ -439,7 +445,10 @@ class TaskRun:
 
     def predict(self, panel: Panel, plan: RunPlan, in_use: ModelInUse) -> Prediction:
         self.step = "predict"
-        forecast = in_use.model.predict(panel, plan.horizon)
+        applied = apply_uncertainty(
+            self.spec, panel, in_use.model.predict(panel, plan.horizon), in_use.uncertainty, plan.out_horizons
+        )
+        forecast = applied.forecast
         self.emit(RunEvent("predicted", f"forecast {panel.n_series} series {plan.horizon} steps ahead",
                            {"origin": forecast.origin}))  # fmt: skip
         threshold: ThresholdResult | None = None
@@ -458,6 +467,9 @@ class TaskRun:
             realised_errors=realised_errors([previous], panel, labels) if previous is not None else None,
             backtest_errors=in_use.backtest_errors,
             last_run={"train": in_use.last_train, "predict": self.now},
+            exhaustion=applied.assessment,
+            alert_rule=in_use.uncertainty.alert,
+            coverage=applied.coverage,
         )
         return Prediction(forecast, threshold, families, exposition(families))
 
@@ -532,10 +544,13 @@ class TaskRun:
         self.step = "remote_write"
         self.remote_writer(forecast)
 
-    def ready(self, panel: Panel, in_use: ModelInUse, predicted: Prediction, written: Written) -> RunResult:
+    def ready(
+        self, panel: Panel, plan: RunPlan, in_use: ModelInUse, predicted: Prediction, written: Written
+    ) -> RunResult:
         """The ``Ready`` result of a run that got this far."""
         out, mtype = self.spec.output, str(self.spec.model.type)
         summary = model_summary(predicted.forecast, mtype)
+        bands, alert = status_docs(in_use.uncertainty, plan.out_horizons, panel.step)
         msg = f"{panel.n_series} series forecast {self.spec.horizon} ahead with {summary}"
         if not written.pushed and out.mode == "pushgateway":
             msg += " (not pushed)"
@@ -556,6 +571,8 @@ class TaskRun:
             last_predict_time=self.now,
             pushed=written.pushed,
             exposition_uri=written.exposition_uri,
+            bands=bands,
+            alert=alert,
             metric_names=[f.name for f in predicted.families],
             warnings=self.warnings,
             panel=panel,
@@ -645,8 +662,12 @@ def _candidate_message(kind: str, data: Mapping[str, Any]) -> str:
 
 def _train(
     spec: ForecastTaskSpec, panel: Panel, horizon: int, emit: RunProgress
-) -> tuple[Model, dict[str, BacktestResult]]:
-    """Backtest and fit the task's model on ``panel``; the comparison baselines are backtested too."""
+) -> tuple[Model, dict[str, BacktestResult], BacktestResult]:
+    """Backtest and fit the task's model on ``panel``; the comparison baselines are backtested too.
+
+    Returns the model, the backtests status reports (``auto``'s nested) and the backtest of the
+    model in use as it will predict (``auto``'s choice on every fold: what its bands calibrate on).
+    """
     folds = spec.model.backtest_folds
     need = folds * horizon + 2
     if panel.n_steps < need:
@@ -662,12 +683,14 @@ def _train(
     model = build_model(spec)
     if mtype == "auto":
         results = _fit_auto(model, panel, horizon, spec.model.seed, progress)
+        in_use = getattr(model, "auto_result", None) or results["auto"]
     else:
         results = _fit_one(spec, model, panel, horizon, progress)
+        in_use = results[mtype]
     for base in COMPARISON_BASELINES:
         if base not in results:
             results[base] = backtest(panel, _factory(spec, base, None), horizon, folds, seed=spec.model.seed)
-    return model, results
+    return model, results, in_use
 
 
 def _fit_auto(
