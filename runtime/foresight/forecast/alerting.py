@@ -38,6 +38,7 @@ __all__ = [
     "Assessment",
     "RuleScore",
     "assess",
+    "candidate_rules",
     "choose_rule",
     "fires",
     "score_rules",
