@@ -49,8 +49,10 @@ def run(n_series: int) -> dict[str, Any]:
     })  # fmt: skip
     events: list[tuple[float, RunEvent]] = []
     t0, cpu0 = time.perf_counter(), _cpu()
-    result = run_forecast_task(spec, name="defaults", namespace="bench", prometheus=prom, clock=lambda: now,
-                               mode="train", progress=lambda e: events.append((time.perf_counter(), e)))  # fmt: skip
+    result = run_forecast_task(
+        spec, name="defaults", namespace="bench", prometheus=prom, clock=lambda: now, mode="train",
+        progress=lambda e: events.append((time.perf_counter(), e)),
+    )  # fmt: skip
     wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
     per_candidate = {e.data["model"]: round(float(e.data["seconds"]), 1) for _, e in events
                      if e.kind == "candidate_done"}  # fmt: skip
