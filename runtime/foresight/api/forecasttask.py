@@ -244,6 +244,7 @@ class ModelSpec(ApiModel):
         ),
     ] = Field(
         default_factory=lambda: [
+            ModelType.NAIVE,
             ModelType.SEASONAL_NAIVE,
             ModelType.LINEAR,
             ModelType.ETS,
@@ -276,6 +277,34 @@ class Capacity(ApiModel):
     )
 
 
+ALERT_RULE_PATTERN = r"^(point|upper|probability>=(0?\.[0-9]*[1-9][0-9]*|1(\.0*)?))$"
+
+
+class AlertSpec(ApiModel):
+    """The exhaustion alert: which rule decides it, chosen on the task's own backtest by default."""
+
+    within: Duration | None = Field(
+        default=None,
+        description='within: the alert\'s window ("will be exhausted within"); at least one step and '
+        "within horizon. Default: 6h, or the horizon when it is shorter.",
+    )
+    min_precision: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="minPrecision: the rule chosen is the one with the highest backtested recall among "
+        "those whose backtested precision reaches this (more than 0, at most 1).",
+    )
+    rule: str | None = Field(
+        default=None,
+        pattern=ALERT_RULE_PATTERN,
+        max_length=32,
+        description="rule: your choice instead of the backtest's: `point` (the forecast reaches the "
+        "threshold within the window), `upper` (the band's upper edge does) or `probability>=P` (the "
+        "exhaustion probability within the window is at least P, 0 < P <= 1).",
+    )
+
+
 class Threshold(ApiModel):
     """When a series counts as exhausted: capacity x ratio."""
 
@@ -286,6 +315,9 @@ class Threshold(ApiModel):
         le=1,
         description="ratio: fraction of capacity that counts as exhausted (0.95 = 95% of quota), "
         "more than 0 and at most 1.",
+    )
+    alert: AlertSpec = Field(
+        default_factory=AlertSpec, description="alert: the rule behind foresight_exhaustion_alert."
     )
 
 
@@ -407,6 +439,13 @@ class ForecastTaskSpec(ApiModel):
 
 FORECAST_SPEC_RULES = (
     cel(
+        "!has(self.threshold) || !has(self.threshold.alert) || !has(self.threshold.alert.within)"
+        " || (duration(self.threshold.alert.within) <= duration(self.horizon)"
+        " && duration(self.threshold.alert.within) >= duration(self.source.step))",
+        "threshold.alert.within must be at least source.step and at most horizon",
+        field_path=".threshold.alert.within",
+    ),
+    cel(
         "duration(self.horizon) < duration(self.source.lookback)",
         "horizon must be shorter than source.lookback",
         field_path=".horizon",
@@ -464,6 +503,41 @@ class BacktestScore(ApiModel):
     mae: float | None = Field(default=None, description="mae: mean absolute error.")
 
 
+class BandCoverage(ApiModel):
+    horizon: str = Field(description="horizon: an output horizon (e.g. `6h`).")
+    coverage: float | None = Field(
+        default=None, ge=0, le=1, description="coverage: share of held-out actuals inside the band."
+    )
+
+
+class Bands(ApiModel):
+    """How the bounds were calibrated and how well they held on the last backtest."""
+
+    level: float = Field(gt=0, lt=1, description="level: the nominal coverage (model.intervalLevel).")
+    coverage: list[BandCoverage] = Field(
+        default_factory=list,
+        description="coverage: per output horizon, measured out of sample (each backtest fold against bands "
+        "calibrated on the other folds).",
+    )
+
+
+class AlertStatus(ApiModel):
+    """The exhaustion alert in use and the evidence for it."""
+
+    rule: str = Field(description="rule: e.g. `probability>=0.4` (see spec.threshold.alert.rule).")
+    within: str = Field(description="within: the alert's window.")
+    precision: float | None = Field(
+        default=None, ge=0, le=1, description="precision: backtested (none: too few crossings to tell)."
+    )
+    recall: float | None = Field(default=None, ge=0, le=1, description="recall: backtested.")
+    median_lead_seconds: float | None = Field(
+        default=None, ge=0, description="medianLeadSeconds: backtested median warning before a crossing."
+    )
+    events: int = Field(default=0, ge=0, description="events: real crossings in the backtest window.")
+    decisions: int = Field(default=0, ge=0, description="decisions: series x fold origins scored.")
+    reason: str = Field(default="", description="reason: why this rule.")
+
+
 class ForecastTaskStatus(StatusBase):
     """status: what the last runs did."""
 
@@ -479,8 +553,12 @@ class ForecastTaskStatus(StatusBase):
     model_version: str | None = Field(default=None, description="modelVersion: the ModelVersion in use.")
     artifact_uri: str | None = Field(default=None, description="artifactUri: the trained model's artifact.")
     backtest: list[BacktestScore] = Field(
-        default_factory=list, description="backtest: errors per model, baselines included."
+        default_factory=list,
+        description="backtest: errors per model, baselines included; `auto`'s is measured on folds its "
+        "choice was not made on (each fold forecast with the choice made on the folds before it).",
     )
+    bands: Bands | None = Field(default=None, description="bands: calibration and measured coverage.")
+    alert: AlertStatus | None = Field(default=None, description="alert: the exhaustion alert in use.")
     last_train_time: datetime | None = Field(
         default=None, description="lastTrainTime: end of the last training run."
     )

@@ -109,6 +109,10 @@ class ForecastRunResult(ResultMessage):
     last_predict_time: str | None = None
     pushed: bool | None = None
     exposition_uri: str | None = None
+    bands: dict[str, Any] | None = None
+    """The API's ``status.bands``: the interval level and its measured coverage per output horizon."""
+    alert: dict[str, Any] | None = None
+    """The API's ``status.alert``: the exhaustion alert's rule and its backtested evidence."""
     warnings: list[str] | None = None
     warning_count: int | None = None
     """Set instead of ``warnings`` when they did not fit into the message."""

@@ -35,6 +35,7 @@ __all__ = [
     "BacktestHistoryError",
     "Failure",
     "ForecastRunError",
+    "TrainingDiverged",
     "describe_failure",
     "failure_of",
 ]
@@ -42,6 +43,11 @@ __all__ = [
 
 class ForecastRunError(Exception):
     """The run cannot go on as the task asks; the message says what to change. Permanent."""
+
+
+class TrainingDiverged(ForecastRunError):
+    """A network's loss became non-finite or exploded: its forecasts would be garbage (``auto``
+    drops such a candidate; a task with that one model fails with what to change)."""
 
 
 class BacktestHistoryError(ForecastRunError):

@@ -43,7 +43,7 @@ import math
 import time as _time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -67,6 +67,8 @@ from .models._baseline import ffill
 from .models.base import EpochReport, Model, get_model, is_neural
 from .result import ModelScore, RunEvent, RunProgress, RunResult
 from .threshold import ThresholdResult, threshold_report
+from .uncertainty import Uncertainty, learn, status_docs
+from .uncertainty import apply as apply_uncertainty
 from .writeback import BacktestError, exposition, forecast_metrics, realised_errors, to_registry
 
 __all__ = [
@@ -266,6 +268,8 @@ class ModelInUse:
     artifact_uri: str | None = None
     artifact_sha256: str | None = None
     trained_models: list[str] | None = None
+    uncertainty: Uncertainty = field(default_factory=Uncertainty)
+    """Its calibration and alert rule (empty for a model saved before they existed)."""
 
 
 @dataclass
@@ -334,7 +338,7 @@ class TaskRun:
         predicted = self.predict(panel, plan, in_use)
         recommended = self.recommend(panel, predicted)
         written = self.write_back(predicted)
-        result = self.ready(panel, in_use, predicted, written)
+        result = self.ready(panel, plan, in_use, predicted, written)
         result.recommendation = recommended
         return result
 
@@ -400,10 +404,11 @@ class TaskRun:
 
     def train(self, panel: Panel, plan: RunPlan) -> ModelInUse:
         self.step = "train"
-        model, results = _train(self.spec, panel, plan.horizon, self.emit)
+        model, results, in_use_backtest = _train(self.spec, panel, plan.horizon, self.emit)
         in_use = ModelInUse(
             model, trained=True, scores=_scores(results), last_train=self.now, backtest_results=results,
             backtest_errors=_per_horizon_errors(results, plan.out_horizons),
+            uncertainty=learn(self.spec, panel, in_use_backtest, plan.horizon),
         )  # fmt: skip
         if self.store is not None:
             self.step = "save"
@@ -414,6 +419,7 @@ class TaskRun:
                 "seriesCount": panel.n_series,
                 "backtest": [s.to_dict() for s in in_use.scores],
                 "backtestByHorizon": [b.__dict__ for b in in_use.backtest_errors],
+                **in_use.uncertainty.to_run_doc(),
             }  # fmt: skip
             in_use.artifact_uri, in_use.artifact_sha256, in_use.trained_models = persistence.save_model(
                 self.store, self.prefix, version, model, run_doc
@@ -436,7 +442,7 @@ class TaskRun:
             model, trained=False, last_train=float(run_doc["trainedAt"]), backtest_results={},
             scores=[ModelScore(r["model"], r.get("mase"), r.get("mae")) for r in run_doc.get("backtest", [])],
             backtest_errors=[BacktestError(**b) for b in run_doc.get("backtestByHorizon", [])],
-            artifact_uri=str(saved.get("uri")),
+            artifact_uri=str(saved.get("uri")), uncertainty=Uncertainty.from_run_doc(run_doc),
         )  # fmt: skip
         self.emit(RunEvent("loaded", f"loaded model {saved['version']} from {in_use.artifact_uri}",
                            {"uri": in_use.artifact_uri}))  # fmt: skip
@@ -444,7 +450,10 @@ class TaskRun:
 
     def predict(self, panel: Panel, plan: RunPlan, in_use: ModelInUse) -> Prediction:
         self.step = "predict"
-        forecast = in_use.model.predict(panel, plan.horizon)
+        applied = apply_uncertainty(
+            self.spec, panel, in_use.model.predict(panel, plan.horizon), in_use.uncertainty, plan.out_horizons
+        )
+        forecast = applied.forecast
         self.emit(RunEvent("predicted", f"forecast {panel.n_series} series {plan.horizon} steps ahead",
                            {"origin": forecast.origin}))  # fmt: skip
         threshold: ThresholdResult | None = None
@@ -463,6 +472,9 @@ class TaskRun:
             realised_errors=realised_errors([previous], panel, labels) if previous is not None else None,
             backtest_errors=in_use.backtest_errors,
             last_run={"train": in_use.last_train, "predict": self.now},
+            exhaustion=applied.assessment,
+            alert_rule=in_use.uncertainty.alert,
+            coverage=applied.coverage,
         )
         return Prediction(forecast, threshold, families, exposition(families))
 
@@ -555,10 +567,13 @@ class TaskRun:
         self.step = "remote_write"
         self.remote_writer(forecast)
 
-    def ready(self, panel: Panel, in_use: ModelInUse, predicted: Prediction, written: Written) -> RunResult:
+    def ready(
+        self, panel: Panel, plan: RunPlan, in_use: ModelInUse, predicted: Prediction, written: Written
+    ) -> RunResult:
         """The ``Ready`` result of a run that got this far."""
         out, mtype = self.spec.output, str(self.spec.model.type)
         summary = model_summary(predicted.forecast, mtype)
+        bands, alert = status_docs(in_use.uncertainty, plan.out_horizons, panel.step)
         msg = f"{panel.n_series} series forecast {self.spec.horizon} ahead with {summary}"
         if not written.pushed and out.mode == "pushgateway":
             msg += " (not pushed)"
@@ -579,6 +594,8 @@ class TaskRun:
             last_predict_time=self.now,
             pushed=written.pushed,
             exposition_uri=written.exposition_uri,
+            bands=bands,
+            alert=alert,
             metric_names=[f.name for f in predicted.families],
             warnings=self.warnings,
             panel=panel,
@@ -668,8 +685,12 @@ def _candidate_message(kind: str, data: Mapping[str, Any]) -> str:
 
 def _train(
     spec: ForecastTaskSpec, panel: Panel, horizon: int, emit: RunProgress
-) -> tuple[Model, dict[str, BacktestResult]]:
-    """Backtest and fit the task's model on ``panel``; the comparison baselines are backtested too."""
+) -> tuple[Model, dict[str, BacktestResult], BacktestResult]:
+    """Backtest and fit the task's model on ``panel``; the comparison baselines are backtested too.
+
+    Returns the model, the backtests status reports (``auto``'s nested) and the backtest of the
+    model in use as it will predict (``auto``'s choice on every fold: what its bands calibrate on).
+    """
     folds = spec.model.backtest_folds
     need = folds * horizon + 2
     if panel.n_steps < need:
@@ -685,12 +706,14 @@ def _train(
     model = build_model(spec)
     if mtype == "auto":
         results = _fit_auto(model, panel, horizon, spec.model.seed, progress)
+        in_use = getattr(model, "auto_result", None) or results["auto"]
     else:
         results = _fit_one(spec, model, panel, horizon, progress)
+        in_use = results[mtype]
     for base in COMPARISON_BASELINES:
         if base not in results:
             results[base] = backtest(panel, _factory(spec, base, None), horizon, folds, seed=spec.model.seed)
-    return model, results
+    return model, results, in_use
 
 
 def _fit_auto(
@@ -703,8 +726,10 @@ def _fit_auto(
     model.on_event = progress.candidate
     model.fit(panel, horizon, seed=seed, progress=progress.epoch)
     results = dict(model.results)
-    if model.auto_result is not None:
-        results["auto"] = model.auto_result
+    # Status reports auto's nested (honest) backtest; the bands are calibrated on auto_result.
+    honest = model.honest_result if model.folds > 1 else model.auto_result
+    if honest is not None:
+        results["auto"] = honest
     return results
 
 

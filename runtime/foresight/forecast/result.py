@@ -76,6 +76,10 @@ class RunResult:
     pushed: bool = False
     exposition_uri: str | None = None
     """Where a scrape-mode run wrote its exposition (``None``: not written)."""
+    bands: dict[str, Any] | None = None
+    """``status.bands``: the interval level and its measured coverage per output horizon."""
+    alert: dict[str, Any] | None = None
+    """``status.alert``: the exhaustion alert's rule and its backtested evidence."""
     metric_names: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     panel: Panel | None = None
@@ -112,6 +116,8 @@ class RunResult:
             "lastPredictTime": _iso(self.last_predict_time),
             "pushed": self.pushed,
             "expositionUri": self.exposition_uri,
+            "bands": self.bands,
+            "alert": self.alert,
             "warnings": self.warnings,
             "recommendation": self.recommendation,
         }

@@ -37,7 +37,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from foresight.api.durations import duration_seconds
+from foresight.api.durations import duration_seconds, format_duration
+from foresight.forecast.alerting import AlertChoice, Assessment
 from foresight.forecast.threshold import anomaly_flags, time_to_threshold
 from foresight.library.recommend import Recommendation
 from foresight.prometheus.labels import series_labels
@@ -128,6 +129,9 @@ def forecast_metrics(
     realised_errors: Mapping[str, Mapping[str, FloatArray]] | None = None,
     backtest_errors: Sequence[BacktestError] = (),
     last_run: Mapping[str, float] | None = None,
+    exhaustion: Assessment | None = None,
+    alert_rule: AlertChoice | None = None,
+    coverage: Mapping[str, float] | None = None,
 ) -> list[Metric]:
     """The gauge families for one task's forecast (pure: no I/O, no clock).
 
@@ -144,6 +148,9 @@ def forecast_metrics(
             :func:`realised_errors`.
         backtest_errors: backtest figures per model / metric / horizon.
         last_run: ``{"train"|"predict": Unix seconds}``.
+        exhaustion: the exhaustion probabilities and the alert's verdict (a task with a threshold).
+        alert_rule: the rule behind that verdict (its ``rule`` and ``within`` labels).
+        coverage: the bands' measured coverage per horizon label.
     """
     base = {"task": task, "namespace": namespace}
     labels = [{**series_labels(k), **base} for k in forecast.keys]
@@ -157,6 +164,16 @@ def forecast_metrics(
         anomaly = _anomaly_family(forecast, labels, last, previous)
         if anomaly is not None:
             families.append(anomaly)
+    if exhaustion is not None and alert_rule is not None:
+        families += _exhaustion_families(labels, exhaustion, alert_rule, forecast.step)
+    if coverage:
+        families.append(
+            _family(
+                "foresight_band_coverage",
+                "Share of held-out actuals inside the band in the last backtest, per horizon.",
+                [({**base, "horizon": h}, c) for h, c in coverage.items()],
+            )
+        )
     if realised_errors:
         families.append(_realised_error_family(labels, realised_errors))
     if backtest_errors:
@@ -223,6 +240,28 @@ def _time_to_threshold_family(
         "Seconds from the forecast origin until the threshold is reached (+Inf: not reached).",
         ttt,
     )
+
+
+def _exhaustion_families(
+    labels: list[dict[str, str]], ex: Assessment, choice: AlertChoice, step: int
+) -> list[Metric]:
+    """Per series with a usable threshold: the probability of exhaustion within each horizon, and
+    the chosen rule's verdict with the time to the exhaustion it predicts."""
+    rows = [i for i in range(len(labels)) if ex.usable[i]]
+    prob: _Samples = [
+        ({**labels[i], "within": text}, float(p[i])) for text, p in ex.probability.items() for i in rows
+    ]
+    rule = {"rule": choice.rule.label, "within": format_duration(choice.within * step)}
+    return [
+        _family("foresight_exhaustion_probability",
+                "Probability that the threshold is reached within the horizon (calibrated).", prob),
+        _family("foresight_exhaustion_alert",
+                "1 when the task's alert rule (chosen on its backtest) predicts exhaustion in its window.",
+                [({**labels[i], **rule}, float(ex.fired[i])) for i in rows]),
+        _family("foresight_exhaustion_alert_lead_seconds",
+                "Seconds until the exhaustion the alert predicts (+Inf when it does not fire).",
+                [({**labels[i], **rule}, float(ex.lead_seconds[i])) for i in rows]),
+    ]  # fmt: skip
 
 
 def _anomaly_family(

@@ -76,6 +76,9 @@ def _fold_success(
             status["recommendation"] = recommendation
         elif spec.recommendation is None:
             status.pop("recommendation", None)
+        for key, value in (("bands", result.bands), ("alert", result.alert)):
+            if value is not None:  # a predict-only run reports what its model was trained with
+                status[key] = value
     if h.job in model_versions:
         # status.modelVersion follows the model in use; predict-only runs keep using the last one.
         mv = model_versions[h.job]
