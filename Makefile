@@ -48,15 +48,15 @@ run: install ## the main job: forecast the embedded storage-quota data set local
 	@$(MAKE) --no-print-directory system-deps DEB_PACKAGES="prometheus prometheus-pushgateway"
 	$(FORESIGHT) demo
 
-lint: install ## ruff, import-linter's layer contracts (pyproject.toml), mypy
-	$(VENV)/bin/ruff check runtime operator tests bench
+lint: install ## ruff, import-linter's layer contracts (pyproject.toml), mypy; docs/*.py included
+	$(VENV)/bin/ruff check runtime operator tests bench docs
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/ruff format --check runtime/foresight/api runtime/foresight/cli.py
 	$(VENV)/bin/mypy
 
 format: install ## apply ruff's fixes and formatting
-	$(VENV)/bin/ruff check --fix runtime operator tests bench
-	$(VENV)/bin/ruff format runtime operator tests bench
+	$(VENV)/bin/ruff check --fix runtime operator tests bench docs
+	$(VENV)/bin/ruff format runtime operator tests bench docs
 
 test: install system-deps ## lint, then the whole suite (unit, integration with real servers, e2e)
 	$(MAKE) --no-print-directory lint
