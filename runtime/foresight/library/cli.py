@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from foresight.artifacts import ArtifactError, S3Options, open_store
+from foresight.artifacts import ArtifactError, S3Options, open_store, s3_credentials_from_environ
+from foresight.contract.s3 import AWS_ENDPOINT
 
 from .archive import Limits, MiB, file_sha256
 from .builtin import BUILTINS, builtin_path
@@ -60,13 +61,10 @@ def _limits(args: argparse.Namespace) -> Limits:
 def _open_library_store(args: argparse.Namespace) -> LibraryStore:
     s3 = None
     if str(args.store).startswith("s3://"):
-        creds = None
-        if os.environ.get("AWS_ACCESS_KEY_ID"):
-            from foresight.artifacts.s3 import S3Credentials
-
-            creds = S3Credentials.from_env()
         s3 = S3Options(
-            endpoint=args.s3_endpoint or "s3.amazonaws.com", secure=not args.s3_insecure, credentials=creds
+            endpoint=args.s3_endpoint or AWS_ENDPOINT,
+            secure=not args.s3_insecure,
+            credentials=s3_credentials_from_environ(os.environ),
         )
     return LibraryStore(open_store(args.store, s3=s3), args.prefix)
 

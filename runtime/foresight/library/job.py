@@ -46,7 +46,17 @@ from pydantic import Field, ValidationError
 
 from foresight.api.meta import ApiModel
 from foresight.api.modellibrary import LibraryPhase, LibraryReason, ModelLibrarySpec
-from foresight.artifacts import ArtifactError, S3Options, open_store
+from foresight.artifacts import ArtifactError, S3Options, open_store, s3_credentials_from_environ
+from foresight.contract.s3 import AWS_ENDPOINT
+from foresight.contract.termination import (
+    TERMINATION_MESSAGE_LIMIT,
+    Doc,
+    cut_message,
+    fit_message,
+    keep_only,
+    termination_log_path,
+    write_termination_log,
+)
 
 from .archive import Limits, RawLibrary, read_library
 from .errors import LibraryError
@@ -71,8 +81,6 @@ log = logging.getLogger(__name__)
 
 EXIT_RETRY = 75
 SOURCE_CREDENTIALS_PREFIX = "FORESIGHT_SOURCE_"
-TERMINATION_LIMIT = 4096
-DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 MiB = 1024 * 1024
 
 
@@ -164,23 +172,14 @@ class _Outcome:
     models: list[dict[str, str]] = field(default_factory=list)
 
 
-def _s3_credentials(environ: Mapping[str, str], prefix: str = "") -> object | None:
-    if not environ.get(f"{prefix}AWS_ACCESS_KEY_ID"):
-        return None
-    from foresight.artifacts.s3 import S3Credentials  # needs minio: only where S3 is used
-
-    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-    return S3Credentials.from_env({n: environ[prefix + n] for n in names if environ.get(prefix + n)})
-
-
 def _library_store(config: FetchConfig, environ: Mapping[str, str]) -> LibraryStore:
     s3 = None
     if config.store.startswith("s3://"):
         s3 = S3Options(
-            endpoint=config.store_endpoint or "s3.amazonaws.com",
+            endpoint=config.store_endpoint or AWS_ENDPOINT,
             region=config.store_region,
             secure=not config.store_insecure,
-            credentials=_s3_credentials(environ),
+            credentials=s3_credentials_from_environ(environ),
             timeout_s=config.timeout_seconds,
         )
     try:
@@ -237,7 +236,7 @@ def _fetch_and_verify(
     emit({"event": "fetch", "kind": source_kind(spec)})
     options = SourceOptions(
         config_map_dir=Path(config.config_map_dir) if config.config_map_dir else None,
-        s3_credentials=_s3_credentials(environ, SOURCE_CREDENTIALS_PREFIX),
+        s3_credentials=s3_credentials_from_environ(environ, SOURCE_CREDENTIALS_PREFIX),
         timeout_s=config.timeout_seconds,
     )
     limits = config.limits.to_limits()
@@ -331,78 +330,37 @@ def result_document(config: FetchConfig, out: _Outcome, fetched_at: datetime) ->
     return {k: v for k, v in doc.items() if v is not None}
 
 
-def termination_message(doc: Mapping[str, Any], limit: int = TERMINATION_LIMIT) -> str:
+_ESSENTIALS = (
+    "phase", "reason", "message", "retryable", "generation", "libraryName", "version", "checksum",
+    "cases", "validCases", "invalidCases", "models", "active", "activeVersion", "previousVersion",
+    "pointer", "storedUri", "fetchedTime",
+)  # fmt: skip
+"""What the last resort keeps of a result that does not fit (the status fields that matter most)."""
+
+
+def termination_message(doc: Mapping[str, Any], limit: int = TERMINATION_MESSAGE_LIMIT) -> str:
     """Compact JSON under ``limit`` bytes that still parses: the least important parts go first."""
-    body = dict(doc)
-
-    def dump() -> str:
-        return json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-
-    text = dump()
-    for shrink in (_drop_models, _short_reasons, _short_message, _essentials):
-        if len(text.encode()) <= limit:
-            break
-        shrink(body)
-        text = dump()
-    return text
+    return fit_message(
+        doc,
+        (_count_models, _short_reasons, cut_message(800), keep_only(_ESSENTIALS), cut_message(400)),
+        limit,
+    )
 
 
-def _drop_models(body: dict[str, Any]) -> None:
-    models = body.pop("modelArtifacts", None)
+def _count_models(doc: Doc) -> Doc | None:
+    if "modelArtifacts" not in doc:
+        return None
+    out = dict(doc)
+    models = out.pop("modelArtifacts")
     if models:
-        body["modelArtifactCount"] = len(models)
+        out["modelArtifactCount"] = len(models)
+    return out
 
 
-def _short_reasons(body: dict[str, Any]) -> None:
-    if body.get("invalidReasons"):
-        body["invalidReasons"] = [r[:160] for r in body["invalidReasons"][:3]]
-
-
-def _short_message(body: dict[str, Any]) -> None:
-    body["message"] = str(body.get("message", ""))[:800]
-
-
-def _essentials(body: dict[str, Any]) -> None:
-    keep = (
-        "phase",
-        "reason",
-        "message",
-        "retryable",
-        "generation",
-        "libraryName",
-        "version",
-        "checksum",
-        "cases",
-        "validCases",
-        "invalidCases",
-        "models",
-        "active",
-        "activeVersion",
-        "previousVersion",
-        "pointer",
-        "storedUri",
-        "fetchedTime",
-    )
-    for key in list(body):
-        if key not in keep:
-            del body[key]
-    body["message"] = str(body.get("message", ""))[:400]
-
-
-def _termination_path(environ: Mapping[str, str]) -> Path:
-    return Path(
-        environ.get("FORESIGHT_TERMINATION_LOG")
-        or environ.get("FORESIGHT_TERMINATION_MESSAGE_PATH")
-        or DEFAULT_TERMINATION_LOG
-    )
-
-
-def _write_termination(path: Path, text: str) -> None:
-    try:
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    except (OSError, ValueError) as exc:
-        log.info("termination message not written to %s (%s); outside Kubernetes that is expected", path, exc)
+def _short_reasons(doc: Doc) -> Doc | None:
+    if not doc.get("invalidReasons"):
+        return None
+    return {**doc, "invalidReasons": [r[:160] for r in doc["invalidReasons"][:3]]}
 
 
 def execute(
@@ -429,7 +387,7 @@ def execute(
             code, doc = run_fetch(config, environ=environ, workdir=Path(tmp), emit=emit)
     text = termination_message(doc)
     emit({"event": "result", "exitCode": code, **json.loads(text)})
-    _write_termination(_termination_path(environ), text)
+    write_termination_log(termination_log_path(environ), text)
     return code, doc
 
 
