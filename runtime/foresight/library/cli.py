@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from foresight.artifacts import ArtifactError, S3Options, open_store, s3_credentials_from_environ
+from foresight.console import table
 from foresight.contract.s3 import AWS_ENDPOINT
 
 from .archive import Limits, MiB, file_sha256
@@ -35,15 +36,8 @@ from .verify import VerifyReport, verify_path
 __all__ = ["parse_set", "run_library", "run_recommend"]
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_UNCOVERED = 0, 1, 2, 3
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(c) for c in row] for row in (header, *rows)]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    return (
-        "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
-        + "\n"
-    )
+LIBRARY_GAP = 2
+"""Columns of the library tables are two spaces apart (they are wide: a recommendation has 13)."""
 
 
 def _print_json(doc: Any) -> None:
@@ -139,7 +133,7 @@ def _list(args: argparse.Namespace) -> int:
         if args.output == "json":
             _print_json(docs)
         else:
-            sys.stdout.write(_table(["NAME", "ACTIVE", "PREVIOUS", "STORED", "CASES", "OWNER"], rows))
+            print(table(["NAME", "ACTIVE", "PREVIOUS", "STORED", "CASES", "OWNER"], rows, gap=LIBRARY_GAP))
         return EXIT_OK
     rows = []
     docs = []
@@ -160,7 +154,7 @@ def _list(args: argparse.Namespace) -> int:
     if args.output == "json":
         _print_json(docs)
     else:
-        sys.stdout.write(_table(["NAME", "VERSION", "CASES", "SHA256", "SUMMARY"], rows))
+        print(table(["NAME", "VERSION", "CASES", "SHA256", "SUMMARY"], rows, gap=LIBRARY_GAP))
     return EXIT_OK
 
 
@@ -502,8 +496,8 @@ def _print_recommendation(rec: Recommendation, cases: int, k: int) -> None:
         ]
         for n in rec.neighbours
     ]
-    sys.stdout.write(
-        _table(
+    print(
+        table(
             [
                 "CASE",
                 "DISTANCE",
@@ -521,6 +515,7 @@ def _print_recommendation(rec: Recommendation, cases: int, k: int) -> None:
                 "HA/DR/RW",
             ],
             rows,
+            gap=LIBRARY_GAP,
         )
     )
 
