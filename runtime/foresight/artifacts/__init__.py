@@ -8,6 +8,7 @@ address and credentials come in through ``S3Options``, read by the caller from i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -33,6 +34,7 @@ from foresight.artifacts.errors import (
     UnsupportedURIError,
 )
 from foresight.artifacts.local import LocalArtifactStore
+from foresight.contract import env as pod_env
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,22 @@ class S3Options:
     retries: int = 3
     timeout_s: float = 30.0
     part_size: int = 16 * 1024 * 1024
+
+
+def s3_credentials_from_environ(environ: Mapping[str, str], prefix: str = "") -> object | None:
+    """``S3Credentials`` from ``<prefix>AWS_ACCESS_KEY_ID`` / ``..._SECRET_ACCESS_KEY`` (and the session
+    token) in ``environ``, or ``None`` when no access key is set there (anonymous, or not S3).
+
+    ``prefix`` tells apart a second pair in one environment (a library source's, next to the
+    store's). Typed loosely like ``S3Options.credentials``, so that a runtime that never touches S3
+    does not import minio.
+    """
+    if not environ.get(prefix + pod_env.AWS_ACCESS_KEY_ID):
+        return None
+    from foresight.artifacts.s3 import S3Credentials
+
+    return S3Credentials.from_env({name: environ[prefix + name] for name in pod_env.AWS_CREDENTIALS
+                                   if environ.get(prefix + name)})  # fmt: skip
 
 
 def open_store(uri: str, *, s3: S3Options | None = None, pvc_root: Path | None = None) -> ArtifactStore:
@@ -125,6 +143,7 @@ __all__ = [
     "UnsupportedURIError",
     "open_object",
     "open_store",
+    "s3_credentials_from_environ",
     "sha256_bytes",
     "sha256_file",
 ]

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from foresight.artifacts import ArtifactError, S3Options, open_store
+from foresight.artifacts import ArtifactError, S3Options, open_store, s3_credentials_from_environ
+from foresight.console import table
+from foresight.contract.s3 import AWS_ENDPOINT
 from foresight.kube import KubeApiError
 
 from .archive import Limits, MiB, file_sha256
@@ -35,15 +37,8 @@ from .verify import VerifyReport, verify_path
 __all__ = ["parse_set", "run_library", "run_recommend"]
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_UNCOVERED = 0, 1, 2, 3
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(c) for c in row] for row in (header, *rows)]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    return (
-        "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
-        + "\n"
-    )
+LIBRARY_GAP = 2
+"""Columns of the library tables are two spaces apart (they are wide: a recommendation has 13)."""
 
 
 def _print_json(doc: Any) -> None:
@@ -61,13 +56,10 @@ def _limits(args: argparse.Namespace) -> Limits:
 def _open_library_store(args: argparse.Namespace) -> LibraryStore:
     s3 = None
     if str(args.store).startswith("s3://"):
-        creds = None
-        if os.environ.get("AWS_ACCESS_KEY_ID"):
-            from foresight.artifacts.s3 import S3Credentials
-
-            creds = S3Credentials.from_env()
         s3 = S3Options(
-            endpoint=args.s3_endpoint or "s3.amazonaws.com", secure=not args.s3_insecure, credentials=creds
+            endpoint=args.s3_endpoint or AWS_ENDPOINT,
+            secure=not args.s3_insecure,
+            credentials=s3_credentials_from_environ(os.environ),
         )
     return LibraryStore(open_store(args.store, s3=s3), args.prefix)
 
@@ -120,7 +112,7 @@ def _list_cluster(args: argparse.Namespace) -> int:
             [{"metadata": o["metadata"], "spec": o.get("spec"), "status": o.get("status")} for o in objs]
         )
     else:
-        sys.stdout.write(_table(LIST_HEADER, list_rows(objs)))
+        print(table(LIST_HEADER, list_rows(objs), gap=LIBRARY_GAP))
     return EXIT_OK
 
 
@@ -157,7 +149,7 @@ def _list(args: argparse.Namespace) -> int:
         if args.output == "json":
             _print_json(docs)
         else:
-            sys.stdout.write(_table(["NAME", "ACTIVE", "PREVIOUS", "STORED", "CASES", "OWNER"], rows))
+            print(table(["NAME", "ACTIVE", "PREVIOUS", "STORED", "CASES", "OWNER"], rows, gap=LIBRARY_GAP))
         return EXIT_OK
     rows = []
     docs = []
@@ -178,7 +170,7 @@ def _list(args: argparse.Namespace) -> int:
     if args.output == "json":
         _print_json(docs)
     else:
-        sys.stdout.write(_table(["NAME", "VERSION", "CASES", "SHA256", "SUMMARY"], rows))
+        print(table(["NAME", "VERSION", "CASES", "SHA256", "SUMMARY"], rows, gap=LIBRARY_GAP))
     return EXIT_OK
 
 
@@ -576,8 +568,8 @@ def _print_recommendation(rec: Recommendation, cases: int, k: int) -> None:
         ]
         for n in rec.neighbours
     ]
-    sys.stdout.write(
-        _table(
+    print(
+        table(
             [
                 "CASE",
                 "DISTANCE",
@@ -595,6 +587,7 @@ def _print_recommendation(rec: Recommendation, cases: int, k: int) -> None:
                 "HA/DR/RW",
             ],
             rows,
+            gap=LIBRARY_GAP,
         )
     )
 

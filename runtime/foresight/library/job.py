@@ -54,9 +54,15 @@ import yaml
 from pydantic import ValidationError
 
 from foresight.api.modellibrary import LibraryLimits, LibraryPhase, LibraryReason
-from foresight.artifacts import ArtifactError, S3Options, open_store
+from foresight.artifacts import ArtifactError, S3Options, open_store, s3_credentials_from_environ
 from foresight.contract import env as pod_env
 from foresight.contract.library import EXIT_RETRY, SOURCE_CREDENTIALS_PREFIX, FetchConfig, FetchResult
+from foresight.contract.s3 import AWS_ENDPOINT
+from foresight.contract.termination import (
+    TERMINATION_MESSAGE_LIMIT,
+    termination_log_path,
+    write_termination_log,
+)
 
 from .archive import Limits, RawLibrary, read_library
 from .errors import LibraryError
@@ -80,8 +86,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-TERMINATION_LIMIT = 4096
-DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 MiB = 1024 * 1024
 
 
@@ -135,23 +139,14 @@ class _Outcome:
     models: list[dict[str, str]] = field(default_factory=list)
 
 
-def _s3_credentials(environ: Mapping[str, str], prefix: str = "") -> object | None:
-    if not environ.get(f"{prefix}AWS_ACCESS_KEY_ID"):
-        return None
-    from foresight.artifacts.s3 import S3Credentials  # needs minio: only where S3 is used
-
-    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-    return S3Credentials.from_env({n: environ[prefix + n] for n in names if environ.get(prefix + n)})
-
-
 def _library_store(config: FetchConfig, environ: Mapping[str, str]) -> LibraryStore:
     s3 = None
     if config.store.startswith("s3://"):
         s3 = S3Options(
-            endpoint=config.store_endpoint or "s3.amazonaws.com",
+            endpoint=config.store_endpoint or AWS_ENDPOINT,
             region=config.store_region,
             secure=not config.store_insecure,
-            credentials=_s3_credentials(environ),
+            credentials=s3_credentials_from_environ(environ),
             timeout_s=config.timeout_seconds,
         )
     pvc_root = Path(environ.get(pod_env.PVC_ROOT) or pod_env.DEFAULT_PVC_ROOT)
@@ -262,7 +257,7 @@ def _fetch_and_verify(
     emit({"event": "fetch", "kind": source_kind(spec)})
     options = SourceOptions(
         config_map_dir=Path(config.config_map_dir) if config.config_map_dir else None,
-        s3_credentials=_s3_credentials(environ, SOURCE_CREDENTIALS_PREFIX),
+        s3_credentials=s3_credentials_from_environ(environ, SOURCE_CREDENTIALS_PREFIX),
         timeout_s=config.timeout_seconds,
     )
     limits = size_limits(config.size_limits)
@@ -383,25 +378,9 @@ def result_document(config: FetchConfig, out: _Outcome, fetched_at: datetime) ->
     return {k: v for k, v in doc.items() if v is not None}
 
 
-def termination_message(doc: Mapping[str, Any], limit: int = TERMINATION_LIMIT) -> str:
+def termination_message(doc: Mapping[str, Any], limit: int = TERMINATION_MESSAGE_LIMIT) -> str:
     """Compact JSON under ``limit`` bytes that still parses (the contract's shrinking)."""
     return FetchResult.of(doc).termination_message(limit)
-
-
-def _termination_path(environ: Mapping[str, str]) -> Path:
-    return Path(
-        environ.get("FORESIGHT_TERMINATION_LOG")
-        or environ.get("FORESIGHT_TERMINATION_MESSAGE_PATH")
-        or DEFAULT_TERMINATION_LOG
-    )
-
-
-def _write_termination(path: Path, text: str) -> None:
-    try:
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    except (OSError, ValueError) as exc:
-        log.info("termination message not written to %s (%s); outside Kubernetes that is expected", path, exc)
 
 
 def execute(
@@ -439,7 +418,7 @@ def execute(
             code, doc = run_fetch(config, environ=environ, workdir=Path(tmp), emit=emit)
     text = termination_message(doc)
     emit({"event": "result", "exitCode": code, **json.loads(text)})
-    _write_termination(_termination_path(environ), text)
+    write_termination_log(termination_log_path(environ), text)
     return code, doc
 
 

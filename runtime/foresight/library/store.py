@@ -15,7 +15,7 @@ storing the same version with other content is refused (``VersionConflict``). "T
 the manifest and the cases as stored, not the file they were fetched as: the built-in JSON document
 and the ``.tar.gz`` that ``foresight library pack`` makes of it are one version.
 
-Activation is one ``put_bytes`` of ``active.json``: every backend makes a put atomic (a local rename,
+Activation is one ``put_bytes`` of ``active.json``: every backend makes a put atomic (ordered renames locally,
 an S3 PUT), so a reader sees the old pointer or the new one, never a mix. The pointer names the
 version *and* the sha256 of its ``MANIFEST.json``, and :meth:`LibraryStore.load` reads the manifest
 with that checksum and every file with the checksum the manifest lists: whatever a reader loads is
@@ -33,10 +33,8 @@ claims the same library name (``ActiveConflict``), using ``owner`` in the pointe
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -50,11 +48,9 @@ from foresight.artifacts import (
     ArtifactStore,
     ChecksumMismatchError,
     IncompleteDirectoryError,
-    LocalArtifactStore,
     StoreUnavailableError,
     sha256_bytes,
 )
-from foresight.artifacts.local import SIDECAR_SUFFIX, TMP_PREFIX
 from foresight.contract.library import STORE_PREFIX
 
 from .archive import parse_json
@@ -75,7 +71,6 @@ DEFAULT_PREFIX = STORE_PREFIX
 POINTER_FILE = "active.json"
 VERIFICATION_FILE = "verification.json"
 POINTER_FORMAT = 1
-_POINTER_WAIT_S = 30.0
 
 
 def _now() -> datetime:
@@ -351,67 +346,16 @@ class LibraryStore:
     def _pointer_bytes(self, name: str) -> bytes | None:
         """The pointer object, or ``None`` when there is none.
 
-        An S3 PUT replaces an object atomically for readers. The local-directory store (a PVC)
-        replaces data and checksum with two renames (foresight.artifacts.local), so a reader racing a
-        writer can find the object absent, or data and checksum not matching, for as long as the
-        writer takes between its renames (a loaded node can stall it for a while). Such a read is
-        retried, never returned: the object is absent only when neither its checksum file nor a
-        writer's temporary checksum file is in the directory (at every instant of a write one of the
-        two exists). What comes back is always one complete pointer.
+        Every backend replaces an object atomically for readers (an S3 PUT; the local-directory
+        store's ordered renames, see foresight.artifacts.local), so what comes back is one complete
+        pointer, checked against its checksum; a mismatch is damage and is reported at once.
         """
-        key = self.pointer_key(name)
-        deadline = time.monotonic() + _POINTER_WAIT_S
-        delay = 0.002
-        while True:
-            try:
-                return self.store.get_bytes(key)
-            except ArtifactNotFoundError:
-                if self._local_write_state(key) in (None, "none"):
-                    return None
-            except ChecksumMismatchError as exc:
-                state = self._local_write_state(key)
-                if state is None or (state != "writing" and self._local_corrupt(key)):
-                    raise _store_error(exc, f"reading the active pointer of {name}") from exc
-            except ArtifactError as exc:
-                raise _store_error(exc, f"reading the active pointer of {name}") from exc
-            if time.monotonic() > deadline:
-                raise LibraryError(
-                    LibraryReason.STORE_UNAVAILABLE,
-                    f"the active pointer of {name} has been in the middle of a write for "
-                    f"{_POINTER_WAIT_S:g} s; retry later",
-                    retryable=True,
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
-
-    def _local_corrupt(self, key: str) -> bool:
-        """Data and checksum that disagree and stay the same for a moment: damage, not a write."""
-        assert isinstance(self.store, LocalArtifactStore)
-        path = self.store.root / key
-        sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
         try:
-            first = (sidecar.read_bytes(), path.read_bytes())
-            time.sleep(0.02)
-            second = (sidecar.read_bytes(), path.read_bytes())
-        except FileNotFoundError:
-            return False
-        recorded = first[0].split()[0].decode("ascii", "replace").lower() if first[0].split() else ""
-        return first == second and sha256_bytes(first[1]) != recorded
-
-    def _local_write_state(self, key: str) -> str | None:
-        """For a local store: ``"writing"`` (a write's temporary checksum exists), ``"complete"`` (only
-        the object's checksum file exists) or ``"none"``; ``None`` for other stores."""
-        if not isinstance(self.store, LocalArtifactStore):
+            return self.store.get_bytes(self.pointer_key(name))
+        except ArtifactNotFoundError:
             return None
-        path = self.store.root / key
-        try:
-            entries = os.listdir(path.parent)  # one directory read: a consistent view of the renames
-        except FileNotFoundError:
-            return "none"
-        suffix = f"-{path.name}{SIDECAR_SUFFIX}"
-        if any(e.startswith(TMP_PREFIX) and e.endswith(suffix) for e in entries):
-            return "writing"
-        return "complete" if path.name + SIDECAR_SUFFIX in entries else "none"
+        except ArtifactError as exc:
+            raise _store_error(exc, f"reading the active pointer of {name}") from exc
 
     def read_pointer(self, name: str) -> Pointer | None:
         raw = self._pointer_bytes(name)

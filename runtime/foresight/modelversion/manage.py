@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TextIO
 
+from foresight.console import table
+
 __all__ = [
     "DEMOTED_AT",
     "PREVIOUS_PRODUCTION",
@@ -87,15 +89,6 @@ def _ready(mv: Mapping[str, Any]) -> str:
     return "Unknown"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
-    lines = [
-        "   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-        for row in (header, *rows)
-    ]
-    return "\n".join(lines) + "\n"
-
-
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -120,7 +113,7 @@ def list_table(versions: Sequence[Mapping[str, Any]]) -> str:
                 metrics or "-",
             ]
         )
-    return _table(["NAME", "MODEL", "VERSION", "STAGE", "PRODUCTION", "READY", "SIZE", "METRICS"], rows)
+    return table(["NAME", "MODEL", "VERSION", "STAGE", "PRODUCTION", "READY", "SIZE", "METRICS"], rows) + "\n"
 
 
 def compare_table(versions: Sequence[Mapping[str, Any]]) -> str:
@@ -139,7 +132,7 @@ def compare_table(versions: Sequence[Mapping[str, Any]]) -> str:
             cells.append(",".join(f"b{e['batchSize']}:{_fmt(e['p50Ms'])}" for e in lat) or "-")
         if any(c != "-" for c in cells):
             rows.append([f"p50Ms {runtime}", *cells])
-    return _table(["", *(_name(mv) for mv in versions)], rows)
+    return table(["", *(_name(mv) for mv in versions)], rows) + "\n"
 
 
 def best_version(versions: Sequence[Mapping[str, Any]], metric: str, *, minimize: bool) -> Obj:

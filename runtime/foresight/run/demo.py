@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from foresight.api.forecasttask import ForecastTaskSpec
+from foresight.console import table
 from foresight.forecast.pipeline import Publisher, run_forecast_task
 from foresight.forecast.result import RunResult
 from foresight.forecast.synthetic import (
@@ -44,7 +45,7 @@ from foresight.forecast.synthetic import (
 from foresight.prometheus.client import PrometheusClient
 from foresight.timeseries import FloatArray
 
-from .report import format_backtest, format_forecasts, format_seconds, format_status, table
+from .report import format_backtest, format_forecasts, format_seconds, format_status
 
 __all__ = ["DEMO_NAME", "DEMO_NAMESPACE", "EXAMPLE_PATH", "demo_spec", "main_demo", "run_demo"]
 

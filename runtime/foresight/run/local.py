@@ -26,11 +26,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 from urllib.parse import urlparse
 
 from foresight.api.forecasttask import ForecastReason, ForecastTaskSpec
-from foresight.artifacts import ArtifactStore, S3Options, open_store
+from foresight.artifacts import ArtifactStore, S3Options, open_store, s3_credentials_from_environ
 from foresight.contract import env as pod_env
 from foresight.contract.forecast import (
     BAD_INPUT_REASONS,
@@ -117,16 +117,11 @@ def load_task(path: str, *, default_namespace: str = "default") -> TaskFile:
 def s3_options(environ: Mapping[str, str], endpoint: str | None, region: str, insecure: bool) -> S3Options:
     """S3 options from the spec's StoreRef, with the endpoint / credentials the pod's env provides."""
     s3env = S3Environment.from_environ(environ)
-    creds: Any = None
-    if s3env.has_credentials:
-        from foresight.artifacts.s3 import S3Credentials
-
-        creds = S3Credentials.from_env(environ)
     return S3Options(
         endpoint=endpoint or s3env.endpoint or AWS_ENDPOINT,
         region=s3env.region or region,
         secure=not insecure and s3env.secure is not False,
-        credentials=creds,
+        credentials=s3_credentials_from_environ(environ),
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from foresight.console import table
 from foresight.forecast.result import RunEvent, RunResult
 
 __all__ = [
@@ -22,15 +23,7 @@ __all__ = [
     "format_forecasts",
     "format_seconds",
     "format_status",
-    "table",
 ]
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Left-aligned columns separated by three spaces, like ``kubectl get``."""
-    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
 
 
 def format_seconds(seconds: float) -> str:

@@ -43,6 +43,8 @@ import yaml
 from foresight import __version__
 from foresight.api.trainingjob import TrainingJobSpec
 from foresight.artifacts import ArtifactError, ArtifactStore, S3Options, open_store
+from foresight.contract import env as pod_env
+from foresight.contract.s3 import S3Environment
 from foresight.contract.train_config import render_train_config
 
 from .hosts import Host, HostCheck, HostsError, SshClient, load_inventory, parse_hosts, preflight
@@ -245,17 +247,9 @@ def _s3(
     )
     store = store or spec.artifacts
     opts = s3_options(environ, store.endpoint, store.region, store.insecure)
-    # The names foresight.training.launch.s3_options_from_environ reads, as a pod's env has them.
-    env = {
-        "FORESIGHT_S3_ENDPOINT": opts.endpoint,
-        "FORESIGHT_S3_REGION": opts.region,
-        "FORESIGHT_S3_SECURE": str(opts.secure).lower(),
-    }
-    secret = {
-        k: environ[k]
-        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-        if environ.get(k)
-    }
+    # What a pod's env holds (the contract's names), so the ranks read it as pods do.
+    env = S3Environment(endpoint=opts.endpoint, region=opts.region, secure=opts.secure).to_environ()
+    secret = {k: environ[k] for k in pod_env.AWS_CREDENTIALS if environ.get(k)}
     return opts, env, secret
 
 
