@@ -3,8 +3,9 @@
 :meth:`ForecastTaskController.reconcile` runs, for one task:
 
 1. :meth:`~ForecastTaskController._check` the spec (schedule) and the Secrets its runs read;
-2. :meth:`~ForecastTaskController._ensure_config` the ConfigMap with the task YAML, and in scrape
-   mode the forecast server (:mod:`.forecast_server`);
+2. :meth:`~ForecastTaskController._ensure_config` the ConfigMap with the task YAML, in scrape
+   mode the forecast server (:mod:`.forecast_server`), and the alerting rules and dashboard
+   (:mod:`.monitoring`);
 3. :meth:`~ForecastTaskController._harvest` finished runs (:mod:`.results`) and register the
    models training runs saved (:mod:`.trained_models`);
 4. :meth:`~ForecastTaskController._schedule`: ask :func:`~foresight_operator.schedule.plan_runs`
@@ -52,6 +53,7 @@ from ..context import HandlerContext
 from .deletion import delete_task_runs
 from .forecast_server import sync_scrape_children
 from .gauges import ForecastTaskMetrics
+from .monitoring import sync_monitoring_children
 from .results import OUTCOME_ANNOTATION, Harvest, read_run_result
 from .runs import prune_runs, run_history, run_jobs, run_kind
 from .status import task_status
@@ -150,10 +152,12 @@ class ForecastTaskController:
         return _Pass(body, spec, cadence, self.ctx.clock(), jobs, [], {})
 
     def _ensure_config(self, run: _Pass) -> None:
-        """The ConfigMap with the task YAML the runs read, and the scrape-mode forecast server."""
+        """The ConfigMap with the task YAML the runs read, the scrape-mode forecast server, and the
+        task's alerting rules and dashboard."""
         cm = build_task_configmap(run.name, run.namespace, run.spec)
         make_child(self.ctx, run.body, CONFIGMAPS, cm, update=configmap_update)
         sync_scrape_children(self.ctx, run.body, run.spec)
+        sync_monitoring_children(self.ctx, run.body, run.spec)
 
     def _harvest(self, run: _Pass) -> None:
         """Read the finished runs status has not taken in yet; register the models they trained."""
