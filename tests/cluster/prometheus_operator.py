@@ -104,5 +104,7 @@ PROMETHEUS_RULE_CRD: dict[str, Any] = {
 
 def install_prometheus_rules(api: Any) -> dict[str, Any]:
     """Install the CRD through ``api`` (an :class:`~tests.cluster.emulator.ApiClient`); the object made."""
-    created: dict[str, Any] = api.create("apiextensions.k8s.io/v1/customresourcedefinitions", PROMETHEUS_RULE_CRD)
+    created: dict[str, Any] = api.create(
+        "apiextensions.k8s.io/v1/customresourcedefinitions", PROMETHEUS_RULE_CRD
+    )
     return created

@@ -11,15 +11,19 @@ What a run does, one named step each (:class:`TaskRun`):
 1. :func:`plan_run`: the spec's durations in steps of the grid, checked before anything is read.
 2. ``ingest``: read ``lookback`` of history at ``step`` (aligned) with
    :func:`foresight.forecast.ingest.ingest`: grouped by ``groupBy``, covariates and per-series
-   capacity included.
+   capacity included; then judged by :func:`foresight.forecast.quality.inspect_panel` (stale
+   series, gaps, values outside ``source.valueRange``, extreme outliers read as missing, unusable
+   capacities), which is what ``status.dataQuality`` reports.
 3. ``train`` (mode ``train``, or ``auto`` when :func:`needs_training` says no usable model is
    saved, it is older than ``retrainEvery``, or the spec changed): a rolling-origin backtest of
    the model (``auto`` backtests every candidate), plus ``linear`` (= predict_linear) and
    ``seasonal_naive`` for comparison when they are not already candidates; fit on the full
    history; save the model directory to the artifact store (:mod:`foresight.forecast.persistence`).
    Or ``load``: mode ``predict`` loads the latest saved model instead.
-4. ``predict``: forecasts, bounds, time-to-threshold, anomaly flag and realised error against
-   the previous run's forecast, as gauge families (:mod:`foresight.forecast.writeback`).
+4. ``predict``: forecasts and bounds (clipped to ``source.valueRange``), time-to-threshold,
+   anomaly flag and realised error against the previous run's forecast, as gauge families
+   (:mod:`foresight.forecast.writeback`), for every series whose data is current; a stale
+   series gets only ``foresight_data_stale`` = 1.
 5. ``write_back``, only once everything is computed: one Pushgateway PUT replaces the task's
    group (atomic for readers), or, with ``output.mode: scrape``, one atomic put of the same
    exposition to :func:`~foresight.forecast.persistence.exposition_key` in the artifact store,
@@ -50,7 +54,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
 from foresight.api.durations import duration_seconds, format_duration
-from foresight.api.forecasttask import ForecastReason, ForecastTaskSpec
+from foresight.api.forecasttask import ForecastReason, ForecastTaskSpec, output_horizons
 from foresight.artifacts import ArtifactStore
 from foresight.contract.forecast import pushgateway_group
 from foresight.prometheus.client import PrometheusClient
@@ -63,9 +67,17 @@ from .errors import BacktestHistoryError, ForecastRunError, describe_failure, fa
 from .ingest import Capacity, ConstantCapacity, QueryCapacity, ingest
 from .models._baseline import ffill
 from .models.base import EpochReport, Model, get_model, is_neural
+from .quality import DataQuality, clip_to_range, inspect_panel
 from .result import ModelScore, RunEvent, RunProgress, RunResult
 from .threshold import ThresholdResult, threshold_report
-from .writeback import BacktestError, exposition, forecast_metrics, realised_errors, to_registry
+from .writeback import (
+    BacktestError,
+    data_stale_family,
+    exposition,
+    forecast_metrics,
+    realised_errors,
+    to_registry,
+)
 
 __all__ = [
     "COMPARISON_BASELINES",
@@ -212,7 +224,8 @@ class RunPlan:
     horizon: int
     """Steps to forecast."""
     out_horizons: tuple[tuple[str, int], ...]
-    """``output.horizons`` as ``(label, steps)``: the horizons the gauges are written at."""
+    """``output.horizons`` (and with ``output.everyStep`` every step) as ``(label, steps)``: the
+    horizons the gauges are written at."""
 
 
 def plan_run(spec: ForecastTaskSpec) -> RunPlan:
@@ -222,7 +235,7 @@ def plan_run(spec: ForecastTaskSpec) -> RunPlan:
     lookback = duration_seconds(spec.source.lookback)
     horizon = max(1, math.ceil(duration_seconds(spec.horizon) / step))
     out_horizons: list[tuple[str, int]] = []
-    for text in spec.output.horizons:
+    for text in output_horizons(spec):
         secs = duration_seconds(text)
         if secs % step or not 1 <= secs // step <= horizon:
             raise ForecastRunError(
@@ -318,6 +331,8 @@ class TaskRun:
         self.step = "ingest"
         self.series = 0
         self.warnings: list[str] = []
+        self.quality: DataQuality | None = None
+        """What the ingest step found in the input (the predict step adds what it clipped)."""
 
     def execute(self, mode: RunMode) -> RunResult:
         """The run, start to finish; raises what stops it (:meth:`failed` turns it into a result)."""
@@ -360,14 +375,21 @@ class TaskRun:
             min_history_points=self.spec.limits.min_history_points,
             counter=src.counter,
         )
-        panel = ingested.panel
-        self.series = panel.n_series
+        self.series = ingested.panel.n_series
         self.warnings += ingested.warnings
-        for note in ingested.warnings:
+        panel, self.quality = inspect_panel(
+            ingested,
+            counter=src.counter,
+            value_range=src.value_range,
+            threshold=self.spec.threshold is not None,
+        )
+        for note in [*ingested.warnings, *self.quality.warnings]:
             log.warning("%s", note)
         self.emit(RunEvent("ingested", f"{panel.n_series} series x {panel.n_steps} steps "
                            f"({ingested.raw_series} raw series before grouping)",
                            {"series": panel.n_series, "steps": panel.n_steps}))  # fmt: skip
+        if self.quality.stale_message:
+            log.warning("%s", self.quality.stale_message)
         return panel
 
     def latest_saved(self) -> dict[str, Any] | None:
@@ -439,7 +461,7 @@ class TaskRun:
 
     def predict(self, panel: Panel, plan: RunPlan, in_use: ModelInUse) -> Prediction:
         self.step = "predict"
-        forecast = in_use.model.predict(panel, plan.horizon)
+        forecast = self.keep_in_range(in_use.model.predict(panel, plan.horizon))
         self.emit(RunEvent("predicted", f"forecast {panel.n_series} series {plan.horizon} steps ahead",
                            {"origin": forecast.origin}))  # fmt: skip
         threshold: ThresholdResult | None = None
@@ -447,19 +469,33 @@ class TaskRun:
             threshold = threshold_report(forecast, panel, ratio=self.spec.threshold.ratio)
         previous = self.previous_forecast()
         labels = [text for text, _ in plan.out_horizons]
+        # Only series with current data get forecasts "from now"; a stale one only its stale flag.
+        stale = self.quality.stale if self.quality is not None else np.zeros(panel.n_series, dtype=bool)
+        fresh = np.flatnonzero(~stale)
+        shown, shown_panel = forecast.select(fresh), panel.select(fresh)
         families = forecast_metrics(
-            forecast,
+            shown,
             task=self.name,
             namespace=self.namespace,
             horizons=labels,
-            threshold=threshold.threshold if threshold is not None else None,
-            actual_latest=ffill(panel.values)[:, -1],
+            threshold=threshold.threshold[fresh] if threshold is not None else None,
+            actual_latest=ffill(shown_panel.values)[:, -1],
             previous=previous,
-            realised_errors=realised_errors([previous], panel, labels) if previous is not None else None,
+            realised_errors=realised_errors([previous], shown_panel, labels)
+            if previous is not None
+            else None,
             backtest_errors=in_use.backtest_errors,
             last_run={"train": in_use.last_train, "predict": self.now},
         )
+        families.append(data_stale_family(panel.keys, stale, task=self.name, namespace=self.namespace))
         return Prediction(forecast, threshold, families, exposition(families))
+
+    def keep_in_range(self, forecast: Forecast) -> Forecast:
+        """``forecast`` clipped to ``source.valueRange`` (counted in the data quality)."""
+        clipped, count = clip_to_range(forecast, self.spec.source.value_range)
+        if self.quality is not None:
+            self.quality.clipped_series = count
+        return clipped
 
     def previous_forecast(self) -> Forecast | None:
         """The forecast the previous run kept in the store, if any and readable."""
@@ -541,6 +577,11 @@ class TaskRun:
             msg += " (not pushed)"
         if written.exposition_uri is None and out.mode == "scrape":
             msg += " (not published)"
+        if self.quality is not None and self.quality.stale_series:
+            msg += (
+                f"; {self.quality.stale_series} series with stale data got no forecast (see the StaleData "
+                "condition)"
+            )
         return RunResult(
             phase="Ready",
             reason=ForecastReason.FORECASTS_WRITTEN,
@@ -558,6 +599,7 @@ class TaskRun:
             exposition_uri=written.exposition_uri,
             metric_names=[f.name for f in predicted.families],
             warnings=self.warnings,
+            data_quality=self.quality.report() if self.quality is not None else None,
             panel=panel,
             forecast=predicted.forecast,
             threshold=predicted.threshold,

@@ -16,6 +16,9 @@ what happened. Families (all carry the series' ``group_by`` labels plus ``task``
   forecasts at that horizon (MAPE as a fraction: 0.1 is 10 %).
 - ``foresight_backtest_error{task, namespace, model, metric, horizon}``: backtest error.
 - ``foresight_last_run_timestamp_seconds{task, namespace, kind="train"|"predict"}``.
+- ``foresight_data_stale``: 1 for a series whose newest sample is several steps old (its forecast
+  gauges are left out: no forecast "from now" is written from old data), else 0
+  (:func:`data_stale_family`; :mod:`foresight.forecast.quality` decides).
 
 A series' own labels are named by :func:`foresight.prometheus.labels.series_labels` (sanitised,
 ``series_`` prefix on a clash with the labels above). Within one family every sample has the same
@@ -33,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
@@ -45,6 +49,7 @@ from foresight.timeseries import FloatArray, Forecast, Panel
 __all__ = [
     "BacktestError",
     "ForecastCollector",
+    "data_stale_family",
     "exposition",
     "forecast_metrics",
     "realised_errors",
@@ -52,7 +57,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -298,6 +302,21 @@ def realised_errors(
             "mape": np.array([float(np.mean(e)) if e else math.nan for e in pct_err]),
         }
     return out
+
+
+def data_stale_family(
+    keys: Sequence[Mapping[str, str]], stale: npt.ArrayLike, *, task: str, namespace: str
+) -> Metric:
+    """``foresight_data_stale`` for every series read: 1 where its source data stopped, else 0."""
+    base = {"task": task, "namespace": namespace}
+    return _family(
+        "foresight_data_stale",
+        "1 when the series' newest source sample is several steps old (no forecast from now is written).",
+        [
+            ({**series_labels(k), **base}, float(bool(s)))
+            for k, s in zip(keys, np.asarray(stale), strict=True)
+        ],
+    )
 
 
 class ForecastCollector(Collector):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from foresight.api.forecasttask import ForecastReason, ForecastTaskSpec
+from foresight.api.forecasttask import ForecastConditionType, ForecastReason, ForecastTaskSpec
 from foresight.api.meta import ConditionType
 from foresight.kube import CONFIGMAPS, JOBS
 
@@ -251,10 +251,11 @@ class ForecastTaskController:
         for h in run.harvests:
             type_ = "Normal" if h.outcome is Outcome.SUCCEEDED else "Warning"
             self.ctx.post_event(result.body, type_, h.reason, f"run {h.job}: {h.message}")
-        degraded = find_condition(result.new.get("conditions"), ConditionType.DEGRADED) or {}
-        was = find_condition(result.old.get("conditions"), ConditionType.DEGRADED) or {}
-        if degraded.get("status") == "True" and was.get("status") != "True":
-            self.ctx.post_event(result.body, "Warning", ConditionType.DEGRADED, str(degraded.get("message")))
+        for ctype in (ConditionType.DEGRADED, ForecastConditionType.STALE_DATA):
+            now = find_condition(result.new.get("conditions"), ctype) or {}
+            was = find_condition(result.old.get("conditions"), ctype) or {}
+            if now.get("status") == "True" and was.get("status") != "True":
+                self.ctx.post_event(result.body, "Warning", str(ctype), str(now.get("message")))
         self.ctx.metrics.record_status(KIND, run.namespace, run.name, result.new)
         self.metrics.record(run.namespace, run.name, result.new, plan.queued)
         return True
