@@ -50,6 +50,7 @@ from .forecast_monitoring import (
 
 __all__ = [
     "DATASOURCE_VARIABLE",
+    "GRAFANA_UNITS",
     "HORIZON_VARIABLE",
     "build_dashboard_configmap",
     "dashboard_file_key",
@@ -57,6 +58,7 @@ __all__ = [
     "dashboard_model",
     "dashboard_name",
     "dashboard_uid",
+    "grafana_unit",
 ]
 
 Obj = dict[str, Any]
@@ -194,6 +196,15 @@ def _style(
     )
 
 
+GRAFANA_UNITS = {"bytes": "bytes", "seconds": "s", "percent": "percent", "ratio": "percentunit"}
+"""``source.unit`` -> Grafana's unit id; any other unit is shown as a suffix (``suffix:<unit>``)."""
+
+
+def grafana_unit(unit: str) -> str:
+    """The Grafana axis unit for a task's ``source.unit``."""
+    return GRAFANA_UNITS.get(unit, f"suffix: {unit}")
+
+
 def _actual_vs_forecast(name: str, namespace: str, spec: ForecastTaskSpec) -> timeseries.Panel:
     h = f"${{{HORIZON_VARIABLE}:text}}"
     offset = f"${{{HORIZON_VARIABLE}}}"
@@ -233,6 +244,8 @@ def _actual_vs_forecast(name: str, namespace: str, spec: ForecastTaskSpec) -> ti
             ]
         )
     )
+    if spec.source.unit:
+        panel = panel.unit(grafana_unit(spec.source.unit))
     threshold = threshold_query(name, namespace, spec)
     if threshold is not None:
         panel = panel.with_target(_target(threshold, _legend(spec, "threshold", written=False), "E"))

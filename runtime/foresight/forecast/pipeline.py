@@ -66,7 +66,7 @@ from .backtest import BacktestResult, backtest
 from .errors import BacktestHistoryError, ForecastRunError, describe_failure, failure_of
 from .ingest import Capacity, ConstantCapacity, QueryCapacity, ingest
 from .models._baseline import ffill
-from .models.base import EpochReport, Model, get_model, is_neural
+from .models.base import EpochReport, Model, get_model, is_neural, model_class
 from .quality import DataQuality, clip_to_range, inspect_panel
 from .result import ModelScore, RunEvent, RunProgress, RunResult
 from .threshold import ThresholdResult, threshold_report
@@ -661,6 +661,8 @@ class _TrainingProgress:
         self.model = model
         """The model being trained now (``auto`` moves through its candidates)."""
         self.epochs = epochs
+        self.folds = 0
+        """Folds of the backtest under way (a network trains once for all of them)."""
 
     def epoch(self, r: EpochReport) -> None:
         self.emit(RunEvent("epoch", f"{self.model} epoch {r.epoch}/{self.epochs} "
@@ -670,14 +672,31 @@ class _TrainingProgress:
 
     def candidate(self, kind: str, data: dict[str, Any]) -> None:
         self.model = str(data.get("model", self.model))
-        self.emit(RunEvent(kind, _candidate_message(kind, data), data))
+        if kind == "candidate":
+            self.folds = int(data.get("folds") or 0)
+        self.emit(RunEvent(kind, _candidate_message(kind, data, self.folds), data))
 
 
-def _candidate_message(kind: str, data: Mapping[str, Any]) -> str:
+def _refits_per_fold(model: str) -> bool:
+    """Whether a backtest fits ``model`` at every fold (the cheap models) or trains it once, on the
+    history before the first fold, and predicts from each (the networks; see :mod:`.backtest`)."""
+    try:
+        return bool(model_class(model).cheap_refit)
+    except ValueError:  # not a model name (a future event kind): say the plain thing
+        return True
+
+
+def _candidate_message(kind: str, data: Mapping[str, Any], folds: int = 0) -> str:
+    """A progress line that says what really runs: how many fits a backtest makes, not only its folds."""
+    model = str(data.get("model"))
     if kind == "candidate":
-        return f"backtest {data['index']}/{data['of']}: {data['model']} ({data['folds']} folds)"
+        how = "fitted at each" if _refits_per_fold(model) else "trained once, then predicting from each"
+        return f"backtest {data['index']}/{data['of']}: {model} ({data['folds']} folds, {how})"
     if kind == "fold":
-        return f"  {data['model']} fold {data['fold']}/{data['of']}"
+        if not _refits_per_fold(model):
+            every = folds or data["of"]
+            return f"  {model}: one training for all {every} folds, on the history before the first"
+        return f"  {model} fold {data['fold']}/{data['of']}"
     if kind == "candidate_done":
         return f"  {data['model']}: MASE {data['mase']:.3f} MAE {data['mae']:.4g} ({data['seconds']:.1f}s)"
     if kind == "candidate_failed":

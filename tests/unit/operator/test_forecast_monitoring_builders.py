@@ -324,3 +324,17 @@ def test_the_actual_is_read_as_a_run_reads_it() -> None:
     assert (
         exprs(dashboard_model("t", "sre", whole))["Actual vs forecast made ${horizon:text} earlier"][0] == "q"
     )
+
+
+@pytest.mark.parametrize(
+    ("unit", "grafana"), [("bytes", "bytes"), ("percent", "percent"), ("GPUs", "suffix: GPUs")]
+)
+def test_the_actual_vs_forecast_panel_is_in_the_tasks_unit(unit: str, grafana: str) -> None:
+    board = dashboard_model("storage-quota", "sre", spec(source={**STORAGE["source"], "unit": unit}))
+    first = board["panels"][0]
+    assert (
+        first["title"].startswith("Actual vs forecast")
+        and first["fieldConfig"]["defaults"]["unit"] == grafana
+    )
+    plain = dashboard_model("storage-quota", "sre", spec())["panels"][0]
+    assert "unit" not in plain["fieldConfig"]["defaults"]
