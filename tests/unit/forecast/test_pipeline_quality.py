@@ -146,3 +146,23 @@ def test_the_result_carries_the_counts_even_when_all_is_well() -> None:
     quality = doc["dataQuality"]
     assert quality["series"] == 4 and quality["warnings"] == [] and quality.get("staleMessage") is None
     assert quality["missingPoints"] == 0 and quality["staleSeries"] == 0
+
+
+def test_an_absurd_sample_in_one_series_does_not_cut_the_global_networks_training_for_the_others() -> None:
+    # Unmasked, one absurd value in one series' validation tail dominates the network's validation
+    # loss, so early stopping ends training after `patience` epochs for every series (measured: the
+    # other series' forecasts moved by 15%). Read as missing, it changes nothing for them.
+    net = {"type": "lstm", "backtestFolds": 1, "hyperparameters": {"inputWindow": 24, "hiddenSize": 8,
+           "layers": 1, "epochs": 6, "windowsPerEpoch": 300, "batchSize": 64, "patience": 2}}  # fmt: skip
+    clean_events: list[Any] = []
+    clean = run(spec(model=net), None, events=clean_events, mode="train")
+    prom = history()
+    ts = NOW - STEP * np.arange(8 * 24)[::-1]
+    prom.add("used_bytes", {"user": "alice", "cluster": "east", "instance": "b"}, ts[-6:-5], np.array([1e12]))
+    events: list[Any] = []
+    spoiled = run(spec(model=net), None, prom=prom, events=events, mode="train")
+    assert clean.forecast is not None and spoiled.forecast is not None
+    epochs = [e for e in events if e.kind == "epoch"]
+    assert len(epochs) == len([e for e in clean_events if e.kind == "epoch"])  # no early stop forced
+    np.testing.assert_allclose(spoiled.forecast.point[1:], clean.forecast.point[1:], rtol=0.02)
+    assert spoiled.summary()["dataQuality"]["outlierSeries"] == 1
