@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from foresight.timeseries import FloatArray, Forecast, Panel
+from foresight.timeseries import FloatArray, Forecast, Panel, rfc3339
 
 from .models._baseline import ffill
 
@@ -98,8 +98,9 @@ def anomaly_flags(previous: Forecast, at: int, actual: FloatArray) -> npt.NDArra
     h, rem = divmod(offset, previous.step)
     if rem != 0 or not 1 <= h <= previous.horizon:
         raise ValueError(
-            f"time {at} is not a step of the previous forecast (origin {previous.origin}, step "
-            f"{previous.step}, horizon {previous.horizon}); compare against a forecast that covers it"
+            f"time {rfc3339(at)} is not a step of the previous forecast (origin {rfc3339(previous.origin)}, "
+            f"step {previous.step}s, horizon {previous.horizon} steps); compare against a forecast that "
+            "covers it"
         )
     a = np.asarray(actual, dtype=np.float64)
     lo, hi = previous.lower[:, h - 1], previous.upper[:, h - 1]

@@ -44,7 +44,7 @@ from prometheus_client.registry import Collector
 from foresight.api.durations import duration_seconds
 from foresight.forecast.threshold import anomaly_flags, time_to_threshold
 from foresight.prometheus.labels import series_labels
-from foresight.timeseries import FloatArray, Forecast, Panel
+from foresight.timeseries import FloatArray, Forecast, Panel, rfc3339
 
 __all__ = [
     "BacktestError",
@@ -237,8 +237,8 @@ def _anomaly_family(
     if prev is None or offset % previous.step != 0 or not 1 <= offset // previous.step <= previous.horizon:
         log.info(
             "previous forecast (origin %s) does not cover %s: no anomaly flag",
-            previous.origin,
-            forecast.origin,
+            rfc3339(previous.origin),
+            rfc3339(forecast.origin),
         )
         return None
     flags = anomaly_flags(prev, forecast.origin, last)
