@@ -163,7 +163,9 @@ class TooManySeriesError(IngestionError):
 
 
 class DuplicateSeriesError(IngestionError):
-    """Two series of the query end up with the same identity after grouping (bad input)."""
+    """Two series of the query end up with the same identity after grouping, or one series' labels
+    collide once written back (bad input). ``count`` is how many series share the identity (1: the
+    collision is within one series' labels)."""
 
     def __init__(
         self, query: str, key: Mapping[str, str], count: int, group_by: Sequence[str], why: str
@@ -172,6 +174,12 @@ class DuplicateSeriesError(IngestionError):
         self.key = dict(key)
         self.count = count
         self.group_by = list(group_by)
+        if count < 2:
+            super().__init__(
+                f"the series {series_text(self.key)} of the query {query!r} cannot be written back as one "
+                f"series: {why}"
+            )
+            return
         super().__init__(
             f"{count} series of the query {query!r} are the same series after grouping by "
             f"{self.group_by or 'all their labels'}: {series_text(self.key)} ({why}). Add the label that "

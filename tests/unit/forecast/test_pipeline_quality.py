@@ -166,3 +166,19 @@ def test_an_absurd_sample_in_one_series_does_not_cut_the_global_networks_trainin
     assert len(epochs) == len([e for e in clean_events if e.kind == "epoch"])  # no early stop forced
     np.testing.assert_allclose(spoiled.forecast.point[1:], clean.forecast.point[1:], rtol=0.02)
     assert spoiled.summary()["dataQuality"]["outlierSeries"] == 1
+
+
+def test_series_whose_labels_are_one_once_written_back_are_bad_input_too() -> None:
+    every_label = {"source.aggregation": "none", "source.groupBy": []}
+    ts = NOW - STEP * np.arange(169)[::-1]
+    prom = MemoryPrometheus()
+    prom.add("used_bytes", {"namespace": "x"}, ts, np.full(169, 50.0))
+    prom.add("used_bytes", {"series_namespace": "x"}, ts, np.full(169, 60.0))  # written alike
+    result = run(spec(**every_label), None, prom=prom)
+    assert (result.reason, exit_code(result)) == ("DuplicateSeries", EXIT_BAD_INPUT)
+    assert "namespace=x and series_namespace=x get the same labels" in result.message
+    prom = MemoryPrometheus()
+    prom.add("used_bytes", {"namespace": "x", "series_namespace": "y"}, ts, np.full(169, 50.0))
+    result = run(spec(**every_label), None, prom=prom)
+    assert (result.reason, exit_code(result)) == ("DuplicateSeries", EXIT_BAD_INPUT)
+    assert "cannot be written back as one series" in result.message and "label_replace" in result.message
