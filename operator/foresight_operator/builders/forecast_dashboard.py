@@ -17,7 +17,8 @@ Built with ``grafana-foundation-sdk`` (Grafana's typed dashboard builders, gener
 
 Template variables: ``datasource`` (any Prometheus), one per ``groupBy`` label (under the name the
 runtime writes it, from the task's own ``foresight_forecast`` series, multi-select), and ``horizon``
-(the task's ``output.horizons``; its text is the ``horizon`` label, its value the PromQL offset).
+(the task's output horizons, every step with ``output.everyStep``; its text is the ``horizon``
+label as the runtime writes it, its value the PromQL offset).
 
 The user's query is put into a panel verbatim; Grafana replaces only ``$name`` of variables that
 exist, and a query never meets one of these by accident unless it uses a ``groupBy`` label's name
@@ -30,8 +31,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from foresight.api.durations import duration_seconds, format_compound
-from foresight.api.forecasttask import ForecastTaskSpec
+from foresight.api.durations import duration_seconds, format_compound, format_duration
+from foresight.api.forecasttask import ForecastTaskSpec, output_horizons
 from grafana_foundation_sdk.builders import bargauge, common, dashboard, prometheus, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as common_models
@@ -103,8 +104,11 @@ def _variables(name: str, namespace: str, spec: ForecastTaskSpec) -> list[Any]:
             .include_all(True)
             .all_value(".*")
         )
-    horizons = [(h, format_compound(duration_seconds(h))) for h in spec.output.horizons]
-    text, value = horizons[len(horizons) // 2]  # the middle one: 6h of the default 1h, 6h, 24h
+    # The labels as the runtime writes them (``360m`` is written ``6h``), every step with everyStep.
+    horizons = [(h, format_compound(duration_seconds(h))) for h in output_horizons(spec)]
+    listed = [format_duration(duration_seconds(h)) for h in spec.output.horizons]
+    text = listed[len(listed) // 2]  # the middle one of output.horizons: 6h of the default 1h, 6h, 24h
+    value = format_compound(duration_seconds(text))
     out.append(
         dashboard.CustomVariable(HORIZON_VARIABLE)
         .label("horizon")
