@@ -287,6 +287,8 @@ class Prediction:
     threshold: ThresholdResult | None
     families: list[Metric]
     exposition: bytes
+    published: Forecast | None = None
+    """The series whose data is current (what is written "from now"); ``None``: all of them."""
 
 
 @dataclass
@@ -488,7 +490,7 @@ class TaskRun:
             last_run={"train": in_use.last_train, "predict": self.now},
         )
         families.append(data_stale_family(panel.keys, stale, task=self.name, namespace=self.namespace))
-        return Prediction(forecast, threshold, families, exposition(families))
+        return Prediction(forecast, threshold, families, exposition(families), published=shown)
 
     def keep_in_range(self, forecast: Forecast) -> Forecast:
         """``forecast`` clipped to ``source.valueRange`` (counted in the data quality)."""
@@ -519,7 +521,8 @@ class TaskRun:
         if out.mode == "scrape":
             written.exposition_uri = self.expose(predicted)
         if out.remote_write_url:
-            self.remote_write(predicted.forecast)
+            published = predicted.published if predicted.published is not None else predicted.forecast
+            self.remote_write(published)
         if self.store is not None:
             self.step = "save"
             persistence.save_forecast(self.store, self.prefix, predicted.forecast)

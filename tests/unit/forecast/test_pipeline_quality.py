@@ -15,9 +15,11 @@ from foresight.api.output_size import gauges_per_series
 from foresight.artifacts import LocalArtifactStore
 from foresight.contract.forecast import EXIT_BAD_INPUT, ForecastRunResult
 from foresight.contract.termination import TERMINATION_MESSAGE_LIMIT
+from foresight.forecast.pipeline import run_forecast_task
 from foresight.forecast.result import RunResult
 from foresight.run.local import exit_code
 from foresight.run.memory import MemoryPrometheus
+from foresight.timeseries import Forecast
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.unit.forecast.test_pipeline import NOW, STEP, Recorder, history, run, samples, spec
@@ -60,6 +62,14 @@ def test_a_stale_series_gets_no_forecast_from_now_only_its_stale_flag_and_the_co
     parsed = ForecastRunResult.from_termination_message(message)
     assert parsed is not None and parsed.data_quality is not None
     assert parsed.data_quality.stale_series == 1 and "erin" in (parsed.data_quality.stale_message or "")
+    # Nor is a trajectory from now remote-written for it.
+    written: list[Forecast] = []
+    task = spec(**{"output.remoteWriteUrl": "http://prom:9090/api/v1/write"})
+    done = run_forecast_task(
+        task, name="quota", namespace="team-a", prometheus=prom, clock=lambda: NOW + 60,
+        remote_writer=lambda fc: written.append(fc) or 0,
+    )  # fmt: skip
+    assert done.ok and [sorted(k["user"] for k in fc.keys) for fc in written] == [sorted(USERS)]
 
 
 def test_a_zero_negative_or_missing_capacity_gives_no_time_to_threshold_never_a_pushed_zero() -> None:
