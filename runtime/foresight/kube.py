@@ -16,6 +16,7 @@ from typing import Any
 
 __all__ = [
     "CONFIGMAPS",
+    "CRDS",
     "DEPLOYMENTS",
     "JOBS",
     "PODS",
@@ -54,6 +55,9 @@ SERVICES = ResourceRef("v1", "services", "Service")
 PODS = ResourceRef("v1", "pods", "Pod")
 JOBS = ResourceRef("batch/v1", "jobs", "Job")
 DEPLOYMENTS = ResourceRef("apps/v1", "deployments", "Deployment")
+CRDS = ResourceRef("apiextensions.k8s.io/v1", "customresourcedefinitions", "CustomResourceDefinition")
+"""Getting one by name tells whether the cluster serves a kind (KubeRay's RayJob, the Prometheus
+Operator's PrometheusRule)."""
 
 
 class KubeApiError(Exception):

@@ -123,12 +123,15 @@ def test_kubectl_apply_of_every_example_gets_its_children_and_delete_removes_the
     by_name = {d["metadata"]["name"]: d for d in docs}
 
     # ForecastTasks: the first run's Job with the task's resources; the GPU task on its GPU nodes.
-    _, found = wait_children(by_name["storage-quota"], {"batch/v1/jobs": 1, "v1/configmaps": 1})
+    # Next to the task's ConfigMap: its rules file (no Prometheus Operator here) and its dashboard.
+    _, found = wait_children(by_name["storage-quota"], {"batch/v1/jobs": 1, "v1/configmaps": 3})
     (job,) = found["batch/v1/jobs"]
     container = pod_spec(job)["containers"][0]
     assert container["command"][:2] == ["foresight", "run"]
     assert container["resources"]["requests"] == {"cpu": "2", "memory": "4Gi"}
-    task_yaml = next(iter(found["v1/configmaps"][0]["data"].values()))
+    maps = {cm["metadata"]["name"]: cm for cm in found["v1/configmaps"]}
+    assert set(maps) == {"storage-quota-task", "storage-quota-rules", "storage-quota-dashboard"}
+    task_yaml = next(iter(maps["storage-quota-task"]["data"].values()))
     assert "storage_quota_bytes" in task_yaml and "write_rate" in task_yaml
     _, found = wait_children(by_name["gpu-allocation"], {"batch/v1/jobs": 1})
     gpu_pod = pod_spec(found["batch/v1/jobs"][0])

@@ -226,6 +226,7 @@ INVALID: list[tuple[str, list[tuple[str, Any]], str]] = [
     ("ModelVersion", [("spec.optimize.parityThreshold", 0)], "spec.optimize.parityThreshold"),
     # bad formats
     ("ForecastTask", [("spec.horizon", "one day")], "spec.horizon"),
+    ("ForecastTask", [("spec.source.unit", "bytes per second")], "spec.source.unit"),
     ("ModelVersion", [("spec.artifact.uri", "ftp://models/x.pt")], "spec.artifact.uri"),
     ("TrainingJob", [("spec.output.modelName", "Storage_Forecaster")], "spec.output.modelName"),
     ("ModelLibrary", [("spec.sha256", "not-a-checksum")], "spec.sha256"),
@@ -242,6 +243,7 @@ INVALID: list[tuple[str, list[tuple[str, Any]], str]] = [
     ("ABExperiment", [("spec.variants.1.weight", 20)], "spec.variants"),
     ("ForecastTask", [("spec.horizon", "2000h"), ("spec.source.lookback", "1344h")], "spec.horizon"),
     ("ForecastTask", [("spec.threshold.capacity.value", 1e12)], "spec.threshold.capacity"),
+    ("ForecastTask", [("spec.source.valueRange", {"min": 100, "max": 0})], "spec.source.valueRange"),
     ("TrainingJob", [("spec.distributed", {"backend": "none", "workers": 2})], "spec.distributed.workers"),
     ("TrainingJob", [("spec.dataset.promql", {"url": "http://p:9090", "query": "up"})], "spec.dataset"),
     ("ClassifierService", [("spec.replicas", 3)], "spec.cache.store"),

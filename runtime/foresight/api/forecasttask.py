@@ -14,8 +14,9 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from .durations import duration_seconds, format_duration
 from .meta import (
     LABEL_NAME_PATTERN,
     ApiModel,
@@ -36,7 +37,17 @@ from .meta import (
 from .recommendation import RecommendationSpec, RecommendationStatus
 from .rules import SET, Rule, at_least, cel, field_error, field_rules, keyed_by
 
-__all__ = ["FORECAST_TASK", "OUTPUT_LABELS", "ForecastTaskSpec", "ForecastTaskStatus", "ModelType"]
+__all__ = [
+    "FORECAST_TASK",
+    "OUTPUT_LABELS",
+    "DataQuality",
+    "ForecastConditionType",
+    "ForecastTaskSpec",
+    "ForecastTaskStatus",
+    "ModelType",
+    "ValueRange",
+    "output_horizons",
+]
 
 
 class ModelType(StrEnum):
@@ -65,6 +76,8 @@ class ForecastReason(StrEnum):
 
     PROMQL_ERROR = "PromQLError"
     NO_SERIES = "NoSeries"
+    DUPLICATE_SERIES = "DuplicateSeries"
+    """Two series of the query are one series after grouping: fix groupBy, the aggregation or the query."""
     INSUFFICIENT_HISTORY = "InsufficientHistory"
     TOO_MANY_SERIES = "TooManySeries"
     PROMETHEUS_UNAVAILABLE = "PrometheusUnavailable"
@@ -77,6 +90,18 @@ class ForecastReason(StrEnum):
     """``Progressing=False``: no run under way; the message says when the next one is due."""
     BLOCKED = "Blocked"
     """``Progressing=False``: the last run failed on bad input; no run starts until the spec changes."""
+    SOURCE_DATA_STALE = "SourceDataStale"
+    """``StaleData=True``: some series' newest sample is several steps old; no forecast for them."""
+    DATA_CURRENT = "DataCurrent"
+    """``StaleData=False``: every series of the last run had recent samples."""
+
+
+class ForecastConditionType(StrEnum):
+    """Condition types of a ForecastTask beyond the shared ones (``Ready``, ``Progressing``, ``Degraded``)."""
+
+    STALE_DATA = "StaleData"
+    """True while the last run found series whose newest sample is several steps old (which series,
+    since when and what to do are in the message); False when every series was current."""
 
 
 OUTPUT_LABELS = frozenset(
@@ -100,6 +125,37 @@ class Covariate(ApiModel):
     query: Query = Field(
         description="query: PromQL returning the same groupBy labels as the source query (not blank).",
     )
+
+
+UNIT_PATTERN = r"^[A-Za-z%][A-Za-z0-9_/%.-]*$"
+
+
+class ValueRange(ApiModel):
+    """The values the forecast quantity can take (a usage or a count is never negative; a
+    percentage stays within 0-100)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=field_rules(
+            cel("!has(self.min) || !has(self.max) || self.min < self.max", "min must be less than max")
+        )
+    )
+
+    min: float | None = Field(
+        default=None,
+        description="min: the smallest value the quantity can take (0 for bytes, counts, rates); "
+        "inputs below it are flagged in status (dataQuality), and forecasts and bounds never go below it.",
+    )
+    max: float | None = Field(
+        default=None,
+        description="max: the largest value the quantity can take (100 for a percentage, 1 for a "
+        "ratio); inputs above it are flagged, forecasts and bounds never go above it. More than min.",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ValueRange:
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise field_error(f"min ({self.min:g}) must be less than max ({self.max:g})")
+        return self
 
 
 class PrometheusSource(ApiModel):
@@ -148,6 +204,20 @@ class PrometheusSource(ApiModel):
     )
     bearer_token_secret: SecretKeyRef | None = Field(
         default=None, description="bearerTokenSecret: a token for a Prometheus behind authentication."
+    )
+    unit: str | None = Field(
+        default=None,
+        max_length=32,
+        pattern=UNIT_PATTERN,
+        description="unit: the metric's unit, used where values are printed (`foresight run --local`, "
+        "the demo) and as the dashboard's axis unit: `bytes` (printed in KiB, MiB...), `seconds`, "
+        "`percent` (0-100), `ratio` (0-1, printed as a percentage), or any other unit name, printed "
+        "after the number (e.g. `requests`); unset prints plain numbers.",
+    )
+    value_range: ValueRange | None = Field(
+        default=None,
+        description="valueRange: the values the quantity can take, e.g. `{min: 0}` for usage or "
+        "counts; inputs outside it are flagged, forecasts and bounds are clipped to it.",
     )
 
 
@@ -385,7 +455,13 @@ class OutputSpec(ApiModel):
         min_length=1,
         max_length=16,
         description="horizons: steps ahead written as gauges at now (`horizon` label), each once, "
-        "each a whole number of source.step within horizon.",
+        "each a whole number of source.step within horizon. To write every step, set everyStep.",
+    )
+    every_step: bool = Field(
+        default=False,
+        description="everyStep: write every step from one source.step up to horizon (e.g. 24 gauges "
+        "per series and family for an hourly 24h forecast), in addition to horizons; each output "
+        "horizon adds gauges per series, so mind the Pushgateway's size (output.mode scrape scales).",
     )
     remote_write_url: HttpUrl | None = Field(
         default=None,
@@ -497,6 +573,16 @@ FORECAST_SPEC_RULES = (
 )
 
 
+def output_horizons(spec: ForecastTaskSpec) -> list[str]:
+    """The horizons the gauges are written at, as ``horizon`` labels (``1h``, ``90m``), shortest
+    first: ``output.horizons``, plus every whole step up to ``horizon`` with ``output.everyStep``."""
+    step = duration_seconds(spec.source.step)
+    seconds = {duration_seconds(h) for h in spec.output.horizons}
+    if spec.output.every_step and step > 0:
+        seconds |= {k * step for k in range(1, duration_seconds(spec.horizon) // step + 1)}
+    return [format_duration(s) for s in sorted(seconds)]
+
+
 class BacktestScore(ApiModel):
     model: str = Field(description="model: the model scored.")
     mase: float | None = Field(default=None, description="mase: mean absolute scaled error (season = 1 day).")
@@ -538,6 +624,52 @@ class AlertStatus(ApiModel):
     reason: str = Field(default="", description="reason: why this rule.")
 
 
+class DataQuality(ApiModel):
+    """status.dataQuality: what the last run found in its input, and what it did about it."""
+
+    series: int = Field(default=0, ge=0, description="series: series the last run read.")
+    missing_points: int = Field(
+        default=0, ge=0, description="missingPoints: steps without a sample inside the series' own span."
+    )
+    late_series: int = Field(
+        default=0, ge=0, description="lateSeries: series whose history starts after the lookback's start."
+    )
+    stale_series: int = Field(
+        default=0,
+        ge=0,
+        description="staleSeries: series whose newest sample is several steps old (no forecast from now "
+        "is written for them; condition StaleData).",
+    )
+    dropped_series: int = Field(
+        default=0, ge=0, description="droppedSeries: series with fewer than limits.minHistoryPoints points."
+    )
+    out_of_range_series: int = Field(
+        default=0, ge=0, description="outOfRangeSeries: series with inputs outside source.valueRange."
+    )
+    clipped_series: int = Field(
+        default=0,
+        ge=0,
+        description="clippedSeries: series whose forecast or bounds were clipped to source.valueRange.",
+    )
+    outlier_series: int = Field(
+        default=0,
+        ge=0,
+        description="outlierSeries: series with extreme outliers, read as missing so that they spoil "
+        "no model.",
+    )
+    invalid_capacity_series: int = Field(
+        default=0,
+        ge=0,
+        description="invalidCapacitySeries: series whose capacity is zero, negative or missing (no "
+        "time-to-threshold for them).",
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="warnings: what was found, which series, since when and what to do, one line each.",
+    )
+
+
 class ForecastTaskStatus(StatusBase):
     """status: what the last runs did."""
 
@@ -574,6 +706,9 @@ class ForecastTaskStatus(StatusBase):
     recommendation: RecommendationStatus | None = Field(
         default=None,
         description="recommendation: the last run's capacity recommendation (spec.recommendation).",
+    )
+    data_quality: DataQuality | None = Field(
+        default=None, description="dataQuality: what the last successful run found in its input."
     )
 
 

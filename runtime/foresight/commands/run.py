@@ -43,6 +43,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--namespace", default=None, help="namespace when the YAML has none (default: default)")
     p.add_argument(
+        "--set", action="append", metavar="PATH=VALUE",
+        help="override a spec field for this run (ForecastTask, TrainingJob), e.g. --set "
+        "model.hyperparameters.epochs=10 or, for a TrainingJob, --set epochs=2 --set "
+        "dataset.uri=file:///data/panel.npz (repeatable)",
+    )  # fmt: skip
+    p.add_argument(
         "--port", type=int, help="local mode, ClassifierService: port on 127.0.0.1 (default spec.port)"
     )
     p.add_argument(
@@ -89,11 +95,6 @@ def _add_trainingjob_options(p: argparse.ArgumentParser) -> None:
         "torch) or on SSH hosts with --hosts / --hosts-file (one rank per host x GPU, keys from your "
         "ssh-agent or --identity-file, checkpoints on the spec's S3 store)",
     )
-    g.add_argument(
-        "--set", action="append", metavar="PATH=VALUE",
-        help="override a spec field for this run, e.g. --set epochs=2 --set "
-        "hyperparameters.windowsPerEpoch=256 --set dataset.uri=file:///data/panel.npz (repeatable)",
-    )  # fmt: skip
     g.add_argument("--hosts", metavar="HOST[,HOST...]", help="SSH hosts: host, user@host or user@host:port")
     g.add_argument(
         "--hosts-file", metavar="FILE",

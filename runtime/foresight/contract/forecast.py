@@ -30,9 +30,11 @@ __all__ = [
     "HEALTH_PATH",
     "METRICS_PATH",
     "PUSHGATEWAY_JOB",
+    "QUALITY_WARNINGS_KEPT",
     "SERVER_PORT",
     "STORE_PREFIX",
     "BacktestScore",
+    "DataQualityReport",
     "ForecastRunResult",
     "pushgateway_group",
 ]
@@ -49,6 +51,7 @@ BAD_INPUT_REASONS: frozenset[str] = frozenset(
     {
         ForecastReason.PROMQL_ERROR,
         ForecastReason.NO_SERIES,
+        ForecastReason.DUPLICATE_SERIES,
         ForecastReason.INSUFFICIENT_HISTORY,
         ForecastReason.TOO_MANY_SERIES,
         ForecastReason.UNSUPPORTED_KIND,
@@ -82,6 +85,36 @@ class BacktestScore(BaseModel):
     model: str
     mase: float | None = None
     mae: float | None = None
+
+
+STATUS_WARNINGS = 20
+"""Most data-quality warnings ``status.dataQuality`` keeps (the API's bound)."""
+
+
+class DataQualityReport(BaseModel):
+    """What a run found in its input (``status.dataQuality``) and, when series are stale, the
+    ``StaleData`` condition's message (which series, since when, what to do)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    series: int = 0
+    missing_points: int = 0
+    late_series: int = 0
+    stale_series: int = 0
+    dropped_series: int = 0
+    out_of_range_series: int = 0
+    clipped_series: int = 0
+    outlier_series: int = 0
+    invalid_capacity_series: int = 0
+    warnings: list[str] = []
+    stale_message: str | None = None
+    """The ``StaleData`` condition's message; ``None`` when no series is stale."""
+
+    def status(self) -> dict[str, Any]:
+        """``status.dataQuality`` (camelCase; the condition's message is not part of it)."""
+        doc = self.model_dump(by_alias=True, exclude={"stale_message"})
+        doc["warnings"] = doc["warnings"][:STATUS_WARNINGS]
+        return doc
 
 
 class ForecastRunResult(ResultMessage):
@@ -119,6 +152,8 @@ class ForecastRunResult(ResultMessage):
     recommendation: dict[str, Any] | None = None
     """``spec.recommendation``'s outcome (the API's ``RecommendationStatus`` as JSON): the operator
     validates it into ``status.recommendation`` and posts an event when ``changed``."""
+    data_quality: DataQualityReport | None = None
+    """What the run found in its input (a run that read its history)."""
 
     @classmethod
     def shrink_steps(cls) -> Sequence[Shrink]:
@@ -126,13 +161,15 @@ class ForecastRunResult(ResultMessage):
             _count_warnings,
             _best_backtest_rows,
             _slim_recommendation,
+            _fewer_quality_warnings,
             cut_message(1000),
             keep_only(_ESSENTIAL, cut_strings=500),
         )
 
 
 _ESSENTIAL = ("phase", "reason", "message", "mode", "seriesCount", "model", "artifactUri", "sha256",
-              "trainedModels", "lastTrainTime", "recommendation")  # fmt: skip
+              "trainedModels", "lastTrainTime", "recommendation",
+              "dataQuality")  # fmt: skip
 
 
 def _slim_recommendation(doc: Doc) -> Doc | None:
@@ -146,6 +183,21 @@ def _slim_recommendation(doc: Doc) -> Doc | None:
         if isinstance(slim.get(load), dict):
             slim[load] = {k: v for k, v in slim[load].items() if k not in ("inputs", "reasons")}
     return {**doc, "recommendation": slim}
+
+QUALITY_WARNINGS_KEPT = 3
+"""Data-quality warnings a message keeps when the whole report does not fit (each cut to 300
+characters, like the stale message); the counts always stay."""
+
+
+def _fewer_quality_warnings(doc: Doc) -> Doc | None:
+    quality = doc.get("dataQuality")
+    if not quality:
+        return None
+    cut = dict(quality)
+    cut["warnings"] = [str(w)[:300] for w in (quality.get("warnings") or [])[:QUALITY_WARNINGS_KEPT]]
+    if cut.get("staleMessage"):
+        cut["staleMessage"] = str(cut["staleMessage"])[:300]
+    return None if cut == quality else {**doc, "dataQuality": cut}
 
 
 def _count_warnings(doc: Doc) -> Doc | None:

@@ -185,6 +185,12 @@ class Assessment:
     usable: npt.NDArray[np.bool_]
     """Series with a usable threshold (the others get no exhaustion gauges)."""
 
+    def select(self, rows: npt.ArrayLike) -> Assessment:
+        """The assessment of some series only (by index), as :meth:`Panel.select` selects them."""
+        idx = np.asarray(rows)
+        return Assessment({k: v[idx] for k, v in self.probability.items()}, self.fired[idx],
+                          self.lead_seconds[idx], self.usable[idx])  # fmt: skip
+
 
 def assess(
     *,

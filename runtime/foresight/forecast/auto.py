@@ -212,8 +212,10 @@ class AutoModel(Model):
         """Model -> {mase, median_mase, mae, rmse, coverage} on the backtest, ``auto`` included."""
         out = {n: r.summary() for n, r in self.results.items()}
         if self.honest_result is not None and self.folds > 1:
-            # Folds 2..F, each chosen on the folds before it: what the next window should see.
-            out["auto"] = self.honest_result.summary()
+            # Folds 2..F, each chosen on the folds before it: what the next window should see. Every
+            # candidate is scored on the same folds, so the rows compare like for like.
+            out = {n: r.from_fold(1).summary() for n, r in self.results.items()}
+            out["auto"] = self.honest_result.from_fold(1).summary()
             out["auto"]["coverage"] = self.auto_result.summary()["coverage"] if self.auto_result else np.nan
         elif self.auto_result is not None:
             out["auto"] = self.auto_result.summary()

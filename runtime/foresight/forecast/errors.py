@@ -19,6 +19,7 @@ from typing import NamedTuple
 from foresight.api.forecasttask import ForecastReason
 from foresight.artifacts import ArtifactError
 from foresight.prometheus.errors import (
+    DuplicateSeriesError,
     InsufficientHistoryError,
     NoSeriesError,
     PrometheusError,
@@ -79,6 +80,7 @@ FAILURES: Mapping[type[Exception], Failure] = MappingProxyType({
     # reading the history: bad input
     PromQLError:              Failure(_R.PROMQL_ERROR,            False),
     NoSeriesError:            Failure(_R.NO_SERIES,               False),
+    DuplicateSeriesError:     Failure(_R.DUPLICATE_SERIES,        False),
     InsufficientHistoryError: Failure(_R.INSUFFICIENT_HISTORY,    False),
     TooManySeriesError:       Failure(_R.TOO_MANY_SERIES,         False),
     # servers down or answering nonsense

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from foresight.contract.forecast import ForecastRunResult
-from foresight.timeseries import Forecast, Panel
+from foresight.contract.forecast import DataQualityReport, ForecastRunResult
+from foresight.timeseries import Forecast, Panel, rfc3339
 
 from .backtest import BacktestResult
 from .threshold import ThresholdResult
@@ -82,6 +81,8 @@ class RunResult:
     """``status.alert``: the exhaustion alert's rule and its backtested evidence."""
     metric_names: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    data_quality: DataQualityReport | None = None
+    """What the run found in its input (``None`` when it failed before reading it)."""
     panel: Panel | None = None
     forecast: Forecast | None = None
     threshold: ThresholdResult | None = None
@@ -120,6 +121,7 @@ class RunResult:
             "alert": self.alert,
             "warnings": self.warnings,
             "recommendation": self.recommendation,
+            "dataQuality": self.data_quality.model_dump(by_alias=True) if self.data_quality else None,
         }
         return {k: v for k, v in doc.items() if v is not None}
 
@@ -129,6 +131,4 @@ class RunResult:
 
 
 def _iso(t: float | None) -> str | None:
-    if t is None:
-        return None
-    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if t is None else rfc3339(t)

@@ -87,7 +87,13 @@ def choose(
         raise ValueError("no candidate to choose from")
     names = list(points)
     mase = {n: fold_mase(actual, points[n], scale) for n in names}
-    default = _blend(names, np.array([_pooled(mase[n]) for n in names]), ensemble)
+    scores = np.array([_pooled(mase[n]) for n in names])
+    if not np.isfinite(scores).any():
+        # No series has a MASE scale (every history is constant, e.g. a counter's rate that never
+        # moved): rank by the absolute error, finite whenever a candidate forecast anything.
+        unscaled = np.ones(np.shape(actual)[0])
+        scores = np.array([_pooled(fold_mase(actual, points[n], unscaled)) for n in names])
+    default = _blend(names, scores, ensemble)
     n_series = np.shape(actual)[0]
     stack = np.stack([points[n] for n in names])
     base = fold_mase(actual, combine([default] * n_series, names, stack), scale)

@@ -162,8 +162,10 @@ def status_docs(
         cov = uncertainty.calibration.get("coverage") or []
         bands = {
             "level": uncertainty.calibration["level"],
+            # No coverage key where none was measured (one backtest fold has no other fold to
+            # calibrate on): the API omits unknowns rather than sending null.
             "coverage": [
-                {"horizon": label, "coverage": cov[steps - 1] if steps <= len(cov) else None}
+                {"horizon": label, **({"coverage": cov[steps - 1]} if _measured(cov, steps) else {})}
                 for label, steps in horizons
             ],
         }
@@ -183,3 +185,8 @@ def status_docs(
         }
         alert = {k: v for k, v in alert.items() if v is not None}
     return bands, alert
+
+
+def _measured(coverage: Sequence[float | None], steps: int) -> bool:
+    value = coverage[steps - 1] if steps <= len(coverage) else None
+    return value is not None and bool(np.isfinite(value))

@@ -16,6 +16,9 @@ what happened. Families (all carry the series' ``group_by`` labels plus ``task``
   forecasts at that horizon (MAPE as a fraction: 0.1 is 10 %).
 - ``foresight_backtest_error{task, namespace, model, metric, horizon}``: backtest error.
 - ``foresight_last_run_timestamp_seconds{task, namespace, kind="train"|"predict"}``.
+- ``foresight_data_stale``: 1 for a series whose newest sample is several steps old (its forecast
+  gauges are left out: no forecast "from now" is written from old data), else 0
+  (:func:`data_stale_family`; :mod:`foresight.forecast.quality` decides).
 
 A series' own labels are named by :func:`foresight.prometheus.labels.series_labels` (sanitised,
 ``series_`` prefix on a clash with the labels above). Within one family every sample has the same
@@ -33,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
@@ -42,11 +46,12 @@ from foresight.forecast.alerting import AlertChoice, Assessment
 from foresight.forecast.threshold import anomaly_flags, time_to_threshold
 from foresight.library.recommend import Recommendation
 from foresight.prometheus.labels import series_labels
-from foresight.timeseries import FloatArray, Forecast, Panel
+from foresight.timeseries import FloatArray, Forecast, Panel, rfc3339
 
 __all__ = [
     "BacktestError",
     "ForecastCollector",
+    "data_stale_family",
     "exposition",
     "forecast_metrics",
     "realised_errors",
@@ -273,8 +278,8 @@ def _anomaly_family(
     if prev is None or offset % previous.step != 0 or not 1 <= offset // previous.step <= previous.horizon:
         log.info(
             "previous forecast (origin %s) does not cover %s: no anomaly flag",
-            previous.origin,
-            forecast.origin,
+            rfc3339(previous.origin),
+            rfc3339(forecast.origin),
         )
         return None
     flags = anomaly_flags(prev, forecast.origin, last)
@@ -338,6 +343,21 @@ def realised_errors(
             "mape": np.array([float(np.mean(e)) if e else math.nan for e in pct_err]),
         }
     return out
+
+
+def data_stale_family(
+    keys: Sequence[Mapping[str, str]], stale: npt.ArrayLike, *, task: str, namespace: str
+) -> Metric:
+    """``foresight_data_stale`` for every series read: 1 where its source data stopped, else 0."""
+    base = {"task": task, "namespace": namespace}
+    return _family(
+        "foresight_data_stale",
+        "1 when the series' newest source sample is several steps old (no forecast from now is written).",
+        [
+            ({**series_labels(k), **base}, float(bool(s)))
+            for k, s in zip(keys, np.asarray(stale), strict=True)
+        ],
+    )
 
 
 class ForecastCollector(Collector):

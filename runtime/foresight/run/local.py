@@ -23,11 +23,13 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 from urllib.parse import urlparse
+
+import yaml
 
 from foresight.api.forecasttask import ForecastReason, ForecastTaskSpec
 from foresight.artifacts import ArtifactStore, S3Options, open_store, s3_credentials_from_environ
@@ -49,6 +51,7 @@ __all__ = [
     "DEFAULT_STATE_DIR",
     "TaskFile",
     "TaskFileError",
+    "apply_overrides",
     "exit_code",
     "load_task",
     "main_run",
@@ -78,8 +81,38 @@ class TaskFile:
     spec: ForecastTaskSpec
 
 
-def load_task(path: str, *, default_namespace: str = "default") -> TaskFile:
-    """The first ``foresight.dev`` resource of a YAML file, validated like the API server would."""
+def apply_overrides(
+    doc: dict[str, Any], sets: Sequence[str], *, text_maps: Sequence[str] = ("hyperparameters",)
+) -> dict[str, Any]:
+    """``--set spec.path=value`` (or ``path=value``, relative to ``spec``) on a resource document.
+
+    A value replacing a string (and any entry of a map named in ``text_maps``: a TrainingJob's
+    hyperparameters, which its API keeps as strings) stays a string; otherwise it is read as YAML
+    (``2``, ``true``, ``[a, b]``).
+    """
+    out = json.loads(json.dumps(doc))
+    for item in sets:
+        path, sep, raw = item.partition("=")
+        if not sep or not path.strip():
+            raise ValueError(f"--set {item!r}: write it as path=value, e.g. --set epochs=2")
+        keys = path.strip().split(".")
+        if keys[0] != "spec":
+            keys = ["spec", *keys]
+        node: Any = out
+        for key in keys[:-1]:
+            if not isinstance(node, dict):
+                raise ValueError(f"--set {item!r}: {key!r} is inside a value that is not a mapping")
+            node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"--set {item!r}: the parent of {keys[-1]!r} is not a mapping")
+        keep_text = isinstance(node.get(keys[-1]), str) or keys[-2] in text_maps
+        node[keys[-1]] = raw if keep_text else yaml.safe_load(raw)
+    return out
+
+
+def load_task(path: str, *, default_namespace: str = "default", sets: Sequence[str] = ()) -> TaskFile:
+    """The first ``foresight.dev`` resource of a YAML file, with ``--set`` overrides (numbers stay
+    numbers: a ForecastTask's hyperparameters are typed), validated like the API server would."""
     from foresight.api.documents import DocumentError, load_documents
     from foresight.api.validation import validate_object
 
@@ -102,9 +135,14 @@ def load_task(path: str, *, default_namespace: str = "default") -> TaskFile:
             "TrainingJobs run with `foresight train --config`, ClassifierServices with `foresight serve`",
             reason=ForecastReason.UNSUPPORTED_KIND,
         )
+    try:
+        doc = apply_overrides(doc, sets, text_maps=())
+    except ValueError as exc:
+        raise TaskFileError(path, str(exc)) from exc
     errors = validate_object(doc)
     if errors:
-        raise TaskFileError(path, "invalid: " + "; ".join(str(e) for e in errors))
+        with_sets = " (after --set)" if sets else ""
+        raise TaskFileError(path, f"invalid{with_sets}: " + "; ".join(str(e) for e in errors))
     meta = doc.get("metadata") or {}
     return TaskFile(
         kind=kind,
@@ -210,7 +248,7 @@ def main_run(
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
     term = termination_log_path(env)
     try:
-        task = load_task(args.filename, default_namespace=args.namespace or "default")
+        task = load_task(args.filename, default_namespace=args.namespace or "default", sets=args.set or ())
     except TaskFileError as exc:
         refused = ForecastRunResult(phase="Failed", reason=exc.reason, message=str(exc), retryable=False)
         shown = json.dumps(refused.to_wire(), sort_keys=True)
@@ -240,16 +278,7 @@ def main_run(
     )
     code = exit_code(result)
     if args.local:
-        from .report import format_backtest, format_forecasts, format_status
-
-        out.write(
-            "\n" + format_status(result, name=task.name, namespace=task.namespace, now=time.time()) + "\n"
-        )
-        if result.ok:
-            out.write("\nBacktest (" + str(task.spec.model.backtest_folds) + " rolling origins, horizon "
-                      + task.spec.horizon + "):\n" + format_backtest(result) + "\n")  # fmt: skip
-            out.write("\nForecasts:\n" + format_forecasts(result) + "\n")
-        out.flush()
+        _print_local(out, task, result)
     else:
         text = result.as_message().termination_message()
         out.write(
@@ -258,6 +287,21 @@ def main_run(
         out.flush()
         write_termination_log(term, text)
     return code
+
+
+def _print_local(out: TextIO, task: TaskFile, result: RunResult) -> None:
+    """``--local``: the kubectl-like status, the backtest and the forecasts, values in ``source.unit``."""
+    from .report import format_backtest, format_forecasts, format_status
+
+    spec = task.spec
+    out.write("\n" + format_status(result, name=task.name, namespace=task.namespace, now=time.time()) + "\n")
+    if result.ok:
+        folds = f"{spec.model.backtest_folds} rolling origins, horizon {spec.horizon}"
+        out.write(f"\nBacktest ({folds}):\n" + format_backtest(result, unit=spec.source.unit) + "\n")
+        ratio = spec.threshold.ratio if spec.threshold is not None else None
+        table = format_forecasts(result, horizons=spec.output.horizons, unit=spec.source.unit, ratio=ratio)
+        out.write("\nForecasts:\n" + table + "\n")
+    out.flush()
 
 
 def _json_lines(stream: TextIO) -> Callable[[RunEvent], None]:

@@ -115,3 +115,13 @@ def test_auto_drops_a_failing_candidate_and_reports_it() -> None:
     auto.fit(panel, 24)  # 72 steps: too short for the LSTM's train/validation split
     assert "lstm" in auto.failures and "too short" in auto.failures["lstm"]
     assert set(auto.backtest_errors()) == {"seasonal_naive", "auto"}
+
+
+def test_auto_ranks_by_absolute_error_when_no_series_has_a_mase_scale() -> None:
+    # A constant history (a counter's rate that never moved) has no seasonal-naive scale, so every
+    # candidate's MASE is NaN; auto still picks, on the absolute error, instead of failing the run.
+    actual = np.full((2, 3, 4), 5.0)
+    points = {"naive": np.full((2, 3, 4), 5.0), "linear": np.full((2, 3, 4), 7.0)}
+    choices, default = choose(actual, points, np.array([np.nan, np.nan]))
+    assert default.models[0] == "naive"
+    assert all(c.models[0] == "naive" for c in choices)

@@ -14,7 +14,7 @@ from foresight.api.output_size import (
     gauges_per_series,
 )
 from foresight.forecast.alerting import DEFAULT_RULE, AlertChoice, Assessment
-from foresight.forecast.writeback import forecast_metrics
+from foresight.forecast.writeback import data_stale_family, forecast_metrics
 from foresight.timeseries import Forecast
 
 
@@ -25,14 +25,17 @@ def spec(**overrides: Any) -> ForecastTaskSpec:
 
 @pytest.mark.parametrize(
     ("horizons", "threshold"),
-    [(["1h", "6h", "24h"], True), (["1h"], False), (["1h", "2h", "3h", "4h"], True)],
+    [(["1h", "6h", "24h"], True), (["1h"], False), (["1h", "2h", "3h", "4h"], True), ("every", True)],
 )
 def test_gauges_per_series_is_what_writeback_writes_in_the_steady_state(
-    horizons: list[str], threshold: bool
+    horizons: list[str] | str, threshold: bool
 ) -> None:
-    s = spec(
-        output={"horizons": horizons}, **({"threshold": {"capacity": {"value": 10.0}}} if threshold else {})
+    output: dict[str, Any] = (
+        {"horizons": ["6h"], "everyStep": True} if horizons == "every" else {"horizons": horizons}
     )
+    s = spec(output=output, **({"threshold": {"capacity": {"value": 10.0}}} if threshold else {}))
+    if horizons == "every":
+        horizons = [f"{h}h" for h in range(1, 25)]  # every step of the default 24h horizon
     n, step, horizon = 7, 3600, 24
     keys = [{"user": f"u{i}"} for i in range(n)]
     point = np.linspace(1, 2, n * horizon).reshape(n, horizon)
@@ -53,6 +56,7 @@ def test_gauges_per_series_is_what_writeback_writes_in_the_steady_state(
         alert_rule=AlertChoice(DEFAULT_RULE, 1, 0, 0, None, "") if threshold else None,
         coverage={h: 0.8 for h in horizons},
     )  # fmt: skip
+    families.append(data_stale_family(keys, np.zeros(n, dtype=bool), task="t", namespace="ns"))
     per_task = ("foresight_backtest_error", "foresight_band_coverage")
     per_series = sum(len(f.samples) for f in families if f.name not in per_task)
     assert per_series == n * gauges_per_series(s)

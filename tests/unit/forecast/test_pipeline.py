@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from foresight.api.forecasttask import ForecastTaskSpec
+from foresight.api.forecasttask import Bands, ForecastTaskSpec
 from foresight.artifacts import LocalArtifactStore
 from foresight.forecast.pipeline import run_forecast_task
 from foresight.forecast.result import RunEvent, RunResult
@@ -125,9 +125,13 @@ def test_train_run_backtests_saves_and_pushes_forecasts_with_time_to_threshold(
     assert scores["auto"].mase is not None
     # auto's score is judged on folds its choice was not made on (nested: fold 1 has no earlier fold
     # to choose on), not on the backtest that chose it (issue 16: no winner's curse in status).
+    # Every row is scored on those same folds 2..F, so auto compares like for like with the others.
     honest = result.backtest_results["auto"]
-    assert np.isnan(honest.point[:, 0]).all() and np.isfinite(honest.point[:, 1:]).all()
+    folds = result.backtest_results["naive"].actual.shape[1]
+    assert honest.point.shape[1] == folds == spec().model.backtest_folds - 1
+    assert np.isfinite(honest.point).all()
     assert scores["auto"].mase == pytest.approx(honest.summary()["mase"])
+    assert {r.origins[0] for r in result.backtest_results.values()} == {honest.origins[0]}
 
     # Pushed once, as the task's group, and only after everything was computed.
     assert len(pub.pushes) == 1
@@ -272,7 +276,6 @@ def test_neural_auto_model_round_trips_through_the_store(store: LocalArtifactSto
     np.testing.assert_allclose(predicted.forecast.point, trained.forecast.point, rtol=1e-6)
 
 
-
 def test_bands_exhaustion_and_the_alert_go_out_with_every_prediction(store: LocalArtifactStore) -> None:
     pub = Recorder()
     trained = run(spec(**{"threshold.alert.within": "6h"}), store, publisher=pub, mode="train")
@@ -299,3 +302,11 @@ def test_bands_exhaustion_and_the_alert_go_out_with_every_prediction(store: Loca
     predicted = run(spec(**{"threshold.alert.within": "6h"}), store, publisher=pub, mode="predict")
     assert predicted.ok and predicted.alert == trained.alert and predicted.bands == trained.bands
     assert samples(pub.pushes[-1][1], "foresight_exhaustion_alert")
+
+
+def test_one_backtest_fold_measures_no_coverage_and_status_says_nothing_rather_than_null() -> None:
+    # One fold has no other fold to calibrate on: no coverage key (the CRD rejects a null).
+    result = run(spec(**{"model.backtestFolds": 1}), None, mode="train")
+    assert result.ok and result.bands is not None
+    assert all("coverage" not in c for c in result.bands["coverage"]), result.bands
+    Bands.model_validate(result.bands)
