@@ -237,9 +237,11 @@ class NeuralModel(Model):
     def _inputs(
         self, panel: Panel, horizon: int, stats_upto: int
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Per-step inputs (N, T + L - 1, F) left-padded, scaled targets (N, T), calendar (T + H, C).
+        """Per-series inputs (N, T + L - 1, F0) left-padded, scaled targets (N, T), calendar (T + H, C).
 
-        Scaling statistics come from the first ``stats_upto`` columns (no peeking at validation).
+        The calendar is shared by every series, so it is kept once and joined to each window in
+        :meth:`_batch` (materialising it per series would cost N x T x C floats). Scaling statistics
+        come from the first ``stats_upto`` columns (no peeking at validation).
         """
         assert self.covariates is not None
         missing = [c for c in self.covariates if c not in panel.covariates]
@@ -259,13 +261,11 @@ class NeuralModel(Model):
             feats.append(np.clip(np.where(np.isfinite(cf), cf, 0.0), -20, 20))
         ts = panel.start + panel.step * np.arange(panel.n_steps + horizon, dtype=np.int64)
         cal = calendar_features(ts, self.calendar)
-        per_step = np.stack(feats, axis=2)  # (N, T, F0)
-        cal_b = np.broadcast_to(cal[None, : panel.n_steps, :], (panel.n_series, panel.n_steps, cal.shape[1]))
-        x = np.concatenate([per_step, cal_b], axis=2)
-        pad = np.zeros((panel.n_series, self.input_window - 1, x.shape[2]))
+        per_step = np.stack(feats, axis=2).astype(np.float32)  # (N, T, F0)
+        pad = np.zeros((panel.n_series, self.input_window - 1, per_step.shape[2]), dtype=np.float32)
         pad[:, :, 1] = 1.0  # padded steps count as missing
-        pad[:, :, 0] = x[:, :1, 0]
-        return np.concatenate([pad, x], axis=1).astype(np.float32), y, cal.astype(np.float32)
+        pad[:, :, 0] = per_step[:, :1, 0]
+        return np.concatenate([pad, per_step], axis=1), y, cal.astype(np.float32)
 
     def _batch(
         self,
@@ -278,7 +278,10 @@ class NeuralModel(Model):
         horizon: int,
     ) -> tuple[torch.Tensor, ...]:
         win = origins[:, None] + np.arange(self.input_window)[None, :]  # padded index of origin = o + L - 1
-        xb = torch.from_numpy(x[rows[:, None], win])
+        steps = win - (self.input_window - 1)  # the calendar's column of each padded position
+        calendar = cal[np.clip(steps, 0, None)]
+        calendar[steps < 0] = 0.0  # padding has no calendar
+        xb = torch.from_numpy(np.concatenate([x[rows[:, None], win], calendar], axis=2))
         fut_idx = origins[:, None] + np.arange(1, horizon + 1)[None, :]
         fb = torch.from_numpy(cal[fut_idx])
         ib = torch.from_numpy(ids[rows])
@@ -304,7 +307,7 @@ class NeuralModel(Model):
         self.horizon = horizon
         x, y, cal = self._inputs(panel, horizon, stats_upto=train_end)
         ids = self.vocab.encode(panel.keys)
-        n_features = x.shape[2]
+        n_features = x.shape[2] + cal.shape[1]  # per-series inputs and the calendar, per step
         with _deterministic():
             self.net = QuantileNet(
                 self.make_encoder(n_features),
