@@ -54,6 +54,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="local mode, ClassifierService with backend dashscope: override spec.backend.dashscope.baseUrl "
         "(another region's endpoint, or a local stand-in such as http://127.0.0.1:8080/api/v1)",
     )
+    p.add_argument(
+        "--variant",
+        action="append",
+        metavar="NAME=MODEL",
+        help="local mode, ClassifierService: serve this variant too (repeat; the first is the control); "
+        "MODEL is an .onnx file or dashscope:<model> (the spec's DashScope settings with that model)",
+    )
+    p.add_argument(
+        "--routing-file",
+        metavar="PATH",
+        help="local mode, ClassifierService with --variant: the traffic split (the JSON an ABExperiment "
+        "writes), re-read when it changes; default <state-dir>/classifier/<ns>/<name>/routing.json",
+    )
     _add_trainingjob_options(p)
     p.set_defaults(func=_run)
 

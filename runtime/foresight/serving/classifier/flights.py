@@ -74,10 +74,15 @@ class Flights:
         self.shared = shared
         self.owner = owner
         self._running: dict[str, asyncio.Future[tuple[SharedAnswer, bool]]] = {}
+        self._waiting: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
         return len(self._running)
+
+    def waiting(self, key: str) -> int:
+        """How many requests wait for the flight of ``key`` now."""
+        return self._waiting.get(key, 0)
 
     async def run(self, key: str, lead: Lead, *, deadline: float) -> tuple[SharedAnswer, bool]:
         """The answer for ``key`` and whether it came from another request's backend call.
@@ -99,6 +104,7 @@ class Flights:
         left = deadline - time.monotonic()
         if left <= 0:
             raise _timeout()
+        self._waiting[key] = self._waiting.get(key, 0) + 1
         try:
             with anyio.fail_after(left):
                 answer, led_here = await asyncio.shield(flight)
@@ -109,6 +115,10 @@ class Flights:
             err = error_from_dict(exc.to_dict())
             err.shared = joined or exc.shared
             raise err from None
+        finally:
+            self._waiting[key] -= 1
+            if not self._waiting[key]:
+                del self._waiting[key]
         return answer, joined or not led_here
 
     async def _fly(

@@ -79,7 +79,9 @@ def run(config: ClassifierConfig, *, log_level: str = "info") -> None:
 def _run_workers(config: ClassifierConfig, log_level: str) -> None:
     import uvicorn
 
-    metrics_dir = tempfile.mkdtemp(prefix="foresight-classifier-metrics-")
+    # An empty directory given by the deployment (an emptyDir) is used as it is; else a fresh one.
+    given = os.environ.get(MULTIPROC_ENV)
+    metrics_dir = given or tempfile.mkdtemp(prefix="foresight-classifier-metrics-")
     # Read by the worker processes (spawned: they start from a fresh interpreter, which is also
     # why prometheus_client sees the directory before it is imported there).
     os.environ[CONFIG_ENV] = config.model_dump_json()
@@ -97,4 +99,5 @@ def _run_workers(config: ClassifierConfig, log_level: str) -> None:
             access_log=False,
         )
     finally:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+        if not given:
+            shutil.rmtree(metrics_dir, ignore_errors=True)

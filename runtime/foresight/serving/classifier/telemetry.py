@@ -30,6 +30,7 @@ API_ENDPOINTS = ("classify", "check-cache")
 class ClassifierMetrics:
     """The service's Prometheus instruments, registered in ``registry``."""
 
+    # long: one declaration per instrument, read top to bottom as the list of what /metrics serves
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.requests = Counter(
