@@ -148,6 +148,14 @@ class DashScopeStandIn:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_GET(self) -> None:
+                if self.path == "/calls":  # for benchmarks running the stand-in as its own process
+                    with standin._lock:
+                        calls = standin.calls
+                    self._send(200, json.dumps({"calls": calls}).encode())
+                else:
+                    self._send(200, b"{}")
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)

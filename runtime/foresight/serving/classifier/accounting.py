@@ -47,15 +47,17 @@ flush first, so they include every request answered before them in this process.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import logging
 import threading
 import time
 from collections import Counter as Tally
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from .errors import StoreError
@@ -78,6 +80,8 @@ log = logging.getLogger(__name__)
 
 PURGE_RETRY_SECONDS = 3600.0
 """After a failed retention purge, the next try waits this long (not one per request)."""
+YIELD_EVERY = 200
+"""The writer gives the GIL up after this many events of a batch (a burst makes batches of thousands)."""
 LOST_LOG_SECONDS = 60.0
 """While the store refuses writes, the loss is logged at most this often."""
 
@@ -167,6 +171,26 @@ def call_counts(c: CallEvent) -> list[tuple[str, float]]:
     if c.billed:
         return [("llm_calls", 1), ("llm_calls_billed", 1), ("cost_spent", 1)]
     return [("llm_calls", 1)]
+
+
+def _observe_many(child: Any, values: list[float]) -> None:
+    """``child.observe(v)`` for every value, in one pass per bucket.
+
+    prometheus_client has no bulk observe, and its per-value ``observe`` takes a lock per call;
+    for a burst of cached answers that was most of the writer's time. The child's ``_sum``,
+    ``_buckets`` (per-bucket, not cumulative) and ``_upper_bounds`` are what its ``observe`` itself
+    updates (in multiprocess mode too); without them it falls back to ``observe``.
+    """
+    bounds = getattr(child, "_upper_bounds", None)
+    buckets = getattr(child, "_buckets", None)
+    if bounds is None or buckets is None or not hasattr(child, "_sum"):
+        for v in values:
+            child.observe(v)
+        return
+    counts = Tally(bisect.bisect_left(bounds, v) for v in values)
+    child._sum.inc(sum(values))
+    for index, n in counts.items():
+        buckets[index].inc(n)
 
 
 @dataclass
@@ -291,61 +315,84 @@ class Ledger:
             log.error("could not write request-log records (%d lost so far): %s", self._lost, exc)
             self._lost_logged_at = now
 
-    def _apply(self, events: Iterable[RequestEvent | CallEvent | FeedbackEvent]) -> LedgerBatch:
-        m = self.metrics
+    def _apply(self, events: Sequence[RequestEvent | CallEvent | FeedbackEvent]) -> LedgerBatch:
+        """The batch for the store, with the metrics updated from the same events.
+
+        Events are first grouped by everything that decides their counts (a burst of hits on one
+        image is one group), so the definitions and the metric labels are applied once per group;
+        per event there is only the request-log row and the latency.
+        """
         batch = LedgerBatch()
         labelled: defaultdict[tuple[str, str, str], float] = defaultdict(float)  # (name, variant, endpoint)
-        requests: Tally[tuple[str, str, str]] = Tally()
-        for e in events:
+        shapes: Tally[tuple[Any, ...]] = Tally()
+        latencies: defaultdict[tuple[str, str], list[float]] = defaultdict(list)
+        for i, e in enumerate(events):
+            if i % YIELD_EVERY == YIELD_EVERY - 1:
+                time.sleep(0)  # let the serving thread have the GIL between slices of a big batch
             if isinstance(e, FeedbackEvent):
                 labelled[("feedback", e.variant, "true" if e.correct else "false")] += 1
-                continue
-            day = self.day(e.ts)
-            counts = call_counts(e) if isinstance(e, CallEvent) else self._request(e, day, batch, requests)
-            price = self.prices.get(e.variant, 0.0)
-            endpoint = e.endpoint if isinstance(e, RequestEvent) else ""
-            for name, count in counts:
-                n = count * price if name.startswith("cost_") else count
-                key = (day, e.variant, name)
-                batch.counters[key] = batch.counters.get(key, 0.0) + n
-                labelled[(name, e.variant, endpoint)] += n
-        for (endpoint, status, variant), n in requests.items():
-            m.requests.labels(endpoint, status, variant).inc(n)
-        for (name, variant, extra), n in labelled.items():
-            self._inc(name, variant, extra, n)
+            elif isinstance(e, CallEvent):
+                shapes[(self.day(e.ts), e.variant, e.billed)] += 1
+            else:
+                latencies[(e.endpoint, e.variant)].append(e.latency_s)
+                day = self.day(e.ts)
+                hour = self._hour(int(e.ts // 3600)) if e.status == 200 and e.category else ""
+                v = e.variant
+                shapes[(day, v, e.endpoint, e.status, e.outcome, e.category, e.shared, e.key, hour)] += 1
+                if e.endpoint in API_ENDPOINTS:
+                    batch.records.append(self._record(e, day))
+        for shape, n in shapes.items():
+            self._apply_shape(shape, n, batch, labelled)
+        for (name, variant, extra), value in labelled.items():
+            self._inc(name, variant, extra, value)
+        for (endpoint, variant), values in latencies.items():
+            _observe_many(self.metrics.latency.labels(endpoint, variant), values)
+            self.metrics.latency_squared.labels(endpoint, variant).inc(sum(v * v for v in values))
         return batch
 
-    def _request(
-        self, e: RequestEvent, day: str, batch: LedgerBatch, requests: Tally[tuple[str, str, str]]
-    ) -> list[tuple[str, float]]:
-        requests[(e.endpoint, str(e.status), e.variant)] += 1
-        self.metrics.latency.labels(e.endpoint, e.variant).observe(e.latency_s)
-        self.metrics.latency_squared.labels(e.endpoint, e.variant).inc(e.latency_s * e.latency_s)
-        if e.endpoint not in API_ENDPOINTS:
-            return []
-        self._maybe_purge(day)
-        batch.records.append(
-            RequestRecord(
-                ts=e.ts,
-                day=day,
-                endpoint=e.endpoint,
-                client_id=e.client_id,
-                status=e.status,
-                latency_ms=round(e.latency_s * 1000, 3),
-                request_id=e.request_id,
-                variant=e.variant,
-                sha256=e.sha256,
-                category=e.category,
-                outcome=e.outcome,
-            )
-        )
-        if e.outcome == "hit" and e.key:
-            batch.hits[e.key] = batch.hits.get(e.key, 0) + 1
-        if e.status == 200 and e.category:
-            hour = time.strftime("%Y-%m-%dT%H", time.gmtime(e.ts))
-            hk = (hour, e.variant, e.category)
-            batch.category_hours[hk] = batch.category_hours.get(hk, 0) + 1
-        return request_counts(e)
+    def _apply_shape(
+        self,
+        shape: tuple[Any, ...],
+        n: int,
+        batch: LedgerBatch,
+        labelled: defaultdict[tuple[str, str, str], float],
+    ) -> None:
+        """``n`` events of one shape: their counters (store and metrics), hits and category hours."""
+        if len(shape) == 3:  # a backend call
+            day, variant, billed = shape
+            counts, endpoint = call_counts(CallEvent(0.0, variant, billed)), ""
+        else:
+            day, variant, endpoint, status, outcome, category, shared, key, hour = shape
+            self.metrics.requests.labels(endpoint, str(status), variant).inc(n)
+            if endpoint not in API_ENDPOINTS:
+                return
+            self._maybe_purge(day)
+            e = RequestEvent(0.0, endpoint, status, variant, 0.0, category=category, outcome=outcome,
+                             shared=shared)  # fmt: skip
+            counts = request_counts(e)
+            if outcome == Outcome.HIT and key:
+                batch.hits[key] = batch.hits.get(key, 0) + n
+            if hour:
+                batch.category_hours[(hour, variant, category)] = (
+                    batch.category_hours.get((hour, variant, category), 0) + n
+                )
+        price = self.prices.get(variant, 0.0)
+        for name, count in counts:
+            value = n * count * (price if name.startswith("cost_") else 1)
+            batch.counters[(day, variant, name)] = batch.counters.get((day, variant, name), 0.0) + value
+            labelled[(name, variant, endpoint)] += value
+
+    @staticmethod
+    @functools.lru_cache(maxsize=4)
+    def _hour(hour: int) -> str:
+        return time.strftime("%Y-%m-%dT%H", time.gmtime(hour * 3600))
+
+    @staticmethod
+    def _record(e: RequestEvent, day: str) -> RequestRecord:
+        return RequestRecord(
+            e.ts, day, e.endpoint, e.client_id, e.status, round(e.latency_s * 1000, 3), e.request_id,
+            e.variant, e.sha256, e.category, e.outcome,
+        )  # fmt: skip
 
     def _inc(self, name: str, variant: str, extra: str, n: float) -> None:
         """The Prometheus side of counter ``name`` (``extra``: the endpoint, or feedback's correct)."""

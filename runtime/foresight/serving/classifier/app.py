@@ -28,6 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from foresight.contract.classifier import BackendConfig, ClassifierConfig
 
@@ -45,7 +46,7 @@ from .service import ClassifierService, Variant
 from .store.base import ResultStore
 from .telemetry import ClassifierMetrics
 
-__all__ = ["build_backend", "build_store", "create_app"]
+__all__ = ["ClassifierApp", "build_backend", "build_store", "create_app"]
 
 log = logging.getLogger("foresight.serving.classifier")
 
@@ -117,6 +118,26 @@ def _variants(
     return out
 
 
+class ClassifierApp(FastAPI):
+    """FastAPI with the front layer (:mod:`.front`) before everything, its error pages included.
+
+    As a middleware the front layer would sit inside FastAPI's and Starlette's own layers, which
+    a cached answer then crosses for nothing; here they run only for what the front layer passes on.
+    """
+
+    front: Front | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front is not None and scope["type"] == "http":
+            await self.front(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI itself (the routes, their middleware and error handlers)."""
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     config: ClassifierConfig,
     *,
@@ -167,7 +188,7 @@ def create_app(
     )
     if multiprocess_dir is None:
         metrics.registry.register(drift)
-    app = FastAPI(
+    app = ClassifierApp(
         title="Foresight image classifier",
         version="1",
         description="Classifies images into configured categories with an LLM (DashScope) or an ONNX model, "
@@ -175,6 +196,9 @@ def create_app(
         "uploaded bytes. Failures and low-confidence answers are never cached. Every error is "
         '`{"error", "message", "request_id"}`.',
         lifespan=_lifespan,
+        # FastAPI's native OpenTelemetry looks the global providers up on every request (about a
+        # third of a cached answer's time in the app); the service exports its own metrics.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     state = ClassifierState(
         config,
@@ -186,7 +210,7 @@ def create_app(
         multiprocess_dir=multiprocess_dir,
     )
     app.state.classifier = state
-    app.add_middleware(Front, state=state)
+    app.front = Front(app.framework, state)
     app.add_exception_handler(ClassifierError, _classifier_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
@@ -249,29 +273,18 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _error(
-    request: Request,
-    status: int,
-    body: dict[str, Any],
-    headers: Mapping[str, str] | None = None,
-    *,
-    front: bool = True,
+    request: Request, status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
-    """The one error response: the body with the request id, logged in one line.
-
-    ``front``: the response passes the front layer, which adds ``X-Request-Id``; otherwise it is
-    added here.
-    """
+    """The one error response: the body with the request id (the front layer adds the
+    ``X-Request-Id`` header to every response), logged in one line."""
     info = info_of(request)
-    out_headers = dict(headers or {})
-    if not front:
-        out_headers["X-Request-Id"] = info.request_id
     log.log(
         logging.WARNING if status >= 500 or status == 429 else logging.INFO,
         "request failed: request_id=%s %s %s status=%d error=%s variant=%s sha256=%s",
         info.request_id, request.method, request.url.path, status, body.get("error"), info.variant or "-",
         info.sha256 or "-",
     )  # fmt: skip
-    return JSONResponse({**body, "request_id": info.request_id}, status_code=status, headers=out_headers)
+    return JSONResponse({**body, "request_id": info.request_id}, status_code=status, headers=headers)
 
 
 async def _classifier_error(request: Request, exc: ClassifierError) -> JSONResponse:
@@ -318,5 +331,4 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
             "error": "internal_error",
             "message": "the service failed unexpectedly; the request id is in its log, please report it",
         },
-        front=False,
     )

@@ -17,22 +17,15 @@ import re
 
 __all__ = ["check_cache_sha", "multipart_boundary", "upload_bytes"]
 
-_SHA = re.compile(r"[0-9a-fA-F]{64}")
+_CHECK_BODY = re.compile(rb'\s*\{\s*"sha256"\s*:\s*"([0-9a-fA-F]{64})"\s*\}\s*')
 _BOUNDARY = re.compile(rb'boundary="?([^";,\s]{1,200})"?')
 
 
 def check_cache_sha(body: bytes) -> str | None:
-    """The lower-case SHA-256 of a check-cache body, or None when it is not the plain valid shape."""
-    try:
-        obj = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(obj, dict):
-        return None
-    sha = obj.get("sha256")
-    if not isinstance(sha, str) or not _SHA.fullmatch(sha):
-        return None
-    return sha.lower()
+    """The lower-case SHA-256 of a check-cache body, or None when it is not the plain shape
+    ``{"sha256": "<64 hex digits>"}`` (whitespace allowed; anything else: the full parser)."""
+    m = _CHECK_BODY.fullmatch(body)
+    return m.group(1).decode().lower() if m else None
 
 
 def multipart_boundary(content_type: bytes) -> bytes | None:

@@ -1,6 +1,6 @@
 """The layer every request passes first: its id, its variant, the cached fast paths, its one event.
 
-A pure ASGI middleware (cheap on the hot path) around the FastAPI routes:
+A plain ASGI layer (cheap on the hot path) in front of FastAPI (:class:`~.app.ClassifierApp`):
 
 - gives the request its id (the ``X-Request-Id`` response header, error bodies, log lines);
 - routes a classify / check-cache request to its variant (:mod:`.routing`) and names it in the
@@ -14,8 +14,8 @@ A pure ASGI middleware (cheap on the hot path) around the FastAPI routes:
 from __future__ import annotations
 
 import hashlib
+import os
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -72,14 +72,9 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _respond(send: Send, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [_JSON, (b"content-length", str(len(body)).encode())],
-        }
-    )
+async def _respond(send: Send, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+    headers = [_JSON, (b"content-length", str(len(body)).encode()), *extra]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -97,7 +92,7 @@ class Front:
             return
         service = self.state.service
         endpoint = ENDPOINTS.get(scope["path"], "other")
-        info = RequestInfo(uuid.uuid4().hex, endpoint, time.monotonic())
+        info = RequestInfo(os.urandom(16).hex(), endpoint, time.monotonic())
         scope["foresight"] = info
         extra = [(b"x-request-id", info.request_id.encode())]
         api = endpoint in API_ENDPOINTS
@@ -121,8 +116,9 @@ class Front:
 
         try:
             if api and scope["method"] == "POST":
-                slow = await self._fast(scope, receive, send_wrapper, info)
+                slow = await self._fast(scope, receive, send, info, extra)
                 if slow is None:
+                    status = 200
                     return
                 receive = slow
             await self.app(scope, receive, send_wrapper)
@@ -144,8 +140,11 @@ class Front:
                 )
             )
 
-    async def _fast(self, scope: Scope, receive: Receive, send: Send, info: RequestInfo) -> Receive | None:
-        """None when answered here; otherwise the receive the routes read the body from."""
+    async def _fast(
+        self, scope: Scope, receive: Receive, send: Send, info: RequestInfo, extra: list[tuple[bytes, bytes]]
+    ) -> Receive | None:
+        """None when answered here (with status 200 and the ``extra`` headers); otherwise the
+        receive the routes read the body from."""
         length = ctype = auth = b""
         for k, v in scope["headers"]:
             if k == b"content-length":
@@ -168,12 +167,14 @@ class Front:
                 break
         body = b"".join(chunks)
         if info.endpoint == "check-cache":
-            answered = await self._check_cache(body, info, send)
+            answered = await self._check_cache(body, info, send, extra)
         else:
-            answered = await self._classify(ctype, body, info, send)
+            answered = await self._classify(ctype, body, info, send, extra)
         return None if answered else _replay(body, receive)
 
-    async def _check_cache(self, body: bytes, info: RequestInfo, send: Send) -> bool:
+    async def _check_cache(
+        self, body: bytes, info: RequestInfo, send: Send, extra: list[tuple[bytes, bytes]]
+    ) -> bool:
         sha = check_cache_sha(body)
         if sha is None:
             return False
@@ -183,10 +184,12 @@ class Front:
             return False
         info.sha256, info.key, info.category, info.outcome = sha, key, entry.result.category, Outcome.HIT
         body = check_cache_body(entry.fragment, variant=info.variant, request_id=info.request_id)
-        await _respond(send, body)
+        await _respond(send, body, extra)
         return True
 
-    async def _classify(self, ctype: bytes, body: bytes, info: RequestInfo, send: Send) -> bool:
+    async def _classify(
+        self, ctype: bytes, body: bytes, info: RequestInfo, send: Send, extra: list[tuple[bytes, bytes]]
+    ) -> bool:
         data = upload_bytes(ctype, body)
         if not data or len(data) > self.state.config.limits.max_upload_bytes:
             return False
@@ -207,5 +210,6 @@ class Front:
                 request_id=info.request_id,
                 latency_ms=latency_ms,
             ),
+            extra,
         )
         return True

@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "Answered",
@@ -50,12 +50,12 @@ class CachedResult:
         return cache_key(self.variant, self.sha256)
 
 
-@dataclass(frozen=True, slots=True)
-class RequestRecord:
+class RequestRecord(NamedTuple):
     """One classify or check-cache request, as the request log keeps it (no image bytes, no secrets).
 
     ``outcome`` is one of :class:`..accounting.Outcome`; ``category`` is set when the request was
-    answered with one (status 200), which is what feedback can be given for.
+    answered with one (status 200), which is what feedback can be given for. A tuple: a batch of
+    thousands is made and written several times a second, and the store inserts it as it is.
     """
 
     ts: float  # unix seconds

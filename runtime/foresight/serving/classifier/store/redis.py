@@ -120,7 +120,7 @@ class RedisStore(ResultStore):
             for r in batch.records:
                 days.add(r.day)
                 pipe.sadd(self._key("clients", r.day), r.client_id)
-                pipe.lpush(self._key("log", r.day), json.dumps(asdict(r)))
+                pipe.lpush(self._key("log", r.day), json.dumps(r._asdict()))
                 if r.status == 200 and r.category and r.request_id:
                     answered = {"variant": r.variant, "category": r.category, "day": r.day}
                     pipe.set(self._key("req", r.request_id), json.dumps(answered), ex=self._ttl)

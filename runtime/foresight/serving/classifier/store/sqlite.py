@@ -205,24 +205,10 @@ class SqliteStore(ResultStore):
         try:
             with conn:
                 conn.executemany(
-                    "INSERT INTO request_log(ts, day, request_id, endpoint, variant, client_id, status,"
-                    " latency_ms, sha256, category, outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    [
-                        (
-                            r.ts,
-                            r.day,
-                            r.request_id,
-                            r.endpoint,
-                            r.variant,
-                            r.client_id,
-                            r.status,
-                            r.latency_ms,
-                            r.sha256,
-                            r.category,
-                            r.outcome,
-                        )
-                        for r in batch.records
-                    ],
+                    # The columns in RequestRecord's field order: its tuples go in as they are.
+                    "INSERT INTO request_log(ts, day, endpoint, client_id, status, latency_ms, request_id,"
+                    " variant, sha256, category, outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    batch.records,
                 )
                 conn.executemany(
                     "INSERT INTO counters(day, variant, name, value) VALUES (?,?,?,?)"
