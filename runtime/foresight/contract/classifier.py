@@ -421,7 +421,8 @@ def classifier_config_from_spec(
 
     ``sqlite_path``: the cache file (on the PVC in a cluster); ``host`` / ``port``: where to bind
     (``port`` defaults to ``spec.port``); ``onnx_model_path``: the ``.onnx`` file of the ModelVersion
-    named in ``spec.backend.onnx`` (required for that backend; the caller resolves it);
+    named in ``spec.backend.onnx`` (required for that backend unless ``variants`` has an ONNX one;
+    the caller resolves it);
     ``variants``: the variants to serve side by side, the control first (an ABExperiment's, resolved
     by the caller; empty: the spec's backend alone); ``routing_file``: where the split is read
     (default :data:`~foresight.contract.experiment.ROUTING_DIR` / ``ROUTING_FILE``, the mount).
@@ -429,9 +430,11 @@ def classifier_config_from_spec(
     if spec.backend.type == "dashscope":
         backend = _dashscope_backend(spec)
     else:
-        if onnx_model_path is None:
+        # With variants, `backend` is not served; the control's model stands in when none is given.
+        model_path = onnx_model_path or next((v.onnx_model_path for v in variants if v.onnx_model_path), None)
+        if model_path is None:
             raise ValueError("backend.type onnx needs the path of the ModelVersion's ONNX artifact")
-        backend = _onnx_backend(onnx_model_path)
+        backend = _onnx_backend(model_path)
     c = spec.cache
     cache: dict[str, Any] = {
         "store": c.store,

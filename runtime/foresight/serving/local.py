@@ -161,9 +161,7 @@ def local_config(
             f"{KIND} {service.namespace}/{service.name} needs these environment variables in local mode: "
             + "; ".join(missing)
         )
-    if spec.backend.type == "onnx" and onnx_model is None:
-        onnx_model = next((v.onnx_model_path for v in variants if v.onnx_model_path), None)  # the control's
-    if spec.backend.type == "onnx" and onnx_model is None:
+    if spec.backend.type == "onnx" and onnx_model is None and not any(v.onnx_model_path for v in variants):
         model = spec.backend.onnx.model_version if spec.backend.onnx else "?"
         raise ServiceFileError(
             f"backend onnx names ModelVersion {model!r}, which only exists in a cluster: give its "
