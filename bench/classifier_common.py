@@ -6,6 +6,10 @@ and ``taskset`` (util-linux), the service is pinned to CPU 0 and wrk (one thread
 stand-in to CPU 1, so the load generator does not steal the service's core (on these machines
 that cut the check-cache p99 from ~160 ms to ~40 ms at the same throughput); the JSON records
 whether that was the case.
+
+:func:`floor` serves the physical floor of this stack: a minimal ASGI app answering a constant JSON
+body under the same server (uvicorn, same loop and HTTP implementation, access log off) on the
+same pinned core. The classifier's cached paths are measured against it in the same run.
 """
 
 from __future__ import annotations
@@ -56,8 +60,9 @@ def _wait_http(url: str, timeout: float = 30) -> None:
 
 
 @contextmanager
-def standin(delay: float, answer: str = "pets") -> Iterator[str]:
-    """The DashScope stand-in in its own process; yields its base URL."""
+def standin(delay: float, answer: str = "pets", fail: int | None = None) -> Iterator[str]:
+    """The DashScope stand-in in its own process (``fail``: every call answers that status); yields
+    its base URL. ``standin_calls(base)`` reads how many calls it has had."""
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -71,6 +76,7 @@ def standin(delay: float, answer: str = "pets") -> Iterator[str]:
             str(delay),
             "--answer",
             answer,
+            *(["--fail", str(fail)] if fail is not None else []),
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -84,18 +90,72 @@ def standin(delay: float, answer: str = "pets") -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+FLOOR_APP = """
+import sys
+import uvicorn
+
+BODY = (
+    b'{"hit":true,"result":{"category":"pets","label_zh":"\\u5ba0\\u7269","label_en":"Pets",'
+    b'"confidence":1.0,"sha256":"' + b"0" * 64 + b'"},"variant":null,'
+    b'"request_id":"0123456789abcdef0123456789abcdef"}'
+)
+HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
+
+
+async def app(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    await send({"type": "http.response.body", "body": BODY})
+
+
+PORT = int(sys.argv[1])
+uvicorn.run(app, host="127.0.0.1", port=PORT, log_level="warning", access_log=False, lifespan="off")
+"""
+
+
 @contextmanager
-def service(base_url: str, *, concurrency: int = 64) -> Iterator[str]:
-    """The classifier (sqlite store, dashscope backend at ``base_url``) under nice; yields its URL."""
+def floor() -> Iterator[str]:
+    """The floor app (see the module docstring) on CPU 0 under nice; yields its URL."""
+    port = free_port()
+    proc = subprocess.Popen([*_on_cpu(0), "nice", "-n", "5", PY, "-c", FLOOR_APP, str(port)], cwd=ROOT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_http(f"{url}/")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@contextmanager
+def service(
+    base_url: str,
+    *,
+    concurrency: int = 64,
+    workers: int = 1,
+    retries: int = 0,
+    deadline: float = 20.0,
+    timeout: float = 10.0,
+    cpu: int | None = 0,
+) -> Iterator[str]:
+    """The classifier (sqlite store, dashscope backend at ``base_url``) under nice; yields its URL.
+
+    ``cpu``: the core it is pinned to (None: not pinned, e.g. several workers)."""
     with tempfile.TemporaryDirectory(prefix="classifier-bench-") as tmp:
         port = free_port()
         cfg = {
             "host": "127.0.0.1",
             "port": port,
+            "workers": workers,
+            "deadline_seconds": deadline,
             "backend": {
                 "type": "dashscope",
                 "concurrency": concurrency,
-                "dashscope": {"base_url": base_url, "max_retries": 0, "timeout_seconds": 10},
+                "dashscope": {
+                    "base_url": base_url,
+                    "max_retries": retries,
+                    "timeout_seconds": timeout,
+                    "backoff_seconds": 0.05,
+                },
             },
             "cache": {"store": "sqlite", "sqlite_path": f"{tmp}/bench.db"},
         }
@@ -106,7 +166,8 @@ def service(base_url: str, *, concurrency: int = 64) -> Iterator[str]:
             "run(load_config(sys.argv[1]), log_level='warning')"
         )
         env = {**os.environ, "DASHSCOPE_API_KEY": "sk-bench"}
-        cmd = [*_on_cpu(0), "nice", "-n", "5", PY, "-c", code, str(path)]
+        pin = _on_cpu(cpu) if cpu is not None else []
+        cmd = [*pin, "nice", "-n", "5", PY, "-c", code, str(path)]
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
         try:
             url = f"http://127.0.0.1:{port}"
@@ -115,6 +176,15 @@ def service(base_url: str, *, concurrency: int = 64) -> Iterator[str]:
         finally:
             proc.terminate()
             proc.wait(timeout=20)
+
+
+def standin_calls(base_url: str) -> int:
+    """How many generation calls the stand-in at ``base_url`` has answered."""
+    return int(requests.get(base_url.removesuffix("/api/v1") + "/calls", timeout=10).json()["calls"])
+
+
+def load_average() -> tuple[float, float, float]:
+    return os.getloadavg()
 
 
 def _to_ms(text: str) -> float:
@@ -196,7 +266,7 @@ def report(name: str, rows: list[dict[str, Any]], extra: dict[str, Any]) -> None
                 "rows": rows,
                 **extra,
                 "cpus": os.cpu_count(),
-                "load_before": os.getloadavg(),
+                "load_after": os.getloadavg(),
             },
             indent=2,
         ),

@@ -161,20 +161,22 @@ def test_example_classifierservice_serves_caches_and_reports(
         until=lambda s: s["requests"] >= 6,
     )
     assert (stats["requests"], stats["classify_requests"], stats["check_cache_requests"]) == (6, 4, 2), stats
-    # llm_calls counts classifications sent to the backend (3; the stand-in saw 4 HTTP tries with
-    # the retry), one of which failed; the two cache hits are the calls saved.
-    assert (stats["cache_hits"], stats["llm_calls"], stats["llm_failures"]) == (2, 3, 1), stats
+    # llm_calls counts the upstream attempts (the stand-in's 4 HTTP tries, the retry included), the
+    # 2 answered ones are billed; one request failed; the two cache hits are the calls saved.
+    assert (stats["cache_hits"], stats["llm_calls"], stats["llm_failures"]) == (2, 4, 1), stats
+    assert stats["llm_calls_billed"] == 2, stats
     assert stats["llm_calls_saved"] == 2 and stats["errors"] == 1, stats
     assert stats["categories"] == {"pets": 4}, stats
     metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     reqs = samples(metrics, "foresight_classifier_requests_total")
-    assert reqs[(("endpoint", "classify"), ("status", "200"))] == 3
-    assert reqs[(("endpoint", "classify"), ("status", "502"))] == 1
-    assert reqs[(("endpoint", "check-cache"), ("status", "200"))] == 2
+    # Outside an experiment every request series carries variant="".
+    assert reqs[(("endpoint", "classify"), ("status", "200"), ("variant", ""))] == 3
+    assert reqs[(("endpoint", "classify"), ("status", "502"), ("variant", ""))] == 1
+    assert reqs[(("endpoint", "check-cache"), ("status", "200"), ("variant", ""))] == 2
     hits = samples(metrics, "foresight_classifier_cache_hits_total")
     assert sum(hits.values()) == stats["cache_hits"] == 2
     assert samples(metrics, "foresight_classifier_backend_failures_total") == {
-        (("backend", "dashscope"),): 1.0
+        (("backend", "dashscope"), ("variant", "")): 1.0
     }
 
     # 5. The operator reads the stats into the status (on its timer).

@@ -3,10 +3,16 @@
 ``POST /api/v1/services/aigc/multimodal-generation/generation`` on 127.0.0.1 (free port), served by
 a thread per request so concurrent SDK calls overlap like against the real API. Scriptable:
 
-- ``answer``: the text every successful call returns (default ``"other"``);
-- ``delay``: seconds to wait before answering (for timeouts and the uncached benchmark);
-- ``fail_next(status, times, body=None)``: the next ``times`` calls answer ``status`` with a
-  DashScope error body (``{"code", "message", "request_id"}``) or the raw ``body`` given;
+- ``answer``: the text every successful call returns (default ``"other"``); ``answers`` maps a
+  model name to its own answer (variants with different models);
+- ``delay``: seconds to wait before answering (for timeouts, a hanging upstream and the uncached
+  benchmark);
+- ``fail_next(status, times, body=None, retry_after=None)``: the next ``times`` calls answer
+  ``status`` with a DashScope error body (``{"code", "message", "request_id"}``) or the raw
+  ``body`` given, with a ``Retry-After`` header when ``retry_after`` is set;
+- ``fail_always(status)``: every call fails so (the failure-cost benchmark); ``None`` stops it;
+- ``hold``: an Event; while it is set to a cleared Event, calls wait for it (identical requests
+  pile up on one call, deterministically) before they answer;
 - ``calls`` counts requests and ``requests`` records them (method, path, headers, parsed JSON).
 
 Run standalone for benchmarks: ``python -m tests.servers.dashscope_standin --port 0 --delay 0.3``.
@@ -60,6 +66,7 @@ class _Failure:
     status: int
     body: bytes
     content_type: str
+    retry_after: str | None = None
 
 
 class _Server(ThreadingHTTPServer):
@@ -70,7 +77,10 @@ class _Server(ThreadingHTTPServer):
 @dataclass
 class DashScopeStandIn:
     answer: str = "other"
+    answers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    always: _Failure | None = None
+    hold: threading.Event | None = None
     host: str = "127.0.0.1"
     port: int = 0
     record: bool = True
@@ -86,7 +96,8 @@ class DashScopeStandIn:
         """What to give ``dashscope`` as its HTTP API base URL."""
         return f"http://{self.host}:{self.port}/api/v1"
 
-    def fail_next(self, status: int, times: int = 1, body: str | None = None) -> None:
+    def _failure(self, status: int, body: str | None, retry_after: float | str | None) -> _Failure:
+        after = None if retry_after is None else str(retry_after)
         if body is None:
             payload = json.dumps(
                 {
@@ -95,19 +106,27 @@ class DashScopeStandIn:
                     "request_id": uuid.uuid4().hex,
                 }
             )
-            failure = _Failure(status, payload.encode(), "application/json")
-        else:
-            failure = _Failure(
-                status, body.encode(), "text/html" if body.lstrip().startswith("<") else "application/json"
-            )
+            return _Failure(status, payload.encode(), "application/json", after)
+        ctype = "text/html" if body.lstrip().startswith("<") else "application/json"
+        return _Failure(status, body.encode(), ctype, after)
+
+    def fail_next(
+        self, status: int, times: int = 1, body: str | None = None, retry_after: float | str | None = None
+    ) -> None:
+        failure = self._failure(status, body, retry_after)
         with self._lock:
             self._failures.extend([failure] * times)
+
+    def fail_always(self, status: int | None, retry_after: float | str | None = None) -> None:
+        with self._lock:
+            self.always = None if status is None else self._failure(status, None, retry_after)
 
     def reset(self) -> None:
         with self._lock:
             self.calls = 0
             self.requests.clear()
             self._failures.clear()
+            self.always = None
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
@@ -118,12 +137,24 @@ class DashScopeStandIn:
             def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read their own logs
                 return
 
-            def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
+            def _send(
+                self, status: int, body: bytes, ctype: str = "application/json", after: str | None = None
+            ) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
+                if after is not None:
+                    self.send_header("Retry-After", after)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                if self.path == "/calls":  # for benchmarks running the stand-in as its own process
+                    with standin._lock:
+                        calls = standin.calls
+                    self._send(200, json.dumps({"calls": calls}).encode())
+                else:
+                    self._send(200, b"{}")
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -139,12 +170,16 @@ class DashScopeStandIn:
                     standin.calls += 1
                     if standin.record:
                         standin.requests.append(RecordedRequest("POST", self.path, dict(self.headers), body))
-                    failure = standin._failures.popleft() if standin._failures else None
-                    answer, delay = standin.answer, standin.delay
+                    failure = standin._failures.popleft() if standin._failures else standin.always
+                    model = (body or {}).get("model") if isinstance(body, dict) else None
+                    answer, delay = standin.answers.get(str(model), standin.answer), standin.delay
+                hold = standin.hold
+                if hold is not None:
+                    hold.wait(60)
                 if delay:
                     time.sleep(delay)
                 if failure is not None:
-                    self._send(failure.status, failure.body, failure.content_type)
+                    self._send(failure.status, failure.body, failure.content_type, failure.retry_after)
                     return
                 rid = uuid.uuid4().hex
                 payload = {
@@ -194,8 +229,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--answer", default="other")
+    parser.add_argument("--fail", type=int, default=None, help="answer every call with this status")
     args = parser.parse_args()
     standin = DashScopeStandIn(answer=args.answer, delay=args.delay, port=args.port, record=False).start()
+    if args.fail is not None:
+        standin.fail_always(args.fail)
     print(standin.base_url, flush=True)
     try:
         threading.Event().wait()

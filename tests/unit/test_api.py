@@ -223,6 +223,8 @@ INVALID: list[tuple[str, list[tuple[str, Any]], str]] = [
     ("TrainingJob", [("spec.resources.gpu", 64)], "spec.resources.gpu"),
     ("ABExperiment", [("spec.confidence", 1.5)], "spec.confidence"),
     ("ClassifierService", [("spec.port", 80)], "spec.port"),
+    ("ClassifierService", [("spec.deadlineSeconds", 0)], "spec.deadlineSeconds"),
+    ("ClassifierService", [("spec.workers", 65)], "spec.workers"),
     ("ModelVersion", [("spec.optimize.parityThreshold", 0)], "spec.optimize.parityThreshold"),
     # bad formats
     ("ForecastTask", [("spec.horizon", "one day")], "spec.horizon"),

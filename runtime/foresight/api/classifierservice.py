@@ -199,6 +199,21 @@ class ClassifierServiceSpec(ApiModel):
     )
     autoscaling: Autoscaling | None = Field(default=None, description="autoscaling: an HPA on CPU.")
     port: int = Field(default=8000, ge=1024, le=65535, description="port: the HTTP port.")
+    deadline_seconds: int = Field(
+        default=20,
+        ge=1,
+        le=600,
+        description="deadlineSeconds: the most one classify request may take, every backend retry and "
+        "backoff included, 1 to 600 (default 20: well under a client's patience). A backend call never "
+        "runs past it (its timeout is cut to what is left); past it the client gets 502 upstream_timeout.",
+    )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="workers: server processes per pod, 1 to 64; unset: one per whole CPU of the pod "
+        "(resources.cpuLimit when set, else resources.cpu), at least 1. They share the cache store.",
+    )
     resources: Resources = Field(default_factory=Resources, description="resources: per pod.")
     placement: Placement = Field(default_factory=Placement, description="placement: of the pods.")
     runtime: ImageOverride = Field(default_factory=ImageOverride, description="runtime: image override.")

@@ -48,18 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "model.hyperparameters.epochs=10 or, for a TrainingJob, --set epochs=2 --set "
         "dataset.uri=file:///data/panel.npz (repeatable)",
     )  # fmt: skip
-    p.add_argument(
-        "--port", type=int, help="local mode, ClassifierService: port on 127.0.0.1 (default spec.port)"
-    )
-    p.add_argument(
-        "--onnx-model", metavar="PATH", help="local mode, ClassifierService with backend onnx: the .onnx file"
-    )
-    p.add_argument(
-        "--dashscope-base-url",
-        metavar="URL",
-        help="local mode, ClassifierService with backend dashscope: override spec.backend.dashscope.baseUrl "
-        "(another region's endpoint, or a local stand-in such as http://127.0.0.1:8080/api/v1)",
-    )
+    _add_classifierservice_options(p)
     _add_trainingjob_options(p)
     p.set_defaults(func=_run)
 
@@ -86,6 +75,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     d.add_argument("--quick", action="store_true", help="fewer epochs and candidates (a smoke test, ~1 min)")
     d.set_defaults(func=_demo)
+
+
+def _add_classifierservice_options(p: argparse.ArgumentParser) -> None:
+    """``foresight run --local`` options of a ClassifierService."""
+    p.add_argument(
+        "--port", type=int, help="local mode, ClassifierService: port on 127.0.0.1 (default spec.port)"
+    )
+    p.add_argument(
+        "--onnx-model", metavar="PATH", help="local mode, ClassifierService with backend onnx: the .onnx file"
+    )
+    p.add_argument(
+        "--dashscope-base-url",
+        metavar="URL",
+        help="local mode, ClassifierService with backend dashscope: override spec.backend.dashscope.baseUrl "
+        "(another region's endpoint, or a local stand-in such as http://127.0.0.1:8080/api/v1)",
+    )
+    p.add_argument(
+        "--variant",
+        action="append",
+        metavar="NAME=MODEL",
+        help="local mode, ClassifierService: serve this variant too (repeat; the first is the control); "
+        "MODEL is an .onnx file or dashscope:<model> (the spec's DashScope settings with that model)",
+    )
+    p.add_argument(
+        "--routing-file",
+        metavar="PATH",
+        help="local mode, ClassifierService with --variant: the traffic split (the JSON an ABExperiment "
+        "writes), re-read when it changes; default <state-dir>/classifier/<ns>/<name>/routing.json",
+    )
 
 
 def _add_trainingjob_options(p: argparse.ArgumentParser) -> None:

@@ -8,10 +8,22 @@ it: it names the environment variables (:data:`API_KEY_ENV`, :data:`REDIS_PASSWO
 :data:`AUTH_TOKEN_ENV`) that the Deployment fills from the referenced Secrets. The categories and
 the prompt default to the API's (:mod:`foresight.api.classifierservice`), one definition for both.
 :data:`HEALTH_PATH` and :data:`STATS_PATH` are what the operator probes and reads.
+
+Variants (issue 14): a config may list :attr:`ClassifierConfig.variants`, each a name and its own
+backend (an ONNX model, or a DashScope model and prompt); the pods load every one and route each
+request among them by the split in the routing file (:mod:`foresight.contract.experiment`). The
+first variant is the control. Without ``variants`` the service has one unnamed variant (``""``,
+the ``variant`` label outside experiments) served by :attr:`ClassifierConfig.backend`, so configs
+written before variants existed keep working. :func:`classifier_config_from_spec` renders them
+from :class:`VariantSource` entries, which the ABExperiment controller resolves from ModelVersions.
 """
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -24,21 +36,32 @@ from foresight.api.classifierservice import (
     ClassifierServiceSpec,
 )
 
+from .experiment import ROUTING_DIR, ROUTING_FILE
+
 __all__ = [
     "API_KEY_ENV",
     "AUTH_TOKEN_ENV",
+    "DEFAULT_VARIANT",
+    "FEEDBACK_PATH",
     "HEALTH_PATH",
     "REDIS_PASSWORD_ENV",
     "STATS_PATH",
+    "VARIANT_NAME_PATTERN",
     "AuthConfig",
     "BackendConfig",
     "CacheConfig",
     "ClassifierConfig",
     "DashScopeConfig",
     "LimitsConfig",
+    "MonitoringConfig",
     "OnnxConfig",
+    "RoutingConfig",
+    "VariantConfig",
+    "VariantSource",
     "classifier_config_from_spec",
+    "cpu_cores",
     "redis_prefix",
+    "workers_for",
 ]
 
 API_KEY_ENV = "DASHSCOPE_API_KEY"
@@ -51,6 +74,12 @@ HEALTH_PATH = "/api/v1/health"
 """Readiness and liveness: 503 while the cache store is unreachable."""
 STATS_PATH = "/api/v1/stats/today"
 """Today's counts (``requests``, ``hit_rate``...), which the operator copies into status."""
+FEEDBACK_PATH = "/api/v1/feedback"
+"""``POST {request_id, label}``: the true category of an earlier request, joined to its variant."""
+DEFAULT_VARIANT = ""
+"""The variant name of a service without ``variants`` (the ``variant`` label outside experiments)."""
+VARIANT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+"""Variant names, as an ABExperiment's ``variants[].name`` (a DNS label)."""
 
 
 class _Model(BaseModel):
@@ -172,6 +201,51 @@ class AuthConfig(_Model):
     )
 
 
+class VariantConfig(_Model):
+    """One variant the pods load: a name and its own backend (and, for DashScope, its own prompt)."""
+
+    name: str = Field(pattern=VARIANT_NAME_PATTERN, max_length=63, description="The variant's name.")
+    backend: BackendConfig = Field(description="Who classifies for this variant.")
+    prompt: str | None = Field(
+        default=None,
+        min_length=1,
+        description="This variant's prompt (DashScope); default: the service's `prompt`.",
+    )
+
+
+class RoutingConfig(_Model):
+    file: str = Field(
+        default=f"{ROUTING_DIR}/{ROUTING_FILE}",
+        min_length=1,
+        description="The routing file (the ABExperiment's split); absent: every request goes to the control.",
+    )
+    poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=3600,
+        description="How often the file's modification time is checked (a change applies without restart).",
+    )
+
+
+class MonitoringConfig(_Model):
+    """Prediction drift: the categories served per variant in a recent window against a baseline."""
+
+    drift_window_hours: int = Field(
+        default=1, ge=1, le=168, description="The recent window, in hours (the current hour included)."
+    )
+    drift_baseline_hours: int = Field(
+        default=168, ge=1, le=24 * 90, description="The baseline: this many hours before the recent window."
+    )
+    drift_min_samples: int = Field(
+        default=100,
+        ge=1,
+        description="Answers each window needs before a drift score is exported (fewer: no score, not 0).",
+    )
+    refresh_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="How long a computed drift score is reused."
+    )
+
+
 class ClassifierConfig(_Model):
     categories: list[Category] = Field(default_factory=lambda: list(DEFAULT_CATEGORIES), min_length=2)
     fallback_category: str = Field(
@@ -180,10 +254,38 @@ class ClassifierConfig(_Model):
     prompt: str = Field(
         default=DEFAULT_PROMPT, min_length=1, description="`{categories}` is replaced by the category keys."
     )
-    backend: BackendConfig = Field(default_factory=BackendConfig)
+    backend: BackendConfig = Field(
+        default_factory=BackendConfig, description="The backend when `variants` is empty."
+    )
+    variants: list[VariantConfig] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Variants served side by side (the first is the control); empty: one unnamed "
+        "variant served by `backend`.",
+    )
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    deadline_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        le=600,
+        description="The most one classify request may take, every backend retry and backoff included.",
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Server processes; they share the cache store.",
+    )
+    flush_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        le=60,
+        description="How often request events are written to the store and the metrics (in batches).",
+    )
     timezone: str = Field(default="UTC", description="IANA zone that defines 'today' for statistics.")
     host: str = "0.0.0.0"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -197,12 +299,15 @@ class ClassifierConfig(_Model):
             raise ValueError(
                 f"fallbackCategory {self.fallback_category!r} is not one of the categories {keys}"
             )
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"variant names must be unique, got {names}")
         return self
 
-    def render_prompt(self) -> str:
-        """The prompt with ``{categories}`` replaced by the keys and their labels."""
+    def render_prompt(self, prompt: str | None = None) -> str:
+        """``prompt`` (default: the service's) with ``{categories}`` replaced by the keys and labels."""
         listing = ", ".join(f"{c.key} ({c.en} / {c.zh})" for c in self.categories)
-        return self.prompt.replace("{categories}", listing)
+        return (prompt or self.prompt).replace("{categories}", listing)
 
     def category(self, key: str) -> Category:
         for c in self.categories:
@@ -210,10 +315,94 @@ class ClassifierConfig(_Model):
                 return c
         raise KeyError(key)
 
+    def served_variants(self) -> list[tuple[str, BackendConfig, str]]:
+        """``(name, backend, rendered prompt)`` of every variant, the control first; one unnamed
+        (:data:`DEFAULT_VARIANT`) variant on ``backend`` when ``variants`` is empty."""
+        if not self.variants:
+            return [(DEFAULT_VARIANT, self.backend, self.render_prompt())]
+        return [(v.name, v.backend, self.render_prompt(v.prompt)) for v in self.variants]
+
 
 def redis_prefix(namespace: str, name: str) -> str:
     """The Redis key prefix of one ClassifierService: several services may share one Redis."""
     return f"foresight:classifier:{namespace}:{name}"
+
+
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_SUFFIX = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+
+
+def cpu_cores(quantity: str) -> float:
+    """A Kubernetes CPU quantity (``"500m"``, ``"2"``) in cores."""
+    m = _QUANTITY.match(quantity.strip())
+    if m is None:
+        raise ValueError(f"not a Kubernetes quantity: {quantity!r}")
+    unit = m.group(2) or ""
+    return float(m.group(1)) * (_BINARY.get(unit) or _SUFFIX.get(unit) or 1.0)
+
+
+def workers_for(spec: ClassifierServiceSpec) -> int:
+    """Server processes per pod: ``spec.workers``, else one per whole CPU of the pod's limit (its
+    request when no limit is set), at least 1 and at most 64."""
+    if spec.workers is not None:
+        return spec.workers
+    cpu = cpu_cores(spec.resources.cpu_limit or spec.resources.cpu)
+    return max(1, min(64, math.floor(cpu + 1e-9)))
+
+
+@dataclass(frozen=True)
+class VariantSource:
+    """One variant for :func:`classifier_config_from_spec`: its name and where its model is.
+
+    ``onnx_model_path`` (the ``.onnx`` file as the pods see it, e.g. a ModelVersion's artifact on a
+    mounted claim) makes an ONNX variant. Without it the variant is a DashScope one, on the spec's
+    ``backend.dashscope`` settings (key, base URL, timeouts, price) with ``dashscope_model`` and
+    ``prompt`` in place of the spec's model and prompt when given.
+    """
+
+    name: str
+    onnx_model_path: str | None = None
+    dashscope_model: str | None = None
+    prompt: str | None = None
+
+
+def _dashscope_backend(spec: ClassifierServiceSpec, model: str | None = None) -> dict[str, Any]:
+    ds = spec.backend.dashscope
+    if ds is None:
+        raise ValueError("spec.backend.dashscope is required for a DashScope backend")
+    return {
+        "type": "dashscope",
+        "dashscope": {
+            "model": model or ds.model,
+            "base_url": ds.base_url,
+            "api_key_env": API_KEY_ENV,
+            "timeout_seconds": float(ds.timeout_seconds),
+            "max_retries": ds.max_retries,
+        },
+        "price_per_call": ds.price_per_call,
+    }
+
+
+def _onnx_backend(model_path: str) -> dict[str, Any]:
+    # A local model costs no API fee.
+    return {"type": "onnx", "onnx": {"model_path": model_path}, "price_per_call": 0.0}
+
+
+def _variant(spec: ClassifierServiceSpec, source: VariantSource) -> dict[str, Any]:
+    if source.onnx_model_path is not None:
+        backend = _onnx_backend(source.onnx_model_path)
+    elif spec.backend.dashscope is not None:
+        backend = _dashscope_backend(spec, source.dashscope_model)
+    else:
+        raise ValueError(
+            f"variant {source.name!r} has no ONNX model path and the spec has no backend.dashscope to "
+            "serve it with: give the ModelVersion's ONNX artifact"
+        )
+    out: dict[str, Any] = {"name": source.name, "backend": backend}
+    if source.prompt is not None:
+        out["prompt"] = source.prompt
+    return out
 
 
 def classifier_config_from_spec(
@@ -225,31 +414,27 @@ def classifier_config_from_spec(
     host: str,
     port: int | None = None,
     onnx_model_path: str | None = None,
+    variants: Sequence[VariantSource] = (),
+    routing_file: str | None = None,
 ) -> ClassifierConfig:
     """The classifier config for ``spec``.
 
     ``sqlite_path``: the cache file (on the PVC in a cluster); ``host`` / ``port``: where to bind
     (``port`` defaults to ``spec.port``); ``onnx_model_path``: the ``.onnx`` file of the ModelVersion
-    named in ``spec.backend.onnx`` (required for that backend; the caller resolves it).
+    named in ``spec.backend.onnx`` (required for that backend unless ``variants`` has an ONNX one;
+    the caller resolves it);
+    ``variants``: the variants to serve side by side, the control first (an ABExperiment's, resolved
+    by the caller; empty: the spec's backend alone); ``routing_file``: where the split is read
+    (default :data:`~foresight.contract.experiment.ROUTING_DIR` / ``ROUTING_FILE``, the mount).
     """
-    backend: dict[str, Any] = {"type": spec.backend.type}
     if spec.backend.type == "dashscope":
-        ds = spec.backend.dashscope
-        if ds is None:
-            raise ValueError("spec.backend.dashscope is required with backend.type dashscope")
-        backend["dashscope"] = {
-            "model": ds.model,
-            "base_url": ds.base_url,
-            "api_key_env": API_KEY_ENV,
-            "timeout_seconds": float(ds.timeout_seconds),
-            "max_retries": ds.max_retries,
-        }
-        backend["price_per_call"] = ds.price_per_call
+        backend = _dashscope_backend(spec)
     else:
-        if onnx_model_path is None:
+        # With variants, `backend` is not served; the control's model stands in when none is given.
+        model_path = onnx_model_path or next((v.onnx_model_path for v in variants if v.onnx_model_path), None)
+        if model_path is None:
             raise ValueError("backend.type onnx needs the path of the ModelVersion's ONNX artifact")
-        backend["onnx"] = {"model_path": onnx_model_path}
-        backend["price_per_call"] = 0.0  # a local model costs no API fee
+        backend = _onnx_backend(model_path)
     c = spec.cache
     cache: dict[str, Any] = {
         "store": c.store,
@@ -264,19 +449,23 @@ def classifier_config_from_spec(
         cache["redis_url"] = c.redis.url
         if c.redis.password_secret is not None:
             cache["redis_password_env"] = REDIS_PASSWORD_ENV
-    return ClassifierConfig.model_validate(
-        {
-            "categories": [cat.model_dump() for cat in spec.categories],
-            "fallback_category": "other",  # the CRD's CEL rule makes `other` a category
-            "prompt": spec.prompt,
-            "backend": backend,
-            "cache": cache,
-            "limits": {
-                "max_upload_bytes": spec.limits.max_upload_bytes,
-                "max_pixels": spec.limits.max_pixels,
-            },
-            "auth": {"token_env": AUTH_TOKEN_ENV if spec.auth_token_secret is not None else None},
-            "host": host,
-            "port": spec.port if port is None else port,
-        }
-    )
+    data: dict[str, Any] = {
+        "categories": [cat.model_dump() for cat in spec.categories],
+        "fallback_category": "other",  # the CRD's CEL rule makes `other` a category
+        "prompt": spec.prompt,
+        "backend": backend,
+        "variants": [_variant(spec, v) for v in variants],
+        "cache": cache,
+        "limits": {
+            "max_upload_bytes": spec.limits.max_upload_bytes,
+            "max_pixels": spec.limits.max_pixels,
+        },
+        "auth": {"token_env": AUTH_TOKEN_ENV if spec.auth_token_secret is not None else None},
+        "deadline_seconds": float(spec.deadline_seconds),
+        "workers": workers_for(spec),
+        "host": host,
+        "port": spec.port if port is None else port,
+    }
+    if routing_file is not None:
+        data["routing"] = {"file": routing_file}
+    return ClassifierConfig.model_validate(data)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -22,8 +22,10 @@ from foresight.contract.classifier import (
     AUTH_TOKEN_ENV,
     REDIS_PASSWORD_ENV,
     ClassifierConfig,
+    VariantSource,
     classifier_config_from_spec,
 )
+from foresight.contract.experiment import ROUTING_FILE
 
 __all__ = [
     "ServiceFile",
@@ -32,6 +34,7 @@ __all__ = [
     "load_classifier_service",
     "local_config",
     "main_serve_local",
+    "parse_variant",
 ]
 
 KIND = "ClassifierService"
@@ -95,6 +98,18 @@ def load_classifier_service(path: str, *, default_namespace: str = "default") ->
     )
 
 
+def parse_variant(text: str) -> VariantSource:
+    """``NAME=PATH.onnx`` or ``NAME=dashscope:MODEL`` (``--variant``) as a :class:`VariantSource`."""
+    name, sep, model = text.partition("=")
+    if not sep or not name or not model:
+        raise ServiceFileError(f"--variant {text!r}: write NAME=PATH.onnx or NAME=dashscope:MODEL")
+    if model.startswith("dashscope:"):
+        return VariantSource(name=name, dashscope_model=model.removeprefix("dashscope:") or None)
+    if not Path(model).is_file():
+        raise ServiceFileError(f"--variant {name}: {model} is not a file (give the variant's .onnx model)")
+    return VariantSource(name=name, onnx_model_path=str(Path(model).resolve()))
+
+
 def local_config(
     service: ServiceFile,
     environ: Mapping[str, str],
@@ -103,12 +118,16 @@ def local_config(
     port: int | None = None,
     onnx_model: str | None = None,
     dashscope_base_url: str | None = None,
+    variants: Sequence[VariantSource] = (),
+    routing_file: str | None = None,
 ) -> ClassifierConfig:
     """The config local mode serves: 127.0.0.1, the cache under ``state_dir``, secrets from ``environ``.
 
     ``dashscope_base_url`` replaces ``spec.backend.dashscope.baseUrl`` (``--dashscope-base-url``).
-    Raises :class:`ServiceFileError` saying which environment variable to set when a secret the
-    spec asks for is missing (the values themselves are never printed).
+    ``variants`` (``--variant``) are served side by side, split by ``routing_file`` (default
+    ``routing.json`` beside the cache, which an A/B driver writes). Raises
+    :class:`ServiceFileError` saying which environment variable to set when a secret the spec asks
+    for is missing (the values themselves are never printed).
     """
     spec = service.spec
     if dashscope_base_url is not None:
@@ -121,7 +140,10 @@ def local_config(
         # model_copy does not validate: the URL is checked when the ClassifierConfig is built.
         spec = spec.model_copy(update={"backend": spec.backend.model_copy(update={"dashscope": dashscope})})
     missing: list[str] = []
-    if spec.backend.type == "dashscope" and not environ.get(API_KEY_ENV):
+    uses_dashscope = (
+        any(v.onnx_model_path is None for v in variants) if variants else spec.backend.type == "dashscope"
+    )
+    if uses_dashscope and not environ.get(API_KEY_ENV):
         ref = spec.backend.dashscope.api_key_secret if spec.backend.dashscope else None
         where = f" (in the cluster it comes from Secret {ref.name}, key {ref.key})" if ref else ""
         missing.append(f"{API_KEY_ENV}: the DashScope API key{where}")
@@ -139,7 +161,7 @@ def local_config(
             f"{KIND} {service.namespace}/{service.name} needs these environment variables in local mode: "
             + "; ".join(missing)
         )
-    if spec.backend.type == "onnx" and onnx_model is None:
+    if spec.backend.type == "onnx" and onnx_model is None and not any(v.onnx_model_path for v in variants):
         model = spec.backend.onnx.model_version if spec.backend.onnx else "?"
         raise ServiceFileError(
             f"backend onnx names ModelVersion {model!r}, which only exists in a cluster: give its "
@@ -155,6 +177,8 @@ def local_config(
         host="127.0.0.1",
         port=port,
         onnx_model_path=onnx_model,
+        variants=variants,
+        routing_file=routing_file or str(cache_dir / ROUTING_FILE),
     )
 
 
@@ -190,6 +214,8 @@ def main_serve_local(
             port=getattr(args, "port", None),
             onnx_model=getattr(args, "onnx_model", None),
             dashscope_base_url=getattr(args, "dashscope_base_url", None),
+            variants=[parse_variant(v) for v in getattr(args, "variant", None) or ()],
+            routing_file=getattr(args, "routing_file", None),
         )
     except (ServiceFileError, ValueError) as exc:
         print(f"error: {exc}", file=err, flush=True)
@@ -200,6 +226,12 @@ def main_serve_local(
     cache: str = config.cache.store
     if cache == "sqlite":
         cache += f" at {config.cache.sqlite_path}"
+    if config.variants:
+        backend = (
+            "variants "
+            + ", ".join(f"{v.name} ({v.backend.type})" for v in config.variants)
+            + f", split by {config.routing.file}"
+        )
     print(
         f"serving {KIND} {service.namespace}/{service.name} on http://{config.host}:{config.port}/ "
         f"(backend {backend}, cache {cache}); Ctrl-C stops it",

@@ -93,25 +93,43 @@ def test_classify_caches_success_and_never_failure(
         assert stats["cache_hits"] == 2  # one classify, one check-cache
         assert stats["cache_misses"] == 3  # classify requests that went to the backend (one failed)
         assert stats["hit_rate"] == pytest.approx(0.4)
-        assert stats["llm_calls"] == 3 and stats["llm_failures"] == 1 and stats["errors"] == 1
+        # Calls are upstream attempts, retries included (1 + 3 failed + 2), billed when answered.
+        assert stats["llm_calls"] == 6 and stats["llm_failures"] == 1 and stats["errors"] == 1
+        assert stats["llm_calls_billed"] == 2 and stats["estimated_cost_spent"] == pytest.approx(0.02)
         assert stats["llm_calls_saved"] == 2 and stats["estimated_cost_saved"] == pytest.approx(0.02)
         assert stats["unique_clients"] == 3  # phone-a, phone-b, testclient's address
         assert stats["categories"] == {"pets": 3, "foods": 1}
 
         text = client.get("/metrics").text
         assert "foresight_classifier_requests_total" in text
+        # Outside experiments every series carries variant="".
+        requests = "foresight_classifier_requests_total"
+        assert _metric(registry, requests, endpoint="classify", status="200", variant="") == 3
+        assert _metric(registry, requests, endpoint="classify", status="502", variant="") == 1
         assert (
-            _metric(registry, "foresight_classifier_requests_total", endpoint="classify", status="200") == 3
+            _metric(registry, "foresight_classifier_cache_hits_total", endpoint="classify", variant="") == 1
         )
         assert (
-            _metric(registry, "foresight_classifier_requests_total", endpoint="classify", status="502") == 1
+            _metric(registry, "foresight_classifier_cache_hits_total", endpoint="check-cache", variant="")
+            == 1
         )
-        assert _metric(registry, "foresight_classifier_cache_hits_total", endpoint="classify") == 1
-        assert _metric(registry, "foresight_classifier_cache_hits_total", endpoint="check-cache") == 1
-        assert _metric(registry, "foresight_classifier_backend_calls_total", backend="dashscope") == 3
-        assert _metric(registry, "foresight_classifier_backend_failures_total", backend="dashscope") == 1
-        assert _metric(registry, "foresight_classifier_classifications_total", category="pets") == 3
-        assert _metric(registry, "foresight_classifier_request_seconds_count", endpoint="classify") == 4
+        calls = "foresight_classifier_backend_calls_total"
+        assert _metric(registry, calls, backend="dashscope", variant="") == 6
+        assert (
+            _metric(
+                registry, "foresight_classifier_backend_calls_billed_total", backend="dashscope", variant=""
+            )
+            == 2
+        )
+        failures = "foresight_classifier_backend_failures_total"
+        assert _metric(registry, failures, backend="dashscope", variant="") == 1
+        assert (
+            _metric(registry, "foresight_classifier_classifications_total", category="pets", variant="") == 3
+        )
+        assert (
+            _metric(registry, "foresight_classifier_request_seconds_count", endpoint="classify", variant="")
+            == 4
+        )
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,8 @@
 """``foresight run -f examples/classifierservice.yaml --local``: the real CLI as a subprocess.
 
+The second test serves two ONNX variants (``--variant``) split by a routing file
+(``--routing-file``), the way an A/B experiment's local mode drives it.
+
 The example's DashScope backend is pointed at the local stand-in with ``--dashscope-base-url``;
 the API key comes from ``DASHSCOPE_API_KEY``, as local mode documents. One image is classified
 twice over HTTP on 127.0.0.1: a miss that calls the stand-in, then a hit that does not.
@@ -7,6 +10,7 @@ twice over HTTP on 127.0.0.1: a miss that calls the stand-in, then a hit that do
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -20,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from classifier_onnx_models import colour_model, solid
 from classifier_testdata import API_KEY, make_image
+from foresight.experiment.routing import VariantRouter
 
 from tests.polling import wait_for
 from tests.servers.dashscope_standin import DashScopeStandIn
@@ -116,3 +122,67 @@ def test_run_local_serves_the_example_and_caches(standin: DashScopeStandIn, tmp_
     assert f"backend dashscope at {standin.base_url}" in text
     assert (state / "classifier" / "photos" / "photo-classifier" / "classifier.db").is_file()
     assert API_KEY not in text
+
+
+def _post(url: str, image: bytes, client_id: str) -> dict[str, Any]:
+    req = urllib.request.Request(
+        f"{url}api/v1/classify",
+        data=json.dumps({"image_base64": base64.b64encode(image).decode()}).encode(),
+        headers={"Content-Type": "application/json", "X-Client-Id": client_id},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        result: dict[str, Any] = json.loads(resp.read())
+    assert resp.headers["X-Foresight-Variant"] == result["variant"]
+    return result
+
+
+def test_run_local_serves_two_variants_split_by_a_routing_file(tmp_path: Path) -> None:
+    # One score per category of the example (seed 003's eight, in order): foods 3, pets 1, other 7.
+    control = colour_model(tmp_path / "v1.onnx", (3, 7, 1), labels=8)
+    candidate = colour_model(tmp_path / "v2.onnx", (1, 7, 3), labels=8)
+    routing = tmp_path / "routing.json"
+    split = {
+        "experiment": "photos/local", "generation": 1, "salt": "s", "stickinessHeader": "X-Client-Id",
+        "control": "control", "updated": "2026-01-01T00:00:00Z",
+        "variants": [{"name": "control", "weight": 50}, {"name": "candidate", "weight": 50}],
+    }  # fmt: skip
+    routing.write_text(json.dumps(split), encoding="utf-8")
+    port = _free_port()
+    log = tmp_path / "foresight.log"
+    command = [
+        str(FORESIGHT), "run", "-f", "examples/classifierservice.yaml", "--local", "--port", str(port),
+        "--state-dir", str(tmp_path / "state"), "--routing-file", str(routing),
+        "--variant", f"control={control}", "--variant", f"candidate={candidate}",
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "DASHSCOPE_API_KEY"}  # ONNX variants need no key
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_healthy(url, proc, log)
+        router = VariantRouter({"control": 50, "candidate": 50}, salt="s")
+        ids = {router.choose(f"c{i}"): f"c{i}" for i in range(50)}
+        red = solid((220, 20, 20))
+        answers = {v: _post(url, red, who) for v, who in ids.items()}
+        assert {v: (a["variant"], a["category"]) for v, a in answers.items()} == {
+            "control": ("control", "foods"),
+            "candidate": ("candidate", "pets"),
+        }
+        # A new split, written while it serves: the control's client moves (the file is polled).
+        split["variants"] = [{"name": "control", "weight": 0}, {"name": "candidate", "weight": 100}]
+        split["generation"] = 2
+        routing.write_text(json.dumps(split), encoding="utf-8")
+        wait_for(lambda: _post(url, red, ids["control"])["variant"], "the new split applied", timeout=15,
+                 until=lambda variant: variant == "candidate")  # fmt: skip
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+            raise
+    assert proc.returncode == 0, log.read_text()
+    text = log.read_text()
+    assert "variants control (onnx), candidate (onnx)" in text and str(routing) in text

@@ -6,6 +6,7 @@ import hashlib
 import io
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,15 +14,20 @@ from classifier_testdata import make_image
 from fastapi.testclient import TestClient
 from foresight.contract.classifier import ClassifierConfig
 from foresight.serving.classifier import create_app
-from foresight.serving.classifier.store.base import CachedResult, RequestRecord
+from foresight.serving.classifier.accounting import Ledger, RequestEvent
+from foresight.serving.classifier.store.base import CachedResult
 from foresight.serving.classifier.store.redis import RedisStore
+from foresight.serving.classifier.telemetry import ClassifierMetrics
 from PIL import Image
+from prometheus_client import CollectorRegistry
 
 from tests.servers.dashscope_standin import DashScopeStandIn
 from tests.servers.redis import RedisServer
 
 pytestmark = pytest.mark.integration
 ENV = {"DASHSCOPE_API_KEY": "sk-test"}
+T_OLD = datetime(2026, 1, 1, 12, tzinfo=UTC).timestamp()
+T_NEW = datetime(2026, 2, 1, 12, tzinfo=UTC).timestamp()
 
 
 def test_two_replicas_share_one_redis(
@@ -51,34 +57,28 @@ def test_redis_store_counts_hits_and_purges_old_days(redis_server: RedisServer) 
     store = RedisStore(redis_server.url, prefix=f"t{uuid.uuid4().hex[:8]}")
     store.put(CachedResult("ab" * 32, "pets", 0.9, "dashscope", "2026-01-01T00:00:00+00:00"))
     store.put(CachedResult("ab" * 32, "foods", 0.1, "dashscope", "2026-01-02T00:00:00+00:00"))  # first wins
-    old = RequestRecord(
-        ts=0,
-        day="2026-01-01",
-        endpoint="classify",
-        client_id="x",
-        status=200,
-        latency_ms=1,
-        sha256="ab" * 32,
-        category="pets",
-        cached=True,
+    ledger = Ledger(
+        store,
+        ClassifierMetrics(CollectorRegistry()),
+        prices={"": 0.01},
+        backends={"": "dashscope"},
+        clock=lambda: T_NEW,
+        timezone="UTC",
+        retention_days=90,  # both days kept until the explicit purge below
+        start_thread=False,
     )
-    new = RequestRecord(
-        ts=0,
-        day="2026-02-01",
-        endpoint="check-cache",
-        client_id="y",
-        status=200,
-        latency_ms=1,
-        sha256="ab" * 32,
-        category="pets",
-        cached=True,
-    )
-    store.record([old, new])
+    for ts, endpoint, client in ((T_OLD, "classify", "x"), (T_NEW, "check-cache", "y")):
+        ledger.add(
+            RequestEvent(ts, endpoint, 200, "", 0.001, request_id=uuid.uuid4().hex, client_id=client,
+                         sha256="ab" * 32, key="ab" * 32, category="pets", outcome="hit")
+        )  # fmt: skip
+    ledger.flush()
     got = store.get("ab" * 32)
     assert got is not None and got.category == "pets" and got.hit_count == 2
-    assert store.day_stats("2026-01-01").requests == 1
+    assert ledger.day_stats("2026-01-01").requests == 1
+    assert ledger.day_stats("2026-02-01").cache_hits == 1
     assert store.purge("2026-02-01") > 0
-    assert store.day_stats("2026-01-01").requests == 0 and store.day_stats("2026-02-01").requests == 1
+    assert ledger.day_stats("2026-01-01").requests == 0 and ledger.day_stats("2026-02-01").requests == 1
     store.close()
 
 

@@ -67,7 +67,7 @@ def test_example_becomes_configmap_deployment_service_and_pvc(tmp_path: Path) ->
     assert [k.key for k in cfg.categories][:2] == ["social_activities", "pets"] and len(cfg.categories) == 8
     assert cfg.backend.type == "dashscope" and cfg.backend.dashscope.model == "qwen-vl-plus"
     assert cfg.backend.dashscope.api_key_env == "DASHSCOPE_API_KEY"
-    assert (cfg.backend.dashscope.max_retries, cfg.backend.dashscope.timeout_seconds) == (3, 30.0)
+    assert (cfg.backend.dashscope.max_retries, cfg.backend.dashscope.timeout_seconds) == (3, 15.0)
     assert cfg.cache.store == "sqlite" and cfg.cache.sqlite_path == "classifier.db"
     assert cfg.cache.retention_days == 90 and cfg.limits.max_upload_bytes == 10485760
     assert (cfg.host, cfg.port, cfg.auth.token_env) == ("0.0.0.0", 8000, None)

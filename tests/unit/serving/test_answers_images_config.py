@@ -44,6 +44,49 @@ def test_parse_answer_reads_one_category(answer: str, key: str, confidence: floa
     assert (parsed.category, parsed.confidence) == (key, pytest.approx(confidence))
 
 
+@pytest.mark.parametrize(
+    ("answer", "key", "certain"),
+    [
+        # negation: a negated category does not count
+        ("This is not a pet.", "other", False),
+        ("It's not a pet, it's food", "foods", True),
+        ("neither food nor pets", "other", False),
+        ("No ID card here, a screenshot", "screenshot", True),
+        ("这不是宠物，是美食", "foods", True),
+        ("不是美食", "other", False),
+        ("不错的美食", "foods", True),  # 不错 ("not bad") is no negation
+        # several categories: no clear winner, a guess
+        ("Pets or food", "pets", False),
+        ('["pets", "foods"]', "pets", False),
+        ('{"category": "pets", "alternatives": "foods"}', "pets", True),
+        # extra words, labels, plurals, both languages
+        ("A pet. Definitely pets.", "pets", True),
+        ("id cards", "idcard", True),
+        ("a social activity with friends", "social_activities", True),
+        ("社交活动", "social_activities", True),
+        ("Category: Pets (宠物)", "pets", True),
+        ("Answer: screenshot", "screenshot", True),
+        # JSON-ish
+        ("{'category': 'pets'}", "pets", True),
+        ("{category: pets}", "pets", True),
+        ("category = travel scenery", "travel_scenery", True),
+        ('{"categories": ["pets"]}', "pets", True),
+        ('{"category": "unsure"}', "other", False),
+        ('{"label": "宠物", "confidence": 0.4}', "pets", True),
+        ("", "other", False),
+    ],
+)
+def test_parse_answer_says_when_the_answer_is_a_guess(answer: str, key: str, certain: bool) -> None:
+    parsed = parse_answer(answer, CATS)
+    assert (parsed.category, parsed.certain) == (key, certain)
+    if not certain:
+        assert parsed.confidence <= 0.5
+
+
+def test_a_json_confidence_is_the_models_own() -> None:
+    assert parse_answer('{"label": "宠物", "confidence": 0.4}', CATS).confidence == pytest.approx(0.4)
+
+
 def _png(w: int = 32, h: int = 24, fmt: str = "PNG") -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (w, h), (200, 30, 30)).save(out, format=fmt)
@@ -69,6 +112,19 @@ def test_check_image_rejects_by_content_size_and_pixels() -> None:
     with pytest.raises(ImageRejected) as e:  # small file, huge canvas: refused before decoding
         check_image(_png(4000, 4000), max_bytes=1 << 20, max_pixels=1_000_000)
     assert (e.value.status, e.value.code) == (413, "too_many_pixels")
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "GIF", "BMP"])
+def test_an_image_that_passes_the_check_but_is_truncated_is_refused_when_decoded(fmt: str) -> None:
+    noisy = Image.effect_noise((120, 90), 60).convert("RGB")
+    out = io.BytesIO()
+    noisy.save(out, format=fmt)
+    truncated = out.getvalue()[: len(out.getvalue()) // 2]
+    checked = check_image(truncated, max_bytes=1 << 20, max_pixels=10**6)  # headers are fine
+    with pytest.raises(ImageRejected) as e:
+        downscale_jpeg(checked, max_side=64)
+    assert (e.value.status, e.value.code) == (415, "unsupported_media_type")
+    assert "corrupt or truncated" in e.value.message
 
 
 def test_downscale_caps_the_long_side() -> None:

@@ -14,7 +14,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import ImageRejected
 
-__all__ = ["CheckedImage", "check_image", "downscale_jpeg", "open_rgb", "sniff_format"]
+__all__ = ["CheckedImage", "check_image", "decode_rgb", "downscale_jpeg", "open_rgb", "sniff_format"]
 
 # (prefix, offset, Pillow format). WEBP is RIFF....WEBP, so it is checked at offset 8.
 _MAGIC: tuple[tuple[bytes, int, str], ...] = (
@@ -97,21 +97,43 @@ def check_image(data: bytes, *, max_bytes: int, max_pixels: int) -> CheckedImage
     return CheckedImage(data=data, format=fmt, width=width, height=height)
 
 
+def decode_rgb(image: CheckedImage, *, draft: tuple[int, int] | None = None) -> Image.Image:
+    """Decode a checked image to RGB (the first frame of an animation); ``draft`` lets libjpeg decode
+    a JPEG at 1/2, 1/4 or 1/8 scale when the result will be that small anyway.
+
+    :func:`check_image` reads headers (and PNG checksums) but not every format's pixel data, so a
+    truncated or corrupt file can pass it and fail here: that is the client's image, not the
+    backend, and is refused as 415 like any other corrupt upload.
+    """
+    try:
+        img = Image.open(io.BytesIO(image.data))
+        if draft is not None and img.format == "JPEG":
+            img.draft("RGB", draft)
+        img.seek(0)
+        rgb = img.convert("RGB")
+        rgb.load()
+        return rgb
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected(
+            f"image refused as a decompression bomb: {exc}", status=413, code="too_many_pixels"
+        ) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
+        raise ImageRejected(
+            f"the {image.format} image is corrupt or truncated ({exc}): send the complete file",
+            status=415,
+            code="unsupported_media_type",
+        ) from exc
+
+
 def open_rgb(image: CheckedImage) -> Image.Image:
-    """Decode a checked image to RGB (the first frame of an animation)."""
-    img = Image.open(io.BytesIO(image.data))
-    img.seek(0)
-    return img.convert("RGB")
+    """Decode a checked image to RGB (the first frame of an animation); ImageRejected if corrupt."""
+    return decode_rgb(image)
 
 
 def downscale_jpeg(image: CheckedImage, *, max_side: int, quality: int = 85) -> bytes:
-    """JPEG bytes of the image with its long side at most ``max_side`` pixels (never upscaled)."""
-    img = Image.open(io.BytesIO(image.data))
-    if img.format == "JPEG":
-        # draft() lets libjpeg decode at 1/2, 1/4 or 1/8 scale: far less work for camera photos.
-        img.draft("RGB", (max_side, max_side))
-    img.seek(0)
-    rgb = img.convert("RGB")
+    """JPEG bytes of the image with its long side at most ``max_side`` pixels (never upscaled);
+    ImageRejected when the image turns out corrupt or truncated while decoding."""
+    rgb = decode_rgb(image, draft=(max_side, max_side))
     rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     rgb.save(out, format="JPEG", quality=quality)

@@ -14,11 +14,17 @@ __all__ = [
     "ClassifyResponse",
     "ClassifyResult",
     "ErrorBody",
+    "FeedbackRequest",
+    "FeedbackResponse",
     "HealthResponse",
     "ImageBase64Request",
+    "RoutingResponse",
     "StatsResponse",
+    "VariantStats",
     "error_response",
 ]
+
+VARIANT_DOC = "The variant that answered (header X-Foresight-Variant too); null outside experiments."
 
 
 class ClassifyResult(BaseModel):
@@ -31,7 +37,11 @@ class ClassifyResult(BaseModel):
 
 class ClassifyResponse(ClassifyResult):
     cached: bool = Field(description="Answered from the cache (no backend call).")
-    request_id: str
+    low_confidence: bool = Field(
+        description="The model named no category or several: the answer is a guess and was not cached."
+    )
+    variant: str | None = Field(description=VARIANT_DOC)
+    request_id: str = Field(description="Give it to the feedback endpoint with the true category.")
     latency_ms: float
 
 
@@ -50,28 +60,63 @@ class CheckCacheRequest(BaseModel):
 class CheckCacheResponse(BaseModel):
     hit: bool
     result: ClassifyResult | None = None
+    variant: str | None = Field(description=VARIANT_DOC)
     request_id: str
 
 
-class StatsResponse(BaseModel):
-    day: str
-    timezone: str
+class VariantStats(BaseModel):
+    """One variant's numbers of the day (definitions: the README's ClassifierService metrics)."""
+
     requests: int
     classify_requests: int
     check_cache_requests: int
     cache_hits: int
-    cache_misses: int
+    cache_misses: int = Field(description="classify requests for an image not in the cache.")
+    check_cache_misses: int
     hit_rate: float | None = Field(description="cache_hits / (cache_hits + cache_misses); null before any.")
-    errors: int
-    unique_clients: int
-    categories: dict[str, int]
-    llm_calls: int = Field(description="Backend calls made (failed ones included).")
-    llm_failures: int
-    llm_calls_saved: int = Field(description="Requests answered from the cache instead of the backend.")
+    coalesced: int = Field(description="classify requests that shared another request's backend call.")
+    uncertain_answers: int = Field(description="Answers naming no category or several: not cached.")
+    llm_failures: int = Field(description="classify requests the backend failed (after retries, deadline).")
+    rejected: int = Field(description="Requests refused for their input (401, 413, 415, 422).")
+    errors: int = Field(description="Requests answered with a status of 400 or more.")
+    llm_calls: int = Field(description="Backend calls attempted, every retry included.")
+    llm_calls_billed: int = Field(description="Backend calls the upstream answered (what it bills).")
+    llm_calls_saved: int = Field(description="Backend calls not made: cache hits plus coalesced requests.")
     price_per_call: float
-    estimated_cost_saved: float
-    estimated_cost_spent: float
+    estimated_cost_spent: float = Field(description="price_per_call x llm_calls_billed.")
+    estimated_cost_saved: float = Field(description="price_per_call x llm_calls_saved.")
+    categories: dict[str, int] = Field(description="Answers served per category.")
+    feedback_correct: int
+    feedback_incorrect: int
+    accuracy: float | None = Field(description="feedback_correct / all feedback; null before any.")
     backend: str
+
+
+class StatsResponse(VariantStats):
+    day: str
+    timezone: str
+    unique_clients: int
+    variants: dict[str, VariantStats] = Field(
+        description="Per variant (empty outside experiments: the totals are the one variant's)."
+    )
+
+
+class FeedbackRequest(BaseModel):
+    request_id: str = Field(
+        min_length=1, max_length=64, pattern=r"^[0-9a-zA-Z_-]+$", description="From the answer."
+    )
+    label: str = Field(min_length=1, max_length=63, description="The true category key of that image.")
+
+
+class FeedbackResponse(BaseModel):
+    request_id: str
+    variant: str | None = Field(description="The variant that answered the request.")
+    category: str = Field(description="What the service answered.")
+    label: str = Field(description="The true category recorded (the first feedback's).")
+    correct: bool
+    recorded: bool = Field(
+        description="This call recorded the feedback; false: the same label was already recorded."
+    )
 
 
 class HealthResponse(BaseModel):
@@ -80,10 +125,21 @@ class HealthResponse(BaseModel):
     store: str
 
 
+class RoutingResponse(BaseModel):
+    variants: list[str] = Field(description="The variants this pod serves, the control first.")
+    source: str = Field(description="`file`: the routing file's split; `default`: all to the control.")
+    weights: dict[str, int] = Field(description="Percent of requests per variant.")
+    experiment: str | None = None
+    generation: int | None = None
+    stickiness_header: str | None = None
+
+
 class ErrorBody(BaseModel):
-    error: str
-    message: str
-    request_id: str | None = None
+    """Every error response of the service (its own and the framework's)."""
+
+    error: str = Field(description="A stable machine-readable code (`upstream_timeout`, `not_found`...).")
+    message: str = Field(description="What went wrong and what to do.")
+    request_id: str = Field(description="Also in the X-Request-Id header and the service's log line.")
     detail: dict[str, Any] | None = None
 
 

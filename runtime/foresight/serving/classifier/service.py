@@ -1,96 +1,70 @@
-"""The classification logic behind the HTTP layer: cache lookup, one backend call per new image,
-and the request log written in the background so the hot path never waits on the store.
+"""The classification logic behind the HTTP layer: the variants, the cache, one shared backend call
+per new image, and the ledger that counts it all.
 
-Request-log retention is applied while the service runs, not only at start: the first request
-of each new day (in the service's time zone) queues a purge on the request-log writer's thread.
+A request for an image is answered, in order, from the in-process LRU, from the store, or by the
+variant's backend through a flight (:mod:`.flights`) that identical concurrent requests share.
+Only real results are cached (:class:`~.backends.base.BackendResult.certain`); a low-confidence
+answer is returned, counted and not cached, so the next request for the image asks again.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
-import queue
-import threading
-from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
 
 from foresight.contract.classifier import ClassifierConfig
 
+from .accounting import PURGE_RETRY_SECONDS, CallEvent, DayStats, Ledger
 from .backends.base import ClassifierBackend
-from .errors import StoreError, UpstreamError
-from .images import CheckedImage
-from .store.base import CachedResult, DayStats, RequestRecord, ResultStore
+from .errors import StoreError
+from .flights import Flights, SharedAnswer
+from .images import CheckedImage, check_image
+from .render import CacheEntry, fragment, result_fields
+from .store.base import Answered, CachedResult, ResultStore, cache_key
 from .store.lru import LruCache
-from .telemetry import ClassifierMetrics
 
-__all__ = ["PURGE_RETRY_SECONDS", "ClassifierService", "RequestLogWriter", "sha256_hex"]
+__all__ = ["PURGE_RETRY_SECONDS", "ClassifierService", "Served", "Variant", "sha256_hex"]
 
 log = logging.getLogger(__name__)
-
-PURGE_RETRY_SECONDS = 3600.0
-"""After a failed request-log purge, the next try waits this long (not one per request)."""
 
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class RequestLogWriter:
-    """Batches request records into the store from one background thread; ``flush`` waits for it.
+@dataclass
+class Variant:
+    """One served variant: its name (``""`` outside experiments), backend and price per call."""
 
-    ``call_soon`` runs other store maintenance (the retention purge) on the same thread, after the
-    records queued before it are written.
-    """
+    name: str
+    backend: ClassifierBackend[Any]
+    price: float
+    concurrency: int
+    _limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
 
-    def __init__(self, store: ResultStore, *, batch: int = 500) -> None:
-        self._store = store
-        self._batch = batch
-        self._q: queue.Queue[RequestRecord | Callable[[], object] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="classifier-request-log", daemon=True)
-        self._thread.start()
+    def limiter(self) -> anyio.CapacityLimiter:
+        """Caps this variant's concurrent backend calls at ``backend.concurrency``."""
+        # Created on first use: a CapacityLimiter needs the running event loop.
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.concurrency)
+        return self._limiter
 
-    def submit(self, record: RequestRecord) -> None:
-        self._q.put(record)
 
-    def call_soon(self, task: Callable[[], object]) -> None:
-        self._q.put(task)
+@dataclass(frozen=True)
+class Served:
+    """An answer for a client: the result's rendered fields and how it was found."""
 
-    def _run(self) -> None:
-        while True:
-            first = self._q.get()
-            items = [first]
-            while len(items) < self._batch:
-                try:
-                    items.append(self._q.get_nowait())
-                except queue.Empty:
-                    break
-            records = [r for r in items if isinstance(r, RequestRecord)]
-            tasks = [t for t in items if t is not None and not isinstance(t, RequestRecord)]
-            try:
-                self._store.record(records)
-            except Exception:
-                # Losing statistics must not take the service down; the error is visible in the log.
-                log.exception("could not write %d request-log records", len(records))
-            try:
-                for task in tasks:
-                    try:
-                        task()
-                    except Exception:  # same reason: maintenance failing must not stop the writer
-                        log.exception("request-log maintenance task failed")
-            finally:
-                for _ in items:
-                    self._q.task_done()
-            if None in items:
-                return
-
-    def flush(self) -> None:
-        self._q.join()
-
-    def close(self) -> None:
-        self._q.put(None)
-        self._thread.join(timeout=10)
+    fields: bytes
+    category: str
+    cached: bool
+    certain: bool = True
+    shared: bool = False
 
 
 class ClassifierService:
@@ -98,119 +72,128 @@ class ClassifierService:
         self,
         config: ClassifierConfig,
         *,
-        backend: ClassifierBackend,
+        variants: Sequence[Variant],
         store: ResultStore,
-        metrics: ClassifierMetrics,
+        ledger: Ledger,
+        flights: Flights,
         clock: Callable[[], float],
     ) -> None:
         self.config = config
-        self.backend = backend
+        self.variants = {v.name: v for v in variants}
+        self.control = variants[0]
         self.store = store
-        self.metrics = metrics
+        self.ledger = ledger
+        self.writer = ledger  # what tests and the stats route flush
+        self.flights = flights
         self.clock = clock
-        self.tz = ZoneInfo(config.timezone)
-        self.lru: LruCache[CachedResult] = LruCache(config.cache.lru_size)
-        self.writer = RequestLogWriter(store)
-        self._inflight: dict[str, threading.Lock] = {}
-        self._inflight_lock = threading.Lock()
-        # Retention state: the day the request log was last purged for (the cutoff only moves when
-        # the day does), and when a failed purge may be tried again.
-        self._retention_lock = threading.Lock()
-        self._purged_day: str | None = None
-        self._purge_retry_at = 0.0
+        self.lru: LruCache[CacheEntry] = LruCache(config.cache.lru_size)
+
+    @property
+    def backend(self) -> ClassifierBackend[Any]:
+        """The control's backend (the only one outside experiments)."""
+        return self.control.backend
+
+    def variant(self, name: str) -> Variant:
+        return self.variants.get(name) or self.control
 
     def today(self) -> str:
-        return datetime.fromtimestamp(self.clock(), self.tz).date().isoformat()
+        return self.ledger.day(self.clock())
 
-    def lookup(self, sha256: str) -> CachedResult | None:
-        hit = self.lru.get(sha256)
+    def entry(self, result: CachedResult) -> CacheEntry:
+        fields = result_fields(self.config, result.category, result.confidence, result.sha256)
+        return CacheEntry(result, fragment(fields))
+
+    def lookup(self, key: str) -> CacheEntry | None:
+        """The cached answer under ``key``: the LRU, then the store (blocking: run in a thread)."""
+        hit = self.lru.get(key)
         if hit is None:
-            hit = self.store.get(sha256)
-            if hit is not None:
-                self.lru.put(sha256, hit)
+            result = self.store.get(key)
+            if result is not None:
+                hit = self.entry(result)
+                self.lru.put(key, hit)
         return hit
 
-    def classify(self, image: CheckedImage, sha256: str) -> tuple[CachedResult, bool]:
-        """(result, cached). Identical images classified concurrently share one backend call."""
-        hit = self.lookup(sha256)
+    async def classify(self, variant: Variant, data: bytes, sha256: str, *, deadline: float) -> Served:
+        """``variant``'s answer for the image ``data`` (hash ``sha256``) within ``deadline`` (monotonic)."""
+        key = cache_key(variant.name, sha256)
+        hit = self.lru.get(key)
         if hit is not None:
-            return hit, True
-        with self._inflight_lock:
-            lock = self._inflight.setdefault(sha256, threading.Lock())
-        with lock:
-            try:
-                hit = self.lookup(sha256)
-                if hit is not None:
-                    return hit, True
-                self.metrics.backend_calls.labels(self.backend.name).inc()
-                try:
-                    res = self.backend.classify(image)
-                except UpstreamError:
-                    self.metrics.backend_failures.labels(self.backend.name).inc()
-                    raise
-                result = CachedResult(
-                    sha256=sha256,
-                    category=res.category,
-                    confidence=res.confidence,
-                    backend=self.backend.name,
-                    created_at=datetime.fromtimestamp(self.clock(), UTC).isoformat(),
-                )
-                self.store.put(result)  # only successes reach this line: failures are never cached
-                self.lru.put(sha256, result)
-                return result, False
-            finally:
-                with self._inflight_lock:
-                    self._inflight.pop(sha256, None)
+            return Served(hit.fragment, hit.result.category, cached=True)
+        limits = self.config.limits
+        checked = await anyio.to_thread.run_sync(
+            lambda: check_image(data, max_bytes=limits.max_upload_bytes, max_pixels=limits.max_pixels)
+        )
+        hit = await anyio.to_thread.run_sync(self.lookup, key)
+        if hit is not None:
+            return Served(hit.fragment, hit.result.category, cached=True)
 
-    def record(self, record: RequestRecord) -> None:
-        self.writer.submit(record)
-        # Unlocked first test: on the common path (same day) this costs one string comparison;
-        # _claim_purge checks again under the lock.
-        if record.day != self._purged_day and self._claim_purge(record.day):
-            self.writer.call_soon(functools.partial(self._purge_quietly, record.day))
+        async def lead() -> SharedAnswer:
+            return await anyio.to_thread.run_sync(
+                self._call, variant, checked, sha256, deadline, limiter=variant.limiter()
+            )
+
+        answer, shared = await self.flights.run(key, lead, deadline=deadline)
+        fields = fragment(result_fields(self.config, answer.category, answer.confidence, sha256))
+        if answer.certain and key not in self.lru:  # another process's answer: keep it at hand
+            result = CachedResult(sha256, answer.category, answer.confidence, answer.backend,
+                                  answer.created_at, variant=variant.name)  # fmt: skip
+            self.lru.put(key, CacheEntry(result, fields))
+        return Served(fields, answer.category, cached=False, certain=answer.certain, shared=shared)
+
+    def _call(self, variant: Variant, image: CheckedImage, sha256: str, deadline: float) -> SharedAnswer:
+        """Prepare the image and call the backend (in a worker thread); caches a real result."""
+        backend = variant.backend
+        prepared = backend.prepare(image)
+
+        def on_call(billed: bool) -> None:
+            self.ledger.add(CallEvent(self.clock(), variant.name, billed))
+
+        res = backend.classify(prepared, deadline=deadline, on_call=on_call)
+        created = datetime.fromtimestamp(self.clock(), UTC).isoformat()
+        answer = SharedAnswer(res.category, res.confidence, res.certain, backend.name, created)
+        if res.certain:  # only real results are cached: never a failure, never a guess
+            result = CachedResult(sha256, res.category, res.confidence, backend.name, created,
+                                  variant=variant.name)  # fmt: skip
+            self.lru.put(result.key, self.entry(result))
+            try:
+                self.store.put(result)
+            except StoreError as exc:
+                # The call is made (and paid): answer it; only the cache misses this one.
+                log.error("could not cache the answer for %s: %s", result.key, exc)
+        return answer
+
+    async def answered(self, request_id: str) -> Answered | None:
+        """The answered request ``request_id``: this process's unwritten events first, then the store.
+
+        Another worker process writes its events every ``flush_seconds``; an id not found at once
+        is looked up again after that long, so feedback right after an answer still joins.
+        """
+        for attempt in range(2 if self.config.workers > 1 else 1):
+            if attempt:
+                await anyio.sleep(2 * self.ledger.flush_seconds)
+            event = self.ledger.pending_request(request_id)
+            if event is not None:
+                if event.status != 200 or not event.category:
+                    return None
+                return Answered(request_id, event.variant, event.category, self.ledger.day(event.ts))
+            found = await anyio.to_thread.run_sync(self.store.answered, request_id)
+            if found is not None:
+                return found
+        return None
 
     def day_stats(self, day: str | None = None) -> DayStats:
-        self.writer.flush()
-        return self.store.day_stats(day or self.today())
+        return self.ledger.day_stats(day or self.today())
 
     def purge_old(self, day: str | None = None) -> int:
-        """Drop the request-log days older than ``cache.retentionDays`` before ``day`` (default today).
+        """Drop what is older than ``cache.retentionDays`` before ``day`` (default today).
 
-        Raises StoreError; after a failure, :meth:`record` waits :data:`PURGE_RETRY_SECONDS` before
-        it queues the next try.
+        Raises StoreError; after a failure the ledger waits :data:`PURGE_RETRY_SECONDS` before it
+        queues the next try.
         """
-        day = day or self.today()
-        cutoff = date.fromisoformat(day) - timedelta(days=self.config.cache.retention_days)
-        try:
-            removed = self.store.purge(cutoff.isoformat())
-        except StoreError:
-            with self._retention_lock:
-                self._purged_day = None
-                self._purge_retry_at = self.clock() + PURGE_RETRY_SECONDS
-            raise
-        with self._retention_lock:
-            self._purged_day = day
-        return removed
-
-    def _claim_purge(self, day: str) -> bool:
-        """Whether the caller should queue the purge for ``day`` (one caller per day wins)."""
-        with self._retention_lock:
-            if day == self._purged_day or self.clock() < self._purge_retry_at:
-                return False
-            self._purged_day = day  # claimed: concurrent requests of this day queue no second purge
-            return True
-
-    def _purge_quietly(self, day: str) -> None:
-        try:
-            removed = self.purge_old(day)
-        except StoreError as exc:
-            log.error("could not purge the request log (next try in %.0f s): %s", PURGE_RETRY_SECONDS, exc)
-            return
-        log.info(
-            "purged %d request-log entries older than %d days", removed, self.config.cache.retention_days
-        )
+        return self.ledger.purge(day or self.today())
 
     def close(self) -> None:
-        self.writer.close()
-        self.backend.close()
+        self.ledger.close()
+        for v in self.variants.values():
+            v.backend.close()
         self.store.close()

@@ -10,13 +10,13 @@ from PIL import Image
 from foresight.contract.classifier import OnnxConfig
 
 from ..errors import ConfigError, UpstreamError
-from ..images import CheckedImage, open_rgb
-from .base import BackendResult, ClassifierBackend
+from ..images import CheckedImage, decode_rgb
+from .base import BackendResult, ClassifierBackend, OnCall
 
 __all__ = ["OnnxBackend"]
 
 
-class OnnxBackend(ClassifierBackend):
+class OnnxBackend(ClassifierBackend[np.ndarray]):
     name = "onnx"
 
     def __init__(self, settings: OnnxConfig, *, category_keys: Sequence[str]) -> None:
@@ -49,17 +49,24 @@ class OnnxBackend(ClassifierBackend):
         self._mean = np.asarray(settings.mean, dtype=np.float32).reshape(3, 1, 1)
         self._std = np.asarray(settings.std, dtype=np.float32).reshape(3, 1, 1)
 
-    def preprocess(self, image: CheckedImage) -> np.ndarray:
+    def prepare(self, image: CheckedImage) -> np.ndarray:
         """NCHW float32, resized to the model's size and normalised with mean / std."""
-        rgb = open_rgb(image).resize((self._size, self._size), Image.Resampling.BILINEAR)
+        rgb = decode_rgb(image, draft=(self._size, self._size))
+        rgb = rgb.resize((self._size, self._size), Image.Resampling.BILINEAR)
         chw = np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / 255.0
         return ((chw - self._mean) / self._std)[None].astype(np.float32)
 
-    def classify(self, image: CheckedImage) -> BackendResult:
+    def preprocess(self, image: CheckedImage) -> np.ndarray:
+        return self.prepare(image)
+
+    def classify(self, prepared: np.ndarray, *, deadline: float, on_call: OnCall) -> BackendResult:
+        # A local model answers in milliseconds: the deadline is not checked between its steps.
         try:
-            (logits,) = self._session.run(None, {self._input: self.preprocess(image)})[:1]
+            (logits,) = self._session.run(None, {self._input: prepared})[:1]
         except Exception as exc:
+            on_call(False)
             raise UpstreamError(f"ONNX model failed on this image: {exc}", backend=self.name) from exc
+        on_call(True)
         row = np.asarray(logits, dtype=np.float64).reshape(-1)
         if row.size != len(self._labels):
             raise UpstreamError(
@@ -70,4 +77,4 @@ class OnnxBackend(ClassifierBackend):
         probs = np.exp(row - row.max())
         probs /= probs.sum()
         best = int(probs.argmax())
-        return BackendResult(self._labels[best], float(probs[best]), None)
+        return BackendResult(self._labels[best], float(probs[best]))

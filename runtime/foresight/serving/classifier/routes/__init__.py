@@ -1,8 +1,9 @@
 """The classifier service's HTTP routes, one router per concern.
 
 - :mod:`.classify`: ``POST /api/v1/classify`` and ``POST /api/v1/classify/check-cache``;
+- :mod:`.feedback`: ``POST /api/v1/feedback``;
 - :mod:`.stats`: ``GET /api/v1/stats/today``;
-- :mod:`.health`: ``GET /api/v1/health`` and the service's own ``/metrics``;
+- :mod:`.health`: ``GET /api/v1/health``, ``GET /api/v1/routing`` and the service's own ``/metrics``;
 - :mod:`.admin`: the admin page at ``/``.
 
 No route closes over the service: each takes what it needs from the :class:`.context.ClassifierState`
@@ -14,8 +15,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import admin, classify, health, stats
+from . import admin, classify, feedback, health, stats
 
 __all__ = ["ROUTERS"]
 
-ROUTERS: tuple[APIRouter, ...] = (classify.router, stats.router, health.router, admin.router)
+ROUTERS: tuple[APIRouter, ...] = (classify.router, feedback.router, stats.router, health.router, admin.router)

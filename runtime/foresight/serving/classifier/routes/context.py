@@ -1,30 +1,34 @@
-"""What every route needs: the service state of its application, the request's id, auth, the request log."""
+"""What every route needs: the service state of its application, the request's info, auth.
+
+:class:`RequestInfo` is made by the front layer (:mod:`..front`) for every request (its id, the
+variant it was routed to, when it started) and filled in by the route (the image hash, the
+answer, the outcome); the front layer turns it into the request's one event when it ends.
+"""
 
 from __future__ import annotations
 
 import hmac
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-import anyio
 from fastapi import Request
 
 from foresight.contract.classifier import ClassifierConfig
 
+from ..drift import DriftMonitor
 from ..errors import Unauthorized
+from ..routing import RoutingTable
 from ..service import ClassifierService
-from ..store.base import CachedResult, RequestRecord
 
 __all__ = [
     "API",
     "ClassifierState",
-    "client_id",
-    "record",
+    "RequestInfo",
+    "authorized",
+    "info_of",
     "request_id",
     "require_auth",
-    "result_body",
     "state_of",
 ]
 
@@ -37,18 +41,31 @@ class ClassifierState:
 
     config: ClassifierConfig
     service: ClassifierService
+    routing: RoutingTable
     token: str | None
     """The client token when client auth is on (read from the environment once, at start)."""
     admin_page: str
     """The admin page, rendered once at start."""
-    _limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
+    drift: DriftMonitor
+    multiprocess_dir: str | None = None
+    """Where the worker processes keep their metrics (several workers), else None."""
 
-    def backend_limiter(self) -> anyio.CapacityLimiter:
-        """Caps concurrent backend calls at ``backend.concurrency``."""
-        # Created on first use: a CapacityLimiter needs the running event loop.
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self.config.backend.concurrency)
-        return self._limiter
+
+@dataclass(slots=True)
+class RequestInfo:
+    """One request as the front layer and the route see it (``scope["foresight"]``)."""
+
+    request_id: str
+    endpoint: str
+    start: float
+    """``time.monotonic()`` when the request arrived: its deadline counts from here."""
+    variant: str = ""
+    client_id: str = ""
+    sha256: str | None = None
+    key: str | None = None
+    category: str | None = None
+    outcome: str = ""
+    shared: bool = False
 
 
 def state_of(request: Request) -> ClassifierState:
@@ -57,63 +74,29 @@ def state_of(request: Request) -> ClassifierState:
     return state
 
 
+def info_of(request: Request) -> RequestInfo:
+    """This request's info (made by the front layer; made here for a request that bypassed it)."""
+    info: RequestInfo | None = request.scope.get("foresight")
+    if info is None:
+        info = RequestInfo(uuid.uuid4().hex, "other", time.monotonic())
+        request.scope["foresight"] = info
+    return info
+
+
 def request_id(request: Request) -> str:
-    """This request's id (made on first use; error bodies and the request log carry it)."""
-    rid: str | None = getattr(request.state, "request_id", None)
-    if rid is None:
-        rid = uuid.uuid4().hex
-        request.state.request_id = rid
-    return rid
+    """This request's id (error bodies, the ``X-Request-Id`` header and the log carry it)."""
+    return info_of(request).request_id
 
 
-def client_id(request: Request) -> str:
-    """Who is asking, for the statistics: ``X-Client-Id`` when sent, else the peer address."""
-    cid = request.headers.get("x-client-id")
-    if cid:
-        return cid[:128]
-    return request.client.host if request.client else "unknown"
+def authorized(token: str | None, header: str) -> bool:
+    """Whether an ``Authorization`` header value carries ``token`` (always, when auth is off)."""
+    if token is None:
+        return True
+    scheme, _, given = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 async def require_auth(request: Request) -> None:
     """A route dependency: refuses the request when client auth is on and its token is wrong."""
-    token = state_of(request).token
-    if token is None:
-        return
-    header = request.headers.get("authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+    if not authorized(state_of(request).token, request.headers.get("authorization", "")):
         raise Unauthorized("send `Authorization: Bearer <token>` with the service's client token")
-
-
-def record(request: Request, endpoint: str, start: float, status: int, **fields: Any) -> float:
-    """Add the request to the request log (in the background); returns its latency in ms."""
-    service = state_of(request).service
-    latency_ms = round((time.perf_counter() - start) * 1000, 3)
-    service.record(
-        RequestRecord(
-            ts=service.clock(),
-            day=service.today(),
-            endpoint=endpoint,
-            client_id=client_id(request),
-            status=status,
-            latency_ms=latency_ms,
-            **fields,
-        )
-    )
-    return latency_ms
-
-
-def result_body(config: ClassifierConfig, r: CachedResult) -> dict[str, Any]:
-    """A cached result as the API returns it, with the category's labels."""
-    try:
-        cat = config.category(r.category)
-        zh, en = cat.zh, cat.en
-    except KeyError:  # cached under an older category set
-        zh = en = r.category
-    return {
-        "category": r.category,
-        "label_zh": zh,
-        "label_en": en,
-        "confidence": r.confidence,
-        "sha256": r.sha256,
-    }
