@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .abexperiment import register_abexperiment
 from .accepting import register_accepting
 from .classifierservice import register_classifierservice
 from .context import HandlerContext
@@ -20,4 +21,5 @@ def register_all(registry: Any, ctx: HandlerContext) -> None:
     register_forecasttask(registry, ctx)
     register_classifierservice(registry, ctx)
     register_modelversion(registry, ctx)
+    register_abexperiment(registry, ctx)
     register_accepting(registry, ctx)
