@@ -11,7 +11,8 @@ say); then one ``kubectl apply -f examples/`` and:
   S3 credentials only as Secret references; the classifier TrainingJob a one-pod Job with its
   run policy; the distillation TrainingJob waits (TeacherNotFound) for its teacher ModelVersion;
 - the ModelVersion gets its verify Job; the ClassifierService its Deployment, Service, ConfigMap
-  and cache PVC; ModelLibrary and ABExperiment are accepted;
+  and cache PVC; the ModelLibrary is accepted; the ABExperiment waits for its ModelVersions
+  (ModelVersionNotFound) and routes nothing, so the service keeps serving its own model;
 - ``kubectl get foresight -A`` lists all of them, and ``kubectl delete -f examples/`` removes every
   resource and, by garbage collection, every child.
 """
@@ -180,8 +181,22 @@ def test_kubectl_apply_of_every_example_gets_its_children_and_delete_removes_the
     )
     assert found["v1/persistentvolumeclaims"][0]["spec"]["resources"]["requests"]["storage"] == "2Gi"
 
-    # ModelLibrary and ABExperiment: validated and accepted.
-    for name in ("capacity-planning", "photo-classifier-v2-vs-v1"):
+    # The ABExperiment: its ModelVersions are not among the examples, so it says so and routes nothing.
+    waiting_ab = api.wait_for(
+        resource("ABExperiment"),
+        "photo-classifier-v2-vs-v1",
+        lambda o: (condition(o, "Ready") or {}).get("reason") == "ModelVersionNotFound",
+        "photos",
+        timeout=60,
+    )
+    assert (
+        "ModelVersion photos/photo-classifier-v1 not found"
+        in (condition(waiting_ab, "Ready") or {})["message"]
+    )
+    assert api.find("v1/configmaps", "photo-classifier-routing", "photos") is None
+
+    # ModelLibrary: validated and accepted.
+    for name in ("capacity-planning",):
         doc = by_name[name]
         accepted = api.wait_for(
             resource(doc["kind"]),

@@ -4,7 +4,8 @@ A ClassifierService with ``backend.onnx`` and every variant of an ABExperiment n
 the serving pods must load; both resolve it here, so both say the same thing about the same
 problem: the ModelVersion is missing, not Ready yet (its verify Job runs), Ready without an ONNX
 artifact (a torch model never exported: waiting will not help), or its ONNX file is not on a PVC
-(pods mount claims only). Each is a :class:`~foresight_operator.reconcile.WaitError` whose message
+(pods mount claims only). An ONNX artifact is a ``.onnx`` file or a model directory holding
+``model.onnx``. Each is a :class:`~foresight_operator.reconcile.WaitError` whose message
 names the field to fix.
 """
 
@@ -21,6 +22,8 @@ from .context import HandlerContext
 
 __all__ = ["MODEL_VERSION_NOT_READY", "UNSUPPORTED_ARTIFACT", "resolve_onnx_artifact"]
 
+ONNX_MAIN_FILE = "model.onnx"
+"""The ONNX model of a directory artifact (the format foresight.modelversion.loaders reads)."""
 MODEL_VERSION_NOT_READY = ClassifierReason.MODEL_VERSION_NOT_READY.value
 UNSUPPORTED_ARTIFACT = ClassifierReason.UNSUPPORTED_ARTIFACT.value
 
@@ -80,4 +83,8 @@ def resolve_onnx_artifact(
             reason=UNSUPPORTED_ARTIFACT,
             delay=max(ctx.settings.retry_delay, 60.0),
         )
-    return OnnxModel(claim=parsed.netloc, path=parsed.path.lstrip("/"))
+    path = parsed.path.strip("/")
+    if not path.endswith(".onnx"):
+        # A model directory (as training publishes it, with a manifest): its ONNX model is model.onnx.
+        path = f"{path}/{ONNX_MAIN_FILE}"
+    return OnnxModel(claim=parsed.netloc, path=path)
