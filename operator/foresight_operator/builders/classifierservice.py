@@ -213,20 +213,21 @@ def _experiment_volumes(
 def experiment_config_entries(experiment: ExperimentServing, model_paths: dict[str, str]) -> dict[str, Any]:
     """The classifier config's experiment part: the variants the pods load and the routing file.
 
-    ``variants``: one entry per variant (the control first), its ONNX backend; ``routing``: the file
-    the pods re-read for the split (:mod:`foresight.contract.experiment`). Kept here until the
-    classifier config renders them itself (the serving side's ``ClassifierConfig.variants``).
+    ``variants``: one entry per variant (the control first) with its ONNX backend; ``routing.file``:
+    the file the pods re-read for the split (:mod:`foresight.contract.experiment`), written out so
+    that it is part of the config (a kubelet rewrites mount paths in it like any other). The same
+    document ``classifier_config_from_spec(..., variants=[VariantSource(name, onnx_model_path)],
+    routing_file=...)`` renders where the classifier config knows variants; kept here until then.
     """
     return {
         "variants": [
             {
                 "name": v.name,
-                "modelVersion": v.model_version,
-                "backend": {"type": "onnx", "onnx": {"modelPath": model_paths[v.name]}},
+                "backend": {"type": "onnx", "onnx": {"modelPath": model_paths[v.name]}, "pricePerCall": 0.0},
             }
             for v in experiment.variants
         ],
-        "routing": {"file": f"{ROUTING_DIR}/{ROUTING_FILE}", "experiment": experiment.experiment},
+        "routing": {"file": f"{ROUTING_DIR}/{ROUTING_FILE}"},
     }
 
 

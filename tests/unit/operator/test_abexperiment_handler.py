@@ -263,10 +263,7 @@ def test_the_service_loads_every_variant_and_the_clock_starts_once_its_pods_do(
         ("control", "/var/lib/foresight/models/photo-net-v1/model.onnx"),
         ("candidate", "/var/lib/foresight/models/photo-net-v2/model.onnx"),
     ]  # one claim, the backend's: mounted once
-    assert config["routing"] == {
-        "file": "/etc/foresight/routing/routing.json",
-        "experiment": f"{NS}/v2-vs-v1",
-    }
+    assert config["routing"] == {"file": "/etc/foresight/routing/routing.json"}
     assert "weight" not in json.dumps(config)  # weights live in the routing file only
 
     controller.reconcile(cluster.api.get(AB, "v2-vs-v1", NS))
