@@ -281,7 +281,7 @@ class Traffic:
             truth = body["category"] if right else next(c for c in CATEGORIES if c != body["category"])
             f = session.post(
                 f"{self.base}/feedback",
-                json={"request_id": body["request_id"], "category": truth},
+                json={"request_id": body["request_id"], "label": truth},
                 timeout=10,
             )
             if f.status_code >= 300:
