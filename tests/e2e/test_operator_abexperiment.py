@@ -355,6 +355,13 @@ def test_progressive_steps_advance_and_a_guard_breach_rolls_back(world: World) -
             },
             guardMetrics=[floor],
             minSamples=100000,  # no winner here: this test is about the steps and the rollback
+            # The guard, not the primary metric's own 30%-worse rule, is what this test breaks.
+            primaryMetric={
+                "name": "accuracy",
+                "builtin": "accuracy",
+                "minimumDetectableEffect": 0.2,
+                "rollbackDegradation": 0,
+            },
         )
     )
     # The pods load both variants (a rollout), and the routing says 90/10.
