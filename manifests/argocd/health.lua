@@ -29,6 +29,15 @@ local inProgressReasons = {
   CollectingSamples = true,
   DeploymentNotReady = true,
   ModelVersionNotReady = true,
+  -- ABExperiment: collecting evidence, stepping, reweighting (a decision is Ready=True: Healthy;
+  -- a rollback or a failure is Ready=False with another reason: Degraded).
+  StepPause = true,
+  StepPassed = true,
+  WaitingForGuards = true,
+  BanditReweighted = true,
+  Cooldown = true,
+  NoData = true,
+  VariantsNotLoaded = true,
 }
 
 local function isSuspended(spec)

@@ -136,6 +136,10 @@ class OperatorSettings:
     progress_interval: float = 15.0
     """Seconds between reads of a running training pod's progress (one short log tail each); an
     epoch usually takes longer, so status lags an epoch by at most this much."""
+    experiment_time_scale: float = 1.0
+    """Multiplies every ABExperiment duration (analysisInterval, step pauses, cooldown): 1 in
+    production. Tests and demos run an experiment's hours in minutes with a smaller one (0.1 turns
+    the 30 s minimum interval into 3 s). ``FORESIGHT_EXPERIMENT_TIME_SCALE``, in (0, 1]."""
     verbose: bool = False
     """Debug logging."""
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
@@ -176,6 +180,12 @@ class OperatorSettings:
         if log_format not in ("plain", "full", "json"):
             raise SettingsError(f"FORESIGHT_LOG_FORMAT={log_format!r}: use plain, full or json")
         degraded = _int(environ, "FORESIGHT_DEGRADED_AFTER", 3)
+        time_scale = _float(environ, "FORESIGHT_EXPERIMENT_TIME_SCALE", 1.0)
+        if not 0 < time_scale <= 1:
+            raise SettingsError(
+                f"FORESIGHT_EXPERIMENT_TIME_SCALE={time_scale}: give a number in (0, 1] (1 in production; "
+                "0.1 runs experiments 10x faster for tests and demos)"
+            )
         return cls(
             namespaces=ns,
             all_namespaces=every,
@@ -192,6 +202,7 @@ class OperatorSettings:
             watch_client_timeout=_float(environ, "FORESIGHT_WATCH_CLIENT_TIMEOUT", 90.0),
             request_timeout=_float(environ, "FORESIGHT_REQUEST_TIMEOUT", 30.0),
             progress_interval=_float(environ, "FORESIGHT_PROGRESS_INTERVAL", 15.0),
+            experiment_time_scale=time_scale,
             verbose=verbose,
             monitoring=MonitoringSettings.from_environ(environ),
         )

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from foresight.api import TRAINING_JOB
+from foresight.api import AB_EXPERIMENT, TRAINING_JOB
 from foresight.api.meta import ConditionType, Reason
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -34,9 +34,92 @@ WAITING_PHASES = (Reason.PENDING,)
 """Phases counted as waiting to start (every kind's phase enum has ``Pending``)."""
 
 
+class _PerResource:
+    """A gauge whose series belong to one resource each (keyed ``(namespace, name)``): setting a
+    resource's values removes the series it no longer has, ``None`` removes them all."""
+
+    def __init__(self, gauge: Gauge) -> None:
+        self.gauge = gauge
+        self._keys: dict[tuple[str, str], set[tuple[str, ...]]] = {}
+
+    def set(self, owner: tuple[str, str], values: Mapping[tuple[str, ...], float] | None) -> None:
+        old = self._keys.pop(owner, set())
+        for labels in old - set(values or {}):
+            self.gauge.remove(*owner, *labels)
+        for labels, value in (values or {}).items():
+            self.gauge.labels(*owner, *labels).set(value)
+        if values:
+            self._keys[owner] = set(values)
+
+
+class _ExperimentGauges:
+    """An ABExperiment's state from its status: weights, samples, means, p-values, decisions."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        def gauge(name: str, doc: str, *labels: str) -> _PerResource:
+            return _PerResource(Gauge(name, doc, ["namespace", "name", *labels], registry=registry))
+
+        self.weight = gauge(
+            "foresight_abexperiment_weight",
+            "Effective traffic percent per variant (status.variants[].weight).",
+            "variant",
+        )
+        self.samples = gauge(
+            "foresight_abexperiment_samples", "Samples of the primary metric per variant.", "variant"
+        )
+        self.mean = gauge("foresight_abexperiment_mean", "The primary metric's mean per variant.", "variant")
+        self.p_value = gauge(
+            "foresight_abexperiment_p_value",
+            "Holm-corrected always-valid p-value of each candidate against the control.",
+            "metric",
+            "candidate",
+        )
+        self.effect = gauge(
+            "foresight_abexperiment_effect",
+            "Candidate minus control on each deciding metric (the sequential test's estimate).",
+            "metric",
+            "candidate",
+        )
+        self.decisions = gauge(
+            "foresight_abexperiment_decisions",
+            "Analyses by the action decided (status.decisionCounts), since the experiment started.",
+            "action",
+        )
+        self.srm_p_value = gauge(
+            "foresight_abexperiment_srm_p_value", "p-value of the sample-ratio-mismatch check."
+        )
+
+    def record(self, namespace: str, name: str, status: Mapping[str, Any] | None) -> None:
+        owner = (namespace, name)
+        st = status or {}
+        variants = [v for v in st.get("variants") or [] if isinstance(v, Mapping) and v.get("name")]
+        comparisons = [c for c in st.get("comparisons") or [] if isinstance(c, Mapping)]
+
+        def per_variant(key: str) -> dict[tuple[str, ...], float]:
+            return {(str(v["name"]),): float(v[key]) for v in variants if v.get(key) is not None}
+
+        def per_comparison(key: str) -> dict[tuple[str, ...], float]:
+            return {
+                (str(c["metric"]), str(c["candidate"])): float(c[key])
+                for c in comparisons
+                if c.get(key) is not None
+            }
+
+        self.weight.set(owner, per_variant("weight") if status else None)
+        self.samples.set(owner, per_variant("samples") if status else None)
+        self.mean.set(owner, per_variant("mean") if status else None)
+        self.p_value.set(owner, per_comparison("adjustedPValue") if status else None)
+        self.effect.set(owner, per_comparison("difference") if status else None)
+        counts = st.get("decisionCounts") or {}
+        self.decisions.set(owner, {(str(a),): float(n) for a, n in counts.items()} if status else None)
+        srm = st.get("srm") or {}
+        self.srm_p_value.set(owner, {(): float(srm["pValue"])} if srm.get("pValue") is not None else None)
+
+
 class OperatorMetrics:
     """Reconciles, errors and durations per kind, children created, runs waiting, and every
-    resource's state from its status (phase, Ready, training progress), kube-state-metrics style."""
+    resource's state from its status (phase, Ready, training progress, an experiment's weights,
+    samples, p-values and decisions), kube-state-metrics style."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
@@ -107,6 +190,7 @@ class OperatorMetrics:
             ["namespace", "name", "metric"],
             registry=registry,
         )
+        self.experiments = _ExperimentGauges(registry)
         self._lock = threading.Lock()
         self._phases: dict[tuple[str, str, str], str] = {}
         self._ready: set[tuple[str, str, str]] = set()
@@ -140,6 +224,8 @@ class OperatorMetrics:
                 self.ready.remove(kind, namespace, name)
             if kind == TRAINING_JOB.kind:
                 self._record_training(namespace, name, (status or {}).get("progress") if status else None)
+            elif kind == AB_EXPERIMENT.kind:
+                self.experiments.record(namespace, name, status)
 
     def _record_training(self, namespace: str, name: str, progress: Mapping[str, Any] | None) -> None:
         key = (namespace, name)

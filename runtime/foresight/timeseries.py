@@ -9,12 +9,12 @@ be developed and tested apart.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
+
+from foresight.api.formatting import rfc3339, series_text
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -24,18 +24,6 @@ __all__ = ["FloatArray", "Forecast", "Panel", "finite_or_none", "rfc3339", "seri
 def finite_or_none(x: float) -> float | None:
     """``x`` as a float, or ``None`` for NaN and infinities (JSON has neither; ``null`` parses)."""
     return float(x) if math.isfinite(x) else None
-
-
-def rfc3339(seconds: float) -> str:
-    """Unix ``seconds`` as an RFC 3339 UTC time (``2026-03-01T06:00:00Z``): how times appear in
-    messages, status and tables, never as raw epoch seconds."""
-    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def series_text(key: Mapping[str, str]) -> str:
-    """A series as messages and tables name it: ``user=alice,cluster=east`` (``{}`` when it has no
-    labels: everything merged into one series)."""
-    return ",".join(f"{k}={v}" for k, v in key.items()) or "{}"
 
 
 @dataclass

@@ -29,10 +29,14 @@ How a container becomes a process:
   non-optional Secret or ConfigMap keeps the pod Pending (``CreateContainerConfigError``) until
   it appears.
 - volumes become directories under the kubelet's work dir: ConfigMap and Secret volumes are
-  materialised as files (``items`` honoured), ``emptyDir`` is per pod, and a
-  ``persistentVolumeClaim`` is one directory per claim name (so artifacts survive pod restarts).
+  materialised as files (``items`` honoured) and, as a real kubelet does, ConfigMap volumes of a
+  running pod are refreshed when the ConfigMap changes (each file replaced atomically; an
+  optional ConfigMap that appears or goes adds or removes its files), ``emptyDir`` is per pod,
+  and a ``persistentVolumeClaim`` is one directory per claim name (so artifacts survive pod
+  restarts).
 - **the mount rule**: processes cannot mount, so every occurrence of a ``mountPath`` (and of the
-  ``terminationMessagePath``) at a path boundary in command, args, env values and workingDir is
+  ``terminationMessagePath``) at a path boundary in command, args, env values, workingDir and the
+  files of ConfigMap volumes (a config file naming a model under another volume's mount) is
   rewritten to the local directory (longest mount first); the full mapping is also exported as
   ``KUBELET_MOUNTS`` (JSON ``{mountPath: localDir}``) for programs that build paths themselves.
 - Pod status: Pending -> Running -> Succeeded / Failed, podIP 127.0.0.1, ``containerStatuses``
@@ -66,6 +70,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import datetime
 import functools
 import hashlib
@@ -159,6 +164,8 @@ class Process:
     fallback_to_logs: bool
     ready: bool = False
     reported: bool = False  # final status written
+    mounts: dict[str, str] = dataclasses.field(default_factory=dict)  # mountPath -> local dir
+    volumes_checked: float = 0.0  # monotonic time of the last ConfigMap volume refresh
 
 
 def _rand(k: int = 5) -> str:
@@ -679,6 +686,7 @@ class Kubelet:
                 continue
             rc = proc.popen.poll()
             if rc is None:
+                self._refresh_config_maps(pod, proc)
                 ready = self._probe(pod)
                 if ready != proc.ready or phase != "Running":
                     proc.ready = ready
@@ -761,6 +769,8 @@ class Kubelet:
             termination_file=termination_file,
             log_file=log_file,
             fallback_to_logs=container.get("terminationMessagePolicy") == "FallbackToLogsOnError",
+            mounts=mounts,
+            volumes_checked=time.monotonic(),
         )
         with self._lock:
             self._procs[(ns, name)] = proc
@@ -793,38 +803,65 @@ class Kubelet:
 
         return rewrite
 
+    def _volume_files(self, namespace: str, vol: Obj) -> dict[str, bytes] | None:
+        """The files of a ConfigMap or Secret volume (``items`` honoured), None when the object is missing."""
+        is_secret = "secret" in vol
+        src = vol["secret"] if is_secret else vol["configMap"]
+        ref = src.get("secretName") if is_secret else src.get("name")
+        obj = self.api.find("v1/secrets" if is_secret else "v1/configmaps", ref or "", namespace)
+        if obj is None:
+            if src.get("optional"):
+                return None
+            kind = "secret" if is_secret else "configmap"
+            raise PodConfigError(f'{kind} "{ref}" not found')
+        files: dict[str, bytes] = {}
+        for key, value in (obj.get("data") or {}).items():
+            files[key] = base64.b64decode(value) if is_secret else str(value).encode()
+        for key, value in (obj.get("stringData") or {}).items():
+            files[key] = str(value).encode()
+        for key, value in (obj.get("binaryData") or {}).items():
+            files[key] = base64.b64decode(value)
+        items = src.get("items")
+        return {i["path"]: files[i["key"]] for i in items if i["key"] in files} if items else files
+
+    @staticmethod
+    def _write_files(
+        target: pathlib.Path, files: dict[str, bytes], rewrite: Callable[[str], str] | None
+    ) -> bool:
+        """Make ``target`` hold exactly ``files`` (ConfigMap text through ``rewrite``); whether anything
+        changed. Each file is replaced atomically, as the kubelet's symlink swap makes it for readers."""
+        changed = False
+        wanted: dict[pathlib.Path, bytes] = {}
+        for rel, content in files.items():
+            if rewrite is not None:
+                with contextlib.suppress(UnicodeDecodeError):  # binary data is left as it is
+                    content = rewrite(content.decode()).encode()
+            wanted[target / rel] = content
+        for path, content in wanted.items():
+            if path.is_file() and path.read_bytes() == content:
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_bytes(content)
+            os.replace(tmp, path)
+            changed = True
+        for path in [p for p in target.rglob("*") if p.is_file() and p not in wanted]:
+            path.unlink()
+            changed = True
+        return changed
+
     def _mounts(self, pod: Obj, container: Obj, pod_dir: pathlib.Path) -> dict[str, str]:
         ns = pod["metadata"]["namespace"]
         volumes = {v["name"]: v for v in (pod.get("spec") or {}).get("volumes") or []}
         local: dict[str, pathlib.Path] = {}
+        contents: dict[str, tuple[dict[str, bytes], bool]] = {}  # volume -> (files, is a ConfigMap)
         for vname, vol in volumes.items():
             if "configMap" in vol or "secret" in vol:
-                is_secret = "secret" in vol
-                src = vol["secret"] if is_secret else vol["configMap"]
-                ref = src.get("secretName") if is_secret else src.get("name")
-                obj = self.api.find("v1/secrets" if is_secret else "v1/configmaps", ref or "", ns)
                 target = pod_dir / "volumes" / vname
                 target.mkdir(parents=True, exist_ok=True)
-                if obj is None:
-                    if src.get("optional"):
-                        local[vname] = target
-                        continue
-                    kind = "secret" if is_secret else "configmap"
-                    raise PodConfigError(f'{kind} "{ref}" not found')
-                files: dict[str, bytes] = {}
-                for key, value in (obj.get("data") or {}).items():
-                    files[key] = base64.b64decode(value) if is_secret else str(value).encode()
-                for key, value in (obj.get("stringData") or {}).items():
-                    files[key] = str(value).encode()
-                for key, value in (obj.get("binaryData") or {}).items():
-                    files[key] = base64.b64decode(value)
-                items = src.get("items")
-                chosen = {i["path"]: files[i["key"]] for i in items if i["key"] in files} if items else files
-                for rel, content in chosen.items():
-                    path = target / rel
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_bytes(content)
                 local[vname] = target
+                files = self._volume_files(ns, vol)
+                contents[vname] = (files or {}, "configMap" in vol)
             elif "persistentVolumeClaim" in vol:
                 claim = vol["persistentVolumeClaim"]["claimName"]
                 local[vname] = self.workdir / "pvcs" / ns / claim
@@ -843,7 +880,29 @@ class Kubelet:
             if not (mount.get("subPath") and "configMap" in volumes.get(mount["name"], {})):
                 path.mkdir(parents=True, exist_ok=True)
             mounts[mount["mountPath"]] = str(path)
+        # The mount rule reaches into ConfigMap files too: a config naming a path under another mount.
+        rewrite = self._rewriter(mounts)
+        for vname, (files, is_config_map) in contents.items():
+            self._write_files(local[vname], files, rewrite if is_config_map else None)
         return mounts
+
+    def _refresh_config_maps(self, pod: Obj, proc: Process) -> None:
+        """A running pod's ConfigMap volumes follow their ConfigMaps (the real kubelet's sync period,
+        about a minute there, is one second here)."""
+        now = time.monotonic()
+        if now - proc.volumes_checked < 1.0:
+            return
+        proc.volumes_checked = now
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        rewrite = self._rewriter(proc.mounts)
+        for vol in (pod.get("spec") or {}).get("volumes") or []:
+            if "configMap" not in vol:
+                continue
+            try:
+                files = self._volume_files(ns, vol)
+            except PodConfigError:
+                continue  # a required ConfigMap deleted under a running pod: its files stay, as in Kubernetes
+            self._write_files(self._pod_dir(ns, name) / "volumes" / vol["name"], files or {}, rewrite)
 
     def _env(self, pod: Obj, container: Obj) -> dict[str, str]:
         ns = pod["metadata"]["namespace"]

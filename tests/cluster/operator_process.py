@@ -62,8 +62,10 @@ def free_port() -> int:
 class OperatorProcess:
     """``foresight operator`` as a subprocess against one cluster; start / kill / stop, log file."""
 
-    def __init__(self, cluster: Cluster, workdir: pathlib.Path) -> None:
+    def __init__(self, cluster: Cluster, workdir: pathlib.Path, env: dict[str, str] | None = None) -> None:
         self.cluster = cluster
+        self.env = dict(env or {})
+        """Extra environment (operator settings such as FORESIGHT_EXPERIMENT_TIME_SCALE)."""
         self.log = workdir / "operator.log"
         self.metrics_port = free_port()
         self.liveness_port = free_port()
@@ -79,6 +81,7 @@ class OperatorProcess:
             FORESIGHT_WATCH_SERVER_TIMEOUT="20",
             PYTHONUNBUFFERED="1",  # the log must survive a SIGKILL
         )
+        env.update(self.env)
         cmd = [
             str(pathlib.Path(sys.prefix) / "bin" / "foresight"), "operator", "--all-namespaces",
             "--metrics-host", "127.0.0.1", "--metrics-port", str(self.metrics_port),

@@ -10,6 +10,8 @@
 - ``kubelet``: a started :class:`~tests.cluster.kubelet.Kubelet` for that cluster, stopped (all
   processes terminated) at the end of the test.
 - ``crds``: the project's CRDs applied with kubectl (``kubectl apply -k crds/``).
+- ``operator_env``: extra environment of the operator (none; a module overrides it, e.g. with
+  ``FORESIGHT_EXPERIMENT_TIME_SCALE``);
 - ``operator``: the real operator process (:class:`~tests.cluster.operator_process.OperatorProcess`)
   against that cluster, started after the CRDs and ready, stopped at the end of the test; then
   every API call it made must be declared in manifests/operator-api-calls.yaml (its RBAC), and
@@ -75,8 +77,15 @@ def crds(kubectl: Kubectl) -> None:
 
 
 @pytest.fixture
-def operator(cluster: Cluster, crds: None, tmp_path: Path) -> Iterator[OperatorProcess]:
-    op = OperatorProcess(cluster, tmp_path).start()
+def operator_env() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture
+def operator(
+    cluster: Cluster, crds: None, tmp_path: Path, operator_env: dict[str, str]
+) -> Iterator[OperatorProcess]:
+    op = OperatorProcess(cluster, tmp_path, env=operator_env).start()
     try:
         yield op
     finally:

@@ -285,3 +285,72 @@ def test_readiness_probe_gates_ready(cluster: Cluster, kubelet: Kubelet) -> None
     deploy = cluster.api.get("apps/v1/deployments", "deaf", "default")
     assert deploy["status"]["readyReplicas"] == 0
     assert condition(deploy, "Available") is None
+
+
+def test_config_map_volumes_follow_their_config_map_and_name_local_paths(
+    cluster: Cluster, kubelet: Kubelet
+) -> None:
+    """A running pod sees a ConfigMap change without a restart (an optional one that appears too), and
+    a path in a ConfigMap file under another volume's mount points at that volume's local directory."""
+    api = cluster.api
+    api.create(
+        "v1/configmaps",
+        {
+            "metadata": {"name": "app", "namespace": "default"},
+            "data": {"app.yaml": "model: /models/m.onnx\n"},
+        },
+    )
+    # The pod prints its mounted files every 0.2 s; its log tells what it saw and when.
+    code = (
+        "import pathlib, time\n"
+        "while True:\n"
+        "    cfg = pathlib.Path('/etc/app/app.yaml').read_text().strip()\n"
+        "    model = cfg.split(': ', 1)[1]\n"
+        "    split = pathlib.Path('/etc/split/split.json')\n"
+        "    print('seen', cfg, pathlib.Path(model).is_file(), split.read_text() if split.exists() else '-',"
+        " flush=True)\n"
+        "    time.sleep(0.2)\n"
+    )
+    container = {
+        "name": "main", "image": "runtime", "command": ["python", "-c", code],
+        "volumeMounts": [{"name": "app", "mountPath": "/etc/app"},
+                         {"name": "split", "mountPath": "/etc/split"},
+                         {"name": "models", "mountPath": "/models"}],
+    }  # fmt: skip
+    volumes = [
+        {"name": "app", "configMap": {"name": "app"}},
+        {"name": "split", "configMap": {"name": "split", "optional": True}},
+        {"name": "models", "persistentVolumeClaim": {"claimName": "models"}},
+    ]
+    claim = kubelet.workdir / "pvcs" / "default" / "models"
+    claim.mkdir(parents=True)
+    (claim / "m.onnx").write_bytes(b"onnx")
+    body = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "cfg", "namespace": "default"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "cfg"}},
+                 "template": {"metadata": {"labels": {"app": "cfg"}},
+                              "spec": {"containers": [container], "volumes": volumes}}},
+    }  # fmt: skip
+    api.create("apps/v1/deployments", body)
+
+    def log_has(text: str) -> bool:
+        pods = api.list("v1/pods", "default", label_selector="app=cfg")
+        return len(pods) == 1 and text in kubelet.logs(pods[0]["metadata"]["name"])
+
+    def wait_log(text: str) -> None:
+        api.wait_for(
+            "apps/v1/deployments", "cfg", lambda _: log_has(text), "default", timeout=30, interval=0.2
+        )
+
+    wait_log(f"seen model: {claim}/m.onnx True -")  # the path in the file is the claim's directory
+    (pod,) = api.list("v1/pods", "default", label_selector="app=cfg")
+    api.create(
+        "v1/configmaps", {"metadata": {"name": "split", "namespace": "default"}, "data": {"split.json": "A"}}
+    )
+    wait_log("True A")
+    api.patch("v1/configmaps", "split", {"data": {"split.json": "B"}}, "default")
+    wait_log("True B")
+    api.delete("v1/configmaps", "split", "default")
+    wait_log("True -")
+    (same,) = api.list("v1/pods", "default", label_selector="app=cfg")
+    assert same["metadata"]["uid"] == pod["metadata"]["uid"]  # no restart: the files moved under it

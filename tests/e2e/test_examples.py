@@ -13,7 +13,8 @@ say); then one ``kubectl apply -f examples/`` and:
 - the ModelVersion gets its verify Job; the ClassifierService its Deployment, Service, ConfigMap
   and cache PVC; each ModelLibrary with its source at hand gets its fetch Job (an s3 source's
   credentials as Secret references), the ConfigMap one waits for its ConfigMap saying how to make
-  it; the ABExperiment is accepted;
+  it; the ABExperiment waits for its ModelVersions
+  (ModelVersionNotFound) and routes nothing, so the service keeps serving its own model;
 - ``kubectl get foresight -A`` lists all of them, and ``kubectl delete -f examples/`` removes every
   resource and, by garbage collection, every child.
 """
@@ -215,16 +216,19 @@ def test_kubectl_apply_of_every_example_gets_its_children_and_delete_removes_the
     )
     assert not any(children(cluster, "ModelLibrary", "team-capacity-cases", "ml-platform").values())
 
-    # ABExperiment: validated and accepted.
-    doc = by_name["photo-classifier-v2-vs-v1"]
-    accepted = api.wait_for(
-        resource(doc["kind"]),
+    # The ABExperiment: its ModelVersions are not among the examples, so it says so and routes nothing.
+    waiting_ab = api.wait_for(
+        resource("ABExperiment"),
         "photo-classifier-v2-vs-v1",
-        lambda o: (condition(o, "Accepted") or {}).get("status") == "True",
-        doc["metadata"]["namespace"],
+        lambda o: (condition(o, "Ready") or {}).get("reason") == "ModelVersionNotFound",
+        "photos",
         timeout=60,
     )
-    assert accepted is not None and accepted["status"]["observedGeneration"] == 1
+    assert (
+        "ModelVersion photos/photo-classifier-v1 not found"
+        in (condition(waiting_ab, "Ready") or {})["message"]
+    )
+    assert api.find("v1/configmaps", "photo-classifier-routing", "photos") is None
 
     # The secret values are in no resource's spec or status and in no event.
     events = api.list("events.k8s.io/v1/events") + api.list("v1/events")

@@ -250,7 +250,6 @@ INVALID: list[tuple[str, list[tuple[str, Any]], str]] = [
     ("TrainingJob", [("spec.dataset.promql", {"url": "http://p:9090", "query": "up"})], "spec.dataset"),
     ("ClassifierService", [("spec.replicas", 3)], "spec.cache.store"),
     ("ModelLibrary", [("spec.source.url", "https://example.com/lib.tar.gz")], "spec.source"),
-    ("ABExperiment", [("spec.strategy.steps", [])], "spec.strategy.steps"),
     # spec.recommendation: at least one input from a forecast, none given twice, a horizon on the grid
     (
         "ForecastTask",
@@ -289,6 +288,108 @@ INVALID: list[tuple[str, list[tuple[str, Any]], str]] = [
     ),
     ("ModelLibrary", [("spec.limits", {"maxCasesMib": 0})], "spec.limits.maxCasesMib"),
     ("ModelLibrary", [("spec.store", {"uri": "gs://libraries/"})], "spec.store.uri"),
+    ("ABExperiment", [("spec.strategy.steps", [{"weight": 50}, {"weight": 10}])], "spec.strategy.steps"),
+    (
+        "ABExperiment",
+        [
+            (
+                "spec.variants",
+                [{"name": f"v{i}", "modelVersion": f"m{i}", "weight": w} for i, w in enumerate((50, 25, 25))],
+            )
+        ],
+        "spec.variants",
+    ),
+    (
+        "ABExperiment",
+        [
+            ("spec.strategy", {"type": "bandit", "bandit": {"floor": 50}}),
+            ("spec.variants.0.weight", 40),
+            (
+                "spec.variants",
+                [{"name": f"v{i}", "modelVersion": f"m{i}", "weight": w} for i, w in enumerate((40, 30, 30))],
+            ),
+        ],
+        "spec.strategy.bandit.floor",
+    ),
+    (
+        "ABExperiment",
+        [("spec.strategy.type", "fixed"), ("spec.variants.0.weight", 0), ("spec.variants.1.weight", 100)],
+        "spec.variants",
+    ),
+    (
+        "ABExperiment",
+        [
+            (
+                "spec.primaryMetric",
+                {
+                    "name": "latency",
+                    "builtin": "latency",
+                    "goal": "maximize",
+                    "minimumDetectableEffect": 0.01,
+                },
+            )
+        ],
+        "spec.primaryMetric.goal",
+    ),
+    (
+        "ABExperiment",
+        [("spec.primaryMetric", {"name": "latency", "builtin": "latency", "goal": "minimize"})],
+        "spec.primaryMetric.minimumDetectableEffect",
+    ),
+    (
+        "ABExperiment",
+        [("spec.primaryMetric", {"name": "accuracy", "builtin": "accuracy", "minimumDetectableEffect": 2})],
+        "spec.primaryMetric.minimumDetectableEffect",
+    ),
+    (
+        "ABExperiment",
+        [
+            (
+                "spec.primaryMetric",
+                {
+                    "name": "accuracy",
+                    "builtin": "accuracy",
+                    "rate": {"successes": {"metric": "ok_total"}, "trials": {"metric": "all_total"}},
+                },
+            )
+        ],
+        "spec.primaryMetric",
+    ),
+    (
+        "ABExperiment",
+        [("spec.guardMetrics", [{"name": "errors", "builtin": "errorRate", "max": 0.05, "min": 0.01}])],
+        "spec.guardMetrics[0].min",
+    ),
+    (
+        "ABExperiment",
+        [("spec.guardMetrics", [{"name": "errors", "builtin": "errorRate"}])],
+        "spec.guardMetrics[0]",
+    ),
+    (
+        "ABExperiment",
+        [
+            (
+                "spec.guardMetrics",
+                [
+                    {
+                        "name": "speed",
+                        "moments": {
+                            "count": {"metric": "c"},
+                            "sum": {"metric": "s"},
+                            "sumOfSquares": {"metric": "q"},
+                        },
+                        "margin": 0.1,
+                    }
+                ],
+            )
+        ],
+        "spec.guardMetrics[0].goal",
+    ),
+    (
+        "ABExperiment",
+        [("spec.guardMetrics", [{"name": "accuracy", "builtin": "accuracy", "min": 0.5}])],
+        "spec.guardMetrics",
+    ),
 ]
 
 
@@ -391,17 +492,19 @@ REFUSED: dict[str, list[tuple[str, list[tuple[str, Any]], str]]] = {
             [*FORECAST_TRAINING, ("spec.dataset", {"promql": {**PROMQL, "query": "  "}})],
             "spec.dataset.promql.query",
         ),
-        ("ABExperiment", [("spec.primaryMetric.query", "  ")], "spec.primaryMetric.query"),
         (
             "ABExperiment",
-            [("spec.primaryMetric.query", "sum(rate(correct_total[5m]))")],
-            "spec.primaryMetric.query",
+            [
+                (
+                    "spec.primaryMetric",
+                    {"name": "accuracy", "rate": {"successes": {"metric": "  "}, "trials": {"metric": "t"}}},
+                )
+            ],
+            "spec.primaryMetric.rate.successes.metric",
         ),
-        (
-            "ABExperiment",
-            [("spec.guardMetrics.0.query", "histogram_quantile(0.99, x)")],
-            "spec.guardMetrics[0].query",
-        ),
+        # A metric without its counters: the placeholder of where the numbers come from is missing.
+        ("ABExperiment", [("spec.primaryMetric", {"name": "accuracy"})], "spec.primaryMetric"),
+        ("ABExperiment", [("spec.guardMetrics", [{"name": "p99", "max": 0.2}])], "spec.guardMetrics[0]"),
         ("ABExperiment", [("spec.primaryMetric.name", " ")], "spec.primaryMetric.name"),
         ("ClassifierService", [("spec.prompt", "   ")], "spec.prompt"),
         ("ClassifierService", [("spec.prompt", "Classify this photo. Answer with one key.")], "spec.prompt"),
@@ -443,8 +546,8 @@ REFUSED: dict[str, list[tuple[str, list[tuple[str, Any]], str]]] = {
                 (
                     "spec.guardMetrics",
                     [
-                        {"name": "p99", "query": "a($variant)", "max": 1},
-                        {"name": "p99", "query": "b($variant)", "max": 2},
+                        {"name": "p99", "builtin": "latency", "margin": 0.1},
+                        {"name": "p99", "builtin": "errorRate", "max": 0.01},
                     ],
                 )
             ],
@@ -465,6 +568,19 @@ REFUSED: dict[str, list[tuple[str, list[tuple[str, Any]], str]]] = {
         ),
     ],
     "label names Prometheus reserves": [
+        (
+            "ABExperiment",
+            [("spec.prometheus", {"selector": [{"label": "__name__", "value": "up"}]})],
+            "spec.prometheus.selector[0].label",
+        ),
+        (
+            "ABExperiment",
+            [
+                ("spec.guardMetrics.0", {"name": "errors", "builtin": "errorRate", "max": 0.01}),
+                ("spec.prometheus", {"selector": [{"label": "variant", "value": "control"}]}),
+            ],
+            "spec.prometheus.selector[0].label",
+        ),
         ("ForecastTask", [("spec.source.groupBy", ["__name__"])], "spec.source.groupBy"),
         ("ForecastTask", [("spec.source.groupBy", ["cluster", "__meta_pod"])], "spec.source.groupBy"),
         (
@@ -520,6 +636,7 @@ REFUSED: dict[str, list[tuple[str, list[tuple[str, Any]], str]]] = {
             "spec.artifact.uri",
         ),
         ("ModelVersion", [("spec.artifact.store.uri", "gs://foresight-models/")], "spec.artifact.store.uri"),
+        ("ABExperiment", [("spec.prometheus", {"url": "file:///etc/prometheus"})], "spec.prometheus.url"),
         (
             "ModelLibrary",
             [("spec.source", {"s3": "s3://libraries/../secret.tar.gz"}), ("spec.sha256", SHA)],
@@ -574,6 +691,8 @@ REFUSED: dict[str, list[tuple[str, list[tuple[str, Any]], str]]] = {
 }
 ADMISSION_ONLY = {
     # needs two fields at once: a CEL rule of the CRD, evaluated by the API server and `foresight validate`
+    ("ABExperiment", "spec.primaryMetric", "'name': 'accuracy'}"),
+    ("ABExperiment", "spec.guardMetrics[0]", "'p99'"),
     ("ForecastTask", "spec.output.horizons", "90m"),
     ("ForecastTask", "spec.source.lookback", "minHistoryPoints"),
     ("TrainingJob", "spec.dataset.promql.lookback", "72h"),
@@ -594,9 +713,9 @@ CLASS_KINDS = {
         "ClassifierService",
     },
     "duplicates in lists that are sets": set(SHORT_NAMES) - {"ModelLibrary"},
-    "label names Prometheus reserves": {"ForecastTask", "TrainingJob"},
+    "label names Prometheus reserves": {"ForecastTask", "TrainingJob", "ABExperiment"},
     "non-positive sizes": {"ModelVersion", "TrainingJob", "ForecastTask", "ClassifierService"},
-    "paths and URIs with `..` or an unsupported scheme": set(SHORT_NAMES) - {"ABExperiment"},
+    "paths and URIs with `..` or an unsupported scheme": set(SHORT_NAMES),
     "hyperparameters that must be numbers": {"TrainingJob", "ForecastTask"},
 }
 REFUSED_CASES = [(cls, *case) for cls, cases in REFUSED.items() for case in cases]

@@ -257,3 +257,84 @@ def test_application_syncs_the_manifests_path_automatically() -> None:
     policy = app["spec"]["syncPolicy"]
     assert policy["automated"] == {"prune": True, "selfHeal": True}
     assert "ServerSideApply=true" in policy["syncOptions"]
+
+
+# --- ABExperiment: the statuses the controller writes, from real decisions -----------------------
+
+
+def _experiment_health(truth: dict[str, Any], intervals: int = 40, **spec: Any) -> tuple[str, dict[str, str]]:
+    """Run the analysis on a synthetic stream until it decides (or ``intervals``), build the status as
+    the controller does, and ask the health check; returns (phase, health)."""
+    from datetime import UTC, datetime, timedelta
+
+    from foresight.api.abexperiment import ABExperimentSpec
+    from foresight.experiment.policy import analyse
+    from foresight.experiment.simulation import CounterSimulator, VariantTruth
+    from foresight.experiment.spec import experiment_config
+    from foresight.experiment.state import Observation
+    from foresight_operator.builders.abexperiment import experiment_status
+
+    body = {
+        "service": "photo-classifier",
+        "variants": [
+            {"name": "control", "modelVersion": "v1", "weight": 50},
+            {"name": "candidate", "modelVersion": "v2", "weight": 50},
+        ],
+        "primaryMetric": {"name": "accuracy", "builtin": "accuracy", "minimumDetectableEffect": 0.05},
+        "guardMetrics": [{"name": "errors", "builtin": "errorRate", "max": 0.05}],
+        "minSamples": 100,
+        "analysisInterval": "1m",
+        **spec,
+    }
+    parsed = ABExperimentSpec.model_validate(body)
+    config = experiment_config(parsed, name="team-a/demo")
+    truths = {"control": VariantTruth(accuracy=0.7), "candidate": VariantTruth(**truth)}
+    sim = CounterSimulator(truths, 20, 60, seed=4)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    state, weights = None, {"control": 50, "candidate": 50}
+    for i in range(1, intervals + 1):
+        seen = sim.step(weights)  # the simulator's keys -> this experiment's metric names
+        observation = Observation(
+            metrics={"accuracy": seen.of("accuracy"), "errors": seen.of("error-rate")}, traffic=seen.traffic
+        )
+        decision = analyse(config, state, observation, t0 + timedelta(minutes=i))
+        state, weights = decision.state, decision.weights
+        if decision.state.finished_action is not None or decision.winner is not None:
+            break
+    current = {"metadata": {"generation": 3}, "status": {}}
+    status = experiment_status(
+        current, parsed, decision, now=t0, next_analysis=None, state_blob={}, namespace="team-a", name="demo"
+    )
+    obj = resource("ABExperiment", spec=body, status=status)
+    return str(status["phase"]), run_health("ABExperiment", obj)
+
+
+def test_an_experiment_collecting_is_progressing() -> None:
+    phase, health = _experiment_health({"accuracy": 0.7}, intervals=2)
+    assert (phase, health["status"]) == ("Running", "Progressing")
+    assert health["message"].startswith("collecting")
+
+
+def test_an_experiment_with_a_decision_is_healthy() -> None:
+    phase, health = _experiment_health({"accuracy": 0.95}, autoPromote=True)
+    assert (phase, health["status"]) == ("Promoted", "Healthy")
+    assert "candidate beats control" in health["message"]
+    phase, health = _experiment_health({"accuracy": 0.95})
+    assert (phase, health["status"]) == ("WinnerFound", "Healthy")
+
+
+def test_a_rolled_back_experiment_is_degraded() -> None:
+    phase, health = _experiment_health({"accuracy": 0.7, "error_rate": 0.5})
+    assert (phase, health["status"]) == ("RolledBack", "Degraded")
+    assert "guard errors on candidate" in health["message"]
+
+
+def test_an_experiment_waiting_for_its_variants_is_progressing_and_a_missing_service_degraded() -> None:
+    waiting = run_health(
+        "ABExperiment", resource("ABExperiment", status=ready("False", "VariantsNotLoaded", "rolling"))
+    )
+    assert waiting["status"] == "Progressing"
+    missing = run_health(
+        "ABExperiment", resource("ABExperiment", status=ready("False", "ServiceNotFound", "no svc"))
+    )
+    assert missing["status"] == "Degraded"

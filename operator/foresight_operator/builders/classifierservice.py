@@ -17,13 +17,19 @@ Choices worth knowing:
 - The Deployment carries the SHA-256 of the spec the operator wants (:func:`~.deployment.stamp_spec_hash`);
   the handler patches it only when that differs, so repeated reconciles make no writes and do not
   fight server-side defaults. With autoscaling the replica count belongs to the HPA and is left out.
+- Under an ABExperiment (:class:`ExperimentServing`) the pods load every variant's ONNX file (their
+  claims mounted read-only under :data:`VARIANT_MODEL_DIR`), the config lists the variants, and the
+  routing ConfigMap (written by the experiment's controller) is mounted at
+  :data:`~foresight.contract.experiment.ROUTING_DIR`, optional, so a pod starts before the first
+  split is written. The variants are in the config, so a new set of variants rolls the pods; the
+  weights are only in the routing file, which the pods re-read, so a new split does not.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,8 +41,10 @@ from foresight.contract.classifier import (
     AUTH_TOKEN_ENV,
     HEALTH_PATH,
     REDIS_PASSWORD_ENV,
+    VariantSource,
     classifier_config_from_spec,
 )
+from foresight.contract.experiment import ROUTING_DIR, routing_configmap_name
 
 from ..reconcile import child_name
 from .configmap import build_configmap
@@ -50,10 +58,15 @@ __all__ = [
     "CONFIG_FILE",
     "CONFIG_HASH_ANNOTATION",
     "MODEL_DIR",
+    "VARIANTS_ANNOTATION",
+    "VARIANT_MODEL_DIR",
     "ClassifierChildren",
+    "ExperimentServing",
     "OnnxModel",
+    "VariantModel",
     "build_classifier_children",
     "classifier_names",
+    "variants_annotation",
 ]
 
 Obj = dict[str, Any]
@@ -66,6 +79,11 @@ BIND_HOST_ANNOTATION = "foresight.dev/bind-host"
 """On the ClassifierService: the address the server binds (default ``0.0.0.0``). For single-host
 setups such as the test kubelet, whose pods are processes sharing the host's network."""
 CONFIG_HASH_ANNOTATION = "foresight.dev/config-sha256"
+VARIANT_MODEL_DIR = "/var/lib/foresight/variants"
+"""Where the claims holding an experiment's variant models are mounted (one directory per claim)."""
+VARIANTS_ANNOTATION = "foresight.dev/variants"
+"""On the pod template: ``<namespace>/<experiment>:<variant>,<variant>...`` the pods load (the
+experiment's controller waits for a rollout with every variant before it starts the clock)."""
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -75,6 +93,32 @@ class OnnxModel:
 
     claim: str
     path: str
+
+
+@dataclass(frozen=True)
+class VariantModel:
+    """One variant of an experiment over the service: its name, ModelVersion and ONNX file."""
+
+    name: str
+    model_version: str
+    model: OnnxModel
+
+
+@dataclass(frozen=True)
+class ExperimentServing:
+    """The ABExperiment whose variants the pods load (``experiment`` is ``<namespace>/<name>``)."""
+
+    experiment: str
+    variants: tuple[VariantModel, ...]
+    """In the experiment's order: the control first."""
+
+    def annotation(self) -> str:
+        return variants_annotation(self.experiment, [v.name for v in self.variants])
+
+
+def variants_annotation(experiment: str, variants: Sequence[str]) -> str:
+    """The pod template's :data:`VARIANTS_ANNOTATION`: ``<namespace>/<experiment>:<v1>,<v2>``."""
+    return f"{experiment}:" + ",".join(variants)
 
 
 @dataclass(frozen=True)
@@ -132,6 +176,40 @@ def _volumes(
     return volumes, f"{MODEL_DIR}/{onnx_model.path.lstrip('/')}"
 
 
+def _experiment_volumes(
+    service: str, experiment: ExperimentServing, backend_model: OnnxModel | None
+) -> tuple[list[Volume], dict[str, str]]:
+    """The variants' claims (the backend's reused) and the routing ConfigMap; each variant's model path."""
+    volumes: list[Volume] = []
+    mounted: dict[str, str] = {}  # claim -> mount path
+    if backend_model is not None:
+        mounted[backend_model.claim] = MODEL_DIR
+    paths: dict[str, str] = {}
+    for variant in experiment.variants:
+        claim = variant.model.claim
+        if claim not in mounted:
+            mounted[claim] = f"{VARIANT_MODEL_DIR}/{claim}"
+            volumes.append(
+                Volume(
+                    name=f"variant-models-{len(volumes)}",
+                    mount_path=mounted[claim],
+                    claim=claim,
+                    read_only=True,
+                )
+            )
+        paths[variant.name] = f"{mounted[claim]}/{variant.model.path.lstrip('/')}"
+    volumes.append(
+        Volume(
+            name="routing",
+            mount_path=ROUTING_DIR,
+            config_map=routing_configmap_name(service),
+            read_only=True,
+            optional=True,
+        )
+    )
+    return volumes, paths
+
+
 def _secret_env(spec: ClassifierServiceSpec) -> dict[str, SecretKeyRef]:
     """The variables the pods fill from Secrets; the config file names them, never the values."""
     secret_env: dict[str, SecretKeyRef] = {}
@@ -154,6 +232,7 @@ def _deployment(
     volumes: list[Volume],
     secret_env: dict[str, SecretKeyRef],
     config_text: str,
+    variants: str | None = None,
 ) -> Obj:
     replicas = spec.autoscaling.min_replicas if spec.autoscaling is not None else spec.replicas
     deployment = build_deployment(
@@ -185,6 +264,8 @@ def _deployment(
     template["metadata"]["annotations"] = {
         CONFIG_HASH_ANNOTATION: hashlib.sha256(config_text.encode()).hexdigest()
     }
+    if variants is not None:
+        template["metadata"]["annotations"][VARIANTS_ANNOTATION] = variants
     stamp_spec_hash(deployment, without_replicas=spec.autoscaling is not None)
     return deployment
 
@@ -237,11 +318,20 @@ def build_classifier_children(
     default_image: str,
     bind_host: str = "0.0.0.0",
     onnx_model: OnnxModel | None = None,
+    experiment: ExperimentServing | None = None,
 ) -> ClassifierChildren:
     """The children of ClassifierService ``namespace/name``; ``labels`` go on all of them (and are the
-    pods' selector). ``onnx_model`` is required with ``backend.type onnx``."""
+    pods' selector). ``onnx_model`` is required with ``backend.type onnx``; ``experiment``: the
+    ABExperiment whose variants the pods serve too."""
     names = classifier_names(name)
     volumes, model_path = _volumes(spec, names, onnx_model)
+    variants: list[VariantSource] = []
+    if experiment is not None:
+        # The experiment's variants, the control first, each on its ModelVersion's ONNX file; the
+        # split is read from the routing ConfigMap's mount (the contract's default file).
+        more, paths = _experiment_volumes(name, experiment, onnx_model)
+        volumes += more
+        variants = [VariantSource(v.name, onnx_model_path=paths[v.name]) for v in experiment.variants]
     config = classifier_config_from_spec(
         spec,
         namespace=namespace,
@@ -249,10 +339,10 @@ def build_classifier_children(
         sqlite_path=SQLITE_FILE,  # relative to the working directory, the claim's mount
         host=bind_host,
         onnx_model_path=model_path,
+        variants=variants,
     )
-    config_text = yaml.safe_dump(
-        config.model_dump(by_alias=True, mode="json", exclude_none=True), sort_keys=True, allow_unicode=True
-    )
+    document = config.model_dump(by_alias=True, mode="json", exclude_none=True)
+    config_text = yaml.safe_dump(document, sort_keys=True, allow_unicode=True)
     secret_env = _secret_env(spec)
     deployment = _deployment(
         spec,
@@ -263,6 +353,7 @@ def build_classifier_children(
         volumes=volumes,
         secret_env=secret_env,
         config_text=config_text,
+        variants=experiment.annotation() if experiment is not None else None,
     )
     return ClassifierChildren(
         names=names,

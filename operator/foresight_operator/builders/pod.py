@@ -40,10 +40,15 @@ class Volume:
     claim: str | None = None
     empty_dir: bool = False
     read_only: bool = False
+    optional: bool = False
+    """A ConfigMap that may be missing (the pod starts without the files, and gets them when it appears)."""
 
     def source(self) -> Obj:
         if self.config_map is not None:
-            return {"configMap": {"name": self.config_map}}
+            cm: Obj = {"name": self.config_map}
+            if self.optional:
+                cm["optional"] = True
+            return {"configMap": cm}
         if self.claim is not None:
             return {"persistentVolumeClaim": {"claimName": self.claim}}
         if self.empty_dir:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .accepting import register_accepting
+from .abexperiment import register_abexperiment
 from .classifierservice import register_classifierservice
 from .context import HandlerContext
 from .forecasttask import register_forecasttask
@@ -22,4 +22,4 @@ def register_all(registry: Any, ctx: HandlerContext) -> None:
     register_classifierservice(registry, ctx)
     register_modelversion(registry, ctx)
     register_modellibrary(registry, ctx)
-    register_accepting(registry, ctx)
+    register_abexperiment(registry, ctx)

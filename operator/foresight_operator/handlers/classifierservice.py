@@ -28,8 +28,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlparse
 
+from foresight.api.abexperiment import AB_EXPERIMENT, ABExperimentSpec
 from foresight.api.classifierservice import (
     CLASSIFIER_SERVICE,
     ClassifierPhase,
@@ -38,18 +38,22 @@ from foresight.api.classifierservice import (
 )
 from foresight.api.meta import GROUP, VERSION, ConditionType, Reason
 from foresight.contract.classifier import STATS_PATH
+from foresight.contract.experiment import routing_configmap_name
 from foresight.kube import CONFIGMAPS, DEPLOYMENTS, PODS, SECRETS, SERVICES, KubeApiError, ResourceRef
 
+from ..builders.abexperiment import read_routing, routing_owner
 from ..builders.classifierservice import (
     BIND_HOST_ANNOTATION,
     ClassifierChildren,
+    ExperimentServing,
     OnnxModel,
+    VariantModel,
     build_classifier_children,
     classifier_names,
 )
 from ..reconcile import (
+    AB_EXPERIMENTS,
     CLASSIFIER_SERVICES,
-    MODEL_VERSIONS,
     ReconcileError,
     SpecError,
     WaitError,
@@ -65,6 +69,7 @@ from ..reconcile.updates import configmap_update, deployment_update, replace_spe
 from .children import make_child, watch_children
 from .common import guarded, on_spec, parse_spec, wait_for_secrets, write_and_report_status
 from .context import HandlerContext
+from .onnx_artifacts import resolve_onnx_artifact
 
 __all__ = [
     "STATS_INTERVAL",
@@ -109,50 +114,41 @@ def _onnx_model(ctx: HandlerContext, namespace: str, spec: ClassifierServiceSpec
         return None
     if spec.backend.onnx is None:
         raise SpecError("backend.type onnx needs backend.onnx.modelVersion", field="backend.onnx")
-    mv_name = spec.backend.onnx.model_version
-    mv = ctx.kube.get(MODEL_VERSIONS, mv_name, namespace)
-    if mv is None:
-        raise WaitError(
-            f"ModelVersion {namespace}/{mv_name} not found: create it "
-            "(or fix spec.backend.onnx.modelVersion); "
-            "the ClassifierService starts once it is Ready with an ONNX artifact",
-            reason=ClassifierReason.MODEL_VERSION_NOT_READY,
-            delay=max(ctx.settings.retry_delay, 5.0),
+    return resolve_onnx_artifact(
+        ctx,
+        namespace,
+        spec.backend.onnx.model_version,
+        field="spec.backend.onnx.modelVersion",
+        waiting="the ClassifierService is deployed",
+    )
+
+
+def experiment_serving(ctx: HandlerContext, namespace: str, name: str) -> ExperimentServing | None:
+    """The ABExperiment whose variants the service's pods load: the one routing it
+    (:func:`~foresight_operator.builders.abexperiment.routing_owner`), once every variant's
+    ModelVersion has a mountable ONNX file. Until then ``None``: the service serves its own model,
+    and the experiment's status says what is missing."""
+    incumbent = read_routing(ctx.kube.get(CONFIGMAPS, routing_configmap_name(name), namespace))
+    owner = routing_owner(ctx.kube.list(AB_EXPERIMENTS, namespace), name, incumbent)
+    if owner is None:
+        return None
+    experiment = f"{namespace}/{owner['metadata']['name']}"
+    try:
+        spec = ABExperimentSpec.model_validate(owner.get("spec") or {})
+        variants = tuple(
+            VariantModel(
+                name=v.name,
+                model_version=v.model_version,
+                model=resolve_onnx_artifact(
+                    ctx, namespace, v.model_version, field="the experiment", waiting="the variants load"
+                ),
+            )
+            for v in spec.variants
         )
-    mstatus = mv.get("status") or {}
-    ready = find_condition(mstatus.get("conditions"), ConditionType.READY)
-    uri = (mstatus.get("onnx") or {}).get("uri")
-    mspec = mv.get("spec") or {}
-    if not uri and mspec.get("framework") == "onnx":
-        uri = (mspec.get("artifact") or {}).get("uri")
-    if ready is None or ready.get("status") != "True":
-        why = f" ({ready.get('reason')})" if ready is not None and ready.get("reason") else ""
-        raise WaitError(
-            f"ModelVersion {namespace}/{mv_name} is not Ready yet{why}; waiting: the ClassifierService "
-            "is deployed once it is Ready with an ONNX artifact (its status.onnx.uri, or spec.artifact.uri "
-            "with framework onnx)",
-            reason=ClassifierReason.MODEL_VERSION_NOT_READY,
-            delay=max(ctx.settings.retry_delay, 5.0),
-        )
-    if not uri:
-        # Ready is final for this spec: the verify Job already ran (and exported, when asked to), so
-        # waiting would not bring an ONNX file.
-        raise WaitError(
-            f"ModelVersion {namespace}/{mv_name} is Ready but has no ONNX artifact (framework "
-            f"{mspec.get('framework') or 'torch'}, no status.onnx): set spec.optimize.onnx: true on it "
-            "(torch models) so it is exported, or name a ModelVersion with framework onnx",
-            reason=ClassifierReason.UNSUPPORTED_ARTIFACT,
-            delay=max(ctx.settings.retry_delay, 60.0),
-        )
-    parsed = urlparse(str(uri))
-    if parsed.scheme != "pvc" or not parsed.netloc or not parsed.path.strip("/"):
-        raise WaitError(
-            f"ModelVersion {namespace}/{mv_name}'s ONNX artifact {uri} is not on a PVC: serving pods mount "
-            "pvc://<claim>/<path> artifacts only; optimise it to a PVC store",
-            reason=ClassifierReason.UNSUPPORTED_ARTIFACT,
-            delay=max(ctx.settings.retry_delay, 60.0),
-        )
-    return OnnxModel(claim=parsed.netloc, path=parsed.path.lstrip("/"))
+    except (ValueError, WaitError) as exc:  # the experiment's own status says what to fix
+        log.info("ClassifierService %s/%s: variants of %s not loaded: %s", namespace, name, experiment, exc)
+        return None
+    return ExperimentServing(experiment=experiment, variants=variants)
 
 
 def plan(ctx: HandlerContext, body: Mapping[str, Any]) -> ClassifierChildren:
@@ -170,6 +166,7 @@ def plan(ctx: HandlerContext, body: Mapping[str, Any]) -> ClassifierChildren:
             default_image=ctx.settings.runtime_image,
             bind_host=annotations.get(BIND_HOST_ANNOTATION) or "0.0.0.0",
             onnx_model=_onnx_model(ctx, ns, spec),
+            experiment=experiment_serving(ctx, ns, name),
         )
     except ValueError as exc:  # a combination the CRD's rules should have rejected
         raise SpecError(str(exc)) from exc
@@ -469,3 +466,32 @@ def register_classifierservice(
         handler_id="classifierservice-deployment-events",
         on_change=on_deployment_change,
     )
+    kopf.on.event(
+        GROUP, VERSION, AB_EXPERIMENT.plural, registry=registry, id="classifierservice-experiments"
+    )(_experiment_watcher(ctx))
+
+
+def _experiment_watcher(ctx: HandlerContext) -> Callable[..., None]:
+    """An ABExperiment naming a service appeared, changed its variants, or went: reconcile the service
+    (it loads or drops the variants) at once instead of at its next timer tick."""
+    seen: dict[str, str] = {}
+
+    def on_event(body: Any, type: str | None, logger: Any, **_: Any) -> None:
+        meta, spec = body.get("metadata") or {}, body.get("spec") or {}
+        uid, service = str(meta.get("uid")), spec.get("service")
+        key = json.dumps([service, spec.get("variants"), bool(meta.get("deletionTimestamp"))], sort_keys=True)
+        if type == "DELETED":
+            seen.pop(uid, None)
+        elif seen.get(uid) == key:
+            return  # a status write: nothing the service loads changed
+        else:
+            seen[uid] = key
+        current = ctx.kube.get(CLASSIFIER_SERVICES, str(service), meta.get("namespace")) if service else None
+        if current is None or current["metadata"].get("deletionTimestamp"):
+            return
+        try:
+            reconcile(ctx, current)
+        except (ReconcileError, KubeApiError) as exc:  # the service's own handlers report it
+            logger.debug(f"ClassifierService {service} after ABExperiment {meta.get('name')} {type}: {exc}")
+
+    return on_event

@@ -10,6 +10,7 @@ from .conditions import find_condition, format_time, parse_time, set_condition
 from .errors import ReconcileError, SpecError, WaitError
 from .jobs import JOB_NAME_LABEL, JobState, job_pods, job_state, pods_worth_reading, true_condition
 from .kinds import (
+    AB_EXPERIMENTS,
     CLASSIFIER_SERVICES,
     FORECAST_TASKS,
     MODEL_LIBRARIES,
@@ -30,6 +31,7 @@ from .secrets import require_secrets
 from .status import StatusWrite, merge_diff, write_status
 
 __all__ = [
+    "AB_EXPERIMENTS",
     "CLASSIFIER_SERVICES",
     "FORECAST_TASKS",
     "JOB_NAME_LABEL",

@@ -1,12 +1,13 @@
 """The API resources of Foresight's own kinds, for the Kubernetes client (one reference per kind).
 
-Every handler that reads or writes a ForecastTask, TrainingJob, ModelVersion or ClassifierService
-(its own, or another kind's, as a ClassifierService reads its ModelVersion) uses these.
+Every handler that reads or writes one of them (its own, or another kind's, as a ClassifierService
+reads its ModelVersion and the ABExperiments naming it) uses these.
 """
 
 from __future__ import annotations
 
 from foresight.api import (
+    AB_EXPERIMENT,
     CLASSIFIER_SERVICE,
     FORECAST_TASK,
     MODEL_LIBRARY,
@@ -18,6 +19,7 @@ from foresight.api.meta import API_VERSION
 from foresight.kube import ResourceRef
 
 __all__ = [
+    "AB_EXPERIMENTS",
     "CLASSIFIER_SERVICES",
     "FORECAST_TASKS",
     "MODEL_LIBRARIES",
@@ -32,6 +34,7 @@ def kind_ref(info: KindInfo) -> ResourceRef:
     return ResourceRef(API_VERSION, info.plural, info.kind)
 
 
+AB_EXPERIMENTS = kind_ref(AB_EXPERIMENT)
 FORECAST_TASKS = kind_ref(FORECAST_TASK)
 TRAINING_JOBS = kind_ref(TRAINING_JOB)
 MODEL_VERSIONS = kind_ref(MODEL_VERSION)

@@ -1,5 +1,5 @@
 """The subcommands beyond the API tools: ``run`` / ``demo``, ``serve``, ``train``, ``models`` /
-``model-job``, ``library`` / ``recommend``, and the operator's ``operator``.
+``model-job``, ``library`` / ``recommend``, ``ab``, and the operator's ``operator``.
 
 One module per top-level command, named after it, each exposing ``add_parser(subparsers) -> None``.
 This package is the layer between the CLI root (:mod:`foresight.cli`) and the packages that do
@@ -16,7 +16,7 @@ import argparse
 import importlib
 from collections.abc import Callable
 
-from . import library, models, run, serve, train
+from . import ab, library, models, run, serve, train
 
 __all__ = ["OPERATOR_COMMAND_MODULE", "SUBCOMMANDS", "SubParsers"]
 
@@ -52,6 +52,7 @@ def _adders() -> list[Callable[[SubParsers], None]]:
         train.add_parser,  # foresight train
         models.add_parser,  # foresight models ..., foresight model-job
         library.add_parser,  # foresight library ..., foresight recommend
+        ab.add_parser,  # foresight ab status | promote | simulate
     ]
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .ab import add_simulation_options
+
 __all__ = ["add_parser"]
 
 
@@ -50,6 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     _add_classifierservice_options(p)
     _add_trainingjob_options(p)
+    add_simulation_options(p)
     p.set_defaults(func=_run)
 
     d = subparsers.add_parser(
@@ -175,9 +178,30 @@ def _run(args: argparse.Namespace) -> int:
 
         if is_classifier_service_file(args.filename):
             return main_serve_local(args)
+        if _is_kind(args.filename, "ABExperiment"):
+            from foresight.run.ab_simulate import main_simulate
+
+            return main_simulate(args)
     from foresight.run.local import main_run
 
     return main_run(args)
+
+
+def _is_kind(path: str, kind: str) -> bool:
+    """Whether the first ``foresight.dev`` resource of ``path`` is a ``kind`` (False when unreadable:
+    the runner it falls through to says why)."""
+    if path == "-":
+        return False
+    from foresight.api.documents import DocumentError, load_documents
+
+    try:
+        docs = load_documents(path)
+    except DocumentError:
+        return False
+    ours = [
+        d for d in docs if isinstance(d, dict) and str(d.get("apiVersion", "")).startswith("foresight.dev/")
+    ]
+    return bool(ours) and ours[0].get("kind") == kind
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import requests
 
-from foresight.timeseries import rfc3339
+from foresight.api.formatting import rfc3339
 
 from .errors import PrometheusResponseError, PrometheusUnavailable, PromQLError
 

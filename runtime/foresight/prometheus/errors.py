@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from foresight.timeseries import rfc3339, series_text
+from foresight.api.formatting import rfc3339, series_text
 
 __all__ = [
     "DuplicateSeriesError",

@@ -231,3 +231,60 @@ def test_child_names_are_valid_service_names() -> None:
         n = classifier_names(odd)
         assert n.service[0].isalpha() and len(n.service) <= 63 and "." not in n.service, n
         assert len(n.config_map) <= 63 and len(n.claim) <= 63
+
+
+# --- under an ABExperiment: every variant loaded, the routing mounted ------------------------------
+
+
+def test_an_experiments_variants_are_mounted_and_listed_and_the_routing_is_optional() -> None:
+    from foresight_operator.builders.classifierservice import (
+        VARIANTS_ANNOTATION,
+        ExperimentServing,
+        VariantModel,
+    )
+
+    spec = copy.deepcopy(EXAMPLE["spec"])
+    spec["backend"] = {"type": "onnx", "onnx": {"modelVersion": "net-v1"}}
+    experiment = ExperimentServing(
+        experiment="photos/v2-vs-v1",
+        variants=(
+            VariantModel("control", "net-v1", OnnxModel(claim="models", path="net/1/model.onnx")),
+            VariantModel("candidate", "net-v2", OnnxModel(claim="exports", path="net/2/model.onnx")),
+        ),
+    )
+    plain = build(spec, onnx_model=OnnxModel(claim="models", path="net/1/model.onnx"))
+    children = build(
+        spec, onnx_model=OnnxModel(claim="models", path="net/1/model.onnx"), experiment=experiment
+    )
+    pod = children.deployment["spec"]["template"]
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    # The backend's claim is mounted once; the other claim once more, read-only; the routing optional.
+    assert volumes["model"]["persistentVolumeClaim"]["claimName"] == "models"
+    assert volumes["variant-models-0"]["persistentVolumeClaim"]["claimName"] == "exports"
+    assert volumes["routing"]["configMap"] == {"name": "photo-classifier-routing", "optional": True}
+    mounts = {m["name"]: m for m in container(children)["volumeMounts"]}
+    assert (
+        mounts["routing"]["mountPath"] == "/etc/foresight/routing" and mounts["routing"]["readOnly"] is True
+    )
+    assert mounts["variant-models-0"] == {
+        "name": "variant-models-0",
+        "mountPath": "/var/lib/foresight/variants/exports",
+        "readOnly": True,
+    }
+    assert pod["metadata"]["annotations"][VARIANTS_ANNOTATION] == "photos/v2-vs-v1:control,candidate"
+    (text,) = children.config_map["data"].values()
+    config = yaml.safe_load(text)
+    assert [(v["name"], v["backend"]["onnx"]["modelPath"]) for v in config["variants"]] == [
+        ("control", "/var/lib/foresight/models/net/1/model.onnx"),
+        ("candidate", "/var/lib/foresight/variants/exports/net/2/model.onnx"),
+    ]
+    assert config["routing"]["file"] == "/etc/foresight/routing/routing.json"
+    # A new set of variants rolls the pods (the config's hash is in the template); without one, the
+    # service's children are what they were before experiments existed.
+    annotations = pod["metadata"]["annotations"]
+    assert (
+        annotations[CONFIG_HASH_ANNOTATION]
+        != plain.deployment["spec"]["template"]["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
+    )
+    assert VARIANTS_ANNOTATION not in plain.deployment["spec"]["template"]["metadata"]["annotations"]
+    assert not yaml.safe_load(next(iter(plain.config_map["data"].values()))).get("variants")

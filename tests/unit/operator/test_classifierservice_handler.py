@@ -378,6 +378,8 @@ def test_a_model_version_without_a_mountable_onnx_artifact_is_unsupported(
     ("framework", "uri", "onnx_uri", "claim", "path"),
     [
         ("onnx", "pvc://models/photo-net/1/model.onnx", None, "models", "photo-net/1/model.onnx"),
+        # A model directory as training publishes it (with its manifest): the ONNX file is model.onnx.
+        ("onnx", "pvc://models/photo-net/1", None, "models", "photo-net/1/model.onnx"),
         (
             "torch",
             "s3://models/photo-net/1/model.pt",
@@ -386,7 +388,7 @@ def test_a_model_version_without_a_mountable_onnx_artifact_is_unsupported(
             "photo-net/1/model.onnx",
         ),
     ],
-    ids=["framework-onnx", "onnx-export"],
+    ids=["framework-onnx", "framework-onnx-directory", "onnx-export"],
 )
 def test_a_ready_onnx_artifact_on_a_pvc_is_mounted_where_the_service_reads_it(
     cluster: Cluster,

@@ -241,16 +241,24 @@ def test_training_plan_on_s3_passes_endpoint_and_secret_refs_not_values() -> Non
         # One pod, one S3 endpoint and one Secret: a dataset store that differs is refused, not
         # silently replaced by the artifacts' settings.
         (
-            {"dataset": {"uri": "s3://data/panel.npz", "store": {"endpoint": "other:9000",
-                                                                  "credentialsSecret": "s3"}},
-             "artifacts": {"uri": "s3://models/", "endpoint": "minio:9000", "credentialsSecret": "s3"}},
+            {
+                "dataset": {
+                    "uri": "s3://data/panel.npz",
+                    "store": {"endpoint": "other:9000", "credentialsSecret": "s3"},
+                },
+                "artifacts": {"uri": "s3://models/", "endpoint": "minio:9000", "credentialsSecret": "s3"},
+            },
             "InvalidSpec",
             "one S3 endpoint",
         ),
         (
-            {"dataset": {"uri": "s3://data/panel.npz", "store": {"endpoint": "minio:9000",
-                                                                  "credentialsSecret": "reader"}},
-             "artifacts": {"uri": "s3://models/", "endpoint": "minio:9000", "credentialsSecret": "s3"}},
+            {
+                "dataset": {
+                    "uri": "s3://data/panel.npz",
+                    "store": {"endpoint": "minio:9000", "credentialsSecret": "reader"},
+                },
+                "artifacts": {"uri": "s3://models/", "endpoint": "minio:9000", "credentialsSecret": "s3"},
+            },
             "InvalidSpec",
             "one Secret that can read the dataset",
         ),
