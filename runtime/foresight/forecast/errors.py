@@ -35,6 +35,7 @@ __all__ = [
     "BacktestHistoryError",
     "Failure",
     "ForecastRunError",
+    "OutputTooLargeError",
     "describe_failure",
     "failure_of",
 ]
@@ -46,6 +47,10 @@ class ForecastRunError(Exception):
 
 class BacktestHistoryError(ForecastRunError):
     """Too little history for the backtest folds of the horizon the task asks for."""
+
+
+class OutputTooLargeError(ForecastRunError):
+    """The task's forecasts are too many for its output mode (the message says what to do)."""
 
 
 class Failure(NamedTuple):
@@ -70,6 +75,7 @@ FAILURES: Mapping[type[Exception], Failure] = MappingProxyType({
     # error                           reason                      retryable  message ("{error}")
     ForecastRunError:         Failure(_R.RUN_FAILED,              False),
     BacktestHistoryError:     Failure(_R.INSUFFICIENT_HISTORY,    False),
+    OutputTooLargeError:      Failure(_R.OUTPUT_TOO_LARGE,        False),
     # reading the history: bad input
     PromQLError:              Failure(_R.PROMQL_ERROR,            False),
     NoSeriesError:            Failure(_R.NO_SERIES,               False),

@@ -84,6 +84,9 @@ class RunResult:
     exposition: bytes = b""
     backtest_results: dict[str, BacktestResult] = field(default_factory=dict)
     """Per-fold backtests of this run (empty on predict-only runs)."""
+    sharding: dict[str, Any] = field(default_factory=dict)
+    """A sharded run's plan or shard fields of the result message (``stage``, ``planId``,
+    ``shard``, ``readQueries``...: :class:`~foresight.contract.forecast.ForecastRunResult`)."""
 
     def __post_init__(self) -> None:
         self.reason = str(self.reason)  # a ForecastReason member prints as its plain value
@@ -111,6 +114,7 @@ class RunResult:
             "pushed": self.pushed,
             "expositionUri": self.exposition_uri,
             "warnings": self.warnings,
+            **self.sharding,
         }
         return {k: v for k, v in doc.items() if v is not None}
 
