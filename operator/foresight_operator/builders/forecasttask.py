@@ -68,6 +68,7 @@ __all__ = [
     "parse_annotations",
     "public_artifact_uri",
     "run_job_name",
+    "run_suffix",
     "secret_refs",
     "task_document",
 ]
@@ -109,10 +110,14 @@ def _stamp(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y%m%dt%H%M%S")
 
 
+def run_suffix(run: ForecastRun) -> str:
+    """``<kind>-<yyyymmddthhmmss>[-r<attempt>]``: what names a run's Jobs after their task."""
+    return f"{run.kind}-{_stamp(run.scheduled)}" + (f"-r{run.attempt}" if run.attempt > 1 else "")
+
+
 def run_job_name(task: str, run: ForecastRun) -> str:
     """``<task>-<kind>-<yyyymmddthhmmss>[-r<attempt>]``, cut and hashed to 63 characters."""
-    suffix = f"{run.kind}-{_stamp(run.scheduled)}" + (f"-r{run.attempt}" if run.attempt > 1 else "")
-    return child_name(task, suffix)
+    return child_name(task, run_suffix(run))
 
 
 def config_map_name(task: str) -> str:

@@ -64,6 +64,7 @@ BAD_INPUT_REASONS: frozenset[str] = frozenset(
         ForecastReason.INSUFFICIENT_HISTORY,
         ForecastReason.TOO_MANY_SERIES,
         ForecastReason.OUTPUT_TOO_LARGE,
+        ForecastReason.READ_BUDGET_EXCEEDED,
         ForecastReason.UNSUPPORTED_KIND,
         Reason.INVALID_SPEC,
     }

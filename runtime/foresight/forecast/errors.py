@@ -36,6 +36,7 @@ __all__ = [
     "Failure",
     "ForecastRunError",
     "OutputTooLargeError",
+    "ReadBudgetError",
     "describe_failure",
     "failure_of",
 ]
@@ -51,6 +52,10 @@ class BacktestHistoryError(ForecastRunError):
 
 class OutputTooLargeError(ForecastRunError):
     """The task's forecasts are too many for its output mode (the message says what to do)."""
+
+
+class ReadBudgetError(ForecastRunError):
+    """The history cannot be read within ``source.readBudget`` (the message says what to do)."""
 
 
 class Failure(NamedTuple):
@@ -76,6 +81,7 @@ FAILURES: Mapping[type[Exception], Failure] = MappingProxyType({
     ForecastRunError:         Failure(_R.RUN_FAILED,              False),
     BacktestHistoryError:     Failure(_R.INSUFFICIENT_HISTORY,    False),
     OutputTooLargeError:      Failure(_R.OUTPUT_TOO_LARGE,        False),
+    ReadBudgetError:          Failure(_R.READ_BUDGET_EXCEEDED,    False),
     # reading the history: bad input
     PromQLError:              Failure(_R.PROMQL_ERROR,            False),
     NoSeriesError:            Failure(_R.NO_SERIES,               False),

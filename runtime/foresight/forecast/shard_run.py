@@ -42,7 +42,7 @@ from foresight.prometheus.errors import NoSeriesError, TooManySeriesError
 from foresight.prometheus.read_budget import ReadBudget
 
 from . import persistence
-from .errors import ForecastRunError, OutputTooLargeError, describe_failure, failure_of
+from .errors import ForecastRunError, OutputTooLargeError, ReadBudgetError, describe_failure, failure_of
 from .ingest import ingest
 from .pipeline import Publisher, RemoteWriter, RunMode, needs_training, plan_run, run_forecast_task
 from .result import RunEvent, RunProgress, RunResult
@@ -139,13 +139,13 @@ class _PlanStep:
             raise OutputTooLargeError(verdict.message)
         if verdict.level == "warn":
             self.warnings.append(verdict.message)
-        heaviest = max(p.weight for p in listing.series)
-        if heaviest > self.budget.samples_per_query:
-            self.warnings.append(
-                f"{ForecastReason.READ_BUDGET_EXCEEDED}: one forecast series merges {heaviest:,} raw "
-                f"series, more than source.readBudget.samplesPerQuery ({self.budget.samples_per_query:,}) "
-                "at a single point: its reads go over the budget; aggregate it in a recording rule, add "
-                "groupBy labels or raise samplesPerQuery"
+        heaviest = max(listing.series, key=lambda p: p.weight)
+        if heaviest.weight > self.budget.samples_per_query:
+            raise ReadBudgetError(
+                f"the forecast series {heaviest.labels} merges {heaviest.weight:,} raw series, more than "
+                f"source.readBudget.samplesPerQuery ({self.budget.samples_per_query:,}) at a single point, "
+                "so no query for it can stay within the budget: aggregate it in a recording rule, add "
+                "groupBy labels, or raise samplesPerQuery (at most Prometheus' query.max-samples)"
             )
         plan = make_plan(
             listing, run_id=self.run_id, parallelism=spec.parallelism, query=src.query,

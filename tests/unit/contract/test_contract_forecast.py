@@ -162,9 +162,9 @@ def test_a_shard_pushes_its_own_group_and_stale_groups_are_those_no_shard_replac
 
 def test_plan_and_shard_results_read_back_field_for_field() -> None:
     plan = RunResult("Ready", "Planned", "24 series planned in 3 shards", mode="train", series_count=24)
-    plan.sharding = {"stage": "plan", "planId": "q-train-x", "planPrefix": "forecasttasks/sre/q/plans/q-train-x",
-                     "shardSeries": [9, 7, 8], "shardMode": "train", "readQueries": 2, "readSamples": 1900,
-                     "readMaxSamples": 1000, "readOverBudget": 0}  # fmt: skip
+    plan.sharding = {"stage": "plan", "planId": "q-train-x", "shardSeries": [9, 7, 8], "shardMode": "train",
+                     "planPrefix": "forecasttasks/sre/q/plans/q-train-x", "readQueries": 2,
+                     "readSamples": 1900, "readMaxSamples": 1000, "readOverBudget": 0}  # fmt: skip
     written = plan.as_message()
     h = read_run_result(
         finished_job(ok=True), [pod_with(written.termination_message(), 0)], kind="train", now=T0

@@ -142,5 +142,5 @@ def test_auto_in_a_shard_backtests_the_fold_network_and_trains_only_statistical_
 
 def test_a_network_the_plan_did_not_train_is_a_clear_error() -> None:
     maker = SharedNetworks(lambda: {})
-    with pytest.raises(RuntimeError, match="trained no network for \\['gru'\\].*train run"):
+    with pytest.raises(RuntimeError, match=r"trained no network for \['gru'\].*train run"):
         maker.task_model(spec(type="gru"))

@@ -2,7 +2,8 @@
 
 create / resume / spec update reconcile; a timer every ``tick`` seconds reconciles only when a run
 is under way or due (:meth:`~.controller.ForecastTaskController.due`, no API call otherwise);
-every finished run Job reconciles its task at once; deletion cleans up (:mod:`.deletion`).
+every finished run Job reconciles its task at once, and so does every change of a running shards'
+Job (a shard done or failed: status follows per shard); deletion cleans up (:mod:`.deletion`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from foresight.api.meta import GROUP, VERSION
 from foresight.kube import JOBS
 
 from ...builders.forecasttask import KIND
+from ...builders.forecasttask_shards import stage_of
 from ...reconcile import FORECAST_TASKS, JobState, job_state
 from ..children import watch_children
 from ..common import guarded, on_spec
@@ -68,7 +70,7 @@ def register_forecasttask(
     kopf.on.delete(GROUP, VERSION, plural, registry=registry, id="cleanup")(on_delete)
 
     def on_run_change(namespace: str, owner: str, _type: str | None, job: Any) -> None:
-        if job_state(job) is JobState.RUNNING:
+        if job_state(job) is JobState.RUNNING and stage_of(job) != "shards":
             return  # only a finished run changes the task (the timer catches up otherwise)
         task = ctx.kube.get(FORECAST_TASKS, owner, namespace)
         if task is not None:
