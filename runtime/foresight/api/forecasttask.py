@@ -539,7 +539,7 @@ class ShardStatus(ApiModel):
 
 
 class ShardsStatus(ApiModel):
-    """The shards of the last (or the running) sharded run: counts, not label sets."""
+    """The shards of one sharded run: counts, not label sets."""
 
     plan_id: str | None = Field(default=None, description="planId: the plan the shards ran.")
     job: str | None = Field(default=None, description="job: the Indexed Job of the shards.")
@@ -591,8 +591,13 @@ class ForecastTaskStatus(StatusBase):
     )
     shards: ShardsStatus | None = Field(
         default=None,
-        description="shards: a sharded run's shards (spec.parallelism > 1): counts, series per shard, "
-        "progress; absent for single-pod runs.",
+        description="shards: the last finished sharded run's shards (spec.parallelism > 1): counts, series "
+        "per shard, each shard's outcome; absent once a single-pod run has finished.",
+    )
+    active_shards: ShardsStatus | None = Field(
+        default=None,
+        description="activeShards: the shards of the sharded run under way, as they go (`planning` while "
+        "its plan pod runs); absent when no sharded run is under way.",
     )
 
 
@@ -604,6 +609,7 @@ FORECAST_TASK = KindInfo(
         column("Series", ".status.seriesCount", "integer"),
         column("Model", ".status.model"),
         column("Shards", ".status.shards.progress", priority=1),
+        column("Active-Shards", ".status.activeShards.progress", priority=1),
         column("Last-Predict", ".status.lastPredictTime", "date"),
         column("Next-Run", ".status.nextRunTime", "date", priority=1),
     ),

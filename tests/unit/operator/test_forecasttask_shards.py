@@ -366,7 +366,7 @@ def test_a_sharded_task_plans_then_runs_its_shards_and_reports_each(
     assert plan_job["metadata"]["labels"]["foresight.dev/run-stage"] == "plan"
     task = cluster.api.get(FT, "disk", NS)
     assert task["status"]["activeRun"] == plan_job["metadata"]["name"]
-    assert task["status"]["shards"]["progress"] == "planning"
+    assert task["status"]["activeShards"]["progress"] == "planning"
 
     result = {**PLAN, "planId": plan_job["metadata"]["name"]}
     finish(cluster, plan_job, [pod(0, result, 0)], {"conditions": [{"type": "Complete", "status": "True"}]})
@@ -386,7 +386,7 @@ def test_a_sharded_task_plans_then_runs_its_shards_and_reports_each(
     # One shard done, one under way: status follows per shard.
     finish(cluster, shards, [pod(0, shard_result(0, 12), 0)], {"completedIndexes": "0", "active": 2})
     controller.reconcile(cluster.api.get(FT, "disk", NS))
-    progress = cluster.api.get(FT, "disk", NS)["status"]["shards"]
+    progress = cluster.api.get(FT, "disk", NS)["status"]["activeShards"]
     assert (progress["succeeded"], progress["running"], progress["progress"]) == (1, 2, "1/3")
     assert [i["phase"] for i in progress["items"]] == ["Succeeded", "Pending", "Pending"]
 
@@ -413,6 +413,7 @@ def test_a_sharded_task_plans_then_runs_its_shards_and_reports_each(
     )
     assert status["seriesCount"] == 20 and status["shards"]["progress"] == "2/3 (1 failed)"
     assert status["shards"]["planId"] == plan_job["metadata"]["name"] and "activeRun" not in status
+    assert "activeShards" not in status
     assert status["modelVersion"]  # the plan's networks became a ModelVersion
     assert ("Warning", "ForecastsWritten") in {(t, r) for t, r, _ in events}
 

@@ -292,7 +292,7 @@ class ForecastTaskController:
         return True
 
     def _shards_progress(self, run: _Pass) -> Obj | None:
-        """``status.shards`` of the sharded run under way: its plan, or its shards' progress."""
+        """``status.activeShards`` of the sharded run under way: its plan, or its shards' progress."""
         if run.active is None:
             return None
         job = next((j for j in run.jobs if j["metadata"]["name"] == run.active[0]), None)

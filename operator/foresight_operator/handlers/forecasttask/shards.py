@@ -13,7 +13,7 @@ is what the controller needs on top of a single-pod run:
   ``status.shards``. Some shards failed: the run succeeded (its other shards wrote their
   forecasts) and the report says which failed, so status turns ``Degraded``; all failed: the run
   failed as its shards did (bad input blocks the task, an outage is retried);
-- :func:`shards_progress`: ``status.shards`` of a run under way.
+- :func:`shards_progress`: ``status.activeShards`` of a run under way.
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ def _summary(job: Mapping[str, Any], plan: ForecastRunResult | None, items: Sequ
 
 
 def shards_progress(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Obj:
-    """``status.shards`` of a shards' Job under way (or finished)."""
+    """``status.activeShards`` of a shards' Job under way."""
     plan = plan_result_of(job)
     items, _, _ = _shard_items(job, pods, plan)
     return {k: v for k, v in _summary(job, plan, items).items() if v is not None}

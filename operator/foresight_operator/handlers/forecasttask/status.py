@@ -4,8 +4,9 @@
 version in use, last train / predict times), how they went (``Ready`` with the last run's reason,
 ``Degraded`` after ``degraded_after`` failed runs in a row, ``consecutiveFailures``) and what
 happens next (``phase``, ``Progressing``, ``activeRun``, ``nextRunTime``). A sharded run adds
-``shards`` (per-shard progress while it runs, the outcome after); when some of its shards failed
-the run still succeeded and the task is ``Degraded`` (reason ``ShardsFailed``), not failed.
+``activeShards`` (per-shard progress while it runs) and ``shards`` (each shard's outcome once it
+has finished, kept while the next run goes); when some of its shards failed the run still
+succeeded and the task is ``Degraded`` (reason ``ShardsFailed``), not failed.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def _fold_shards(status: Obj, conds: _Conditions, h: Harvest) -> None:
     """``status.shards`` of a sharded run, and ``Degraded`` while some of its shards fail."""
     if h.shards is None:
         status.pop("shards", None)  # a single-pod run: nothing sharded to report any more
+        status.pop("activeShards", None)
         return
     status["shards"] = h.shards
     if h.outcome is Outcome.SUCCEEDED and h.shards.get("failed"):
@@ -168,7 +170,7 @@ def task_status(
     ``model_versions`` maps each harvested run that trained to the ModelVersion of its model, or
     ``None`` when it registered none (only baselines chosen): ``status.modelVersion`` follows
     the model in use, and predict-only runs keep using the last one. ``shards`` is the progress of
-    the sharded run under way (``status.shards`` until it finishes).
+    the sharded run under way (``status.activeShards``).
     """
     status: Obj = dict(current)
     conds = _Conditions(status.get("conditions"), generation, now)
@@ -182,7 +184,9 @@ def task_status(
             _fold_failure(status, conds, h, degraded_after)
         _fold_shards(status, conds, h)
     if shards is not None:
-        status["shards"] = dict(shards)
+        status["activeShards"] = dict(shards)
+    else:
+        status.pop("activeShards", None)
     _fold_next(status, conds, active, plan, started_why)
     if find_condition(conds.list, ConditionType.READY) is None:
         conds.set(ConditionType.READY, "False", Reason.PENDING, "no run has finished yet")
