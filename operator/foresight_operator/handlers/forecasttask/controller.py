@@ -63,6 +63,7 @@ from .shards import read_plan_job, read_sharded_run, shards_progress, start_shar
 from .sizing import newly_warned, output_verdict
 from .status import task_status
 from .trained_models import register_model_version
+from .wakeups import Wakeups
 
 __all__ = ["ForecastTaskController"]
 
@@ -117,6 +118,12 @@ class ForecastTaskController:
             base=timedelta(seconds=max(1.0, ctx.settings.retry_delay)), cap=timedelta(minutes=10)
         )
         self.late_after = late_after
+        self.wakeups: Wakeups | None = None
+        """Told when each task is next due (:mod:`.wakeups`); ``None``: nobody wakes tasks (tests)."""
+        self.min_wait = timedelta(seconds=5)
+        """The shortest wait before a task whose next run is already due is looked at again."""
+        self.active_recheck = timedelta(minutes=1)
+        """With a run under way, look again after this at the latest (its Job events do it sooner)."""
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -127,6 +134,8 @@ class ForecastTaskController:
     def forget(self, namespace: str, name: str) -> None:
         with self._guard:
             self._locks.pop((namespace, name), None)
+        if self.wakeups is not None:
+            self.wakeups.forget(namespace, name)
         self.metrics.record(namespace, name, None, 0)
         self.ctx.metrics.record_status(KIND, namespace, name, None)
 
@@ -273,7 +282,9 @@ class ForecastTaskController:
                 shards=progress,
             )
 
-        result = write_status(self.ctx.kube, FORECAST_TASKS, run.namespace, run.name, compute)
+        result = write_status(
+            self.ctx.kube, FORECAST_TASKS, run.namespace, run.name, compute, current=run.body
+        )
         if result is None:
             return False
         for h in run.harvests:
@@ -289,7 +300,18 @@ class ForecastTaskController:
             self.ctx.post_event(result.body, "Warning", ConditionType.DEGRADED, str(degraded.get("message")))
         self.ctx.metrics.record_status(KIND, run.namespace, run.name, result.new)
         self.metrics.record(run.namespace, run.name, result.new, plan.queued)
+        if self.wakeups is not None:
+            self.wakeups.at(run.namespace, run.name, self.next_wake(run.now, result.new))
         return True
+
+    def next_wake(self, now: datetime, status: Mapping[str, Any]) -> datetime | None:
+        """When the task needs a reconcile that no event will trigger: its next run (not sooner than
+        ``min_wait``: one already due waits out its backoff); with a run under way, whose end is an
+        event, ``active_recheck`` (a safety net for events lost); ``None`` when nothing is scheduled."""
+        if status.get("activeRun"):
+            return now + self.active_recheck
+        nxt = parse_time(status.get("nextRunTime"))
+        return None if nxt is None else max(nxt, now + self.min_wait)
 
     def _shards_progress(self, run: _Pass) -> Obj | None:
         """``status.activeShards`` of the sharded run under way: its plan, or its shards' progress."""
@@ -308,17 +330,6 @@ class ForecastTaskController:
     def ensure_model_version(self, body: Mapping[str, Any], spec: ForecastTaskSpec, h: Harvest) -> str | None:
         """Make the ModelVersion of the model a training run saved; its name, or ``None`` if none."""
         return register_model_version(self.ctx, body, spec, h)
-
-    def due(self, body: Mapping[str, Any], now: datetime) -> bool:
-        """Whether the timer should reconcile (no API call when nothing is running or due)."""
-        status = body.get("status") or {}
-        meta = body.get("metadata") or {}
-        if status.get("activeRun"):
-            return True
-        if status.get("observedGeneration") != meta.get("generation"):
-            return True
-        nxt = parse_time(status.get("nextRunTime"))
-        return nxt is not None and nxt <= now
 
     def on_delete(self, body: Mapping[str, Any], retry: int) -> None:
         """Stop the task's runs and delete its Pushgateway group (:mod:`.deletion`), then forget it."""
