@@ -434,3 +434,55 @@ def test_an_output_too_big_for_the_pushgateway_is_refused_with_what_to_do(
     assert "OutputLarge" not in {r for _, r, _ in events[before:]}  # once, not every reconcile
     apply(cluster, "scraped", limits={"maxSeries": 200_000}, output={"mode": "scrape", "horizons": ["1h"]})
     controller.reconcile(cluster.api.get(FT, "scraped", NS))  # one endpoint per shard: no limit here
+
+
+# --- scrape mode, one endpoint per shard ------------------------------------------------------------
+
+
+def test_a_sharded_scrape_task_is_served_by_a_statefulset_pod_per_shard() -> None:
+    from foresight_operator.builders.forecasttask import build_scrape_children
+
+    spec = make_spec(output={"mode": "scrape", "horizons": ["1h"]})
+    children = build_scrape_children(spec, name="disk", namespace=NS, default_image="rt:1")
+    assert children.deployment is None and children.statefulset is not None
+    sts = children.statefulset
+    assert (sts["kind"], sts["metadata"]["name"]) == ("StatefulSet", "disk-forecasts")
+    assert (sts["spec"]["replicas"], sts["spec"]["serviceName"], sts["spec"]["podManagementPolicy"]) == (
+        3,
+        "disk-forecasts",
+        "Parallel",
+    )
+    template = sts["spec"]["template"]
+    assert template["metadata"]["annotations"]["prometheus.io/scrape"] == "true"  # role: pod discovery
+    c = template["spec"]["containers"][0]
+    assert c["command"][-2:] == ["--shard", "$(POD_NAME)"]
+    assert {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in c["env"]
+    assert sts["spec"]["selector"]["matchLabels"] == children.service["spec"]["selector"]
+    assert children.service["metadata"]["annotations"]["prometheus.io/port"] == "8080"
+    single = build_scrape_children(
+        make_spec(output={"mode": "scrape", "horizons": ["1h"]}, parallelism=1),
+        name="disk",
+        namespace=NS,
+        default_image="rt:1",
+    )
+    assert single.statefulset is None and single.deployment is not None
+
+
+def test_parallelism_crossing_one_swaps_the_deployment_for_a_statefulset_and_back(
+    cluster: Cluster, controller: ForecastTaskController, events: Events
+) -> None:
+    apply(cluster, "disk", output={"mode": "scrape", "horizons": ["1h"]}, parallelism=1)
+    controller.reconcile(cluster.api.get(FT, "disk", NS))
+    assert [d["metadata"]["name"] for d in cluster.api.list("apps/v1/deployments", NS)] == ["disk-forecasts"]
+    cluster.api.patch(FT, "disk", {"spec": {"parallelism": 3}}, NS)
+    controller.reconcile(cluster.api.get(FT, "disk", NS))
+    assert cluster.api.list("apps/v1/deployments", NS) == []
+    (sts,) = cluster.api.list("apps/v1/statefulsets", NS)
+    assert sts["spec"]["replicas"] == 3 and sts["metadata"]["ownerReferences"][0]["kind"] == "ForecastTask"
+    assert "DeploymentDeleted" in {reason for _, reason, _ in events}
+    cluster.api.patch(FT, "disk", {"spec": {"parallelism": 4}}, NS)
+    controller.reconcile(cluster.api.get(FT, "disk", NS))
+    assert cluster.api.get("apps/v1/statefulsets", "disk-forecasts", NS)["spec"]["replicas"] == 4
+    cluster.api.patch(FT, "disk", {"spec": {"output": {"mode": "pushgateway"}}}, NS)
+    controller.reconcile(cluster.api.get(FT, "disk", NS))
+    assert cluster.api.list("apps/v1/statefulsets", NS) == [] and cluster.api.list("v1/services", NS) == []
