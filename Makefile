@@ -48,22 +48,23 @@ run: install ## the main job: forecast the embedded storage-quota data set local
 	@$(MAKE) --no-print-directory system-deps DEB_PACKAGES="prometheus prometheus-pushgateway"
 	$(FORESIGHT) demo
 
-lint: install ## ruff, import-linter's layer contracts (pyproject.toml), mypy
-	$(VENV)/bin/ruff check runtime operator tests bench
+lint: install ## ruff, import-linter's layer contracts (pyproject.toml), mypy; docs/*.py included
+	$(VENV)/bin/ruff check runtime operator tests bench docs
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/ruff format --check runtime/foresight/api runtime/foresight/cli.py
 	$(VENV)/bin/mypy
 
 format: install ## apply ruff's fixes and formatting
-	$(VENV)/bin/ruff check --fix runtime operator tests bench
-	$(VENV)/bin/ruff format runtime operator tests bench
+	$(VENV)/bin/ruff check --fix runtime operator tests bench docs
+	$(VENV)/bin/ruff format runtime operator tests bench docs
 
 test: install system-deps ## lint, then the whole suite (unit, integration with real servers, e2e)
 	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest $(PYTEST_ARGS) tests
 
-test-unit: install ## only the unit tests (seconds)
-	$(PY) -m pytest $(PYTEST_ARGS) tests/unit
+test-unit: install ## only the unit tests (~2.5 min of CPU; ends with the ten slowest tests and its wall time)
+	@start=$$(date +%s); $(PY) -m pytest $(PYTEST_ARGS) --durations=10 tests/unit; rc=$$?; \
+	echo "make test-unit: $$(( $$(date +%s) - start )) s wall (exit $$rc)"; exit $$rc
 
 test-e2e: install ## only the end-to-end tests (operator + emulator + test kubelet + kubectl)
 	$(PY) -m pytest $(PYTEST_ARGS) -m e2e tests/e2e

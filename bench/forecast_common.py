@@ -71,6 +71,32 @@ def load_groups(quick: bool = False) -> dict[str, Panel]:
     return groups
 
 
+NAB_GROUPS = {"nab_aws": "realAWSCloudwatch", "nab_tweets": "realTweets", "nab_known_cause": "realKnownCause"}
+"""NAB folders of real infrastructure series, by group name."""
+
+
+def load_nab(root: Path, min_days: int = 13) -> dict[str, Panel]:
+    """Hourly panels of the real series in a checkout of numenta/NAB (``root`` holds ``data/``).
+
+    Each group's series are cut to the length of its shortest one of at least ``min_days`` days
+    (their most recent part), so they share one grid; the 5-minute values are averaged per hour.
+    """
+    groups: dict[str, Panel] = {}
+    for name, folder in NAB_GROUPS.items():
+        series = []
+        for path in sorted((root / "data" / folder).glob("*.csv")):
+            df = pd.read_csv(path)
+            s = _hourly(df, "timestamp", "value", "mean")
+            if len(s) >= min_days * 24:
+                series.append((path.stem, s.to_numpy(dtype=np.float64)))
+        if not series:
+            continue
+        n = min(len(v) for _, v in series)
+        groups[name] = Panel(start=0, step=3600, keys=[{"series": k} for k, _ in series],
+                             values=np.array([v[-n:] for _, v in series]))  # fmt: skip
+    return groups
+
+
 def table(rows: list[dict[str, Any]], cols: list[str]) -> str:
     def fmt(v: Any) -> str:
         return f"{v:.3f}" if isinstance(v, float) else str(v)

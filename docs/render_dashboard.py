@@ -30,7 +30,7 @@ import numpy as np
 import yaml
 from foresight.api.durations import duration_seconds
 from foresight.api.forecasttask import ForecastTaskSpec
-from foresight.forecast import metrics
+from foresight.forecast import accuracy
 from foresight.forecast.backtest import backtest
 from foresight.forecast.models.base import get_model
 from foresight.forecast.synthetic import make_storage_dataset
@@ -111,7 +111,7 @@ def _backtest_errors(panel: Any, horizon: int, horizons: list[str]) -> list[Back
         result = backtest(panel, functools.partial(get_model, name), horizon, folds=3)
         for text in horizons:
             h = duration_seconds(text) // STEP
-            mase = metrics.mase(result.actual[:, :, h - 1], result.point[:, :, h - 1], result.scale)
+            mase = accuracy.mase(result.actual[:, :, h - 1], result.point[:, :, h - 1], result.scale)
             out.append(BacktestError(name, "mase", text, float(np.nanmean(mase))))
     return out
 

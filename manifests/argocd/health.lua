@@ -7,6 +7,8 @@
 --   no status yet, or metadata.generation newer than status.observedGeneration -> Progressing
 --   spec.suspend or spec.runPolicy.suspend is true                            -> Suspended
 --   condition Ready=True                                                      -> Healthy
+--   condition Degraded=True                                                   -> Degraded
+--   status.phase Retrying (a temporary failure, retried with backoff)         -> Progressing
 --   condition Ready=False with an in-progress reason (Pending, Running...)    -> Progressing
 --   condition Ready=False with any other reason                               -> Degraded
 --   no Ready condition, or Ready=Unknown                                      -> Progressing
@@ -22,6 +24,8 @@ local inProgressReasons = {
   Predicting = true,
   Verifying = true,
   Fetching = true,
+  Withdrawing = true,
+  Waiting = true,
   CollectingSamples = true,
   DeploymentNotReady = true,
   ModelVersionNotReady = true,
@@ -101,6 +105,19 @@ end
 if ready.status == "True" then
   hs.status = "Healthy"
   hs.message = describe(ready, "Ready")
+  return hs
+end
+
+local degraded = findCondition(status, "Degraded")
+if ready.status == "False" and degraded ~= nil and degraded.status == "True" then
+  hs.status = "Degraded"
+  hs.message = describe(degraded, "Degraded")
+  return hs
+end
+
+if ready.status == "False" and status.phase == "Retrying" then
+  hs.status = "Progressing"
+  hs.message = describe(ready, "Retrying")
   return hs
 end
 

@@ -16,6 +16,7 @@ from typing import Any
 
 __all__ = [
     "CONFIGMAPS",
+    "CRDS",
     "DEPLOYMENTS",
     "JOBS",
     "PODS",
@@ -25,6 +26,7 @@ __all__ = [
     "KubeApiError",
     "KubeClient",
     "ResourceRef",
+    "connect",
 ]
 
 Obj = dict[str, Any]
@@ -55,6 +57,9 @@ PODS = ResourceRef("v1", "pods", "Pod")
 JOBS = ResourceRef("batch/v1", "jobs", "Job")
 DEPLOYMENTS = ResourceRef("apps/v1", "deployments", "Deployment")
 STATEFULSETS = ResourceRef("apps/v1", "statefulsets", "StatefulSet")
+CRDS = ResourceRef("apiextensions.k8s.io/v1", "customresourcedefinitions", "CustomResourceDefinition")
+"""Getting one by name tells whether the cluster serves a kind (KubeRay's RayJob, the Prometheus
+Operator's PrometheusRule)."""
 
 
 class KubeApiError(Exception):
@@ -214,3 +219,38 @@ class KubeClient:
         except KubeApiError as exc:
             if not exc.not_found:
                 raise
+
+
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def connect(
+    kubeconfig: str | None = None, context: str | None = None, *, user_agent: str = "foresight"
+) -> tuple[KubeClient, str]:
+    """``(client, default namespace)`` for a command run by a person or in a pod.
+
+    With neither ``kubeconfig`` nor ``context``: in-cluster (the pod's service account and namespace)
+    when running in a pod, else ``$KUBECONFIG`` / ``~/.kube/config``; with either, that kubeconfig and
+    context. The default namespace is the context's (``default`` when it names none).
+    """
+    import kubernetes
+
+    namespace = "default"
+    try:
+        if kubeconfig is not None or context is not None:
+            raise kubernetes.config.ConfigException("a kubeconfig was asked for")
+        kubernetes.config.load_incluster_config()
+        try:
+            with open(SERVICE_ACCOUNT_NAMESPACE) as fh:
+                namespace = fh.read().strip() or namespace
+        except OSError:
+            pass
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config(config_file=kubeconfig, context=context)
+        contexts, active = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)
+        if context is not None:
+            active = next((c for c in contexts if c.get("name") == context), active)
+        namespace = ((active or {}).get("context") or {}).get("namespace") or namespace
+    api = kubernetes.client.ApiClient()
+    api.user_agent = user_agent
+    return KubeClient(api), namespace

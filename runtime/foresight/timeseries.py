@@ -9,19 +9,33 @@ be developed and tested apart.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 
-__all__ = ["FloatArray", "Forecast", "Panel", "finite_or_none"]
+__all__ = ["FloatArray", "Forecast", "Panel", "finite_or_none", "rfc3339", "series_text"]
 
 
 def finite_or_none(x: float) -> float | None:
     """``x`` as a float, or ``None`` for NaN and infinities (JSON has neither; ``null`` parses)."""
     return float(x) if math.isfinite(x) else None
+
+
+def rfc3339(seconds: float) -> str:
+    """Unix ``seconds`` as an RFC 3339 UTC time (``2026-03-01T06:00:00Z``): how times appear in
+    messages, status and tables, never as raw epoch seconds."""
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def series_text(key: Mapping[str, str]) -> str:
+    """A series as messages and tables name it: ``user=alice,cluster=east`` (``{}`` when it has no
+    labels: everything merged into one series)."""
+    return ",".join(f"{k}={v}" for k, v in key.items()) or "{}"
 
 
 @dataclass
@@ -117,3 +131,17 @@ class Forecast:
     @property
     def horizon(self) -> int:
         return int(self.point.shape[1])
+
+    def select(self, rows: npt.ArrayLike) -> Forecast:
+        """The forecast restricted to some series (by index or boolean mask), as :meth:`Panel.select`."""
+        idx = np.arange(len(self.keys))[np.asarray(rows)]
+        return Forecast(
+            origin=self.origin,
+            step=self.step,
+            keys=[self.keys[i] for i in idx],
+            point=self.point[idx],
+            lower=self.lower[idx],
+            upper=self.upper[idx],
+            model=[self.model[i] for i in idx],
+            level=self.level,
+        )

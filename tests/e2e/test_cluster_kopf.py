@@ -6,7 +6,6 @@ import os
 import pathlib
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +15,7 @@ import yaml
 from tests.cluster.emulator import Cluster
 from tests.cluster.kubectl import Kubectl
 from tests.cluster.samples import CRD, widget
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -106,10 +106,12 @@ def test_kopf_operator_handles_create_update_delete(
     )
 
     # kopf posts its events from a background queue: wait for them to arrive.
-    deadline = time.monotonic() + 30
-    while not any("created" in e["message"] and "succeeded" in e["message"] for e in events_of("w1")):
-        assert time.monotonic() < deadline, (events_of("w1"), operator.read_text())
-        time.sleep(0.1)
+    wait_for(
+        lambda: any("created" in e["message"] and "succeeded" in e["message"] for e in events_of("w1")),
+        lambda: f"kopf's events of w1 (have {events_of('w1')}; operator log: {operator.read_text()})",
+        timeout=30,
+        interval=0.1,
+    )
     described = kubectl("describe", "wd", "w1").check().stdout
     assert "Accepted" in described and "widget accepted" in described
 

@@ -11,7 +11,9 @@ say); then one ``kubectl apply -f examples/`` and:
   S3 credentials only as Secret references; the classifier TrainingJob a one-pod Job with its
   run policy; the distillation TrainingJob waits (TeacherNotFound) for its teacher ModelVersion;
 - the ModelVersion gets its verify Job; the ClassifierService its Deployment, Service, ConfigMap
-  and cache PVC; ModelLibrary and ABExperiment are accepted;
+  and cache PVC; each ModelLibrary with its source at hand gets its fetch Job (an s3 source's
+  credentials as Secret references), the ConfigMap one waits for its ConfigMap saying how to make
+  it; the ABExperiment is accepted;
 - ``kubectl get foresight -A`` lists all of them, and ``kubectl delete -f examples/`` removes every
   resource and, by garbage collection, every child.
 """
@@ -47,6 +49,7 @@ CHILD_TYPES = (
 SECRETS = {
     ("ml-platform", "foresight-s3"): {"accessKey": "example-access", "secretKey": "example-secret-value"},
     ("photos", "dashscope"): {"api-key": "sk-example-placeholder"},
+    ("ml-platform", "library-reader"): {"accessKey": "example-reader", "secretKey": "example-reader-secret"},
 }
 Obj = dict[str, Any]
 
@@ -120,12 +123,15 @@ def test_kubectl_apply_of_every_example_gets_its_children_and_delete_removes_the
     by_name = {d["metadata"]["name"]: d for d in docs}
 
     # ForecastTasks: the first run's Job with the task's resources; the GPU task on its GPU nodes.
-    _, found = wait_children(by_name["storage-quota"], {"batch/v1/jobs": 1, "v1/configmaps": 1})
+    # Next to the task's ConfigMap: its rules file (no Prometheus Operator here) and its dashboard.
+    _, found = wait_children(by_name["storage-quota"], {"batch/v1/jobs": 1, "v1/configmaps": 3})
     (job,) = found["batch/v1/jobs"]
     container = pod_spec(job)["containers"][0]
     assert container["command"][:2] == ["foresight", "run"]
     assert container["resources"]["requests"] == {"cpu": "2", "memory": "4Gi"}
-    task_yaml = next(iter(found["v1/configmaps"][0]["data"].values()))
+    maps = {cm["metadata"]["name"]: cm for cm in found["v1/configmaps"]}
+    assert set(maps) == {"storage-quota-task", "storage-quota-rules", "storage-quota-dashboard"}
+    task_yaml = next(iter(maps["storage-quota-task"]["data"].values()))
     assert "storage_quota_bytes" in task_yaml and "write_rate" in task_yaml
     _, found = wait_children(by_name["gpu-allocation"], {"batch/v1/jobs": 1})
     gpu_pod = pod_spec(found["batch/v1/jobs"][0])
@@ -180,17 +186,45 @@ def test_kubectl_apply_of_every_example_gets_its_children_and_delete_removes_the
     )
     assert found["v1/persistentvolumeclaims"][0]["spec"]["resources"]["requests"]["storage"] == "2Gi"
 
-    # ModelLibrary and ABExperiment: validated and accepted.
-    for name in ("capacity-planning", "photo-classifier-v2-vs-v1"):
-        doc = by_name[name]
-        accepted = api.wait_for(
-            resource(doc["kind"]),
-            name,
-            lambda o: (condition(o, "Accepted") or {}).get("status") == "True",
-            doc["metadata"]["namespace"],
-            timeout=60,
+    # ModelLibraries: a fetch Job each, configured for the namespace's libraries in the default claim.
+    for name in ("capacity-planning", "postgresql-oltp-https", "mysql-tidb"):
+        _, found = wait_children(by_name[name], {"batch/v1/jobs": 1, "v1/configmaps": 1})
+        (fetch,) = found["batch/v1/jobs"]
+        assert fetch["metadata"]["name"] == f"{name}-fetch-g1"
+        container = pod_spec(fetch)["containers"][0]
+        assert container["command"][:3] == ["foresight", "library", "fetch"]
+        config = yaml.safe_load(found["v1/configmaps"][0]["data"]["fetch.yaml"])
+        assert (config["store"], config["prefix"]) == (
+            "pvc://foresight-artifacts/",
+            "modellibraries/ml-platform",
         )
-        assert accepted is not None and accepted["status"]["observedGeneration"] == 1
+    s3_env = {e["name"]: e for e in pod_spec(fetch)["containers"][0]["env"]}
+    assert (
+        s3_env["FORESIGHT_SOURCE_AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "library-reader"
+    )
+    waiting = api.wait_for(
+        resource("ModelLibrary"),
+        "team-capacity-cases",
+        lambda o: (condition(o, "Ready") or {}).get("reason") == "ConfigMapNotFound",
+        "ml-platform",
+        timeout=60,
+    )
+    assert (
+        "kubectl -n ml-platform create configmap team-capacity-cases"
+        in condition(waiting, "Ready")["message"]
+    )
+    assert not any(children(cluster, "ModelLibrary", "team-capacity-cases", "ml-platform").values())
+
+    # ABExperiment: validated and accepted.
+    doc = by_name["photo-classifier-v2-vs-v1"]
+    accepted = api.wait_for(
+        resource(doc["kind"]),
+        "photo-classifier-v2-vs-v1",
+        lambda o: (condition(o, "Accepted") or {}).get("status") == "True",
+        doc["metadata"]["namespace"],
+        timeout=60,
+    )
+    assert accepted is not None and accepted["status"]["observedGeneration"] == 1
 
     # The secret values are in no resource's spec or status and in no event.
     events = api.list("events.k8s.io/v1/events") + api.list("v1/events")

@@ -16,7 +16,6 @@ import base64
 import copy
 import hashlib
 import io
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +29,7 @@ from tests.cluster.emulator import Cluster
 from tests.cluster.kubectl import Kubectl
 from tests.cluster.kubelet import Kubelet
 from tests.cluster.operator_process import REPO, OperatorProcess, free_port
+from tests.polling import wait_for
 from tests.servers.dashscope_standin import DashScopeStandIn
 
 pytestmark = pytest.mark.e2e
@@ -38,8 +38,6 @@ pytestmark = pytest.mark.e2e
 CS = "foresight.dev/v1alpha1/classifierservices"
 NS = "photos"
 API_KEY = "sk-e2e-0123456789-never-log-me"
-
-
 
 
 @pytest.fixture
@@ -155,12 +153,13 @@ def test_example_classifierservice_serves_caches_and_reports(
     assert standin.calls == 4
 
     # 4. Stats and /metrics agree with what was sent: 4 classify + 2 check-cache requests.
-    deadline = time.monotonic() + 15
-    while True:  # the request log is written behind the response
-        stats = requests.get(f"{base}/stats/today", timeout=10).json()
-        if stats["requests"] >= 6 or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    # The request log is written behind the response.
+    stats: dict[str, Any] = wait_for(
+        lambda: requests.get(f"{base}/stats/today", timeout=10).json(),
+        "the 6 requests in today's stats",
+        timeout=15,
+        until=lambda s: s["requests"] >= 6,
+    )
     assert (stats["requests"], stats["classify_requests"], stats["check_cache_requests"]) == (6, 4, 2), stats
     # llm_calls counts classifications sent to the backend (3; the stand-in saw 4 HTTP tries with
     # the retry), one of which failed; the two cache hits are the calls saved.

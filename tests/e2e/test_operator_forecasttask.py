@@ -30,6 +30,7 @@ from tests.cluster.emulator import Cluster
 from tests.cluster.kubectl import Kubectl
 from tests.cluster.kubelet import Kubelet
 from tests.cluster.operator_process import REPO, OperatorProcess
+from tests.polling import wait_for
 from tests.servers.prometheus import PrometheusServer, PushgatewayServer, backfill, ensure_installed
 
 pytestmark = pytest.mark.e2e
@@ -39,8 +40,6 @@ MV = "foresight.dev/v1alpha1/modelversions"
 TINY_LSTM = {"inputWindow": 24, "hiddenSize": 8, "layers": 1, "epochs": 1, "windowsPerEpoch": 100,
              "batchSize": 64}  # fmt: skip
 SELECTOR = "app.kubernetes.io/managed-by=foresight,foresight.dev/kind=ForecastTask,foresight.dev/name={}"
-
-
 
 
 @pytest.fixture
@@ -134,10 +133,10 @@ def test_forecasttask_example_runs_on_schedule_writes_forecasts_and_reports_bad_
     models = {row["model"] for row in status["backtest"]}
     assert {"auto", "seasonal_naive", "linear", "ets", "theta", "lstm"} <= models, status["backtest"]
     assert all(row.get("mase", 0) >= 0 for row in status["backtest"])
-    baselines = ("seasonal_naive", "linear")
-    best_baseline = min(row["mase"] for row in status["backtest"] if row["model"] in baselines)
+    # auto's row is its nested (out-of-sample) estimate, every row on the same folds; whether auto
+    # beats its baselines is an accuracy claim, measured by bench/forecast_accuracy.py, not here.
     auto_row = next(row for row in status["backtest"] if row["model"] == "auto")
-    assert auto_row["mase"] <= best_baseline, status["backtest"]  # auto is never worse than its baselines
+    assert auto_row["mase"] > 0 and auto_row["mae"] > 0, status["backtest"]
     assert status["artifactUri"].startswith(f"pvc://foresight-artifacts/forecasttasks/{ns}/{name}/")
     assert status["lastTrainTime"] and status["nextRunTime"]
     assert (cond(ready, "Ready")["status"], cond(ready, "Ready")["reason"]) == ("True", "ForecastsWritten")
@@ -152,10 +151,7 @@ def test_forecasttask_example_runs_on_schedule_writes_forecasts_and_reports_bad_
     # The forecasts reached the Pushgateway and, scraped, Prometheus: per quota, with its labels.
     assert name in pushed_tasks(pgw)
     query = f'foresight_forecast{{task="{name}",horizon="24h"}}'
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not prom.query(query):
-        time.sleep(0.5)
-    series = prom.query(query)
+    series = wait_for(lambda: prom.query(query), f"{query} scraped by Prometheus", timeout=30, interval=0.5)
     assert len(series) == 6 and {s["metric"]["namespace"] for s in series} == {ns}
     assert all({"group", "user", "storage_type", "cluster"} <= set(s["metric"]) for s in series)
     ttt = prom.query(f'foresight_time_to_threshold_seconds{{task="{name}",bound="point"}}')
@@ -215,7 +211,6 @@ def test_forecasttask_example_runs_on_schedule_writes_forecasts_and_reports_bad_
     kubectl("delete", "ft", name, "-n", ns, "--wait=false").check()
     gone = api.wait_for(FT, name, lambda o: o is None, ns, timeout=60)
     assert gone is None, log()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and name in pushed_tasks(pgw):
-        time.sleep(0.5)
-    assert name not in pushed_tasks(pgw)
+    wait_for(
+        lambda: name not in pushed_tasks(pgw), "the task's Pushgateway group to go", timeout=20, interval=0.5
+    )

@@ -21,21 +21,12 @@ from tests.cluster.kubectl import Kubectl
 from tests.cluster.kubelet import Kubelet
 from tests.cluster.operator_process import OperatorProcess, declared_calls, operator_calls
 from tests.e2e.resources import SELECTOR, TJ, phase_is, toy_trainingjob
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 
 NAMES = [f"restart-{i}" for i in range(5)]
 SERVING = "foresight operator serving"  # the operator's start-up log line
-
-
-
-def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_operator_killed_mid_reconcile_leaves_no_duplicate_and_no_stuck_resource(
@@ -63,7 +54,7 @@ def test_operator_killed_mid_reconcile_leaves_no_duplicate_and_no_stuck_resource
     kills = 0
     children: list[int] = []  # children that existed at each kill
     try:
-        for _, point in kill_points:
+        for what, point in kill_points:
             if point is None:
                 op.start()  # ready: its watches run; kill it while it works through the backlog
                 time.sleep(rng.uniform(0.0, 1.0))
@@ -71,8 +62,13 @@ def test_operator_killed_mid_reconcile_leaves_no_duplicate_and_no_stuck_resource
                 op.start(wait_ready=False)
                 # Up first (its start-up line logged), so a kill point that already holds from an
                 # earlier round still kills a running operator rather than one still importing.
-                _wait(lambda n=kills + 1: op.log.read_text().count(SERVING) == n, timeout=60)
-                _wait(point, timeout=60)
+                wait_for(
+                    lambda n=kills + 1: op.log.read_text().count(SERVING) == n,
+                    f"operator start {kills + 1} to log {SERVING!r}",
+                    timeout=60,
+                    interval=0.01,
+                )
+                wait_for(point, f"the kill point {what}", timeout=60, interval=0.01)
             op.kill()
             kills += 1
             ours = "app.kubernetes.io/managed-by=foresight"

@@ -9,7 +9,6 @@ children.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from tests.cluster.kubectl import Kubectl
 from tests.cluster.kubelet import Kubelet
 from tests.cluster.operator_process import OperatorProcess
 from tests.e2e.resources import SELECTOR, TJ, condition, phase_is, toy_trainingjob
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -95,13 +95,13 @@ def test_trainingjob_runs_to_success_through_kubectl_kubelet_and_operator(
         "False",
         "Failed",
     ]
-    deadline = time.monotonic() + 30
-    while True:  # kopf posts events from a background queue
-        described = kubectl("describe", "tj", "toy").check().stdout
-        if "JobCreated" in described and "Succeeded" in described.split("Events:")[-1]:
-            break
-        assert time.monotonic() < deadline, described
-        time.sleep(0.2)
+
+    wait_for(  # kopf posts events from a background queue
+        lambda: kubectl("describe", "tj", "toy").check().stdout,
+        "JobCreated and Succeeded among toy's events",
+        timeout=30,
+        until=lambda described: "JobCreated" in described and "Succeeded" in described.split("Events:")[-1],
+    )
     assert "UnsupportedURI" in kubectl("describe", "tj", "bad-dataset").check().stdout.split("Events:")[-1]
 
     metrics = requests.get(operator.url("/metrics"), timeout=5).text
@@ -158,12 +158,9 @@ def test_running_trainingjob_shows_epoch_metrics_and_eta_in_status_and_metrics(
     done = api.wait_for(TJ, "slow", phase_is("Succeeded", "Failed"), "default", timeout=120)
     assert done is not None and done["status"]["phase"] == "Succeeded", done["status"]
     assert done["status"]["progress"]["epoch"] == 8
-    deadline = time.monotonic() + 10
-    while 'foresight_resource_ready{kind="TrainingJob",name="slow",namespace="default"} 1.0' not in (
-        requests.get(operator.url("/metrics"), timeout=5).text
-    ):
-        assert time.monotonic() < deadline, "Ready=True never reached /metrics"
-        time.sleep(0.2)
+    ready = 'foresight_resource_ready{kind="TrainingJob",name="slow",namespace="default"} 1.0'
+    wait_for(lambda: ready in requests.get(operator.url("/metrics"), timeout=5).text, f"{ready} on /metrics",
+             timeout=10)  # fmt: skip
 
 
 def test_suspending_a_running_trainingjob_stops_its_pod_and_resuming_continues_from_the_checkpoint(
@@ -182,10 +179,9 @@ def test_suspending_a_running_trainingjob_stops_its_pod_and_resuming_continues_f
     kubectl("patch", "tj", "pause", "--type=merge", "-p", '{"spec":{"runPolicy":{"suspend":true}}}').check()
     held = api.wait_for(TJ, "pause", phase_is("Suspended"), "default", timeout=30)
     assert held is not None and condition(held, "Ready")["reason"] == "Suspended"
-    deadline = time.monotonic() + 30
-    while api.list("v1/pods", "default", label_selector="batch.kubernetes.io/job-name=pause-train"):
-        assert time.monotonic() < deadline, "the suspended Job's pod was not deleted"
-        time.sleep(0.2)
+    pods = "batch.kubernetes.io/job-name=pause-train"
+    wait_for(lambda: not api.list("v1/pods", "default", label_selector=pods), "the suspended Job's pod to go",
+             timeout=30)  # fmt: skip
 
     kubectl("patch", "tj", "pause", "--type=merge", "-p", '{"spec":{"runPolicy":{"suspend":false}}}').check()
     done = api.wait_for(TJ, "pause", phase_is("Succeeded", "Failed"), "default", timeout=150)
@@ -195,4 +191,3 @@ def test_suspending_a_running_trainingjob_stops_its_pod_and_resuming_continues_f
     # not from scratch, and trained the remaining epochs only.
     assert 2 <= resumed < 8, resumed
     assert done["status"]["progress"]["epoch"] == 8
-

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from tests.cluster.kubectl import Kubectl
 from tests.cluster.kubelet import Kubelet
 from tests.cluster.operator_process import OperatorProcess, free_port
 from tests.e2e.resources import TJ, condition, phase_is
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -218,13 +218,19 @@ def test_killed_ddp_worker_is_replaced_and_training_resumes_from_the_newest_chec
             if (m := re.match(r"epoch-(\d+)\.pt$", p.name))
         )
 
-    # Kill rank 0 (the checkpoint writer) as soon as a checkpoint of epoch >= 2 exists.
-    deadline = time.monotonic() + 90
-    while not any(e >= 2 for e in ckpt_epochs()):
+    def second_checkpoint() -> bool:
+        if any(e >= 2 for e in ckpt_epochs()):
+            return True
         tj = api.get(TJ, "resume", "default")
         assert (tj.get("status") or {}).get("phase") not in ("Succeeded", "Failed"), tj["status"]
-        assert time.monotonic() < deadline, (ckpt_epochs(), tj.get("status"))
-        time.sleep(0.05)
+        return False
+
+    # Kill rank 0 (the checkpoint writer) as soon as a checkpoint of epoch >= 2 exists.
+    def checkpoints_and_status() -> str:
+        status = api.get(TJ, "resume", "default").get("status")
+        return f"a checkpoint of epoch >= 2 (have {ckpt_epochs()}; status {status})"
+
+    wait_for(second_checkpoint, checkpoints_and_status, timeout=90, interval=0.05)
     (rank0,) = [
         p
         for p in job_pods(cluster, "resume-train")

@@ -12,13 +12,15 @@
 
 from __future__ import annotations
 
-import time
+import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
 import requests
 import yaml
+from foresight_operator.handlers.trainingjob_ray import RAY_CRD_RETRY_S
 
 from tests.cluster.emulator import Cluster
 from tests.cluster.kubectl import Kubectl
@@ -52,6 +54,19 @@ RAYJOB_CRD = {
 }
 
 
+def retry_record(o: dict[str, Any] | None) -> dict[str, Any] | None:
+    """kopf's progress record of a handler that failed and is waiting to retry (its ``delayed`` set),
+    from the operator's ``foresight.dev/<handler>`` annotations; ``None`` when there is none."""
+    for key, value in (((o or {}).get("metadata") or {}).get("annotations") or {}).items():
+        if not key.startswith("foresight.dev/"):
+            continue
+        try:
+            record = json.loads(value)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("delayed"):
+            return record
+    return None
 
 
 def has_reason(reason: str) -> Callable[[dict[str, Any] | None], bool]:
@@ -71,8 +86,14 @@ def test_ray_backend_waits_for_kuberay_then_runs_a_rayjob_and_follows_its_status
     cond = condition(waiting, "Ready")
     assert cond["status"] == "False" and "rayjobs.ray.io" in cond["message"]
     assert "install" in cond["message"] and "backend to none" in cond["message"]
-    # One look, then a slow retry: no storm of attempts, and the operator keeps serving.
-    time.sleep(3)
+    # One look, then a slow retry: no storm of attempts, and the operator keeps serving. kopf records
+    # the retry it scheduled in the handler's progress annotation; once that is there, the attempt
+    # has been counted and the next one's time is known.
+    scheduled = api.wait_for(TJ, "no-kuberay", lambda o: retry_record(o) is not None, "default", timeout=30)
+    record = retry_record(scheduled)
+    assert record is not None and record.get("retries") == 1, record
+    delay = datetime.fromisoformat(record["delayed"]) - datetime.fromisoformat(record["started"])
+    assert delay.total_seconds() >= RAY_CRD_RETRY_S - 5, record  # minus the first attempt's own time
     metrics = requests.get(operator.url("/metrics"), timeout=5).text
     attempts = [
         line

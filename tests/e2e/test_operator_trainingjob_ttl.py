@@ -9,8 +9,6 @@ is labelled with the job, not owned by it). ``suspend`` is covered in test_opera
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import yaml
 
@@ -19,12 +17,11 @@ from tests.cluster.kubectl import Kubectl
 from tests.cluster.kubelet import Kubelet
 from tests.cluster.operator_process import OperatorProcess
 from tests.e2e.resources import SELECTOR, TJ, condition, phase_is, toy_trainingjob
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 
 MV = "foresight.dev/v1alpha1/modelversions"
-
-
 
 
 def test_finished_job_is_deleted_after_its_ttl_and_the_trainingjob_keeps_status_and_model(
@@ -45,10 +42,8 @@ def test_finished_job_is_deleted_after_its_ttl_and_the_trainingjob_keeps_status_
     assert done is not None and done["status"]["phase"] == "Succeeded", done
     # The Job and its pods go once the TTL has passed...
     api.wait_for("batch/v1/jobs", "short-lived-train", lambda o: o is None, "default", timeout=60)
-    deadline = time.monotonic() + 30
-    while api.list("v1/pods", "default", label_selector=SELECTOR.format("short-lived")):
-        assert time.monotonic() < deadline, "the finished Job's pods were not garbage-collected"
-        time.sleep(0.2)
+    wait_for(lambda: not api.list("v1/pods", "default", label_selector=SELECTOR.format("short-lived")),
+             "the finished Job's pods to be garbage-collected", timeout=30)  # fmt: skip
     # ... and the TrainingJob keeps its result and its ModelVersion.
     after = api.wait_for(TJ, "short-lived", lambda o: bool(o and o["status"].get("modelVersion")), "default")
     assert after is not None

@@ -11,11 +11,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
 
+from tests.polling import wait_for
 from tests.servers import unavailable
 
 __all__ = ["RedisServer", "ensure_installed"]
@@ -90,19 +90,21 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self._proc.returncode} on port {self.port}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return self
-            except OSError:
-                time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"redis-server did not answer PING on 127.0.0.1:{self.port} within 10 s")
+        try:
+            wait_for(self._pong, f"redis-server to answer PING on 127.0.0.1:{self.port}", timeout=10,
+                     interval=0.02, ignoring=(OSError,))  # fmt: skip
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _pong(self) -> bool:
+        assert self._proc is not None
+        if self._proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {self._proc.returncode} on port {self.port}")
+        with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
 
     def stop(self) -> None:
         if self._proc is not None:

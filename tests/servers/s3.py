@@ -19,12 +19,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from types import TracebackType
 
 import requests
+
+from tests.polling import wait_for
 
 __all__ = ["AuthMotoS3Server", "KeyPair", "MotoS3Server", "free_port", "unique_bucket"]
 
@@ -117,21 +118,17 @@ class AuthMotoS3Server:
         return self
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout_s
         url = f"http://{self.endpoint}/moto-api/"
-        while True:
+
+        def answering() -> bool:
             assert self._proc is not None
             if self._proc.poll() is not None:
                 raise RuntimeError(f"moto server exited with {self._proc.returncode} before it was ready")
-            try:
-                requests.get(url, timeout=1)
-                return
-            except requests.RequestException as exc:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"moto server on {self.endpoint} not ready after {self.startup_timeout_s}s"
-                    ) from exc
-                time.sleep(0.05)
+            requests.get(url, timeout=1)
+            return True
+
+        wait_for(answering, f"the moto server on {self.endpoint}", timeout=self.startup_timeout_s,
+                 interval=0.05, ignoring=(requests.RequestException,))  # fmt: skip
 
     def _create_users(self) -> None:
         import boto3

@@ -20,12 +20,12 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, NoReturn
 
+from tests.polling import wait_for
 from tests.servers import unavailable
 
 __all__ = ["SSHD", "SshKey", "SshServer", "ensure_installed", "make_key"]
@@ -132,21 +132,23 @@ class SshServer:
             stdout=subprocess.DEVNULL,
             stderr=self._log,
         )
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if self._proc.poll() is not None:
-                code = self._proc.returncode
+        proc = self._proc
+
+        def accepting() -> bool:
+            if proc.poll() is not None:
                 log = (d / "sshd.log").read_text(errors="replace")[-1500:]
                 self.stop()
-                _unavailable(f"sshd exited with {code}: {log}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    _unavailable(f"sshd on 127.0.0.1:{self.port} not accepting after {timeout_s}s")
-                time.sleep(0.05)
+                _unavailable(f"sshd exited with {proc.returncode}: {log}")
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            return True
+
+        try:
+            wait_for(accepting, f"sshd to accept on 127.0.0.1:{self.port}", timeout=timeout_s, interval=0.05,
+                     ignoring=(OSError,))  # fmt: skip
+        except AssertionError as exc:
+            self.stop()
+            _unavailable(str(exc))
+        return self
 
     def session_pids(self) -> list[int]:
         """The per-connection ``sshd`` processes (children of this server's listener)."""

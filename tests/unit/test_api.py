@@ -203,6 +203,8 @@ def _set(doc: dict[str, Any], dotted: str, value: Any) -> None:
 
 _DELETE = object()
 
+RECOMMENDATION = {"library": "postgresql-oltp", "inputs": {"qps": {"series": {"team": "orders"}}}}
+
 # (kind, [(dotted path, new value), ...], field the error must name)
 INVALID: list[tuple[str, list[tuple[str, Any]], str]] = [
     # wrong types
@@ -224,6 +226,7 @@ INVALID: list[tuple[str, list[tuple[str, Any]], str]] = [
     ("ModelVersion", [("spec.optimize.parityThreshold", 0)], "spec.optimize.parityThreshold"),
     # bad formats
     ("ForecastTask", [("spec.horizon", "one day")], "spec.horizon"),
+    ("ForecastTask", [("spec.source.unit", "bytes per second")], "spec.source.unit"),
     ("ModelVersion", [("spec.artifact.uri", "ftp://models/x.pt")], "spec.artifact.uri"),
     ("TrainingJob", [("spec.output.modelName", "Storage_Forecaster")], "spec.output.modelName"),
     ("ModelLibrary", [("spec.sha256", "not-a-checksum")], "spec.sha256"),
@@ -240,11 +243,56 @@ INVALID: list[tuple[str, list[tuple[str, Any]], str]] = [
     ("ABExperiment", [("spec.variants.1.weight", 20)], "spec.variants"),
     ("ForecastTask", [("spec.horizon", "2000h"), ("spec.source.lookback", "1344h")], "spec.horizon"),
     ("ForecastTask", [("spec.threshold.capacity.value", 1e12)], "spec.threshold.capacity"),
+    ("ForecastTask", [("spec.source.valueRange", {"min": 100, "max": 0})], "spec.source.valueRange"),
     ("TrainingJob", [("spec.distributed", {"backend": "none", "workers": 2})], "spec.distributed.workers"),
     ("TrainingJob", [("spec.dataset.promql", {"url": "http://p:9090", "query": "up"})], "spec.dataset"),
     ("ClassifierService", [("spec.replicas", 3)], "spec.cache.store"),
     ("ModelLibrary", [("spec.source.url", "https://example.com/lib.tar.gz")], "spec.source"),
     ("ABExperiment", [("spec.strategy.steps", [])], "spec.strategy.steps"),
+    # spec.recommendation: at least one input from a forecast, none given twice, a horizon on the grid
+    (
+        "ForecastTask",
+        [("spec.recommendation", {**RECOMMENDATION, "inputs": {}})],
+        "spec.recommendation.inputs",
+    ),
+    (
+        "ForecastTask",
+        [("spec.recommendation", {**RECOMMENDATION, "constants": {"qps": 100}})],
+        "spec.recommendation.constants.qps",
+    ),
+    (
+        "ForecastTask",
+        [("spec.recommendation", {**RECOMMENDATION, "horizon": "90m"})],
+        "spec.recommendation.horizon",
+    ),
+    (
+        "ForecastTask",
+        [("spec.recommendation", {**RECOMMENDATION, "horizon": "48h"})],
+        "spec.recommendation.horizon",
+    ),
+    (
+        "ForecastTask",
+        [("spec.recommendation", {**RECOMMENDATION, "inputs": {"qps": {"aggregate": "median"}}})],
+        "spec.recommendation.inputs.qps.aggregate",
+    ),
+    (
+        "ForecastTask",
+        [("spec.recommendation", {**RECOMMENDATION, "inputs": {"queries_per_second": {}}})],
+        "spec.recommendation.inputs",
+    ),
+    (
+        "ForecastTask",
+        [("spec.recommendation", {**RECOMMENDATION, "library": "Postgres OLTP"})],
+        "spec.recommendation.library",
+    ),
+    # a recommendation adds series up across the task: a shard sees only its own
+    (
+        "ForecastTask",
+        [("spec.recommendation", RECOMMENDATION), ("spec.parallelism", 3)],
+        "spec.recommendation",
+    ),
+    ("ModelLibrary", [("spec.limits", {"maxCasesMib": 0})], "spec.limits.maxCasesMib"),
+    ("ModelLibrary", [("spec.store", {"uri": "gs://libraries/"})], "spec.store.uri"),
 ]
 
 
@@ -430,6 +478,11 @@ REFUSED: dict[str, list[tuple[str, list[tuple[str, Any]], str]]] = {
         ),
     ],
     "non-positive sizes": [
+        (
+            "ForecastTask",
+            [("spec.recommendation", {**RECOMMENDATION, "inputs": {"qps": {"scale": 0}}})],
+            "spec.recommendation.inputs.qps.scale",
+        ),
         ("ModelVersion", [("spec.optimize.batchSizes", [0, 1000])], "spec.optimize.batchSizes[0]"),
         ("ModelVersion", [("spec.optimize.batchSizes", [1, -8])], "spec.optimize.batchSizes[1]"),
         ("TrainingJob", [("spec.hyperparameters.imageSize", "0")], "spec.hyperparameters"),

@@ -29,7 +29,9 @@ SUSPEND_SPECS: dict[str, dict[str, Any]] = {
     "TrainingJob": {"runPolicy": {"suspend": True}},
     "ABExperiment": {"suspend": True},
 }
-IN_PROGRESS_REASONS = ["Progressing", "Pending", "Running", "Training", "Verifying", "Fetching"]
+IN_PROGRESS_REASONS = [
+    "Progressing", "Pending", "Running", "Training", "Verifying", "Fetching", "Withdrawing", "Waiting",
+]  # fmt: skip
 
 
 def run_health(kind: str, obj: dict[str, Any]) -> dict[str, str]:
@@ -168,6 +170,43 @@ def test_missing_or_unknown_ready_is_progressing(kind: str) -> None:
     }
     unknown = run_health(kind, resource(kind, status=ready("Unknown", "Pending", "scheduling")))
     assert unknown == {"status": "Progressing", "message": "scheduling"}
+
+
+def test_a_model_library_retrying_is_progressing_until_degraded() -> None:
+    status = ready("False", "SourceUnreachable", "connection refused; the next attempt starts at 12:00:35")
+    status["phase"] = "Retrying"
+    health = run_health("ModelLibrary", resource("ModelLibrary", status=status))
+    assert health == {"status": "Progressing", "message": status["conditions"][1]["message"]}
+    status["conditions"].append(
+        {
+            "type": "Degraded",
+            "status": "True",
+            "reason": "SourceUnreachable",
+            "message": "3 fetches in a row failed",
+        }
+    )
+    health = run_health("ModelLibrary", resource("ModelLibrary", status=status))
+    assert health == {"status": "Degraded", "message": "3 fetches in a row failed"}
+
+
+@pytest.mark.parametrize(
+    ("phase", "ready_status", "reason", "health"),
+    [
+        ("Ready", "True", "Active", "Healthy"),
+        ("Ready", "True", "Inactive", "Healthy"),
+        ("Fetching", "False", "Fetching", "Progressing"),
+        ("Fetching", "False", "Withdrawing", "Progressing"),
+        ("Pending", "False", "Waiting", "Progressing"),
+        ("Pending", "False", "ConfigMapNotFound", "Degraded"),
+        ("Conflict", "False", "ActiveConflict", "Degraded"),
+        ("Failed", "False", "ChecksumMismatch", "Degraded"),
+        ("Failed", "False", "TooLarge", "Degraded"),
+    ],
+)
+def test_model_library_phases(phase: str, ready_status: str, reason: str, health: str) -> None:
+    status = ready(ready_status, reason, f"{reason} says why")
+    status["phase"] = phase
+    assert run_health("ModelLibrary", resource("ModelLibrary", status=status))["status"] == health
 
 
 def test_kinds_match_the_generated_crds() -> None:

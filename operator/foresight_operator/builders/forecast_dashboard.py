@@ -17,7 +17,8 @@ Built with ``grafana-foundation-sdk`` (Grafana's typed dashboard builders, gener
 
 Template variables: ``datasource`` (any Prometheus), one per ``groupBy`` label (under the name the
 runtime writes it, from the task's own ``foresight_forecast`` series, multi-select), and ``horizon``
-(the task's ``output.horizons``; its text is the ``horizon`` label, its value the PromQL offset).
+(the task's output horizons, every step with ``output.everyStep``; its text is the ``horizon``
+label as the runtime writes it, its value the PromQL offset).
 
 The user's query is put into a panel verbatim; Grafana replaces only ``$name`` of variables that
 exist, and a query never meets one of these by accident unless it uses a ``groupBy`` label's name
@@ -30,8 +31,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from foresight.api.durations import duration_seconds, format_compound
-from foresight.api.forecasttask import ForecastTaskSpec
+from foresight.api.durations import duration_seconds, format_compound, format_duration
+from foresight.api.forecasttask import ForecastTaskSpec, output_horizons
 from grafana_foundation_sdk.builders import bargauge, common, dashboard, prometheus, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as common_models
@@ -50,6 +51,7 @@ from .forecast_monitoring import (
 
 __all__ = [
     "DATASOURCE_VARIABLE",
+    "GRAFANA_UNITS",
     "HORIZON_VARIABLE",
     "build_dashboard_configmap",
     "dashboard_file_key",
@@ -57,6 +59,7 @@ __all__ = [
     "dashboard_model",
     "dashboard_name",
     "dashboard_uid",
+    "grafana_unit",
 ]
 
 Obj = dict[str, Any]
@@ -101,8 +104,11 @@ def _variables(name: str, namespace: str, spec: ForecastTaskSpec) -> list[Any]:
             .include_all(True)
             .all_value(".*")
         )
-    horizons = [(h, format_compound(duration_seconds(h))) for h in spec.output.horizons]
-    text, value = horizons[len(horizons) // 2]  # the middle one: 6h of the default 1h, 6h, 24h
+    # The labels as the runtime writes them (``360m`` is written ``6h``), every step with everyStep.
+    horizons = [(h, format_compound(duration_seconds(h))) for h in output_horizons(spec)]
+    listed = [format_duration(duration_seconds(h)) for h in spec.output.horizons]
+    text = listed[len(listed) // 2]  # the middle one of output.horizons: 6h of the default 1h, 6h, 24h
+    value = format_compound(duration_seconds(text))
     out.append(
         dashboard.CustomVariable(HORIZON_VARIABLE)
         .label("horizon")
@@ -194,6 +200,15 @@ def _style(
     )
 
 
+GRAFANA_UNITS = {"bytes": "bytes", "seconds": "s", "percent": "percent", "ratio": "percentunit"}
+"""``source.unit`` -> Grafana's unit id; any other unit is shown as a suffix (``suffix:<unit>``)."""
+
+
+def grafana_unit(unit: str) -> str:
+    """The Grafana axis unit for a task's ``source.unit``."""
+    return GRAFANA_UNITS.get(unit, f"suffix: {unit}")
+
+
 def _actual_vs_forecast(name: str, namespace: str, spec: ForecastTaskSpec) -> timeseries.Panel:
     h = f"${{{HORIZON_VARIABLE}:text}}"
     offset = f"${{{HORIZON_VARIABLE}}}"
@@ -233,6 +248,8 @@ def _actual_vs_forecast(name: str, namespace: str, spec: ForecastTaskSpec) -> ti
             ]
         )
     )
+    if spec.source.unit:
+        panel = panel.unit(grafana_unit(spec.source.unit))
     threshold = threshold_query(name, namespace, spec)
     if threshold is not None:
         panel = panel.with_target(_target(threshold, _legend(spec, "threshold", written=False), "E"))

@@ -34,25 +34,24 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 from foresight.api.forecasttask import FORECAST_TASK, ForecastTaskSpec
-from foresight.api.meta import API_VERSION, Reason, Resources, RunPolicy, SecretKeyRef
+from foresight.api.meta import API_VERSION, Resources, RunPolicy, SecretKeyRef
 from foresight.contract import env as pod_env
 from foresight.contract.forecast import HEALTH_PATH, METRICS_PATH, SERVER_PORT, STORE_PREFIX
-from foresight.contract.s3 import s3_pod_env
 
 from ..reconcile.conditions import format_time, parse_time
-from ..reconcile.errors import SpecError
 from ..reconcile.names import child_name, owner_labels
 from ..schedule import RunKind
 from .configmap import build_configmap
 from .deployment import build_deployment, build_service, liveness_probe, stamp_spec_hash
 from .job import build_job
 from .pod import Volume
+from .store import PVC_ROOT, StoreMount, public_uri, store_mount
 
 __all__ = [
     "ANNOTATION_ATTEMPT",
@@ -85,7 +84,6 @@ Obj = dict[str, Any]
 KIND = FORECAST_TASK.kind
 TASK_DIR = "/etc/foresight/task"
 TASK_FILE = "task.yaml"
-PVC_ROOT = pod_env.DEFAULT_PVC_ROOT
 RUN_KIND_LABEL = "foresight.dev/run-kind"
 ANNOTATION_SCHEDULED = "foresight.dev/scheduled-time"
 ANNOTATION_ATTEMPT = "foresight.dev/attempt"
@@ -152,34 +150,11 @@ def build_task_configmap(name: str, namespace: str, spec: ForecastTaskSpec) -> O
     )
 
 
-@dataclass(frozen=True)
-class _Store:
-    volumes: tuple[Volume, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
-    secret_env: dict[str, SecretKeyRef] = field(default_factory=dict)
+def _store(spec: ForecastTaskSpec) -> StoreMount:
+    return store_mount(spec.artifacts, field="artifacts.uri")
 
 
-def _store(spec: ForecastTaskSpec) -> _Store:
-    uri = spec.artifacts.uri
-    if uri.startswith("pvc://"):
-        claim = uri[len("pvc://") :].partition("/")[0]
-        mount = f"{PVC_ROOT}/{claim}"
-        return _Store(
-            volumes=(Volume(name="artifacts", mount_path=mount, claim=claim),),
-            env={pod_env.PVC_ROOT: f"{mount}/.."},
-        )
-    if uri.startswith("s3://"):
-        s3 = s3_pod_env(spec.artifacts)
-        return _Store(env=s3.env, secret_env=s3.secret_env)
-    raise SpecError(
-        f"{uri!r}: file:// locations exist only in local mode (`foresight run --local`); in a cluster use "
-        "pvc://<claim>/<path> or s3://<bucket>/<prefix>",
-        reason=Reason.UNSUPPORTED_URI,
-        field="artifacts.uri",
-    )
-
-
-def _secret_env(spec: ForecastTaskSpec, store: _Store) -> dict[str, SecretKeyRef]:
+def _secret_env(spec: ForecastTaskSpec, store: StoreMount) -> dict[str, SecretKeyRef]:
     secret_env = dict(store.secret_env)
     if spec.source.bearer_token_secret is not None:
         secret_env[pod_env.PROMETHEUS_TOKEN] = spec.source.bearer_token_secret
@@ -337,15 +312,7 @@ def public_artifact_uri(spec: ForecastTaskSpec, runtime_uri: str | None) -> str 
     Inside the pod a PVC is a local directory, so the runtime reports a ``file://`` URI of its
     mount; status shows the claim instead. ``s3://`` URIs are already what the user wants.
     """
-    if not runtime_uri:
-        return None
-    if runtime_uri.startswith("s3://") or not spec.artifacts.uri.startswith("pvc://"):
-        return runtime_uri
-    marker = f"/{STORE_PREFIX}/"
-    at = runtime_uri.find(marker)
-    if at < 0:
-        return runtime_uri
-    return spec.artifacts.uri.rstrip("/") + runtime_uri[at:]
+    return public_uri(spec.artifacts.uri, runtime_uri, STORE_PREFIX)
 
 
 def parse_annotations(annotations: Mapping[str, str]) -> tuple[datetime, int, int | None] | None:

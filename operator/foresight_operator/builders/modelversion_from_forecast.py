@@ -33,10 +33,11 @@ from typing import Any
 from foresight.api.forecasttask import FORECAST_TASK, ForecastTaskSpec
 from foresight.api.modelversion import Artifact, Lineage, ModelVersionSpec
 from foresight.contract.forecast import BacktestScore, ForecastRunResult
+from foresight.contract.trained_model import numeric_metrics, promql_dataset, version_tag
 
 from ..reconcile.names import NAME_LABEL, child_name, owner_labels
 from .forecasttask import public_artifact_uri
-from .modelversion_common import model_version_manifest, numeric_metrics, promql_dataset, version_tag
+from .modelversion_common import model_version_manifest
 
 __all__ = [
     "FORECAST_TASK_LABEL",

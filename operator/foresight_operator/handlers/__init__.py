@@ -8,6 +8,7 @@ from .accepting import register_accepting
 from .classifierservice import register_classifierservice
 from .context import HandlerContext
 from .forecasttask import register_forecasttask
+from .modellibrary import register_modellibrary
 from .modelversion import register_modelversion
 from .trainingjob import register_trainingjob
 
@@ -20,4 +21,5 @@ def register_all(registry: Any, ctx: HandlerContext) -> None:
     register_forecasttask(registry, ctx)
     register_classifierservice(registry, ctx)
     register_modelversion(registry, ctx)
+    register_modellibrary(registry, ctx)
     register_accepting(registry, ctx)

@@ -1,9 +1,9 @@
 """Handlers for the kinds whose controllers come in later versions: validate, then accept.
 
-ModelLibrary and ABExperiment (:data:`ACCEPTING_KINDS`) get their spec checked against the API
-model; a valid one gets phase ``Pending`` and ``Accepted=True``, an invalid one ``Accepted=False``
-/ ``Ready=False`` with the fields to fix. Nothing else is done yet. (ForecastTask, TrainingJob,
-ModelVersion and ClassifierService have controllers of their own, one handler module each.)
+ABExperiment (:data:`ACCEPTING_KINDS`) gets its spec checked against the API model; a valid one
+gets phase ``Pending`` and ``Accepted=True``, an invalid one ``Accepted=False`` / ``Ready=False``
+with the fields to fix. Nothing else is done yet. (The other kinds have controllers of their own,
+one handler module or package each.)
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import Any
 from foresight.api import KINDS
 from foresight.api.abexperiment import ExperimentPhase
 from foresight.api.meta import ConditionType, KindInfo, Reason
-from foresight.api.modellibrary import LibraryPhase
 
 from ..reconcile import find_condition, kind_ref, set_condition, write_status
 from .common import guarded, on_spec, parse_spec
@@ -22,7 +21,7 @@ from .context import HandlerContext
 
 __all__ = ["ACCEPTING_KINDS", "accept", "register_accepting"]
 
-ACCEPTING_KINDS: dict[str, type[StrEnum]] = {"ModelLibrary": LibraryPhase, "ABExperiment": ExperimentPhase}
+ACCEPTING_KINDS: dict[str, type[StrEnum]] = {"ABExperiment": ExperimentPhase}
 """The kinds accepted here, each with its phase enum (every one has ``Pending`` and ``Failed``)."""
 Obj = dict[str, Any]
 

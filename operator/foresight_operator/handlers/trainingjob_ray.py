@@ -15,7 +15,7 @@ from typing import Any
 
 from foresight.api.trainingjob import TRAINING_JOB, TrainingJobSpec, TrainingPhase, TrainingReason, Trial
 from foresight.contract.training import TrainingResult, TrialResult
-from foresight.kube import ResourceRef
+from foresight.kube import CRDS, ResourceRef
 
 from ..builders.rayjob import RAYJOB_CRD, build_rayjob, rayjob_phase
 from ..builders.training import TrainingPlan
@@ -39,7 +39,6 @@ __all__ = [
 Obj = dict[str, Any]
 KIND = TRAINING_JOB.kind
 RAYJOBS = ResourceRef("ray.io/v1", "rayjobs", "RayJob")
-CRDS = ResourceRef("apiextensions.k8s.io/v1", "customresourcedefinitions", "CustomResourceDefinition")
 RAY_CRD_RETRY_S = 60.0
 """How often a TrainingJob waiting for KubeRay looks again (one event per look, never a storm)."""
 

@@ -9,7 +9,14 @@ from .children import ensure_child, get_or_create, owned_by
 from .conditions import find_condition, format_time, parse_time, set_condition
 from .errors import ReconcileError, SpecError, WaitError
 from .jobs import JOB_NAME_LABEL, JobState, job_pods, job_state, pods_worth_reading, true_condition
-from .kinds import CLASSIFIER_SERVICES, FORECAST_TASKS, MODEL_VERSIONS, TRAINING_JOBS, kind_ref
+from .kinds import (
+    CLASSIFIER_SERVICES,
+    FORECAST_TASKS,
+    MODEL_LIBRARIES,
+    MODEL_VERSIONS,
+    TRAINING_JOBS,
+    kind_ref,
+)
 from .names import (
     KIND_LABEL,
     MANAGED_BY,
@@ -29,6 +36,7 @@ __all__ = [
     "KIND_LABEL",
     "MANAGED_BY",
     "MANAGED_BY_LABEL",
+    "MODEL_LIBRARIES",
     "MODEL_VERSIONS",
     "NAME_LABEL",
     "TRAINING_JOBS",

@@ -6,11 +6,25 @@ Every handler that reads or writes a ForecastTask, TrainingJob, ModelVersion or 
 
 from __future__ import annotations
 
-from foresight.api import CLASSIFIER_SERVICE, FORECAST_TASK, MODEL_VERSION, TRAINING_JOB, KindInfo
+from foresight.api import (
+    CLASSIFIER_SERVICE,
+    FORECAST_TASK,
+    MODEL_LIBRARY,
+    MODEL_VERSION,
+    TRAINING_JOB,
+    KindInfo,
+)
 from foresight.api.meta import API_VERSION
 from foresight.kube import ResourceRef
 
-__all__ = ["CLASSIFIER_SERVICES", "FORECAST_TASKS", "MODEL_VERSIONS", "TRAINING_JOBS", "kind_ref"]
+__all__ = [
+    "CLASSIFIER_SERVICES",
+    "FORECAST_TASKS",
+    "MODEL_LIBRARIES",
+    "MODEL_VERSIONS",
+    "TRAINING_JOBS",
+    "kind_ref",
+]
 
 
 def kind_ref(info: KindInfo) -> ResourceRef:
@@ -21,4 +35,5 @@ def kind_ref(info: KindInfo) -> ResourceRef:
 FORECAST_TASKS = kind_ref(FORECAST_TASK)
 TRAINING_JOBS = kind_ref(TRAINING_JOB)
 MODEL_VERSIONS = kind_ref(MODEL_VERSION)
+MODEL_LIBRARIES = kind_ref(MODEL_LIBRARY)
 CLASSIFIER_SERVICES = kind_ref(CLASSIFIER_SERVICE)

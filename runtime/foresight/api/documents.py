@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["Document", "DocumentError", "YamlFile", "load_documents", "read_yaml"]
+__all__ = ["Document", "DocumentError", "YamlFile", "first_resource", "load_documents", "read_yaml"]
 
 
 class DocumentError(Exception):
@@ -147,3 +147,18 @@ def load_documents(path: str) -> list[Any]:
         if doc.error is not None:
             raise DocumentError(doc.error)
     return [doc.value for doc in loaded.documents]
+
+
+def first_resource(path: str) -> dict[str, Any] | None:
+    """The first ``foresight.dev`` resource of ``path`` (``None``: standard input, which cannot be read
+    twice, an unreadable file, or none in it), for commands that pick what to do by its kind."""
+    if path == "-":
+        return None
+    try:
+        docs = load_documents(path)
+    except DocumentError:
+        return None
+    ours = [
+        d for d in docs if isinstance(d, dict) and str(d.get("apiVersion", "")).startswith("foresight.dev/")
+    ]
+    return ours[0] if ours else None

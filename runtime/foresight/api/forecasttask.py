@@ -14,8 +14,9 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from .durations import duration_seconds, format_duration
 from .meta import (
     LABEL_NAME_PATTERN,
     ApiModel,
@@ -33,18 +34,23 @@ from .meta import (
     column,
     ready_columns,
 )
+from .recommendation import RecommendationSpec, RecommendationStatus
 from .rules import SET, Rule, at_least, cel, field_error, field_rules, keyed_by
 
 __all__ = [
     "FORECAST_TASK",
     "MAX_PARALLELISM",
     "OUTPUT_LABELS",
+    "DataQuality",
+    "ForecastConditionType",
     "ForecastTaskSpec",
     "ForecastTaskStatus",
     "ModelType",
     "ReadBudget",
     "ShardStatus",
     "ShardsStatus",
+    "ValueRange",
+    "output_horizons",
 ]
 
 
@@ -74,6 +80,8 @@ class ForecastReason(StrEnum):
 
     PROMQL_ERROR = "PromQLError"
     NO_SERIES = "NoSeries"
+    DUPLICATE_SERIES = "DuplicateSeries"
+    """Two series of the query are one series after grouping: fix groupBy, the aggregation or the query."""
     INSUFFICIENT_HISTORY = "InsufficientHistory"
     TOO_MANY_SERIES = "TooManySeries"
     PROMETHEUS_UNAVAILABLE = "PrometheusUnavailable"
@@ -95,6 +103,18 @@ class ForecastReason(StrEnum):
     """``Ready=False``: the estimated output is too big for ``output.mode`` (what to do in the message)."""
     READ_BUDGET_EXCEEDED = "ReadBudgetExceeded"
     """Reading the history cannot stay within ``source.readBudget`` (what to do in the message)."""
+    SOURCE_DATA_STALE = "SourceDataStale"
+    """``StaleData=True``: some series' newest sample is several steps old; no forecast for them."""
+    DATA_CURRENT = "DataCurrent"
+    """``StaleData=False``: every series of the last run had recent samples."""
+
+
+class ForecastConditionType(StrEnum):
+    """Condition types of a ForecastTask beyond the shared ones (``Ready``, ``Progressing``, ``Degraded``)."""
+
+    STALE_DATA = "StaleData"
+    """True while the last run found series whose newest sample is several steps old (which series,
+    since when and what to do are in the message); False when every series was current."""
 
 
 OUTPUT_LABELS = frozenset(
@@ -139,6 +159,37 @@ class Covariate(ApiModel):
     query: Query = Field(
         description="query: PromQL returning the same groupBy labels as the source query (not blank).",
     )
+
+
+UNIT_PATTERN = r"^[A-Za-z%][A-Za-z0-9_/%.-]*$"
+
+
+class ValueRange(ApiModel):
+    """The values the forecast quantity can take (a usage or a count is never negative; a
+    percentage stays within 0-100)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=field_rules(
+            cel("!has(self.min) || !has(self.max) || self.min < self.max", "min must be less than max")
+        )
+    )
+
+    min: float | None = Field(
+        default=None,
+        description="min: the smallest value the quantity can take (0 for bytes, counts, rates); "
+        "inputs below it are flagged in status (dataQuality), and forecasts and bounds never go below it.",
+    )
+    max: float | None = Field(
+        default=None,
+        description="max: the largest value the quantity can take (100 for a percentage, 1 for a "
+        "ratio); inputs above it are flagged, forecasts and bounds never go above it. More than min.",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ValueRange:
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise field_error(f"min ({self.min:g}) must be less than max ({self.max:g})")
+        return self
 
 
 class PrometheusSource(ApiModel):
@@ -192,6 +243,20 @@ class PrometheusSource(ApiModel):
         default_factory=ReadBudget,
         description="readBudget: the sample budget and concurrency of the reads of a sharded run "
         "(spec.parallelism > 1: each shard reads only its series, in batches and time chunks under it).",
+    )
+    unit: str | None = Field(
+        default=None,
+        max_length=32,
+        pattern=UNIT_PATTERN,
+        description="unit: the metric's unit, used where values are printed (`foresight run --local`, "
+        "the demo) and as the dashboard's axis unit: `bytes` (printed in KiB, MiB...), `seconds`, "
+        "`percent` (0-100), `ratio` (0-1, printed as a percentage), or any other unit name, printed "
+        "after the number (e.g. `requests`); unset prints plain numbers.",
+    )
+    value_range: ValueRange | None = Field(
+        default=None,
+        description="valueRange: the values the quantity can take, e.g. `{min: 0}` for usage or "
+        "counts; inputs outside it are flagged, forecasts and bounds are clipped to it.",
     )
 
 
@@ -288,6 +353,7 @@ class ModelSpec(ApiModel):
         ),
     ] = Field(
         default_factory=lambda: [
+            ModelType.NAIVE,
             ModelType.SEASONAL_NAIVE,
             ModelType.LINEAR,
             ModelType.ETS,
@@ -329,6 +395,34 @@ class Capacity(ApiModel):
     )
 
 
+ALERT_RULE_PATTERN = r"^(point|upper|probability>=(0?\.[0-9]*[1-9][0-9]*|1(\.0*)?))$"
+
+
+class AlertSpec(ApiModel):
+    """The exhaustion alert: which rule decides it, chosen on the task's own backtest by default."""
+
+    within: Duration | None = Field(
+        default=None,
+        description='within: the alert\'s window ("will be exhausted within"); at least one step and '
+        "within horizon. Default: 6h, or the horizon when it is shorter.",
+    )
+    min_precision: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="minPrecision: the rule chosen is the one with the highest backtested recall among "
+        "those whose backtested precision reaches this (more than 0, at most 1).",
+    )
+    rule: str | None = Field(
+        default=None,
+        pattern=ALERT_RULE_PATTERN,
+        max_length=32,
+        description="rule: your choice instead of the backtest's: `point` (the forecast reaches the "
+        "threshold within the window), `upper` (the band's upper edge does) or `probability>=P` (the "
+        "exhaustion probability within the window is at least P, 0 < P <= 1).",
+    )
+
+
 class Threshold(ApiModel):
     """When a series counts as exhausted: capacity x ratio."""
 
@@ -339,6 +433,9 @@ class Threshold(ApiModel):
         le=1,
         description="ratio: fraction of capacity that counts as exhausted (0.95 = 95% of quota), "
         "more than 0 and at most 1.",
+    )
+    alert: AlertSpec = Field(
+        default_factory=AlertSpec, description="alert: the rule behind foresight_exhaustion_alert."
     )
 
 
@@ -406,7 +503,13 @@ class OutputSpec(ApiModel):
         min_length=1,
         max_length=16,
         description="horizons: steps ahead written as gauges at now (`horizon` label), each once, "
-        "each a whole number of source.step within horizon.",
+        "each a whole number of source.step within horizon. To write every step, set everyStep.",
+    )
+    every_step: bool = Field(
+        default=False,
+        description="everyStep: write every step from one source.step up to horizon (e.g. 24 gauges "
+        "per series and family for an hourly 24h forecast), in addition to horizons; each output "
+        "horizon adds gauges per series, so mind the Pushgateway's size (output.mode scrape scales).",
     )
     remote_write_url: HttpUrl | None = Field(
         default=None,
@@ -472,9 +575,21 @@ class ForecastTaskSpec(ApiModel):
     runtime: ImageOverride = Field(default_factory=ImageOverride, description="runtime: image override.")
     artifacts: StoreRef = Field(default_factory=StoreRef, description="artifacts: where trained models go.")
     suspend: bool = Field(default=False, description="suspend: true stops scheduling runs.")
+    recommendation: RecommendationSpec | None = Field(
+        default=None,
+        description="recommendation: each run also recommends a database architecture for the predicted "
+        "load from an active model library (ModelLibrary), next to the one today's load needs.",
+    )
 
 
 FORECAST_SPEC_RULES = (
+    cel(
+        "!has(self.threshold) || !has(self.threshold.alert) || !has(self.threshold.alert.within)"
+        " || (duration(self.threshold.alert.within) <= duration(self.horizon)"
+        " && duration(self.threshold.alert.within) >= duration(self.source.step))",
+        "threshold.alert.within must be at least source.step and at most horizon",
+        field_path=".threshold.alert.within",
+    ),
     cel(
         "duration(self.horizon) < duration(self.source.lookback)",
         "horizon must be shorter than source.lookback",
@@ -515,7 +630,35 @@ FORECAST_SPEC_RULES = (
         "calendar.dayNight.dayStartHour must be before dayEndHour",
         field_path=".calendar.dayNight",
     ),
+    cel(
+        "!has(self.recommendation) || !has(self.recommendation.horizon)"
+        " || (duration(self.recommendation.horizon) <= duration(self.horizon)"
+        " && duration(self.recommendation.horizon).getSeconds()"
+        " % duration(self.source.step).getSeconds() == 0)",
+        "recommendation.horizon must be a whole number of source.step within horizon (a forecast has "
+        "one value per step)",
+        field_path=".recommendation.horizon",
+    ),
+    # A recommendation's inputs sum, max or average series across the whole task; a shard sees
+    # only its own series, so each shard would recommend from a part of the load.
+    cel(
+        "!has(self.recommendation) || !has(self.parallelism) || self.parallelism == 1",
+        "recommendation needs every series in one pod (its inputs add up series across the task): set "
+        "parallelism: 1, or make the recommendation in a second ForecastTask with parallelism 1 over "
+        "the series its inputs read",
+        field_path=".recommendation",
+    ),
 )
+
+
+def output_horizons(spec: ForecastTaskSpec) -> list[str]:
+    """The horizons the gauges are written at, as ``horizon`` labels (``1h``, ``90m``), shortest
+    first: ``output.horizons``, plus every whole step up to ``horizon`` with ``output.everyStep``."""
+    step = duration_seconds(spec.source.step)
+    seconds = {duration_seconds(h) for h in spec.output.horizons}
+    if spec.output.every_step and step > 0:
+        seconds |= {k * step for k in range(1, duration_seconds(spec.horizon) // step + 1)}
+    return [format_duration(s) for s in sorted(seconds)]
 
 
 class BacktestScore(ApiModel):
@@ -560,6 +703,87 @@ class ShardsStatus(ApiModel):
     )
 
 
+class BandCoverage(ApiModel):
+    horizon: str = Field(description="horizon: an output horizon (e.g. `6h`).")
+    coverage: float | None = Field(
+        default=None, ge=0, le=1, description="coverage: share of held-out actuals inside the band."
+    )
+
+
+class Bands(ApiModel):
+    """How the bounds were calibrated and how well they held on the last backtest."""
+
+    level: float = Field(gt=0, lt=1, description="level: the nominal coverage (model.intervalLevel).")
+    coverage: list[BandCoverage] = Field(
+        default_factory=list,
+        description="coverage: per output horizon, measured out of sample (each backtest fold against bands "
+        "calibrated on the other folds).",
+    )
+
+
+class AlertStatus(ApiModel):
+    """The exhaustion alert in use and the evidence for it."""
+
+    rule: str = Field(description="rule: e.g. `probability>=0.4` (see spec.threshold.alert.rule).")
+    within: str = Field(description="within: the alert's window.")
+    precision: float | None = Field(
+        default=None, ge=0, le=1, description="precision: backtested (none: too few crossings to tell)."
+    )
+    recall: float | None = Field(default=None, ge=0, le=1, description="recall: backtested.")
+    median_lead_seconds: float | None = Field(
+        default=None, ge=0, description="medianLeadSeconds: backtested median warning before a crossing."
+    )
+    events: int = Field(default=0, ge=0, description="events: real crossings in the backtest window.")
+    decisions: int = Field(default=0, ge=0, description="decisions: series x fold origins scored.")
+    reason: str = Field(default="", description="reason: why this rule.")
+
+
+class DataQuality(ApiModel):
+    """status.dataQuality: what the last run found in its input, and what it did about it."""
+
+    series: int = Field(default=0, ge=0, description="series: series the last run read.")
+    missing_points: int = Field(
+        default=0, ge=0, description="missingPoints: steps without a sample inside the series' own span."
+    )
+    late_series: int = Field(
+        default=0, ge=0, description="lateSeries: series whose history starts after the lookback's start."
+    )
+    stale_series: int = Field(
+        default=0,
+        ge=0,
+        description="staleSeries: series whose newest sample is several steps old (no forecast from now "
+        "is written for them; condition StaleData).",
+    )
+    dropped_series: int = Field(
+        default=0, ge=0, description="droppedSeries: series with fewer than limits.minHistoryPoints points."
+    )
+    out_of_range_series: int = Field(
+        default=0, ge=0, description="outOfRangeSeries: series with inputs outside source.valueRange."
+    )
+    clipped_series: int = Field(
+        default=0,
+        ge=0,
+        description="clippedSeries: series whose forecast or bounds were clipped to source.valueRange.",
+    )
+    outlier_series: int = Field(
+        default=0,
+        ge=0,
+        description="outlierSeries: series with extreme outliers, read as missing so that they spoil "
+        "no model.",
+    )
+    invalid_capacity_series: int = Field(
+        default=0,
+        ge=0,
+        description="invalidCapacitySeries: series whose capacity is zero, negative or missing (no "
+        "time-to-threshold for them).",
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="warnings: what was found, which series, since when and what to do, one line each.",
+    )
+
+
 class ForecastTaskStatus(StatusBase):
     """status: what the last runs did."""
 
@@ -575,8 +799,12 @@ class ForecastTaskStatus(StatusBase):
     model_version: str | None = Field(default=None, description="modelVersion: the ModelVersion in use.")
     artifact_uri: str | None = Field(default=None, description="artifactUri: the trained model's artifact.")
     backtest: list[BacktestScore] = Field(
-        default_factory=list, description="backtest: errors per model, baselines included."
+        default_factory=list,
+        description="backtest: errors per model, baselines included; `auto`'s is measured on folds its "
+        "choice was not made on (each fold forecast with the choice made on the folds before it).",
     )
+    bands: Bands | None = Field(default=None, description="bands: calibration and measured coverage.")
+    alert: AlertStatus | None = Field(default=None, description="alert: the exhaustion alert in use.")
     last_train_time: datetime | None = Field(
         default=None, description="lastTrainTime: end of the last training run."
     )
@@ -599,6 +827,13 @@ class ForecastTaskStatus(StatusBase):
         description="activeShards: the shards of the sharded run under way, as they go (`planning` while "
         "its plan pod runs); absent when no sharded run is under way.",
     )
+    recommendation: RecommendationStatus | None = Field(
+        default=None,
+        description="recommendation: the last run's capacity recommendation (spec.recommendation).",
+    )
+    data_quality: DataQuality | None = Field(
+        default=None, description="dataQuality: what the last successful run found in its input."
+    )
 
 
 FORECAST_TASK = KindInfo(
@@ -612,6 +847,7 @@ FORECAST_TASK = KindInfo(
         column("Active-Shards", ".status.activeShards.progress", priority=1),
         column("Last-Predict", ".status.lastPredictTime", "date"),
         column("Next-Run", ".status.nextRunTime", "date", priority=1),
+        column("Recommended", ".status.recommendation.predicted.architecture", priority=1),
     ),
     spec_model=ForecastTaskSpec,
     status_model=ForecastTaskStatus,

@@ -32,6 +32,7 @@ from .rules import cel
 
 __all__ = [
     "MODEL_LIBRARY",
+    "LibraryLimits",
     "LibraryPhase",
     "LibraryQuality",
     "LibraryReason",
@@ -45,15 +46,31 @@ class LibraryPhase(StrEnum):
     """``status.phase`` values."""
 
     PENDING = "Pending"
+    """Waiting to fetch: for a Secret or the source ConfigMap, or for an older fetch Job to stop."""
     FETCHING = "Fetching"
+    """A fetch Job runs (or withdraws the library, for ``active: false``)."""
     READY = "Ready"
+    """Verified and stored; the active version when ``active: true``, withdrawn when false."""
+    RETRYING = "Retrying"
+    """The last fetch failed in a way a retry can fix (source or store unreachable); the next
+    attempt is at ``nextRetryTime``, the previous active version stays active meanwhile."""
+    CONFLICT = "Conflict"
+    """Verified and stored, but another ModelLibrary holds the active version of the same library
+    name (``activeOwner``); it becomes active once that one withdraws or is deleted."""
     FAILED = "Failed"
+    """A verdict no retry changes (checksum, schema, size...): fix the source or the spec."""
 
 
 class LibraryReason(StrEnum):
     """Condition reasons; the fetch Job's result names one of them (``reason``)."""
 
     FETCHING = "Fetching"
+    WITHDRAWING = "Withdrawing"
+    """``active: false``: the Job takes this library's version out of the active pointer."""
+    WAITING = "Waiting"
+    """An older fetch Job of this ModelLibrary is still stopping (one fetch at a time)."""
+    CONFIG_MAP_NOT_FOUND = "ConfigMapNotFound"
+    """The ConfigMap of ``spec.source.configMap`` (or its key) does not exist yet: the fetch waits."""
     FETCH_FAILED = "FetchFailed"
     """Something unexpected went wrong in the fetch Job (its log has the details)."""
     CHECKSUM_MISMATCH = "ChecksumMismatch"
@@ -123,6 +140,23 @@ class LibrarySource(ApiModel):
     )
 
 
+class LibraryLimits(ApiModel):
+    """How large a library may be (refused as ``TooLarge`` beyond, before it is parsed)."""
+
+    max_archive_mib: int = Field(
+        default=64, ge=1, le=4096, description="maxArchiveMib: the file as fetched, in MiB (64)."
+    )
+    max_cases_mib: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="maxCasesMib: the cases file or single document, in MiB (16: about 20,000 cases).",
+    )
+    max_total_mib: int = Field(
+        default=256, ge=1, le=16384, description="maxTotalMib: everything in an archive, uncompressed (256)."
+    )
+
+
 class ModelLibrarySpec(ApiModel):
     source: LibrarySource = Field(description="source: where the library comes from.")
     version: str = Field(
@@ -138,6 +172,16 @@ class ModelLibrarySpec(ApiModel):
     )
     active: bool = Field(
         default=True, description="active: its cases are offered to the runtime and its ModelVersions exist."
+    )
+    store: StoreRef = Field(
+        default_factory=StoreRef,
+        description="store: where verified versions and the active pointer live, under "
+        "`modellibraries/<namespace>/<library>/`. ForecastTasks read a library's active version from "
+        "their own spec.artifacts store, so keep the two the same (both default to "
+        "`pvc://foresight-artifacts/`).",
+    )
+    limits: LibraryLimits = Field(
+        default_factory=LibraryLimits, description="limits: size limits of the library."
     )
     runtime: ImageOverride = Field(default_factory=ImageOverride, description="runtime: image override.")
 
@@ -249,6 +293,25 @@ class ModelLibraryStatus(StatusBase):
         default=None, description="quality: leave-one-out quality of the recommender on this library."
     )
     fetched_time: datetime | None = Field(default=None, description="fetchedTime: when it was fetched.")
+    active_owner: str | None = Field(
+        default=None,
+        max_length=317,
+        description="activeOwner: the ModelLibrary (`namespace/name`) whose version the pointer names.",
+    )
+    fetch_job: str | None = Field(
+        default=None, max_length=63, description="fetchJob: the Job of the last (or current) fetch."
+    )
+    consecutive_failures: int = Field(
+        default=0, ge=0, description="consecutiveFailures: fetches in a row that failed and are retried."
+    )
+    next_retry_time: datetime | None = Field(
+        default=None, description="nextRetryTime: when a retryable failure is fetched again."
+    )
+    model_versions: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="modelVersions: the ModelVersions made of the models it carries (while active).",
+    )
 
 
 MODEL_LIBRARY = KindInfo(
@@ -260,7 +323,9 @@ MODEL_LIBRARY = KindInfo(
         column("Active", ".status.active", "boolean"),
         column("Cases", ".status.cases", "integer"),
         column("Valid", ".status.validCases", "integer"),
+        column("Library", ".status.libraryName", priority=1),
         column("Active-Version", ".status.activeVersion", priority=1),
+        column("Accuracy", ".status.quality.architectureAccuracy", "number", priority=1),
     ),
     spec_model=ModelLibrarySpec,
     status_model=ModelLibraryStatus,

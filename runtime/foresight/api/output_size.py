@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .forecasttask import ForecastTaskSpec
+from .forecasttask import ForecastTaskSpec, output_horizons
 
 __all__ = [
     "PUSHGATEWAY_MAX_SAMPLES",
@@ -57,11 +57,14 @@ def gauges_per_series(spec: ForecastTaskSpec) -> int:
     """Gauges one forecast series gets once the task has run twice (the steady state).
 
     ``foresight_forecast`` / ``_lower`` / ``_upper`` and ``foresight_forecast_error`` (``mae``,
-    ``mape``) per output horizon, ``foresight_time_to_threshold_seconds`` (``point``, ``upper``)
-    when there is a threshold, and ``foresight_anomaly``.
+    ``mape``) per output horizon (``output.horizons``, or every step with ``output.everyStep``),
+    ``foresight_anomaly`` and ``foresight_data_stale``, and with a threshold
+    ``foresight_time_to_threshold_seconds`` (``point``, ``upper``), ``foresight_exhaustion_probability``
+    per output horizon, ``foresight_exhaustion_alert`` and its ``_lead_seconds``.
     """
-    horizons = len(spec.output.horizons)
-    return 3 * horizons + 2 * horizons + (2 if spec.threshold is not None else 0) + 1
+    horizons = len(output_horizons(spec))
+    with_threshold = 2 + horizons + 2 if spec.threshold is not None else 0
+    return 3 * horizons + 2 * horizons + with_threshold + 1 + 1
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,14 @@
 """Artifact storage for models and datasets: one interface, a local-directory and an S3 backend.
 
 ``open_store(uri)`` picks the backend from the URI: ``file:///abs/dir`` or a plain path (a local
-folder, a PVC, the embedded default) or ``s3://bucket/prefix`` (any S3-compatible endpoint; its
+folder, a PVC, the embedded default), ``pvc://claim/path`` under the root where claims are mounted,
+or ``s3://bucket/prefix`` (any S3-compatible endpoint; its
 address and credentials come in through ``S3Options``, read by the caller from its environment).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -32,6 +34,7 @@ from foresight.artifacts.errors import (
     UnsupportedURIError,
 )
 from foresight.artifacts.local import LocalArtifactStore
+from foresight.contract import env as pod_env
 
 
 @dataclass(frozen=True)
@@ -52,12 +55,34 @@ class S3Options:
     part_size: int = 16 * 1024 * 1024
 
 
-def open_store(uri: str, *, s3: S3Options | None = None) -> ArtifactStore:
-    """The store rooted at ``uri`` (a directory or a bucket prefix)."""
+def s3_credentials_from_environ(environ: Mapping[str, str], prefix: str = "") -> object | None:
+    """``S3Credentials`` from ``<prefix>AWS_ACCESS_KEY_ID`` / ``..._SECRET_ACCESS_KEY`` (and the session
+    token) in ``environ``, or ``None`` when no access key is set there (anonymous, or not S3).
+
+    ``prefix`` tells apart a second pair in one environment (a library source's, next to the
+    store's). Typed loosely like ``S3Options.credentials``, so that a runtime that never touches S3
+    does not import minio.
+    """
+    if not environ.get(prefix + pod_env.AWS_ACCESS_KEY_ID):
+        return None
+    from foresight.artifacts.s3 import S3Credentials
+
+    return S3Credentials.from_env({name: environ[prefix + name] for name in pod_env.AWS_CREDENTIALS
+                                   if environ.get(prefix + name)})  # fmt: skip
+
+
+def open_store(uri: str, *, s3: S3Options | None = None, pvc_root: Path | None = None) -> ArtifactStore:
+    """The store rooted at ``uri`` (a directory or a bucket prefix).
+
+    ``pvc://<claim>/<path>`` is the directory ``<pvc_root>/<claim>/<path>``: where a pod has the claim
+    mounted (``FORESIGHT_PVC_ROOT``), or local mode's state directory; without ``pvc_root`` it is refused.
+    """
     parsed = urlparse(uri)
     scheme = parsed.scheme.lower()
     if scheme == "" or (len(scheme) == 1 and uri[1:3] in (":\\", ":/")):
         return LocalArtifactStore(Path(uri))
+    if scheme == "pvc" and pvc_root is not None and parsed.netloc:
+        return LocalArtifactStore(pvc_root / parsed.netloc / unquote(parsed.path).lstrip("/"))
     if scheme == "file":
         if parsed.netloc not in ("", "localhost"):
             raise UnsupportedURIError(uri, scheme)
@@ -118,6 +143,7 @@ __all__ = [
     "UnsupportedURIError",
     "open_object",
     "open_store",
+    "s3_credentials_from_environ",
     "sha256_bytes",
     "sha256_file",
 ]

@@ -4,23 +4,41 @@ Layout: the object ``a/b/model.onnx`` is the file ``<root>/a/b/model.onnx`` and 
 sidecar ``<root>/a/b/model.onnx.sha256`` in ``sha256sum`` format (so ``sha256sum -c`` works on it).
 An object exists only when both files exist.
 
-Why the write order below: a put writes data and sidecar to temporary files in the same
-directory and fsyncs them, *removes the old sidecar* (the object becomes absent), renames the data
-into place, then renames the new sidecar into place and fsyncs the directory. At every instant a
-reader therefore sees the old complete object, no object, or the new complete object; a crash can
-never leave new data next to the old checksum (or old data next to the new one) looking complete.
-Reads always re-hash and compare with the sidecar, which also catches later corruption.
-Concurrent writers of the same key are not coordinated: the last rename wins.
+Overwrites are atomic for readers. Data and sidecar are two files, and no rename replaces two files
+at once, so the sidecar may list more than one checksum while an object is being replaced, and the
+write order keeps this invariant: *the installed sidecar always lists the checksum of the installed
+data*. A write copies the data into a temporary file in the same directory (and fsyncs it), then,
+under a lock on the directory:
+
+1. when an object is there: the sidecar becomes ``new`` plus the old checksum(s) (accepting the old
+   data and the new), the data is renamed into place, and the sidecar becomes ``new`` alone;
+2. when none is: the data is renamed into place, then its sidecar (the object appears with it).
+
+A reader opens the sidecar, then the data, and accepts the data when its SHA-256 is one the
+sidecar lists. When it is not, the reader checks whether either file was replaced while it read
+(the open files' inodes against the paths'): if so it reads again; if not, the two were installed
+together all along, so by the invariant the bytes are damaged (``ChecksumMismatchError``). Readers
+therefore never see an object missing or a mismatch because of an overwrite, and a writer killed
+at any step leaves the old object or the new one, complete. ``sha256sum -c`` reports one line as
+failed only while a write is between its renames (or after one was killed there; the next write
+of the key tidies it).
+
+The directory lock (``flock`` on the directory) serialises only the few renames of concurrent
+writers, so that the invariant also holds when two of them replace the same key (the last one
+wins); where a filesystem cannot lock a directory, writers are not coordinated.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
+import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from foresight.artifacts.base import (
     ArtifactInfo,
@@ -30,10 +48,34 @@ from foresight.artifacts.base import (
     sha256_bytes,
     verify_sha256,
 )
-from foresight.artifacts.errors import ArtifactNotFoundError, InvalidKeyError
+from foresight.artifacts.errors import (
+    ArtifactNotFoundError,
+    ChecksumMismatchError,
+    InvalidKeyError,
+    StoreUnavailableError,
+)
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: writers there are not coordinated
+    fcntl = None  # type: ignore[assignment]
 
 SIDECAR_SUFFIX = ".sha256"
 TMP_PREFIX = ".fs-tmp-"
+READ_ATTEMPTS = 50
+"""Reads of one object that a stream of overwrites may spoil before a reader gives up (each retry
+needs a whole write to complete between the reader's two opens, so this is never reached in
+practice)."""
+
+T = TypeVar("T")
+
+
+class _Mismatch(Exception):
+    """The data read is not one the sidecar lists (an overwrite in between, or damage)."""
+
+    def __init__(self, recorded: tuple[str, ...], actual: str) -> None:
+        self.recorded = recorded
+        self.actual = actual
 
 
 class LocalArtifactStore(ArtifactStore):
@@ -73,90 +115,122 @@ class LocalArtifactStore(ArtifactStore):
     def _put_stream(self, src: IO[bytes], key: str) -> ArtifactInfo:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        token = uuid.uuid4().hex
-        tmp_data = path.with_name(f"{TMP_PREFIX}{token}-{path.name}")
-        tmp_sum = path.with_name(f"{TMP_PREFIX}{token}-{path.name}{SIDECAR_SUFFIX}")
-        sidecar = self._sidecar(path)
+        tmp_data = path.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}-{path.name}")
         try:
             with open(tmp_data, "wb") as dst:
                 digest, size = copy_hashing(src, dst)
                 dst.flush()
                 os.fsync(dst.fileno())
-            with open(tmp_sum, "w", encoding="ascii") as fh:
-                fh.write(f"{digest}  {path.name}\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            # Old checksum out first: from here until the last rename the object reads as absent.
+            with _writer_lock(path.parent):
+                self._install(tmp_data, path, digest)
+        finally:
             with contextlib.suppress(FileNotFoundError):
-                sidecar.unlink()
+                tmp_data.unlink()  # gone after a successful install: this only tidies a failed write
+        return ArtifactInfo(uri=self.uri_for(key), key=normalize_key(key), sha256=digest, size=size)
+
+    def _install(self, tmp_data: Path, path: Path, digest: str) -> None:
+        """Rename the new data into place in the order the module docstring gives (lock held)."""
+        sidecar = self._sidecar(path)
+        old = _recorded(sidecar) if path.is_file() else ()
+        if old:
+            both = (digest, *(d for d in old if d != digest))
+            _write_sidecar(sidecar, path.name, both)
             _fsync_dir(path.parent)
             os.replace(tmp_data, path)
-            os.replace(tmp_sum, sidecar)
+            if both != (digest,):
+                _write_sidecar(sidecar, path.name, (digest,))
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                sidecar.unlink()  # a checksum left without its data (removed by hand) must not match
+            os.replace(tmp_data, path)
             _fsync_dir(path.parent)
-        except BaseException:
-            for leftover in (tmp_data, tmp_sum):
-                with contextlib.suppress(FileNotFoundError):
-                    leftover.unlink()
-            raise
-        return ArtifactInfo(uri=self.uri_for(key), key=normalize_key(key), sha256=digest, size=size)
+            _write_sidecar(sidecar, path.name, (digest,))
+        _fsync_dir(path.parent)
 
     def delete(self, key: str) -> None:
         path = self._path(key)
-        # Sidecar first so a half-done delete leaves an absent object, not a checksum-less one.
-        for victim in (self._sidecar(path), path):
-            with contextlib.suppress(FileNotFoundError):
-                victim.unlink()
+        with _writer_lock(path.parent):
+            # Sidecar first so a half-done delete leaves an absent object, not a checksum-less one.
+            for victim in (self._sidecar(path), path):
+                with contextlib.suppress(FileNotFoundError):
+                    victim.unlink()
 
     # -- reads ---------------------------------------------------------------------------------
 
-    def stat(self, key: str) -> ArtifactInfo:
-        path = self._path(key)
-        recorded = self._recorded_sha256(key, path)
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError as exc:
-            raise ArtifactNotFoundError(self.uri_for(key)) from exc
-        return ArtifactInfo(uri=self.uri_for(key), key=normalize_key(key), sha256=recorded, size=size)
+    def _read(self, key: str, body: Callable[[IO[bytes], tuple[str, ...], Callable[[], bool]], T]) -> T:
+        """Open the sidecar, then the data, and return ``body(data, recorded, unchanged)``.
 
-    def _recorded_sha256(self, key: str, path: Path) -> str:
-        try:
-            text = self._sidecar(path).read_text(encoding="ascii")
-        except FileNotFoundError as exc:
-            raise ArtifactNotFoundError(self.uri_for(key)) from exc
-        if not path.is_file():
-            raise ArtifactNotFoundError(self.uri_for(key))
-        return text.split()[0].lower()
+        ``body`` raises :class:`_Mismatch` when the data is not one the sidecar lists; the read is
+        then retried if a write replaced either file meanwhile, and is a ``ChecksumMismatchError``
+        if none did. ``unchanged()`` says whether both open files are still the installed ones.
+        """
+        path = self._path(key)
+        sidecar = self._sidecar(path)
+        for attempt in range(READ_ATTEMPTS):
+            with contextlib.ExitStack() as files:
+                try:
+                    sums = files.enter_context(open(sidecar, "rb"))
+                    data = files.enter_context(open(path, "rb"))
+                except FileNotFoundError as exc:
+                    raise ArtifactNotFoundError(self.uri_for(key)) from exc
+
+                def unchanged(sums: IO[bytes] = sums, data: IO[bytes] = data) -> bool:
+                    return _installed(sums, sidecar) and _installed(data, path)
+
+                try:
+                    return body(data, _parse_sidecar(sums.read()), unchanged)
+                except _Mismatch as exc:
+                    if unchanged():
+                        expected = exc.recorded[0] if exc.recorded else "(none recorded)"
+                        raise ChecksumMismatchError(self.uri_for(key), expected, exc.actual) from None
+            if attempt >= 3:
+                time.sleep(0.002)  # a burst of overwrites: let one finish
+        raise StoreUnavailableError(
+            str(self.root), f"{key} was replaced {READ_ATTEMPTS} times while it was being read"
+        )
+
+    def stat(self, key: str) -> ArtifactInfo:
+        def body(data: IO[bytes], recorded: tuple[str, ...], unchanged: Callable[[], bool]) -> ArtifactInfo:
+            size = os.fstat(data.fileno()).st_size
+            if len(recorded) == 1 and unchanged():
+                digest = recorded[0]  # installed together, so consistent: no need to hash
+            else:  # a write between its renames: which of the listed checksums is this data's?
+                digest = _sha256_stream(data)
+                _check(recorded, digest)
+            return ArtifactInfo(uri=self.uri_for(key), key=normalize_key(key), sha256=digest, size=size)
+
+        return self._read(key, body)
 
     def get_bytes(self, key: str, expected_sha256: str | None = None) -> bytes:
-        path = self._path(key)
-        recorded = self._recorded_sha256(key, path)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError as exc:
-            raise ArtifactNotFoundError(self.uri_for(key)) from exc
-        actual = sha256_bytes(data)
-        verify_sha256(self.uri_for(key), actual, recorded, expected_sha256)
-        return data
+        def body(data: IO[bytes], recorded: tuple[str, ...], unchanged: Callable[[], bool]) -> bytes:
+            content = data.read()
+            actual = sha256_bytes(content)
+            _check(recorded, actual)
+            verify_sha256(self.uri_for(key), actual, expected_sha256)
+            return content
+
+        return self._read(key, body)
 
     def get_file(
         self, key: str, local_path: str | os.PathLike[str], expected_sha256: str | None = None
     ) -> ArtifactInfo:
-        path = self._path(key)
-        recorded = self._recorded_sha256(key, path)
         dest = Path(local_path)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}-{dest.name}")
-        try:
-            with open(path, "rb") as src, open(tmp, "wb") as dst:
-                actual, size = copy_hashing(src, dst)
-            verify_sha256(self.uri_for(key), actual, recorded, expected_sha256)
+
+        def body(data: IO[bytes], recorded: tuple[str, ...], unchanged: Callable[[], bool]) -> ArtifactInfo:
+            with open(tmp, "wb") as dst:
+                actual, size = copy_hashing(data, dst)
+            _check(recorded, actual)
+            verify_sha256(self.uri_for(key), actual, expected_sha256)
             os.replace(tmp, dest)
-        except FileNotFoundError as exc:
-            raise ArtifactNotFoundError(self.uri_for(key)) from exc
+            return ArtifactInfo(uri=self.uri_for(key), key=normalize_key(key), sha256=actual, size=size)
+
+        try:
+            return self._read(key, body)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-        return ArtifactInfo(uri=self.uri_for(key), key=normalize_key(key), sha256=actual, size=size)
 
     def list(self, prefix: str = "") -> list[ArtifactInfo]:
         prefix = prefix.lstrip("/")
@@ -178,6 +252,78 @@ class LocalArtifactStore(ArtifactStore):
                 with contextlib.suppress(ArtifactNotFoundError):
                     found.append(self.stat(key))
         return sorted(found, key=lambda info: info.key)
+
+
+def _sha256_stream(src: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: src.read(1024 * 1024), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check(recorded: tuple[str, ...], actual: str) -> None:
+    if actual not in recorded:
+        raise _Mismatch(recorded, actual)
+
+
+def _parse_sidecar(raw: bytes) -> tuple[str, ...]:
+    """The checksums a sidecar lists (``sha256sum`` lines: ``<hex>  <name>``), newest first."""
+    return tuple(
+        line.split()[0].decode("ascii", "replace").lower() for line in raw.splitlines() if line.split()
+    )
+
+
+def _recorded(sidecar: Path) -> tuple[str, ...]:
+    try:
+        return _parse_sidecar(sidecar.read_bytes())
+    except FileNotFoundError:
+        return ()
+
+
+def _write_sidecar(sidecar: Path, name: str, digests: tuple[str, ...]) -> None:
+    """Replace ``sidecar`` (atomically: a temporary file renamed over it) with one line per digest."""
+    tmp = sidecar.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}-{sidecar.name}")
+    try:
+        with open(tmp, "w", encoding="ascii") as fh:
+            fh.writelines(f"{digest}  {name}\n" for digest in digests)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, sidecar)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _installed(opened: IO[bytes], path: Path) -> bool:
+    """Whether ``path`` is still the file ``opened`` was opened from (not replaced or removed since).
+
+    The open file keeps its inode alive, so a new file at ``path`` cannot reuse its number.
+    """
+    mine = os.fstat(opened.fileno())
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (now.st_dev, now.st_ino)
+
+
+@contextlib.contextmanager
+def _writer_lock(directory: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``directory`` (best effort: see the module docstring)."""
+    if fcntl is None:
+        yield
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):  # a filesystem that cannot lock a directory
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _fsync_dir(path: Path) -> None:

@@ -30,9 +30,24 @@ def _store_flags(p: argparse.ArgumentParser) -> None:
         help="artifact store (file:///dir, a path, or s3://bucket/prefix) holding fetched "
         "libraries; without it, built-in libraries and local files",
     )
-    p.add_argument("--prefix", default="modellibraries", help="key prefix of libraries in the store")
+    p.add_argument(
+        "--prefix",
+        default="modellibraries",
+        help="key prefix of libraries in the store (the operator keeps a namespace's under "
+        "modellibraries/<namespace>)",
+    )
     p.add_argument("--s3-endpoint", help="S3 endpoint host:port of an s3:// store (credentials: AWS_* env)")
     p.add_argument("--s3-insecure", action="store_true", help="plain HTTP to the S3 endpoint")
+
+
+def _cluster_flags(p: argparse.ArgumentParser, *, all_namespaces: bool = False) -> None:
+    g = p.add_argument_group("cluster", "read the cluster's ModelLibraries (their status) instead of a store")
+    g.add_argument("--cluster", action="store_true", help="the ModelLibraries of a namespace of the cluster")
+    g.add_argument("-n", "--namespace", help="namespace (default: the kubeconfig context's)")
+    if all_namespaces:
+        g.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+    g.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    g.add_argument("--context", help="kubeconfig context")
 
 
 def _limit_flags(p: argparse.ArgumentParser) -> None:
@@ -54,18 +69,22 @@ def _add_library(subparsers: Any) -> None:
     )
     actions = p.add_subparsers(dest="library_action", required=True, metavar="ACTION")
 
-    a = actions.add_parser("list", help="the built-in libraries, or the libraries in a store")
+    a = actions.add_parser(
+        "list", help="the built-in libraries, the libraries in a store, or a cluster's ModelLibraries"
+    )
     _store_flags(a)
+    _cluster_flags(a, all_namespaces=True)
     a.add_argument("-o", "--output", choices=("text", "json"), default="text")
 
     a = actions.add_parser("show", help="one library: manifest, cases by architecture, coverage, quality")
     a.add_argument(
         "library",
         metavar="NAME|FILE",
-        help="a built-in name, a library file / directory, or a name in --store",
+        help="a built-in name, a library file / directory, a name in --store, or a ModelLibrary (--cluster)",
     )
     a.add_argument("--version", help="a stored version (default: the active one)")
     _store_flags(a)
+    _cluster_flags(a)
     a.add_argument("-o", "--output", choices=("text", "json"), default="text")
 
     a = actions.add_parser(
@@ -82,10 +101,11 @@ def _add_library(subparsers: Any) -> None:
     a.add_argument("-o", "--output", choices=("text", "json"), default="text")
 
     a = actions.add_parser(
-        "activate-preview", help="what activating a library would change in a store (no write)"
+        "activate-preview", help="what activating a library would change in a store or a cluster (no write)"
     )
     a.add_argument("library", metavar="NAME|FILE", help="a built-in name or a library file / directory")
     _store_flags(a)
+    _cluster_flags(a)
     _limit_flags(a)
     a.add_argument("-o", "--output", choices=("text", "json"), default="text")
 
@@ -110,6 +130,10 @@ def _add_library(subparsers: Any) -> None:
     )
     a.add_argument(
         "--config", required=True, help="the Job's config (YAML or JSON; see foresight.library.job)"
+    )
+    a.add_argument(
+        "--source-dir",
+        help="where spec.source.configMap is mounted, one file per key (overrides configMapDir)",
     )
     p.set_defaults(func=_library)
 

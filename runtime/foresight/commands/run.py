@@ -54,6 +54,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--namespace", default=None, help="namespace when the YAML has none (default: default)")
     p.add_argument(
+        "--set", action="append", metavar="PATH=VALUE",
+        help="override a spec field for this run (ForecastTask, TrainingJob), e.g. --set "
+        "model.hyperparameters.epochs=10 or, for a TrainingJob, --set epochs=2 --set "
+        "dataset.uri=file:///data/panel.npz (repeatable)",
+    )  # fmt: skip
+    p.add_argument(
         "--port", type=int, help="local mode, ClassifierService: port on 127.0.0.1 (default spec.port)"
     )
     p.add_argument(
@@ -67,7 +73,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_trainingjob_options(p)
     p.set_defaults(func=_run)
+    _add_demo_parser(subparsers)
 
+
+def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
     d = subparsers.add_parser(
         "demo",
         help="the main job on the built-in SYNTHETIC storage-quota data (what `make run` calls)",
@@ -100,11 +109,6 @@ def _add_trainingjob_options(p: argparse.ArgumentParser) -> None:
         "torch) or on SSH hosts with --hosts / --hosts-file (one rank per host x GPU, keys from your "
         "ssh-agent or --identity-file, checkpoints on the spec's S3 store)",
     )
-    g.add_argument(
-        "--set", action="append", metavar="PATH=VALUE",
-        help="override a spec field for this run, e.g. --set epochs=2 --set "
-        "hyperparameters.windowsPerEpoch=256 --set dataset.uri=file:///data/panel.npz (repeatable)",
-    )  # fmt: skip
     g.add_argument("--hosts", metavar="HOST[,HOST...]", help="SSH hosts: host, user@host or user@host:port")
     g.add_argument(
         "--hosts-file", metavar="FILE",
@@ -149,6 +153,19 @@ def _run(args: argparse.Namespace) -> int:
     if args.hosts or args.hosts_file:
         print(f"{args.filename}: --hosts runs TrainingJobs only", file=sys.stderr)
         return 2
+    from foresight.run.library import is_model_library_file
+
+    if is_model_library_file(args.filename):
+        if not args.local:
+            print(
+                f"{args.filename}: a ModelLibrary runs with --local (fetched, verified and activated under "
+                "--state-dir); in a cluster, kubectl apply it",
+                file=sys.stderr,
+            )
+            return 2
+        from foresight.run.library import main_library_local
+
+        return main_library_local(args)
     if args.local:
         from foresight.serving.local import is_classifier_service_file, main_serve_local
 

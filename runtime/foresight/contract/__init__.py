@@ -14,6 +14,7 @@ imports it:
 - :mod:`.experiment`: an ABExperiment's traffic split, written by the operator into a ConfigMap
   the classifier's pods read;
 - :mod:`.train_config`: a TrainingJob spec rendered as the config ``foresight train`` reads;
+- :mod:`.trained_model`: the ModelVersion a trained model becomes (the operator's and ``foresight run``'s);
 - :mod:`.pushgateway`: where a Pushgateway keeps a group (its URL), for pushing and deleting it.
 
 A pydantic model here is written by the runtime and read by the operator through the same class,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "AWS_ACCESS_KEY_ID",
+    "AWS_CREDENTIALS",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
     "DEFAULT_PVC_ROOT",
@@ -53,6 +54,8 @@ S3_CREDENTIALS_SECRET = "FORESIGHT_S3_CREDENTIALS_SECRET"
 AWS_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
 AWS_SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
 AWS_SESSION_TOKEN = "AWS_SESSION_TOKEN"
+AWS_CREDENTIALS = (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)
+"""The variables that carry S3 credentials (values from a Secret, never from a manifest)."""
 
 PROMETHEUS_TOKEN = "FORESIGHT_PROMETHEUS_TOKEN"
 """Bearer token for a ForecastTask's ``spec.source.url`` (from ``spec.source.bearerTokenSecret``)."""

@@ -20,7 +20,7 @@ the forecast server's pod of the same ordinal serves.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -39,10 +39,12 @@ __all__ = [
     "HEALTH_PATH",
     "METRICS_PATH",
     "PUSHGATEWAY_JOB",
+    "QUALITY_WARNINGS_KEPT",
     "SERVER_PORT",
     "SHARD_LABEL",
     "STORE_PREFIX",
     "BacktestScore",
+    "DataQualityReport",
     "ForecastRunResult",
     "pushgateway_group",
     "stale_groups",
@@ -61,6 +63,7 @@ BAD_INPUT_REASONS: frozenset[str] = frozenset(
     {
         ForecastReason.PROMQL_ERROR,
         ForecastReason.NO_SERIES,
+        ForecastReason.DUPLICATE_SERIES,
         ForecastReason.INSUFFICIENT_HISTORY,
         ForecastReason.TOO_MANY_SERIES,
         ForecastReason.OUTPUT_TOO_LARGE,
@@ -97,9 +100,7 @@ def pushgateway_group(namespace: str, name: str, shard: int | None = None) -> di
     return key
 
 
-def task_groups(
-    groups: Iterable[Mapping[str, str]], namespace: str, name: str
-) -> list[dict[str, str]]:
+def task_groups(groups: Iterable[Mapping[str, str]], namespace: str, name: str) -> list[dict[str, str]]:
     """The grouping keys (without ``job``) among a Pushgateway's ``groups`` that are task
     ``namespace/name``'s: its single-pod group and every shard's."""
     out = []
@@ -143,6 +144,36 @@ class BacktestScore(BaseModel):
     mae: float | None = None
 
 
+STATUS_WARNINGS = 20
+"""Most data-quality warnings ``status.dataQuality`` keeps (the API's bound)."""
+
+
+class DataQualityReport(BaseModel):
+    """What a run found in its input (``status.dataQuality``) and, when series are stale, the
+    ``StaleData`` condition's message (which series, since when, what to do)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    series: int = 0
+    missing_points: int = 0
+    late_series: int = 0
+    stale_series: int = 0
+    dropped_series: int = 0
+    out_of_range_series: int = 0
+    clipped_series: int = 0
+    outlier_series: int = 0
+    invalid_capacity_series: int = 0
+    warnings: list[str] = []
+    stale_message: str | None = None
+    """The ``StaleData`` condition's message; ``None`` when no series is stale."""
+
+    def status(self) -> dict[str, Any]:
+        """``status.dataQuality`` (camelCase; the condition's message is not part of it)."""
+        doc = self.model_dump(by_alias=True, exclude={"stale_message"})
+        doc["warnings"] = doc["warnings"][:STATUS_WARNINGS]
+        return doc
+
+
 class ForecastRunResult(ResultMessage):
     """What one run did, as its termination message carries it (``status``-shaped, camelCase)."""
 
@@ -168,6 +199,10 @@ class ForecastRunResult(ResultMessage):
     last_predict_time: str | None = None
     pushed: bool | None = None
     exposition_uri: str | None = None
+    bands: dict[str, Any] | None = None
+    """The API's ``status.bands``: the interval level and its measured coverage per output horizon."""
+    alert: dict[str, Any] | None = None
+    """The API's ``status.alert``: the exhaustion alert's rule and its backtested evidence."""
     warnings: list[str] | None = None
     warning_count: int | None = None
     """Set instead of ``warnings`` when they did not fit into the message."""
@@ -193,12 +228,19 @@ class ForecastRunResult(ResultMessage):
     ``readOverBudget`` says otherwise)."""
     read_over_budget: int | None = None
     """Queries whose answer was over the budget (one series alone over it)."""
+    recommendation: dict[str, Any] | None = None
+    """``spec.recommendation``'s outcome (the API's ``RecommendationStatus`` as JSON): the operator
+    validates it into ``status.recommendation`` and posts an event when ``changed``."""
+    data_quality: DataQualityReport | None = None
+    """What the run found in its input (a run that read its history)."""
 
     @classmethod
     def shrink_steps(cls) -> Sequence[Shrink]:
         return (
             _count_warnings,
             _best_backtest_rows,
+            _slim_recommendation,
+            _fewer_quality_warnings,
             cut_message(1000),
             keep_only(_ESSENTIAL, cut_strings=500),
         )
@@ -206,7 +248,36 @@ class ForecastRunResult(ResultMessage):
 
 _ESSENTIAL = ("phase", "reason", "message", "mode", "seriesCount", "model", "artifactUri", "sha256",
               "trainedModels", "lastTrainTime", "stage", "planId", "planPrefix", "shardSeries",
-              "shardMode", "shard")  # fmt: skip
+              "shardMode", "shard", "recommendation", "dataQuality")  # fmt: skip
+
+
+def _slim_recommendation(doc: Doc) -> Doc | None:
+    """The recommendation without its inputs and reasons (the answer and its case ids stay)."""
+    rec = doc.get("recommendation")
+    if not isinstance(rec, dict):
+        return None
+    slim = dict(rec)
+    slim["message"] = str(slim.get("message", ""))[:300]
+    for load in ("predicted", "current"):
+        if isinstance(slim.get(load), dict):
+            slim[load] = {k: v for k, v in slim[load].items() if k not in ("inputs", "reasons")}
+    return {**doc, "recommendation": slim}
+
+
+QUALITY_WARNINGS_KEPT = 3
+"""Data-quality warnings a message keeps when the whole report does not fit (each cut to 300
+characters, like the stale message); the counts always stay."""
+
+
+def _fewer_quality_warnings(doc: Doc) -> Doc | None:
+    quality = doc.get("dataQuality")
+    if not quality:
+        return None
+    cut = dict(quality)
+    cut["warnings"] = [str(w)[:300] for w in (quality.get("warnings") or [])[:QUALITY_WARNINGS_KEPT]]
+    if cut.get("staleMessage"):
+        cut["staleMessage"] = str(cut["staleMessage"])[:300]
+    return None if cut == quality else {**doc, "dataQuality": cut}
 
 
 def _count_warnings(doc: Doc) -> Doc | None:

@@ -92,3 +92,14 @@ class S3Environment:
             credentials_secret=environ.get(names.S3_CREDENTIALS_SECRET) or None,
             has_credentials=bool(environ.get(names.AWS_ACCESS_KEY_ID)),
         )
+
+    def to_environ(self) -> dict[str, str]:
+        """The plain variables for a process that reads them back with :meth:`from_environ` (a
+        rank ``foresight run`` starts); unset fields are left out. The credentials themselves are
+        never here: they travel in :data:`~foresight.contract.env.AWS_CREDENTIALS`, from a Secret."""
+        env = {names.S3_ENDPOINT: self.endpoint, names.S3_REGION: self.region,
+               names.S3_CREDENTIALS_SECRET: self.credentials_secret}  # fmt: skip
+        out = {k: v for k, v in env.items() if v}
+        if self.secure is not None:
+            out[names.S3_SECURE] = str(self.secure).lower()
+        return out

@@ -29,6 +29,7 @@ __all__ = [
     "Shrink",
     "compact_json",
     "cut_message",
+    "fit_message",
     "keep_only",
     "parse_json_object",
     "termination_log_path",
@@ -84,6 +85,24 @@ def parse_json_object(raw: str) -> Doc | None:
     return loaded if isinstance(loaded, dict) else None
 
 
+def fit_message(
+    doc: Mapping[str, Any], steps: Sequence[Shrink], limit: int = TERMINATION_MESSAGE_LIMIT
+) -> str:
+    """``doc`` as compact JSON under ``limit`` bytes that still parses (a cut document would be
+    useless): ``steps`` make it smaller, least important part first, until it fits. NaN and
+    infinities become ``null``."""
+    current: Doc = _finite(dict(doc))
+    text = compact_json(current)
+    for step in steps:
+        if len(text.encode()) <= limit:
+            break
+        smaller = step(current)
+        if smaller is not None:
+            current = smaller
+            text = compact_json(current)
+    return text
+
+
 def _finite(value: Any) -> Any:
     # JSON has no NaN: a diverged metric reaches the reader as null instead of breaking the message.
     if isinstance(value, float) and not math.isfinite(value):
@@ -126,16 +145,7 @@ class ResultMessage(BaseModel):
 
     def termination_message(self, limit: int = TERMINATION_MESSAGE_LIMIT) -> str:
         """Compact JSON under ``limit`` bytes, still parseable (see :meth:`shrink_steps`)."""
-        doc = self.to_wire()
-        text = compact_json(doc)
-        for step in self.shrink_steps():
-            if len(text.encode()) <= limit:
-                break
-            smaller = step(doc)
-            if smaller is not None:
-                doc = smaller
-                text = compact_json(doc)
-        return text
+        return fit_message(self.to_wire(), self.shrink_steps(), limit)
 
     @classmethod
     def from_termination_message(cls, raw: str) -> Self | None:

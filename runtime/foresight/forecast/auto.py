@@ -1,11 +1,13 @@
-"""The ``auto`` model: backtest the candidates, give each series the model that did best.
+"""The ``auto`` model: backtest the candidates, give each series a blend of the two that did best.
 
-Selection is per series by backtest MAE (equivalently MASE: the scale is per series). Where the
-inverse-error weighted mean of a series' two best models beat both in the backtest, the series
-gets that ensemble. Because the choice is made on the same backtest, ``auto``'s backtest error is
-never worse than any candidate's, so never worse than the best baseline (it falls back to it);
-the per-model errors and the choice per series are kept for the ForecastTask status.
-A candidate that fails (e.g. too little history for a neural model) is dropped with a warning.
+How the choice is made, and why it is judged on folds it was not made on, is
+:mod:`foresight.forecast.selection`: the panel's best two blended, a series leaving the blend only
+for a candidate that beats it clearly on every fold. :attr:`AutoModel.auto_result` is the choice
+applied to every backtest fold (what the bands are calibrated on); :attr:`AutoModel.honest_result`
+makes the choice for each fold from the folds before it, and its error is what
+:meth:`AutoModel.backtest_errors` reports for ``auto``: the expected error on the next window, not
+the luck of the folds that chose. A candidate that fails or diverges (a non-finite or exploding
+loss; e.g. too little history for a network) is dropped with a warning and never chosen.
 
 Progress: ``on_event(kind, data)`` hears ``candidate`` (a backtest starts), ``fold`` (a model is
 fitted for one backtest origin), ``candidate_done`` (with its errors), ``refit`` (fitting the
@@ -21,7 +23,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,28 +32,17 @@ from foresight.timeseries import Forecast, Panel
 
 from .backtest import BacktestResult, backtest
 from .models.base import Model, ProgressCallback, get_model, model_class
+from .selection import MARGIN, Choice, choose, combine, nested_predictions
 
 __all__ = ["DEFAULT_CANDIDATES", "AutoEvent", "AutoModel", "Choice"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CANDIDATES: tuple[str, ...] = ("seasonal_naive", "linear", "ets", "theta", "lstm")
+DEFAULT_CANDIDATES: tuple[str, ...] = ("naive", "seasonal_naive", "linear", "ets", "theta", "lstm")
 SAVE_FORMAT = 1
 
 AutoEvent = Callable[[str, dict[str, Any]], None]
 """``(kind, data)``: see the module docstring for the kinds."""
-
-
-@dataclass(frozen=True)
-class Choice:
-    """What one series gets: one model (weight 1.0) or two with weights."""
-
-    models: tuple[str, ...]
-    weights: tuple[float, ...]
-
-    @property
-    def label(self) -> str:
-        return self.models[0] if len(self.models) == 1 else "ensemble:" + "+".join(self.models)
 
 
 def _key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -75,14 +65,17 @@ class AutoModel(Model):
         folds: int = 3,
         ensemble: bool = True,
         season: int | None = None,
+        margin: float = MARGIN,
     ) -> None:
         """
         Args:
             candidates: model names to compare (not ``auto``).
             model_params: constructor parameters per candidate name.
             folds: backtest origins.
-            ensemble: also consider the weighted top-2 ensemble per series.
+            ensemble: blend the best two candidates per series (else the best alone).
             season: MASE season in steps; ``None`` = one day.
+            margin: a series leaves the blend for a challenger whose error is below this share of
+                the blend's on every fold (:mod:`.selection`).
         """
         if not candidates or "auto" in candidates:
             raise ValueError(
@@ -99,6 +92,8 @@ class AutoModel(Model):
         """Backtest summaries read back by :meth:`load` (the per-fold results are not saved)."""
         self.choices: list[Choice] = []
         self.auto_result: BacktestResult | None = None
+        self.honest_result: BacktestResult | None = None
+        self.margin = margin
         self._by_key: dict[tuple[tuple[str, str], ...], Choice] = {}
         self.horizon: int | None = None
         self._default: Choice | None = None
@@ -111,7 +106,7 @@ class AutoModel(Model):
 
     def params(self) -> dict[str, Any]:
         return {"candidates": self.candidates, "model_params": self.model_params, "folds": self.folds,
-                "ensemble": self.ensemble, "season": self.season}  # fmt: skip
+                "ensemble": self.ensemble, "season": self.season, "margin": self.margin}  # fmt: skip
 
     def _new(self, name: str) -> Model:
         return get_model(name, **self.model_params.get(name, {}))
@@ -165,46 +160,35 @@ class AutoModel(Model):
             raise RuntimeError(f"auto: every candidate failed its backtest: {self.failures}")
 
     def _choose(self, panel: Panel, horizon: int) -> tuple[list[Choice], Choice]:
-        """Each series' pick by backtest MAE (or the inverse-MAE blend of its best two, when that
-        does better) and the default for series not seen in the fit; sets ``auto_result``."""
+        """Each series' blend and the default for series not seen in the fit (:mod:`.selection`);
+        sets ``auto_result`` (the choice on every fold) and ``honest_result`` (nested)."""
         names = list(self.results)
-        # MAE per (model, series); a missing / non-finite error can never be chosen.
-        mae = np.stack([self.results[n].mae for n in names])
-        mae = np.where(np.isfinite(mae), mae, np.inf)
         first = self.results[names[0]]
-        point = np.stack([self.results[n].point for n in names])
-        lower = np.stack([self.results[n].lower for n in names])
-        upper = np.stack([self.results[n].upper for n in names])
-        order = np.argsort(mae, axis=0, kind="stable")
-        choices: list[Choice] = []
-        ap, al, au = (np.empty_like(first.point) for _ in range(3))
-        for i in range(panel.n_series):
-            a = int(order[0, i])
-            choice, p, lo, hi = Choice((names[a],), (1.0,)), point[a, i], lower[a, i], upper[a, i]
-            if self.ensemble and len(names) > 1 and np.isfinite(mae[order[1, i], i]):
-                b = int(order[1, i])
-                inv = 1.0 / np.maximum([mae[a, i], mae[b, i]], 1e-12)
-                w = inv / inv.sum()
-                ep = w[0] * point[a, i] + w[1] * point[b, i]
-                diff = np.abs(first.actual[i] - ep)
-                ens_mae = float(np.nanmean(diff)) if np.isfinite(diff).any() else np.inf
-                if ens_mae < mae[a, i]:
-                    choice = Choice((names[a], names[b]), (float(w[0]), float(w[1])))
-                    p = ep
-                    lo = w[0] * lower[a, i] + w[1] * lower[b, i]
-                    hi = w[0] * upper[a, i] + w[1] * upper[b, i]
-            choices.append(choice)
-            ap[i], al[i], au[i] = p, lo, hi
-        self.choices = choices
+        points = {n: self.results[n].point for n in names}
+        choices, default = choose(
+            first.actual, points, first.scale, margin=self.margin, ensemble=self.ensemble
+        )
+        stacked = {
+            part: combine(choices, names, np.stack([getattr(self.results[n], part) for n in names]))
+            for part in ("point", "lower", "upper")
+        }
+        labels = [c.label for c in choices]
         self.auto_result = BacktestResult(
-            model="auto", horizon=horizon, origins=first.origins, actual=first.actual, point=ap, lower=al,
-            upper=au, scale=first.scale, series_model=[c.label for c in choices],
+            model="auto", horizon=horizon, origins=first.origins, actual=first.actual,
+            point=stacked["point"], lower=stacked["lower"], upper=stacked["upper"], scale=first.scale,
+            series_model=labels,
         )  # fmt: skip
-        mean_mase = {n: self.results[n].summary()["mase"] for n in names}
-        best_overall = min(names, key=lambda n: (not np.isfinite(mean_mase[n]), mean_mase[n]))
-        self._default = Choice((best_overall,), (1.0,))
+        honest = nested_predictions(
+            first.actual, points, first.scale, margin=self.margin, ensemble=self.ensemble
+        )
+        self.honest_result = BacktestResult(
+            model="auto", horizon=horizon, origins=first.origins, actual=first.actual, point=honest,
+            lower=honest, upper=honest, scale=first.scale, series_model=labels,
+        )  # fmt: skip
+        self.choices = choices
+        self._default = default
         self._by_key = {_key(k): c for k, c in zip(panel.keys, choices, strict=True)}
-        return choices, self._default
+        return choices, default
 
     def _fold_factory(self, name: str, progress: ProgressCallback | None) -> Callable[[], Model]:
         """A factory for ``backtest`` that reports each fold's fit and routes epochs to ``progress``."""
@@ -227,7 +211,13 @@ class AutoModel(Model):
     def backtest_errors(self) -> dict[str, dict[str, float]]:
         """Model -> {mase, median_mase, mae, rmse, coverage} on the backtest, ``auto`` included."""
         out = {n: r.summary() for n, r in self.results.items()}
-        if self.auto_result is not None:
+        if self.honest_result is not None and self.folds > 1:
+            # Folds 2..F, each chosen on the folds before it: what the next window should see. Every
+            # candidate is scored on the same folds, so the rows compare like for like.
+            out = {n: r.from_fold(1).summary() for n, r in self.results.items()}
+            out["auto"] = self.honest_result.from_fold(1).summary()
+            out["auto"]["coverage"] = self.auto_result.summary()["coverage"] if self.auto_result else np.nan
+        elif self.auto_result is not None:
             out["auto"] = self.auto_result.summary()
         return out
 

@@ -12,6 +12,7 @@ series the ranking of models by MASE equals their ranking by MAE.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,6 +65,13 @@ class BacktestResult:
     @property
     def coverage(self) -> FloatArray:
         return accuracy.coverage(self._flat(self.actual), self._flat(self.lower), self._flat(self.upper))
+
+    def from_fold(self, first: int) -> BacktestResult:
+        """The same result restricted to folds ``first..`` (0-based), to compare on common folds."""
+        return dataclasses.replace(
+            self, origins=self.origins[first:], actual=self.actual[:, first:], point=self.point[:, first:],
+            lower=self.lower[:, first:], upper=self.upper[:, first:],
+        )  # fmt: skip
 
     def summary(self) -> dict[str, float]:
         """Aggregates over series: mean MAE / RMSE / MASE / coverage and median MASE (NaN skipped)."""

@@ -19,6 +19,7 @@ from typing import NamedTuple
 from foresight.api.forecasttask import ForecastReason
 from foresight.artifacts import ArtifactError
 from foresight.prometheus.errors import (
+    DuplicateSeriesError,
     InsufficientHistoryError,
     NoSeriesError,
     PrometheusError,
@@ -37,6 +38,7 @@ __all__ = [
     "ForecastRunError",
     "OutputTooLargeError",
     "ReadBudgetError",
+    "TrainingDiverged",
     "describe_failure",
     "failure_of",
 ]
@@ -44,6 +46,11 @@ __all__ = [
 
 class ForecastRunError(Exception):
     """The run cannot go on as the task asks; the message says what to change. Permanent."""
+
+
+class TrainingDiverged(ForecastRunError):
+    """A network's loss became non-finite or exploded: its forecasts would be garbage (``auto``
+    drops such a candidate; a task with that one model fails with what to change)."""
 
 
 class BacktestHistoryError(ForecastRunError):
@@ -85,6 +92,7 @@ FAILURES: Mapping[type[Exception], Failure] = MappingProxyType({
     # reading the history: bad input
     PromQLError:              Failure(_R.PROMQL_ERROR,            False),
     NoSeriesError:            Failure(_R.NO_SERIES,               False),
+    DuplicateSeriesError:     Failure(_R.DUPLICATE_SERIES,        False),
     InsufficientHistoryError: Failure(_R.INSUFFICIENT_HISTORY,    False),
     TooManySeriesError:       Failure(_R.TOO_MANY_SERIES,         False),
     # servers down or answering nonsense

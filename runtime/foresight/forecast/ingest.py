@@ -19,9 +19,16 @@ What a ``ForecastTask`` source becomes before any model sees it:
 - Series that start after ``start`` (a new user, a new volume) are NaN-padded in front and
   reported in :attr:`IngestResult.late_series`; series with fewer than ``min_history_points``
   points are dropped and reported; if none has enough, :class:`InsufficientHistoryError`.
+- Two raw series that become the same forecast series without an aggregation to merge them
+  (``aggregate="none"``), or whose written labels would be equal, are bad input:
+  :class:`~foresight.prometheus.errors.DuplicateSeriesError`.
 - Capacity (the threshold base) is a constant, a ratio of a constant, or a PromQL instant query
   at ``end`` giving each series its own limit, matched on the ``group_by`` labels; series without
-  a limit get NaN and a warning.
+  a limit get NaN (:mod:`foresight.forecast.quality` says which, with zero and negative ones).
+
+:attr:`IngestResult.warnings` are about the queries (a covariate without data, a capacity query
+that cannot be matched); what the series themselves look like (late, stale, gaps, out of range)
+is judged by :mod:`foresight.forecast.quality`.
 """
 
 from __future__ import annotations
@@ -36,11 +43,13 @@ import numpy as np
 
 from foresight.prometheus.client import PrometheusQueries, RangeSeries, align_range
 from foresight.prometheus.errors import (
+    DuplicateSeriesError,
     InsufficientHistoryError,
     NoSeriesError,
     TooManySeriesError,
 )
-from foresight.timeseries import FloatArray, Panel
+from foresight.prometheus.labels import series_labels
+from foresight.timeseries import FloatArray, Panel, series_text
 
 __all__ = [
     "Aggregate",
@@ -102,7 +111,8 @@ class IngestResult:
     short_series: list[tuple[dict[str, str], int]] = field(default_factory=list)
     """Series dropped for having fewer than ``min_history_points`` points, with their count."""
     warnings: list[str] = field(default_factory=list)
-    """Human-readable notes (missing capacities, covariates without data)."""
+    """Human-readable notes about the queries (covariates without data, dropped series, a capacity
+    query that cannot be matched)."""
     raw_series: int = 0
     """How many series the main query returned before grouping."""
 
@@ -187,13 +197,32 @@ def _group(
     out: dict[Key, FloatArray] = {}
     for key, rows in groups.items():
         if aggregate == "none" and len(rows) > 1:
-            raise ValueError(
-                f"aggregate='none' but {len(rows)} series of {query!r} share the groupBy labels "
-                f"{dict(key)}: add the label that tells them apart to groupBy, or choose an "
-                "aggregation (sum, max, mean)"
+            why = (
+                "aggregation is none and they share the groupBy labels"
+                if group_by
+                else "aggregation is none and their labels other than the metric name are equal"
             )
+            raise DuplicateSeriesError(query, dict(key), len(rows), group_by, why)
         out[key] = _reduce(np.vstack(rows), aggregate)
     return out
+
+
+def _check_written_labels(query: str, keys: Sequence[Key], group_by: Sequence[str]) -> None:
+    """Refuse two series whose labels as written back are equal (a label and its ``series_``
+    twin, or names that sanitise alike): their gauges would be one series."""
+    seen: dict[tuple[tuple[str, str], ...], Key] = {}
+    for key in keys:
+        try:
+            written = tuple(sorted(series_labels(dict(key)).items()))
+        except ValueError as exc:  # two label names of one series sanitise alike
+            raise DuplicateSeriesError(query, dict(key), 1, group_by, str(exc)) from exc
+        if written in seen:
+            raise DuplicateSeriesError(
+                query, dict(key), 2, group_by,
+                f"written back, {series_text(dict(seen[written]))} and {series_text(dict(key))} get the "
+                "same labels",
+            )  # fmt: skip
+        seen[written] = key
 
 
 def _capacity(
@@ -230,18 +259,10 @@ def _capacity(
         if np.isfinite(s.value):
             by_key.setdefault(tuple((g, s.labels.get(g, "")) for g in group_by), []).append(s.value)
     agg: Aggregate = "max" if aggregate == "none" else aggregate
-    missing = []
     for i, key in enumerate(keys):
         vals = by_key.get(tuple((g, dict(key).get(g, "")) for g in group_by))
         if vals:
             out[i] = _reduce(np.array(vals, dtype=np.float64)[:, None], agg)[0] * capacity.ratio
-        else:
-            missing.append(dict(key))
-    if missing:
-        notes.append(
-            f"capacity query {capacity.query!r} has no value for {len(missing)} series (capacity NaN, "
-            f"no time-to-threshold for them): {missing[:5]}{' ...' if len(missing) > 5 else ''}"
-        )
     return out
 
 
@@ -301,6 +322,7 @@ def ingest(
     if len(grouped) > max_series:
         raise TooManySeriesError(query, len(grouped), max_series, group_by)
 
+    _check_written_labels(query, list(grouped), group_by)
     keys, values, short = _drop_short(grouped, n_steps, query=query, min_history_points=min_history_points)
     notes: list[str] = []
     late = [(dict(k), s + first * step) for k, first in _first_points(keys, values) if first > 0]
@@ -311,12 +333,11 @@ def ingest(
     }  # fmt: skip
     cap = _capacity(client, capacity, keys, end=e, group_by=group_by, aggregate=aggregate, notes=notes)
     if short:
+        named = ", ".join(f"{series_text(k)} ({n} points)" for k, n in short[:5])
         notes.append(
-            f"{len(short)} series dropped with fewer than {min_history_points} points: "
-            f"{short[:5]}{' ...' if len(short) > 5 else ''}"
+            f"{len(short)} series dropped with fewer than limits.minHistoryPoints ({min_history_points}) "
+            f"points, not forecast: {named}{' ...' if len(short) > 5 else ''}"
         )
-    if late:
-        notes.append(f"{len(late)} series start after the range start (NaN before): {late[:5]}")
     panel = Panel(
         start=s, step=step, keys=[dict(k) for k in keys], values=values, covariates=covs, capacity=cap
     )

@@ -11,15 +11,22 @@ What a run does, one named step each (:class:`TaskRun`):
 1. :func:`plan_run`: the spec's durations in steps of the grid, checked before anything is read.
 2. ``ingest``: read ``lookback`` of history at ``step`` (aligned) with
    :func:`foresight.forecast.ingest.ingest`: grouped by ``groupBy``, covariates and per-series
-   capacity included.
+   capacity included; then judged by :func:`foresight.forecast.quality.inspect_panel` (stale
+   series, gaps, values outside ``source.valueRange``, extreme outliers read as missing, unusable
+   capacities), which is what ``status.dataQuality`` reports.
 3. ``train`` (mode ``train``, or ``auto`` when :func:`needs_training` says no usable model is
    saved, it is older than ``retrainEvery``, or the spec changed): a rolling-origin backtest of
    the model (``auto`` backtests every candidate), plus ``linear`` (= predict_linear) and
    ``seasonal_naive`` for comparison when they are not already candidates; fit on the full
    history; save the model directory to the artifact store (:mod:`foresight.forecast.persistence`).
    Or ``load``: mode ``predict`` loads the latest saved model instead.
-4. ``predict``: forecasts, bounds, time-to-threshold, anomaly flag and realised error against
-   the previous run's forecast, as gauge families (:mod:`foresight.forecast.writeback`).
+4. ``predict``: forecasts and bounds (calibrated on the training backtest, clipped to
+   ``source.valueRange``), time-to-threshold, exhaustion probability and the alert's verdict,
+   anomaly flag and realised error against the previous run's forecast, as gauge families
+   (:mod:`foresight.forecast.writeback`), for every series whose data is current; a stale series
+   gets only ``foresight_data_stale`` = 1. ``recommend``, with ``spec.recommendation``: the
+   architecture the predicted load needs, from an active model library, added to those families
+   (:mod:`foresight.forecast.recommendation`).
 5. ``write_back``, only once everything is computed: one Pushgateway PUT replaces the task's
    group (atomic for readers), or, with ``output.mode: scrape``, one atomic put of the same
    exposition to :func:`~foresight.forecast.persistence.exposition_key` in the artifact store,
@@ -41,7 +48,7 @@ import math
 import time as _time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -50,7 +57,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
 from foresight.api.durations import duration_seconds, format_duration
-from foresight.api.forecasttask import ForecastReason, ForecastTaskSpec
+from foresight.api.forecasttask import ForecastReason, ForecastTaskSpec, output_horizons
 from foresight.artifacts import ArtifactStore
 from foresight.prometheus.client import PrometheusQueries
 from foresight.prometheus.errors import PrometheusUnavailable, PushgatewayUnavailable
@@ -61,11 +68,21 @@ from .backtest import BacktestResult, backtest
 from .errors import BacktestHistoryError, ForecastRunError, describe_failure, failure_of
 from .ingest import Capacity, ConstantCapacity, QueryCapacity, ingest
 from .models._baseline import ffill
-from .models.base import EpochReport, Model, get_model, is_neural
+from .models.base import EpochReport, Model, get_model, is_neural, model_class
+from .quality import DataQuality, clip_to_range, inspect_panel
 from .result import ModelScore, RunEvent, RunProgress, RunResult
 from .run_scope import ModelMaker, RunScope
 from .threshold import ThresholdResult, threshold_report
-from .writeback import BacktestError, exposition, forecast_metrics, realised_errors, to_registry
+from .uncertainty import Uncertainty, learn, status_docs
+from .uncertainty import apply as apply_uncertainty
+from .writeback import (
+    BacktestError,
+    data_stale_family,
+    exposition,
+    forecast_metrics,
+    realised_errors,
+    to_registry,
+)
 
 __all__ = [
     "COMPARISON_BASELINES",
@@ -212,7 +229,8 @@ class RunPlan:
     horizon: int
     """Steps to forecast."""
     out_horizons: tuple[tuple[str, int], ...]
-    """``output.horizons`` as ``(label, steps)``: the horizons the gauges are written at."""
+    """``output.horizons`` (and with ``output.everyStep`` every step) as ``(label, steps)``: the
+    horizons the gauges are written at."""
 
 
 def plan_run(spec: ForecastTaskSpec) -> RunPlan:
@@ -222,7 +240,7 @@ def plan_run(spec: ForecastTaskSpec) -> RunPlan:
     lookback = duration_seconds(spec.source.lookback)
     horizon = max(1, math.ceil(duration_seconds(spec.horizon) / step))
     out_horizons: list[tuple[str, int]] = []
-    for text in spec.output.horizons:
+    for text in output_horizons(spec):
         secs = duration_seconds(text)
         if secs % step or not 1 <= secs // step <= horizon:
             raise ForecastRunError(
@@ -264,6 +282,8 @@ class ModelInUse:
     artifact_uri: str | None = None
     artifact_sha256: str | None = None
     trained_models: list[str] | None = None
+    uncertainty: Uncertainty = field(default_factory=Uncertainty)
+    """Its calibration and alert rule (empty for a model saved before they existed)."""
 
 
 @dataclass
@@ -274,6 +294,8 @@ class Prediction:
     threshold: ThresholdResult | None
     families: list[Metric]
     exposition: bytes
+    published: Forecast | None = None
+    """The series whose data is current (what is written "from now"); ``None``: all of them."""
 
 
 @dataclass
@@ -320,6 +342,8 @@ class TaskRun:
         self.step = "ingest"
         self.series = 0
         self.warnings: list[str] = []
+        self.quality: DataQuality | None = None
+        """What the ingest step found in the input (the predict step adds what it clipped)."""
 
     def execute(self, mode: RunMode) -> RunResult:
         """The run, start to finish; raises what stops it (:meth:`failed` turns it into a result)."""
@@ -332,8 +356,11 @@ class TaskRun:
             assert saved is not None  # decide_training refuses to predict without one
             in_use = self.load(plan, saved)
         predicted = self.predict(panel, plan, in_use)
+        recommended = self.recommend(panel, predicted)
         written = self.write_back(predicted)
-        return self.ready(panel, in_use, predicted, written)
+        result = self.ready(panel, plan, in_use, predicted, written)
+        result.recommendation = recommended
+        return result
 
     def failed(self, exc: Exception) -> RunResult:
         """The ``Failed`` result for ``exc`` (:data:`foresight.forecast.errors.FAILURES`)."""
@@ -363,14 +390,21 @@ class TaskRun:
             min_history_points=self.spec.limits.min_history_points,
             counter=src.counter,
         )
-        panel = ingested.panel
-        self.series = panel.n_series
+        self.series = ingested.panel.n_series
         self.warnings += ingested.warnings
-        for note in ingested.warnings:
+        panel, self.quality = inspect_panel(
+            ingested,
+            counter=src.counter,
+            value_range=src.value_range,
+            threshold=self.spec.threshold is not None,
+        )
+        for note in [*ingested.warnings, *self.quality.warnings]:
             log.warning("%s", note)
         self.emit(RunEvent("ingested", f"{panel.n_series} series x {panel.n_steps} steps "
                            f"({ingested.raw_series} raw series before grouping)",
                            {"series": panel.n_series, "steps": panel.n_steps}))  # fmt: skip
+        if self.quality.stale_message:
+            log.warning("%s", self.quality.stale_message)
         return panel
 
     def latest_saved(self) -> dict[str, Any] | None:
@@ -398,10 +432,11 @@ class TaskRun:
 
     def train(self, panel: Panel, plan: RunPlan) -> ModelInUse:
         self.step = "train"
-        model, results = _train(self.spec, panel, plan.horizon, self.emit, self.scope.models)
+        model, results, in_use_backtest = _train(self.spec, panel, plan.horizon, self.emit, self.scope.models)
         in_use = ModelInUse(
             model, trained=True, scores=_scores(results), last_train=self.now, backtest_results=results,
             backtest_errors=_per_horizon_errors(results, plan.out_horizons),
+            uncertainty=learn(self.spec, panel, in_use_backtest, plan.horizon),
         )  # fmt: skip
         if self.store is not None:
             self.step = "save"
@@ -412,6 +447,7 @@ class TaskRun:
                 "seriesCount": panel.n_series,
                 "backtest": [s.to_dict() for s in in_use.scores],
                 "backtestByHorizon": [b.__dict__ for b in in_use.backtest_errors],
+                **in_use.uncertainty.to_run_doc(),
             }  # fmt: skip
             in_use.artifact_uri, in_use.artifact_sha256, in_use.trained_models = persistence.save_model(
                 self.store, self.prefix, version, model, run_doc
@@ -434,7 +470,7 @@ class TaskRun:
             model, trained=False, last_train=float(run_doc["trainedAt"]), backtest_results={},
             scores=[ModelScore(r["model"], r.get("mase"), r.get("mae")) for r in run_doc.get("backtest", [])],
             backtest_errors=[BacktestError(**b) for b in run_doc.get("backtestByHorizon", [])],
-            artifact_uri=str(saved.get("uri")),
+            artifact_uri=str(saved.get("uri")), uncertainty=Uncertainty.from_run_doc(run_doc),
         )  # fmt: skip
         self.emit(RunEvent("loaded", f"loaded model {saved['version']} from {in_use.artifact_uri}",
                            {"uri": in_use.artifact_uri}))  # fmt: skip
@@ -442,7 +478,10 @@ class TaskRun:
 
     def predict(self, panel: Panel, plan: RunPlan, in_use: ModelInUse) -> Prediction:
         self.step = "predict"
-        forecast = in_use.model.predict(panel, plan.horizon)
+        applied = apply_uncertainty(
+            self.spec, panel, in_use.model.predict(panel, plan.horizon), in_use.uncertainty, plan.out_horizons
+        )
+        forecast = self.keep_in_range(applied.forecast)
         self.emit(RunEvent("predicted", f"forecast {panel.n_series} series {plan.horizon} steps ahead",
                            {"origin": forecast.origin}))  # fmt: skip
         threshold: ThresholdResult | None = None
@@ -450,19 +489,54 @@ class TaskRun:
             threshold = threshold_report(forecast, panel, ratio=self.spec.threshold.ratio)
         previous = self.previous_forecast()
         labels = [text for text, _ in plan.out_horizons]
+        # Only series with current data get forecasts "from now"; a stale one only its stale flag.
+        stale = self.quality.stale if self.quality is not None else np.zeros(panel.n_series, dtype=bool)
+        fresh = np.flatnonzero(~stale)
+        shown, shown_panel = forecast.select(fresh), panel.select(fresh)
         families = forecast_metrics(
-            forecast,
+            shown,
             task=self.name,
             namespace=self.namespace,
             horizons=labels,
-            threshold=threshold.threshold if threshold is not None else None,
-            actual_latest=ffill(panel.values)[:, -1],
+            threshold=threshold.threshold[fresh] if threshold is not None else None,
+            actual_latest=ffill(shown_panel.values)[:, -1],
             previous=previous,
-            realised_errors=realised_errors([previous], panel, labels) if previous is not None else None,
+            realised_errors=realised_errors([previous], shown_panel, labels)
+            if previous is not None
+            else None,
             backtest_errors=in_use.backtest_errors,
             last_run={"train": in_use.last_train, "predict": self.now},
+            exhaustion=applied.assessment.select(fresh) if applied.assessment is not None else None,
+            alert_rule=in_use.uncertainty.alert,
+            coverage=applied.coverage,
         )
-        return Prediction(forecast, threshold, families, exposition(families))
+        families.append(data_stale_family(panel.keys, stale, task=self.name, namespace=self.namespace))
+        return Prediction(forecast, threshold, families, exposition(families), published=shown)
+
+    def keep_in_range(self, forecast: Forecast) -> Forecast:
+        """``forecast`` clipped to ``source.valueRange`` (counted in the data quality)."""
+        clipped, count = clip_to_range(forecast, self.spec.source.value_range)
+        if self.quality is not None:
+            self.quality.clipped_series = count
+        return clipped
+
+    def recommend(self, panel: Panel, predicted: Prediction) -> dict[str, Any] | None:
+        """``spec.recommendation``: the architecture the predicted load needs, added to the gauges
+        (:mod:`foresight.forecast.recommendation`); its status document, ``None`` when not asked."""
+        if self.spec.recommendation is None:
+            return None
+        from .recommendation import recommend_for_run
+
+        self.step = "recommend"
+        outcome = recommend_for_run(
+            self.spec.recommendation, forecast=predicted.forecast, latest=ffill(panel.values)[:, -1],
+            store=self.store, task=self.name, namespace=self.namespace, now=self.now,
+        )  # fmt: skip
+        predicted.families.extend(outcome.families)
+        predicted.exposition = exposition(predicted.families)
+        self.warnings += outcome.warnings
+        self.emit(RunEvent("recommended", outcome.message, {"changed": outcome.changed}))
+        return outcome.status
 
     def previous_forecast(self) -> Forecast | None:
         """The forecast the previous run kept in the store, if any and readable."""
@@ -486,7 +560,8 @@ class TaskRun:
         if out.mode == "scrape":
             written.exposition_uri = self.expose(predicted)
         if out.remote_write_url:
-            self.remote_write(predicted.forecast)
+            published = predicted.published if predicted.published is not None else predicted.forecast
+            self.remote_write(published)
         if self.store is not None:
             self.step = "save"
             persistence.save_forecast(self.store, self.prefix, predicted.forecast)
@@ -534,15 +609,23 @@ class TaskRun:
         self.step = "remote_write"
         self.remote_writer(forecast)
 
-    def ready(self, panel: Panel, in_use: ModelInUse, predicted: Prediction, written: Written) -> RunResult:
+    def ready(
+        self, panel: Panel, plan: RunPlan, in_use: ModelInUse, predicted: Prediction, written: Written
+    ) -> RunResult:
         """The ``Ready`` result of a run that got this far."""
         out, mtype = self.spec.output, str(self.spec.model.type)
         summary = model_summary(predicted.forecast, mtype)
+        bands, alert = status_docs(in_use.uncertainty, plan.out_horizons, panel.step)
         msg = f"{panel.n_series} series forecast {self.spec.horizon} ahead with {summary}"
         if not written.pushed and out.mode == "pushgateway":
             msg += " (not pushed)"
         if written.exposition_uri is None and out.mode == "scrape":
             msg += " (not published)"
+        if self.quality is not None and self.quality.stale_series:
+            msg += (
+                f"; {self.quality.stale_series} series with stale data got no forecast (see the StaleData "
+                "condition)"
+            )
         return RunResult(
             phase="Ready",
             reason=ForecastReason.FORECASTS_WRITTEN,
@@ -558,8 +641,11 @@ class TaskRun:
             last_predict_time=self.now,
             pushed=written.pushed,
             exposition_uri=written.exposition_uri,
+            bands=bands,
+            alert=alert,
             metric_names=[f.name for f in predicted.families],
             warnings=self.warnings,
+            data_quality=self.quality.report() if self.quality is not None else None,
             panel=panel,
             forecast=predicted.forecast,
             threshold=predicted.threshold,
@@ -623,6 +709,8 @@ class _TrainingProgress:
         self.model = model
         """The model being trained now (``auto`` moves through its candidates)."""
         self.epochs = epochs
+        self.folds = 0
+        """Folds of the backtest under way (a network trains once for all of them)."""
 
     def epoch(self, r: EpochReport) -> None:
         self.emit(RunEvent("epoch", f"{self.model} epoch {r.epoch}/{self.epochs} "
@@ -632,14 +720,31 @@ class _TrainingProgress:
 
     def candidate(self, kind: str, data: dict[str, Any]) -> None:
         self.model = str(data.get("model", self.model))
-        self.emit(RunEvent(kind, _candidate_message(kind, data), data))
+        if kind == "candidate":
+            self.folds = int(data.get("folds") or 0)
+        self.emit(RunEvent(kind, _candidate_message(kind, data, self.folds), data))
 
 
-def _candidate_message(kind: str, data: Mapping[str, Any]) -> str:
+def _refits_per_fold(model: str) -> bool:
+    """Whether a backtest fits ``model`` at every fold (the cheap models) or trains it once, on the
+    history before the first fold, and predicts from each (the networks; see :mod:`.backtest`)."""
+    try:
+        return bool(model_class(model).cheap_refit)
+    except ValueError:  # not a model name (a future event kind): say the plain thing
+        return True
+
+
+def _candidate_message(kind: str, data: Mapping[str, Any], folds: int = 0) -> str:
+    """A progress line that says what really runs: how many fits a backtest makes, not only its folds."""
+    model = str(data.get("model"))
     if kind == "candidate":
-        return f"backtest {data['index']}/{data['of']}: {data['model']} ({data['folds']} folds)"
+        how = "fitted at each" if _refits_per_fold(model) else "trained once, then predicting from each"
+        return f"backtest {data['index']}/{data['of']}: {model} ({data['folds']} folds, {how})"
     if kind == "fold":
-        return f"  {data['model']} fold {data['fold']}/{data['of']}"
+        if not _refits_per_fold(model):
+            every = folds or data["of"]
+            return f"  {model}: one training for all {every} folds, on the history before the first"
+        return f"  {model} fold {data['fold']}/{data['of']}"
     if kind == "candidate_done":
         return f"  {data['model']}: MASE {data['mase']:.3f} MAE {data['mae']:.4g} ({data['seconds']:.1f}s)"
     if kind == "candidate_failed":
@@ -649,11 +754,14 @@ def _candidate_message(kind: str, data: Mapping[str, Any]) -> str:
 
 def _train(
     spec: ForecastTaskSpec, panel: Panel, horizon: int, emit: RunProgress, models: ModelMaker | None = None
-) -> tuple[Model, dict[str, BacktestResult]]:
+) -> tuple[Model, dict[str, BacktestResult], BacktestResult]:
     """Backtest and fit the task's model on ``panel``; the comparison baselines are backtested too.
 
+    Returns the model, the backtests status reports (``auto``'s nested) and the backtest of the
+    model in use as it will predict (``auto``'s choice on every fold: what its bands calibrate on).
     ``models`` makes the task's model and its backtest's models when they are not built from the
-    spec here (a shard's networks, trained once by its plan pod)."""
+    spec here (a shard's networks, trained once by its plan pod).
+    """
     folds = spec.model.backtest_folds
     need = folds * horizon + 2
     if panel.n_steps < need:
@@ -669,13 +777,17 @@ def _train(
     model = models.task_model(spec) if models is not None else build_model(spec)
     if mtype == "auto":
         results = _fit_auto(model, panel, horizon, spec.model.seed, progress)
+        in_use = getattr(model, "auto_result", None) or results["auto"]
     else:
         factory = (models.fold_factory if models is not None else _factory)(spec, mtype, progress.epoch)
         results = _fit_one(spec, model, panel, horizon, progress, factory)
+        in_use = results[mtype]
     for base in COMPARISON_BASELINES:
         if base not in results:
-            results[base] = backtest(panel, _factory(spec, base, None), horizon, folds, seed=spec.model.seed)
-    return model, results
+            result = backtest(panel, _factory(spec, base, None), horizon, folds, seed=spec.model.seed)
+            # Beside auto's nested estimate, on the same folds 2..F (see _fit_auto).
+            results[base] = result.from_fold(1) if mtype == "auto" and folds > 1 else result
+    return model, results, in_use
 
 
 def _fit_auto(
@@ -687,6 +799,13 @@ def _fit_auto(
     assert isinstance(model, AutoModel)
     model.on_event = progress.candidate
     model.fit(panel, horizon, seed=seed, progress=progress.epoch)
+    # Status reports auto's nested (honest) backtest; the bands are calibrated on auto_result.
+    if model.folds > 1 and model.honest_result is not None:
+        # The nested choice has no fold 1 (nothing before it to choose on): every row is scored on
+        # folds 2..F, so auto's row compares like for like with its candidates'.
+        results = {name: r.from_fold(1) for name, r in model.results.items()}
+        results["auto"] = model.honest_result.from_fold(1)
+        return results
     results = dict(model.results)
     if model.auto_result is not None:
         results["auto"] = model.auto_result

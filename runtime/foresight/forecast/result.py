@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from foresight.contract.forecast import ForecastRunResult
-from foresight.timeseries import Forecast, Panel
+from foresight.contract.forecast import DataQualityReport, ForecastRunResult
+from foresight.timeseries import Forecast, Panel, rfc3339
 
 from .backtest import BacktestResult
 from .threshold import ThresholdResult
@@ -30,8 +29,8 @@ class RunEvent:
 
     kind: str
     """``ingest``, ``ingested``, ``train``, ``candidate``, ``fold``, ``epoch``, ``candidate_done``,
-    ``candidate_failed``, ``refit``, ``saved``, ``loaded``, ``predicted``, ``pushed``, ``exposed``,
-    ``done``."""
+    ``candidate_failed``, ``refit``, ``saved``, ``loaded``, ``predicted``, ``recommended``, ``pushed``,
+    ``exposed``, ``done``."""
     message: str
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -76,8 +75,14 @@ class RunResult:
     pushed: bool = False
     exposition_uri: str | None = None
     """Where a scrape-mode run wrote its exposition (``None``: not written)."""
+    bands: dict[str, Any] | None = None
+    """``status.bands``: the interval level and its measured coverage per output horizon."""
+    alert: dict[str, Any] | None = None
+    """``status.alert``: the exhaustion alert's rule and its backtested evidence."""
     metric_names: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    data_quality: DataQualityReport | None = None
+    """What the run found in its input (``None`` when it failed before reading it)."""
     panel: Panel | None = None
     forecast: Forecast | None = None
     threshold: ThresholdResult | None = None
@@ -87,6 +92,8 @@ class RunResult:
     sharding: dict[str, Any] = field(default_factory=dict)
     """A sharded run's plan or shard fields of the result message (``stage``, ``planId``,
     ``shard``, ``readQueries``...: :class:`~foresight.contract.forecast.ForecastRunResult`)."""
+    recommendation: dict[str, Any] | None = None
+    """``spec.recommendation``'s outcome, as ``status.recommendation`` shows it."""
 
     def __post_init__(self) -> None:
         self.reason = str(self.reason)  # a ForecastReason member prints as its plain value
@@ -113,8 +120,12 @@ class RunResult:
             "lastPredictTime": _iso(self.last_predict_time),
             "pushed": self.pushed,
             "expositionUri": self.exposition_uri,
+            "bands": self.bands,
+            "alert": self.alert,
             "warnings": self.warnings,
             **self.sharding,
+            "recommendation": self.recommendation,
+            "dataQuality": self.data_quality.model_dump(by_alias=True) if self.data_quality else None,
         }
         return {k: v for k, v in doc.items() if v is not None}
 
@@ -124,6 +135,4 @@ class RunResult:
 
 
 def _iso(t: float | None) -> str | None:
-    if t is None:
-        return None
-    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if t is None else rfc3339(t)

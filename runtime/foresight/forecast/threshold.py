@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from foresight.timeseries import FloatArray, Forecast, Panel
+from foresight.timeseries import FloatArray, Forecast, Panel, rfc3339
 
 from .models._baseline import ffill
 
@@ -62,7 +62,8 @@ class ThresholdResult:
     threshold: FloatArray
     """``capacity * ratio`` per series."""
     seconds: FloatArray
-    """Time to threshold of the point forecast (``inf``: not within the horizon)."""
+    """Time to threshold of the point forecast (``inf``: not within the horizon; NaN: no usable
+    threshold for the series, which is then never reported as crossing)."""
     seconds_upper: FloatArray
     """Time to threshold of the upper bound: the earliest plausible exhaustion."""
 
@@ -79,10 +80,12 @@ def threshold_report(
         raise ValueError("no capacity: pass capacity= or build the panel with a per-series capacity")
     thr = np.broadcast_to(np.asarray(cap, dtype=np.float64) * ratio, (panel.n_series,)).copy()
     last = ffill(panel.values)[:, -1] if panel.n_steps else np.full(panel.n_series, np.nan)
+    known = np.isfinite(thr) & (thr > 0)  # a zero or missing capacity says nothing about exhaustion
+    thr = np.where(known, thr, np.nan)
     return ThresholdResult(
         threshold=thr,
-        seconds=time_to_threshold(forecast.point, last, thr, forecast.step),
-        seconds_upper=time_to_threshold(forecast.upper, last, thr, forecast.step),
+        seconds=np.where(known, time_to_threshold(forecast.point, last, thr, forecast.step), np.nan),
+        seconds_upper=np.where(known, time_to_threshold(forecast.upper, last, thr, forecast.step), np.nan),
     )
 
 
@@ -95,8 +98,9 @@ def anomaly_flags(previous: Forecast, at: int, actual: FloatArray) -> npt.NDArra
     h, rem = divmod(offset, previous.step)
     if rem != 0 or not 1 <= h <= previous.horizon:
         raise ValueError(
-            f"time {at} is not a step of the previous forecast (origin {previous.origin}, step "
-            f"{previous.step}, horizon {previous.horizon}); compare against a forecast that covers it"
+            f"time {rfc3339(at)} is not a step of the previous forecast (origin {rfc3339(previous.origin)}, "
+            f"step {previous.step}s, horizon {previous.horizon} steps); compare against a forecast that "
+            "covers it"
         )
     a = np.asarray(actual, dtype=np.float64)
     lo, hi = previous.lower[:, h - 1], previous.upper[:, h - 1]

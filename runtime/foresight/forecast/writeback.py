@@ -16,6 +16,9 @@ what happened. Families (all carry the series' ``group_by`` labels plus ``task``
   forecasts at that horizon (MAPE as a fraction: 0.1 is 10 %).
 - ``foresight_backtest_error{task, namespace, model, metric, horizon}``: backtest error.
 - ``foresight_last_run_timestamp_seconds{task, namespace, kind="train"|"predict"}``.
+- ``foresight_data_stale``: 1 for a series whose newest sample is several steps old (its forecast
+  gauges are left out: no forecast "from now" is written from old data), else 0
+  (:func:`data_stale_family`; :mod:`foresight.forecast.quality` decides).
 
 A series' own labels are named by :func:`foresight.prometheus.labels.series_labels` (sanitised,
 ``series_`` prefix on a clash with the labels above). Within one family every sample has the same
@@ -29,30 +32,34 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from foresight.api.durations import duration_seconds
+from foresight.api.durations import duration_seconds, format_duration
+from foresight.forecast.alerting import AlertChoice, Assessment
 from foresight.forecast.threshold import anomaly_flags, time_to_threshold
+from foresight.library.recommend import Recommendation
 from foresight.prometheus.labels import series_labels
-from foresight.timeseries import FloatArray, Forecast, Panel
+from foresight.timeseries import FloatArray, Forecast, Panel, rfc3339
 
 __all__ = [
     "BacktestError",
     "ForecastCollector",
+    "data_stale_family",
     "exposition",
     "forecast_metrics",
     "realised_errors",
+    "recommendation_metrics",
     "to_registry",
 ]
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -127,6 +134,9 @@ def forecast_metrics(
     realised_errors: Mapping[str, Mapping[str, FloatArray]] | None = None,
     backtest_errors: Sequence[BacktestError] = (),
     last_run: Mapping[str, float] | None = None,
+    exhaustion: Assessment | None = None,
+    alert_rule: AlertChoice | None = None,
+    coverage: Mapping[str, float] | None = None,
 ) -> list[Metric]:
     """The gauge families for one task's forecast (pure: no I/O, no clock).
 
@@ -143,6 +153,9 @@ def forecast_metrics(
             :func:`realised_errors`.
         backtest_errors: backtest figures per model / metric / horizon.
         last_run: ``{"train"|"predict": Unix seconds}``.
+        exhaustion: the exhaustion probabilities and the alert's verdict (a task with a threshold).
+        alert_rule: the rule behind that verdict (its ``rule`` and ``within`` labels).
+        coverage: the bands' measured coverage per horizon label.
     """
     base = {"task": task, "namespace": namespace}
     labels = [{**series_labels(k), **base} for k in forecast.keys]
@@ -156,6 +169,16 @@ def forecast_metrics(
         anomaly = _anomaly_family(forecast, labels, last, previous)
         if anomaly is not None:
             families.append(anomaly)
+    if exhaustion is not None and alert_rule is not None:
+        families += _exhaustion_families(labels, exhaustion, alert_rule, forecast.step)
+    if coverage:
+        families.append(
+            _family(
+                "foresight_band_coverage",
+                "Share of held-out actuals inside the band in the last backtest, per horizon.",
+                [({**base, "horizon": h}, c) for h, c in coverage.items()],
+            )
+        )
     if realised_errors:
         families.append(_realised_error_family(labels, realised_errors))
     if backtest_errors:
@@ -224,6 +247,28 @@ def _time_to_threshold_family(
     )
 
 
+def _exhaustion_families(
+    labels: list[dict[str, str]], ex: Assessment, choice: AlertChoice, step: int
+) -> list[Metric]:
+    """Per series with a usable threshold: the probability of exhaustion within each horizon, and
+    the chosen rule's verdict with the time to the exhaustion it predicts."""
+    rows = [i for i in range(len(labels)) if ex.usable[i]]
+    prob: _Samples = [
+        ({**labels[i], "within": text}, float(p[i])) for text, p in ex.probability.items() for i in rows
+    ]
+    rule = {"rule": choice.rule.label, "within": format_duration(choice.within * step)}
+    return [
+        _family("foresight_exhaustion_probability",
+                "Probability that the threshold is reached within the horizon (calibrated).", prob),
+        _family("foresight_exhaustion_alert",
+                "1 when the task's alert rule (chosen on its backtest) predicts exhaustion in its window.",
+                [({**labels[i], **rule}, float(ex.fired[i])) for i in rows]),
+        _family("foresight_exhaustion_alert_lead_seconds",
+                "Seconds until the exhaustion the alert predicts (+Inf when it does not fire).",
+                [({**labels[i], **rule}, float(ex.lead_seconds[i])) for i in rows]),
+    ]  # fmt: skip
+
+
 def _anomaly_family(
     forecast: Forecast, labels: list[dict[str, str]], last: FloatArray, previous: Forecast
 ) -> Metric | None:
@@ -233,8 +278,8 @@ def _anomaly_family(
     if prev is None or offset % previous.step != 0 or not 1 <= offset // previous.step <= previous.horizon:
         log.info(
             "previous forecast (origin %s) does not cover %s: no anomaly flag",
-            previous.origin,
-            forecast.origin,
+            rfc3339(previous.origin),
+            rfc3339(forecast.origin),
         )
         return None
     flags = anomaly_flags(prev, forecast.origin, last)
@@ -300,6 +345,21 @@ def realised_errors(
     return out
 
 
+def data_stale_family(
+    keys: Sequence[Mapping[str, str]], stale: npt.ArrayLike, *, task: str, namespace: str
+) -> Metric:
+    """``foresight_data_stale`` for every series read: 1 where its source data stopped, else 0."""
+    base = {"task": task, "namespace": namespace}
+    return _family(
+        "foresight_data_stale",
+        "1 when the series' newest source sample is several steps old (no forecast from now is written).",
+        [
+            ({**series_labels(k), **base}, float(bool(s)))
+            for k, s in zip(keys, np.asarray(stale), strict=True)
+        ],
+    )
+
+
 class ForecastCollector(Collector):
     """A collector that yields fixed metric families (register it in a fresh registry)."""
 
@@ -320,3 +380,75 @@ def to_registry(families: Sequence[Metric], registry: CollectorRegistry | None =
 def exposition(families: Sequence[Metric]) -> bytes:
     """The Prometheus text exposition of ``families``."""
     return generate_latest(to_registry(families))
+
+
+# ---- capacity recommendations (spec.recommendation, issue 15) ------------------------------------
+
+
+def recommendation_metrics(
+    *,
+    task: str,
+    namespace: str,
+    horizon: str,
+    predicted: Recommendation,
+    current: Recommendation,
+    changed: bool,
+) -> list[Metric]:
+    """The gauge families of one run's capacity recommendation (pure).
+
+    Per load (``load="predicted"`` at ``horizon``, ``load="current"`` for the latest actual values):
+    ``foresight_recommendation_covered`` (0 when the load lies outside what the library covers, and
+    then nothing else for that load), and for a covered load ``foresight_recommended_nodes``,
+    ``_shards``, ``_replicas``, ``_proxies``, ``_cost`` and
+    ``foresight_recommendation_confidence``, all labelled with the recommended ``architecture``
+    (the cost also with ``currency`` and ``period``, the library's);
+    plus ``foresight_recommendation_changed`` (1 when the predicted load needs another architecture
+    or node count than the current one). Every sample carries ``library`` and ``library_version``.
+    """
+    base = {
+        "task": task,
+        "namespace": namespace,
+        "library": predicted.library,
+        "library_version": predicted.version,
+        "horizon": horizon,
+    }
+    loads = (("predicted", predicted), ("current", current))
+    families = [
+        _family(
+            "foresight_recommendation_covered",
+            "1 when the load lies within what the library covers.",
+            [({**base, "load": load}, float(rec.covered)) for load, rec in loads],
+        ),
+        _family(
+            "foresight_recommendation_changed",
+            "1 when the predicted load needs another architecture or node count than the current one.",
+            [(base, float(changed))],
+        ),
+    ]
+    sized = [
+        ({**base, "load": load, "architecture": str(rec.architecture_type)}, rec)
+        for load, rec in loads
+        if rec.covered
+    ]
+    if not sized:
+        return families
+    for name, doc, value in _RECOMMENDED:
+        families.append(_family(name, doc, [(labels, value(rec)) for labels, rec in sized]))
+    cost = [
+        ({**labels, "currency": rec.currency, "period": rec.cost_period}, float(rec.estimated_cost or 0))
+        for labels, rec in sized
+    ]
+    families.append(_family("foresight_recommended_cost", "Estimated cost of the recommendation.", cost))
+    return families
+
+
+_RECOMMENDED: tuple[tuple[str, str, Callable[[Recommendation], float]], ...] = (
+    ("foresight_recommended_nodes", "Recommended database nodes (replicas included).",
+     lambda r: float(r.node_count or 0)),
+    ("foresight_recommended_shards", "Recommended shards.", lambda r: float(r.shard_count or 0)),
+    ("foresight_recommended_replicas", "Recommended replicas per shard.",
+     lambda r: float(r.replica_count or 0)),
+    ("foresight_recommended_proxies", "Recommended proxies / poolers.", lambda r: float(r.proxy_count or 0)),
+    ("foresight_recommendation_confidence", "Weighted vote share of the recommended architecture.",
+     lambda r: float(r.confidence or 0)),
+)  # fmt: skip

@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from foresight.artifacts import ArtifactError, S3Options, open_store
+from foresight.artifacts import ArtifactError, S3Options, open_store, s3_credentials_from_environ
+from foresight.console import table
+from foresight.contract.s3 import AWS_ENDPOINT
+from foresight.kube import KubeApiError
 
 from .archive import Limits, MiB, file_sha256
 from .builtin import BUILTINS, builtin_path
@@ -34,15 +37,8 @@ from .verify import VerifyReport, verify_path
 __all__ = ["parse_set", "run_library", "run_recommend"]
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_UNCOVERED = 0, 1, 2, 3
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(c) for c in row] for row in (header, *rows)]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    return (
-        "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
-        + "\n"
-    )
+LIBRARY_GAP = 2
+"""Columns of the library tables are two spaces apart (they are wide: a recommendation has 13)."""
 
 
 def _print_json(doc: Any) -> None:
@@ -60,13 +56,10 @@ def _limits(args: argparse.Namespace) -> Limits:
 def _open_library_store(args: argparse.Namespace) -> LibraryStore:
     s3 = None
     if str(args.store).startswith("s3://"):
-        creds = None
-        if os.environ.get("AWS_ACCESS_KEY_ID"):
-            from foresight.artifacts.s3 import S3Credentials
-
-            creds = S3Credentials.from_env()
         s3 = S3Options(
-            endpoint=args.s3_endpoint or "s3.amazonaws.com", secure=not args.s3_insecure, credentials=creds
+            endpoint=args.s3_endpoint or AWS_ENDPOINT,
+            secure=not args.s3_insecure,
+            credentials=s3_credentials_from_environ(os.environ),
         )
     return LibraryStore(open_store(args.store, s3=s3), args.prefix)
 
@@ -110,7 +103,22 @@ def _load(name: str, args: argparse.Namespace, limits: Limits | None = None) -> 
 # -- list / show ------------------------------------------------------------------------------------
 
 
+def _list_cluster(args: argparse.Namespace) -> int:
+    from .cluster import LIST_HEADER, cluster_libraries, list_rows
+
+    objs = cluster_libraries(args)
+    if args.output == "json":
+        _print_json(
+            [{"metadata": o["metadata"], "spec": o.get("spec"), "status": o.get("status")} for o in objs]
+        )
+    else:
+        print(table(LIST_HEADER, list_rows(objs), gap=LIBRARY_GAP))
+    return EXIT_OK
+
+
 def _list(args: argparse.Namespace) -> int:
+    if getattr(args, "cluster", False):
+        return _list_cluster(args)
     if args.store:
         lib_store = _open_library_store(args)
         rows: list[list[Any]] = []
@@ -141,7 +149,7 @@ def _list(args: argparse.Namespace) -> int:
         if args.output == "json":
             _print_json(docs)
         else:
-            sys.stdout.write(_table(["NAME", "ACTIVE", "PREVIOUS", "STORED", "CASES", "OWNER"], rows))
+            print(table(["NAME", "ACTIVE", "PREVIOUS", "STORED", "CASES", "OWNER"], rows, gap=LIBRARY_GAP))
         return EXIT_OK
     rows = []
     docs = []
@@ -162,11 +170,28 @@ def _list(args: argparse.Namespace) -> int:
     if args.output == "json":
         _print_json(docs)
     else:
-        sys.stdout.write(_table(["NAME", "VERSION", "CASES", "SHA256", "SUMMARY"], rows))
+        print(table(["NAME", "VERSION", "CASES", "SHA256", "SUMMARY"], rows, gap=LIBRARY_GAP))
+    return EXIT_OK
+
+
+def _show_cluster(args: argparse.Namespace) -> int:
+    from .cluster import MODEL_LIBRARIES, client_for, show_text
+
+    client, namespace = client_for(args)
+    obj = client.get(MODEL_LIBRARIES, args.library, namespace)
+    if obj is None:
+        _error(f"no ModelLibrary {namespace}/{args.library} (`foresight library list --cluster` lists them)")
+        return EXIT_INVALID
+    if args.output == "json":
+        _print_json({"metadata": obj["metadata"], "spec": obj.get("spec"), "status": obj.get("status")})
+    else:
+        sys.stdout.write(show_text(obj))
     return EXIT_OK
 
 
 def _show(args: argparse.Namespace) -> int:
+    if getattr(args, "cluster", False):
+        return _show_cluster(args)
     loaded = _load(args.library, args)
     lib = loaded.library
     m = lib.manifest
@@ -278,9 +303,43 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_INVALID
 
 
+def _preview_cluster(args: argparse.Namespace) -> int:
+    from .cluster import cluster_libraries, preview_document
+
+    new = _load(args.library, argparse.Namespace(store=None), _limits(args)).library
+    quality = leave_one_out(new)
+    doc = preview_document(new, quality.to_json() if quality else None, cluster_libraries(args))
+    if args.output == "json":
+        _print_json(doc)
+        return EXIT_OK
+    print(f"{new.name} {new.version} ({len(new.cases)} cases, sha256 {(new.checksum or '-')[:12]})")
+    old = doc["replaces"]
+    if old is None:
+        claimed = ", ".join(doc["claimedBy"]) or "none"
+        print(f"no ModelLibrary of the namespace holds {new.name} (claimed by: {claimed}): it would be first")
+    else:
+        print(
+            f"would replace version {old['version']} ({old['cases']} cases) held by ModelLibrary "
+            f"{old['modelLibrary']}, kept as the previous version"
+        )
+        print(doc["note"])
+    for label, q in (("now", (old or {}).get("quality")), ("after", doc.get("quality"))):
+        if q:
+            print(
+                f"leave-one-out {label}: architecture accuracy {q['architectureAccuracy']:.3f} (baseline "
+                f"{q['baselineAccuracy']:.3f}), node count MAE {q.get('nodeCountMAE')}"
+            )
+    return EXIT_OK
+
+
 def _preview(args: argparse.Namespace) -> int:
+    if getattr(args, "cluster", False):
+        return _preview_cluster(args)
     if not args.store:
-        _error("activate-preview compares with the active version in a store: give --store")
+        _error(
+            "activate-preview compares with the active version in a store (--store) or in the cluster's "
+            "ModelLibraries (--cluster)"
+        )
         return EXIT_USAGE
     new = _load(args.library, argparse.Namespace(store=None), _limits(args)).library
     lib_store = _open_library_store(args)
@@ -433,7 +492,9 @@ def run_library(args: argparse.Namespace) -> int:
     if args.library_action == "fetch":
         from .job import main
 
-        return main(["--config", args.config])
+        return main(
+            ["--config", args.config] + (["--source-dir", args.source_dir] if args.source_dir else [])
+        )
     handlers = {"list": _list, "show": _show, "verify": _verify, "activate-preview": _preview, "pack": _pack}
     try:
         return handlers[args.library_action](args)
@@ -442,6 +503,9 @@ def run_library(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     except ArtifactError as exc:
         _error(str(exc))
+        return EXIT_INVALID
+    except KubeApiError as exc:
+        _error(f"the Kubernetes API refused or failed ({exc}); check the kubeconfig, context and RBAC")
         return EXIT_INVALID
 
 
@@ -504,8 +568,8 @@ def _print_recommendation(rec: Recommendation, cases: int, k: int) -> None:
         ]
         for n in rec.neighbours
     ]
-    sys.stdout.write(
-        _table(
+    print(
+        table(
             [
                 "CASE",
                 "DISTANCE",
@@ -523,6 +587,7 @@ def _print_recommendation(rec: Recommendation, cases: int, k: int) -> None:
                 "HA/DR/RW",
             ],
             rows,
+            gap=LIBRARY_GAP,
         )
     )
 

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from foresight.api.recommendation import BOOLEAN_INPUTS, NUMERIC_INPUTS
+
 __all__ = [
     "ARCHITECTURES",
     "BOOLEAN_INPUTS",
@@ -39,19 +41,6 @@ CASES_FILE = "cases.json"
 Architecture = Literal["standalone", "primary_standby", "read_write_split", "distributed"]
 ARCHITECTURES: tuple[str, ...] = ("standalone", "primary_standby", "read_write_split", "distributed")
 
-NUMERIC_INPUTS: tuple[str, ...] = (
-    "total_data_size_gb",
-    "table_count",
-    "qps",
-    "tps",
-    "concurrent_connections",
-    "data_growth_rate",
-)
-BOOLEAN_INPUTS: tuple[str, ...] = (
-    "need_high_availability",
-    "need_disaster_recovery",
-    "need_read_write_split",
-)
 INPUT_FIELDS: tuple[str, ...] = NUMERIC_INPUTS + BOOLEAN_INPUTS
 
 

@@ -34,6 +34,7 @@ from foresight.artifacts import (
     StoreUnavailableError,
     open_object,
 )
+from foresight.contract.s3 import AWS_ENDPOINT
 
 from .archive import Limits, file_sha256
 from .builtin import BUILTINS, builtin_path
@@ -292,7 +293,7 @@ def _fetch_s3(spec: ModelLibrarySpec, workdir: Path, limits: Limits, options: So
     uri = str(spec.source.s3)
     store_ref = spec.source.store
     s3 = S3Options(
-        endpoint=(store_ref.endpoint if store_ref and store_ref.endpoint else "s3.amazonaws.com"),
+        endpoint=(store_ref.endpoint if store_ref and store_ref.endpoint else AWS_ENDPOINT),
         region=store_ref.region if store_ref else "us-east-1",
         secure=not (store_ref.insecure if store_ref else False),
         credentials=options.s3_credentials,

@@ -11,15 +11,19 @@ Layout under a prefix (default ``modellibraries``; the operator gives each names
 
 A version is written once, models first and its ``MANIFEST.json`` last (the artifact store's
 directory rule), so a version whose manifest exists is complete. A stored version never changes:
-storing the same version with other content is refused (``VersionConflict``).
+storing the same version with other content is refused (``VersionConflict``). "The same content" is
+the manifest and the cases as stored, not the file they were fetched as: the built-in JSON document
+and the ``.tar.gz`` that ``foresight library pack`` makes of it are one version.
 
-Activation is one ``put_bytes`` of ``active.json``: every backend makes a put atomic (a local rename,
+Activation is one ``put_bytes`` of ``active.json``: every backend makes a put atomic (ordered renames locally,
 an S3 PUT), so a reader sees the old pointer or the new one, never a mix. The pointer names the
 version *and* the sha256 of its ``MANIFEST.json``, and :meth:`LibraryStore.load` reads the manifest
 with that checksum and every file with the checksum the manifest lists: whatever a reader loads is
 exactly the version that was activated. The replaced version is kept in the pointer as
 ``previous`` (rollback = activating it again) and stays stored. Withdrawing (``active: false``)
-writes a pointer with no active version, keeping the withdrawn one as ``previous``.
+writes a pointer with no active version, keeping the withdrawn one as ``previous``; only the
+ModelLibrary that activated the version (its ``owner``) withdraws it, so an inactive ModelLibrary of
+the same library never takes another one's active version away.
 
 Two Jobs activating the same library at once both write complete pointers and the last one wins;
 the operator runs one fetch Job per ModelLibrary at a time and refuses a second ModelLibrary that
@@ -29,10 +33,8 @@ claims the same library name (``ActiveConflict``), using ``owner`` in the pointe
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -46,11 +48,10 @@ from foresight.artifacts import (
     ArtifactStore,
     ChecksumMismatchError,
     IncompleteDirectoryError,
-    LocalArtifactStore,
     StoreUnavailableError,
     sha256_bytes,
 )
-from foresight.artifacts.local import SIDECAR_SUFFIX, TMP_PREFIX
+from foresight.contract.library import STORE_PREFIX
 
 from .archive import parse_json
 from .errors import LibraryError, LibraryReason
@@ -66,11 +67,10 @@ __all__ = [
     "VersionRef",
 ]
 
-DEFAULT_PREFIX = "modellibraries"
+DEFAULT_PREFIX = STORE_PREFIX
 POINTER_FILE = "active.json"
 VERIFICATION_FILE = "verification.json"
 POINTER_FORMAT = 1
-_POINTER_WAIT_S = 30.0
 
 
 def _now() -> datetime:
@@ -268,10 +268,17 @@ class LibraryStore:
         checksum it is ``VersionConflict``: a published version must never change under its readers.
         """
         name, version = library.name, library.version
+        # In the store each model is the directory models/<name> of its version.
+        moved = tuple(replace(m, path=f"models/{m.name}") for m in library.manifest.models)
+        manifest = replace(library.manifest, cases_path=CASES_FILE, models=moved)
+        files = {
+            MANIFEST_FILE: json.dumps(manifest.to_json(), indent=2, ensure_ascii=False).encode(),
+            CASES_FILE: json.dumps(list(raw_cases), ensure_ascii=False, separators=(",", ":")).encode(),
+        }
         existing = self.stored(name, version)
         models = [self._model_ref(name, version, m.name, m.type) for m in library.manifest.models]
         if existing is not None:
-            if existing.checksum != library.checksum:
+            if existing.checksum != library.checksum and not self._same_content(name, version, files):
                 raise LibraryError(
                     LibraryReason.VERSION_CONFLICT,
                     f"version {version} of library {name} is already "
@@ -285,13 +292,8 @@ class LibraryStore:
         with tempfile.TemporaryDirectory(prefix="foresight-library-") as tmp:
             staging = Path(tmp) / "version"
             staging.mkdir()
-            # In the store each model is the directory models/<name> of its version.
-            moved = tuple(replace(m, path=f"models/{m.name}") for m in library.manifest.models)
-            manifest = replace(library.manifest, cases_path=CASES_FILE, models=moved)
-            (staging / MANIFEST_FILE).write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False))
-            (staging / CASES_FILE).write_text(
-                json.dumps(list(raw_cases), ensure_ascii=False, separators=(",", ":"))
-            )
+            for file_name, data in files.items():
+                (staging / file_name).write_bytes(data)
             (staging / VERIFICATION_FILE).write_text(json.dumps(dict(verification), indent=2, sort_keys=True))
             try:
                 for model in library.manifest.models:
@@ -316,6 +318,19 @@ class LibraryStore:
         )
         return ref, stored_models, True
 
+    def _same_content(self, name: str, version: str, files: Mapping[str, bytes]) -> bool:
+        """Whether the stored version holds exactly ``files`` (manifest and cases as stored).
+
+        Models are part of the manifest (each with its files' sha256), so equal manifests carry
+        equal models.
+        """
+        try:
+            raw = self.store.get_bytes(f"{self.version_key(name, version)}/{MANIFEST_NAME}")
+            entries = {e["path"]: e["sha256"] for e in json.loads(raw)["files"]}
+        except (ArtifactError, ValueError, KeyError, TypeError):
+            return False
+        return all(entries.get(path) == sha256_bytes(data) for path, data in files.items())
+
     def _model_ref(self, name: str, version: str, model: str, type_: str) -> StoredModel | None:
         key = f"{self.version_key(name, version)}/models/{model}"
         try:
@@ -331,67 +346,16 @@ class LibraryStore:
     def _pointer_bytes(self, name: str) -> bytes | None:
         """The pointer object, or ``None`` when there is none.
 
-        An S3 PUT replaces an object atomically for readers. The local-directory store (a PVC)
-        replaces data and checksum with two renames (foresight.artifacts.local), so a reader racing a
-        writer can find the object absent, or data and checksum not matching, for as long as the
-        writer takes between its renames (a loaded node can stall it for a while). Such a read is
-        retried, never returned: the object is absent only when neither its checksum file nor a
-        writer's temporary checksum file is in the directory (at every instant of a write one of the
-        two exists). What comes back is always one complete pointer.
+        Every backend replaces an object atomically for readers (an S3 PUT; the local-directory
+        store's ordered renames, see foresight.artifacts.local), so what comes back is one complete
+        pointer, checked against its checksum; a mismatch is damage and is reported at once.
         """
-        key = self.pointer_key(name)
-        deadline = time.monotonic() + _POINTER_WAIT_S
-        delay = 0.002
-        while True:
-            try:
-                return self.store.get_bytes(key)
-            except ArtifactNotFoundError:
-                if self._local_write_state(key) in (None, "none"):
-                    return None
-            except ChecksumMismatchError as exc:
-                state = self._local_write_state(key)
-                if state is None or (state != "writing" and self._local_corrupt(key)):
-                    raise _store_error(exc, f"reading the active pointer of {name}") from exc
-            except ArtifactError as exc:
-                raise _store_error(exc, f"reading the active pointer of {name}") from exc
-            if time.monotonic() > deadline:
-                raise LibraryError(
-                    LibraryReason.STORE_UNAVAILABLE,
-                    f"the active pointer of {name} has been in the middle of a write for "
-                    f"{_POINTER_WAIT_S:g} s; retry later",
-                    retryable=True,
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
-
-    def _local_corrupt(self, key: str) -> bool:
-        """Data and checksum that disagree and stay the same for a moment: damage, not a write."""
-        assert isinstance(self.store, LocalArtifactStore)
-        path = self.store.root / key
-        sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
         try:
-            first = (sidecar.read_bytes(), path.read_bytes())
-            time.sleep(0.02)
-            second = (sidecar.read_bytes(), path.read_bytes())
-        except FileNotFoundError:
-            return False
-        recorded = first[0].split()[0].decode("ascii", "replace").lower() if first[0].split() else ""
-        return first == second and sha256_bytes(first[1]) != recorded
-
-    def _local_write_state(self, key: str) -> str | None:
-        """For a local store: ``"writing"`` (a write's temporary checksum exists), ``"complete"`` (only
-        the object's checksum file exists) or ``"none"``; ``None`` for other stores."""
-        if not isinstance(self.store, LocalArtifactStore):
+            return self.store.get_bytes(self.pointer_key(name))
+        except ArtifactNotFoundError:
             return None
-        path = self.store.root / key
-        try:
-            entries = os.listdir(path.parent)  # one directory read: a consistent view of the renames
-        except FileNotFoundError:
-            return "none"
-        suffix = f"-{path.name}{SIDECAR_SUFFIX}"
-        if any(e.startswith(TMP_PREFIX) and e.endswith(suffix) for e in entries):
-            return "writing"
-        return "complete" if path.name + SIDECAR_SUFFIX in entries else "none"
+        except ArtifactError as exc:
+            raise _store_error(exc, f"reading the active pointer of {name}") from exc
 
     def read_pointer(self, name: str) -> Pointer | None:
         raw = self._pointer_bytes(name)
@@ -437,12 +401,22 @@ class LibraryStore:
         self._write_pointer(pointer)
         return pointer
 
-    def withdraw(self, name: str, version: str) -> Pointer | None:
-        """No active version any more, if ``version`` is the active one; the pointer as it is now."""
+    def withdraw(self, name: str, version: str, *, owner: str | None = None) -> Pointer | None:
+        """No active version any more, if this one is: the pointer as it is now.
+
+        With ``owner`` (the ModelLibrary withdrawing), the active version is withdrawn when that
+        ModelLibrary activated it, whichever version it is (a spec that changes its version and
+        turns inactive at once still withdraws the old one); without, when it is ``version``.
+        A version another ModelLibrary activated is never withdrawn here.
+        """
         current = self.read_pointer(name)
-        if current is None or current.active is None or current.active.version != version:
+        if current is None or current.active is None:
             return current
-        pointer = Pointer(library=name, active=None, previous=current.active, updated_at=_iso(self.clock()))
+        held = current.active
+        by_owner = owner is not None and held.owner is not None
+        if not (held.owner == owner if by_owner else held.version == version):
+            return current
+        pointer = Pointer(library=name, active=None, previous=held, updated_at=_iso(self.clock()))
         self._write_pointer(pointer)
         return pointer
 

@@ -69,12 +69,14 @@ def _task_model(directory: Path, desc: dict[str, Any]) -> LoadedModel:
         )
         example = (torch.randn(4, features, generator=torch.Generator().manual_seed(0)),)
     elif task == "classifier":
-        from foresight.training.tasks.classifier import SmallCNN
+        from foresight.training.tasks.classifier import load_classifier
 
-        labels = list(desc["labels"])
-        size = int(desc.get("imageSize", 64))
-        module = SmallCNN(len(labels), int(desc.get("channels", 16)), 0.0)
+        try:
+            classifier, _, size = load_classifier(directory)
+        except ValueError as exc:
+            raise LoadError(f"the classifier model directory does not load: {exc}") from exc
         example = (torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0)),)
+        return LoadedModel(format="classifier", module=classifier, example=example)
     else:
         raise LoadError(f"model.json names task {task!r}; this runtime loads tasks toy and classifier")
     return LoadedModel(format=str(task), module=_load_state(module, directory / "model.pt"), example=example)

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TextIO
 
+from foresight.console import table
+
 __all__ = [
     "DEMOTED_AT",
     "PREVIOUS_PRODUCTION",
@@ -87,15 +89,6 @@ def _ready(mv: Mapping[str, Any]) -> str:
     return "Unknown"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
-    lines = [
-        "   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-        for row in (header, *rows)
-    ]
-    return "\n".join(lines) + "\n"
-
-
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -120,7 +113,7 @@ def list_table(versions: Sequence[Mapping[str, Any]]) -> str:
                 metrics or "-",
             ]
         )
-    return _table(["NAME", "MODEL", "VERSION", "STAGE", "PRODUCTION", "READY", "SIZE", "METRICS"], rows)
+    return table(["NAME", "MODEL", "VERSION", "STAGE", "PRODUCTION", "READY", "SIZE", "METRICS"], rows) + "\n"
 
 
 def compare_table(versions: Sequence[Mapping[str, Any]]) -> str:
@@ -139,7 +132,7 @@ def compare_table(versions: Sequence[Mapping[str, Any]]) -> str:
             cells.append(",".join(f"b{e['batchSize']}:{_fmt(e['p50Ms'])}" for e in lat) or "-")
         if any(c != "-" for c in cells):
             rows.append([f"p50Ms {runtime}", *cells])
-    return _table(["", *(_name(mv) for mv in versions)], rows)
+    return table(["", *(_name(mv) for mv in versions)], rows) + "\n"
 
 
 def best_version(versions: Sequence[Mapping[str, Any]], metric: str, *, minimize: bool) -> Obj:
@@ -249,43 +242,14 @@ class ModelVersions:
         return changes
 
 
-def connect(kubeconfig: str | None, context: str | None) -> tuple[Any, str]:
-    """``(KubeClient, default namespace)`` from a kubeconfig, or in-cluster when there is none."""
-    import kubernetes
-
-    from foresight.kube import KubeClient
-
-    namespace = "default"
-    try:
-        if kubeconfig is None and context is None:
-            kubernetes.config.load_incluster_config()
-            try:
-                with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as fh:
-                    namespace = fh.read().strip() or namespace
-            except OSError:
-                pass
-        else:
-            raise kubernetes.config.ConfigException("a kubeconfig was asked for")
-    except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config(config_file=kubeconfig, context=context)
-        _, active = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)
-        if context is not None:
-            contexts, _ = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)
-            active = next((c for c in contexts if c.get("name") == context), active)
-        namespace = ((active or {}).get("context") or {}).get("namespace") or namespace
-    api = kubernetes.client.ApiClient()
-    api.user_agent = "foresight-models"
-    return KubeClient(api), namespace
-
-
 def run(args: Any, *, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
     """Dispatch one ``foresight models`` action from parsed arguments."""
     import yaml
 
-    from foresight.kube import KubeApiError
+    from foresight.kube import KubeApiError, connect
 
     try:
-        client, default_ns = connect(args.kubeconfig, args.context)
+        client, default_ns = connect(args.kubeconfig, args.context, user_agent="foresight-models")
         reg = ModelVersions(client, args.namespace or default_ns)
         action = args.models_action
         if action == "list":

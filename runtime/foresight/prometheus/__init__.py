@@ -6,6 +6,7 @@ write-back of a :class:`foresight.timeseries.Forecast` in :mod:`foresight.foreca
 
 from .client import InstantSample, PrometheusClient, RangeSeries, RetryPolicy, align_range
 from .errors import (
+    DuplicateSeriesError,
     IngestionError,
     InsufficientHistoryError,
     NoSeriesError,
@@ -20,6 +21,7 @@ from .errors import (
 )
 
 __all__ = [
+    "DuplicateSeriesError",
     "IngestionError",
     "InstantSample",
     "InsufficientHistoryError",

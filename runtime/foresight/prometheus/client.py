@@ -24,6 +24,8 @@ import numpy as np
 import numpy.typing as npt
 import requests
 
+from foresight.timeseries import rfc3339
+
 from .errors import PrometheusResponseError, PrometheusUnavailable, PromQLError
 
 __all__ = [
@@ -118,7 +120,7 @@ def align_range(start: float, end: float, step: int) -> tuple[int, int]:
     s = math.floor(start / step) * step
     e = math.floor(end / step) * step
     if e < s:
-        raise ValueError(f"range end {end} is before start {start} (step {step}s)")
+        raise ValueError(f"range end {rfc3339(end)} is before start {rfc3339(start)} (step {step}s)")
     return s, e
 
 

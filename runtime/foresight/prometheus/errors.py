@@ -8,9 +8,13 @@ the cause (the query, the range, the counts) and never a credential.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
+from foresight.timeseries import rfc3339, series_text
+
 __all__ = [
+    "DuplicateSeriesError",
     "IngestionError",
     "InsufficientHistoryError",
     "NoSeriesError",
@@ -26,7 +30,7 @@ __all__ = [
 
 
 def _span(start: int, end: int, step: int) -> str:
-    return f"[{start}, {end}] (Unix seconds) at step {step}s"
+    return f"{rfc3339(start)} to {rfc3339(end)} at step {step}s"
 
 
 class PrometheusError(Exception):
@@ -156,4 +160,30 @@ class TooManySeriesError(IngestionError):
             f"{cap}. Group by fewer labels, aggregate in PromQL (sum by (...)), narrow the label "
             "matchers, or raise limits.maxSeries (and spread the series over shards with "
             "spec.parallelism, about 5,000-10,000 per shard)."
+        )
+
+
+class DuplicateSeriesError(IngestionError):
+    """Two series of the query end up with the same identity after grouping, or one series' labels
+    collide once written back (bad input). ``count`` is how many series share the identity (1: the
+    collision is within one series' labels)."""
+
+    def __init__(
+        self, query: str, key: Mapping[str, str], count: int, group_by: Sequence[str], why: str
+    ) -> None:
+        self.query = query
+        self.key = dict(key)
+        self.count = count
+        self.group_by = list(group_by)
+        if count < 2:
+            super().__init__(
+                f"the series {series_text(self.key)} of the query {query!r} cannot be written back as one "
+                f"series: {why}"
+            )
+            return
+        super().__init__(
+            f"{count} series of the query {query!r} are the same series after grouping by "
+            f"{self.group_by or 'all their labels'}: {series_text(self.key)} ({why}). Add the label that "
+            "tells them apart to source.groupBy, choose an aggregation (sum, max, mean) to merge them, or "
+            "select one of them in the query"
         )

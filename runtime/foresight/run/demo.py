@@ -23,6 +23,7 @@ import argparse
 import csv
 import json
 import math
+import shlex
 import sys
 import tempfile
 import time
@@ -34,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from foresight.api.forecasttask import ForecastTaskSpec
+from foresight.console import table
 from foresight.forecast.pipeline import Publisher, run_forecast_task
 from foresight.forecast.result import RunResult
 from foresight.forecast.synthetic import (
@@ -44,9 +46,19 @@ from foresight.forecast.synthetic import (
 from foresight.prometheus.client import PrometheusClient
 from foresight.timeseries import FloatArray
 
-from .report import format_backtest, format_forecasts, format_seconds, format_status, table
+from .report import format_backtest, format_forecasts, format_seconds, format_status
 
-__all__ = ["DEMO_NAME", "DEMO_NAMESPACE", "EXAMPLE_PATH", "demo_spec", "main_demo", "run_demo"]
+__all__ = [
+    "DEMO_NAME",
+    "DEMO_NAMESPACE",
+    "EXAMPLE_PATH",
+    "demo_budget",
+    "demo_spec",
+    "main_demo",
+    "run_demo",
+    "set_options",
+    "spec_changes",
+]
 
 DEMO_NAME = "storage-quota"
 DEMO_NAMESPACE = "sre"
@@ -67,9 +79,10 @@ WRITTEN = "storage_written_bytes"
 WRITE_RATE_QUERY = "sum by (group, user, storage_type, cluster) (rate(storage_written_bytes_total[1h]))"
 
 
-def demo_spec(*, artifacts_uri: str) -> ForecastTaskSpec:
-    """The built-in storage task: the same values as ``examples/forecasttask-storage.yaml``."""
-    return ForecastTaskSpec.model_validate(
+def demo_spec(*, artifacts_uri: str | None = None) -> ForecastTaskSpec:
+    """The built-in storage task: the same values as ``examples/forecasttask-storage.yaml``
+    (``artifacts_uri``: where its models go; default the API's)."""
+    spec = ForecastTaskSpec.model_validate(
         {
             "source": {
                 "query": USED,
@@ -77,6 +90,8 @@ def demo_spec(*, artifacts_uri: str) -> ForecastTaskSpec:
                 "step": "1h",
                 "groupBy": ["group", "user", "storage_type", "cluster"],
                 "aggregation": "sum",
+                "unit": "bytes",
+                "valueRange": {"min": 0},
                 "covariates": [{"name": "write_rate", "query": WRITE_RATE_QUERY}],
             },
             "calendar": {
@@ -94,9 +109,11 @@ def demo_spec(*, artifacts_uri: str) -> ForecastTaskSpec:
             "horizon": "24h",
             "threshold": {"capacity": {"query": QUOTA}, "ratio": 0.95},
             "output": {"mode": "pushgateway", "horizons": ["1h", "6h", "24h"]},
-            "artifacts": {"uri": artifacts_uri},
         }
     )
+    if artifacts_uri is not None:
+        spec.artifacts.uri = artifacts_uri
+    return spec
 
 
 def demo_budget(spec: ForecastTaskSpec, *, quick: bool = False) -> tuple[ForecastTaskSpec, str]:
@@ -130,27 +147,66 @@ def _say(out: TextIO, text: str = "") -> None:
     out.flush()
 
 
-def _load_spec(
-    task_file: str | None, artifacts_uri: str, out: TextIO
-) -> tuple[ForecastTaskSpec, str, str, str]:
-    """(spec, where it came from, name, namespace); the demo's own artifact store either way."""
+BUILT_IN = "built-in storage task"
+
+
+def _load_spec(task_file: str | None, out: TextIO) -> tuple[ForecastTaskSpec, str, str, str]:
+    """(spec as written, where it came from, name, namespace)."""
     # From a checkout the example sits at the repository root; from an installed wheel it may not exist.
     candidates = [EXAMPLE_PATH, Path(__file__).resolve().parents[3] / EXAMPLE_PATH]
     path = Path(task_file) if task_file else next((c for c in candidates if c.exists()), EXAMPLE_PATH)
+    built_in = demo_spec()
     if not path.exists():
         if task_file:
             raise FileNotFoundError(f"{path} not found")
-        return demo_spec(artifacts_uri=artifacts_uri), "built-in storage task", DEMO_NAME, DEMO_NAMESPACE
+        return built_in, BUILT_IN, DEMO_NAME, DEMO_NAMESPACE
     from .local import load_task
 
     task = load_task(str(path), default_namespace=DEMO_NAMESPACE)
     if task.spec.source.query.strip() != USED:
         _say(out, f"      note: {path} queries {task.spec.source.query!r}, not the demo data's {USED!r}: "
                   "running the built-in task with the demo's values instead")  # fmt: skip
-        return demo_spec(artifacts_uri=artifacts_uri), "built-in storage task", DEMO_NAME, DEMO_NAMESPACE
-    spec = task.spec.model_copy(deep=True)
-    spec.artifacts.uri = artifacts_uri
-    return spec, str(path), task.name, task.namespace
+        return built_in, BUILT_IN, DEMO_NAME, DEMO_NAMESPACE
+    return task.spec, str(path), task.name, task.namespace
+
+
+def spec_changes(before: ForecastTaskSpec, after: ForecastTaskSpec) -> list[tuple[str, Any, Any]]:
+    """The fields ``after`` changes in ``before``: ``(path as in YAML, old, new)``, in path order."""
+    old = _flatten(before.model_dump(by_alias=True, mode="json"))
+    new = _flatten(after.model_dump(by_alias=True, mode="json"))
+    return [(k, old.get(k), new.get(k)) for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
+
+
+def _flatten(doc: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        return {prefix: doc}
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def _say_differences(out: TextIO, source: str, written: ForecastTaskSpec, ran: ForecastTaskSpec) -> None:
+    """What makes this demo's numbers differ from ``foresight run`` of the same spec, and how to get
+    the same ones (only the spec changes count: the store, and the clock within the hour, do not)."""
+    command = (
+        f"`foresight run -f {source} --local`" if source != BUILT_IN else "`foresight run --local` of it"
+    )
+    changes = [(k, a, b) for k, a, b in spec_changes(written, ran) if k != "artifacts.uri"]
+    if not changes:
+        _say(out, f"      the same spec as {command} (the same data gives the same result)")
+        return
+    _say(out, f"      differences from {command} (its result differs by these):")
+    for key, a, b in changes:
+        _say(out, f"        {key}: {json.dumps(a)} -> {json.dumps(b)}")
+    sets = " ".join("--set " + shlex.quote(item) for item in set_options(changes))
+    _say(out, f"      {command} gives this demo's result on the same data with: {sets}")
+
+
+def set_options(changes: list[tuple[str, Any, Any]]) -> list[str]:
+    """``foresight run --set`` values that make a spec into the changed one (values as JSON, which
+    ``--set`` reads as YAML)."""
+    return [f"{key}={json.dumps(new, separators=(',', ':'))}" for key, _, new in changes]
 
 
 def demo_openmetrics(dataset: StorageDataset, last_col: int) -> str:
@@ -324,9 +380,11 @@ def _demo_task(
     out: TextIO, out_dir: Path, task_file: str | None, quick: bool
 ) -> tuple[ForecastTaskSpec, str, str]:
     """Step 3's task: ``(spec within the demo's budget, name, namespace)``, announced."""
-    spec, source, name, namespace = _load_spec(task_file, (out_dir / "artifacts").as_uri(), out)
-    spec, note = demo_budget(spec, quick=quick)
+    written, source, name, namespace = _load_spec(task_file, out)
+    spec, note = demo_budget(written, quick=quick)
+    spec.artifacts.uri = (out_dir / "artifacts").as_uri()
     _say(out, "      " + note)
+    _say_differences(out, source, written, spec)
     _say(
         out,
         f"[3/4] running ForecastTask {namespace}/{name} locally ({source}; model "
@@ -358,10 +416,12 @@ def _report(
         f"Backtest ({spec.model.backtest_folds} rolling origins x {spec.horizon}, mean over series; "
         "MASE season = 1 day; lower is better; ratios < 1 beat the baseline):",
     )
-    _say(out, format_backtest(result))
+    unit = spec.source.unit
+    _say(out, format_backtest(result, unit=unit))
     _say(out)
-    _say(out, "Forecasts, soonest time-to-threshold (95% of quota) first:")
-    _say(out, format_forecasts(result, limit=12))
+    ratio = spec.threshold.ratio if spec.threshold is not None else None
+    _say(out, f"Forecasts, soonest time-to-threshold ({100 * (ratio or 1):g}% of quota) first:")
+    _say(out, format_forecasts(result, limit=12, horizons=spec.output.horizons, unit=unit, ratio=ratio))
     _truth_check(out, result, dataset, last_col)
     png, plotted = _plot(out_dir, result, dataset, last_col, spec)
     csv_path = _write_csv(out_dir / "forecasts.csv", result)

@@ -23,14 +23,16 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlparse
 
+import yaml
+
 from foresight.api.forecasttask import ForecastReason, ForecastTaskSpec
-from foresight.artifacts import ArtifactStore, LocalArtifactStore, S3Options, open_store
+from foresight.artifacts import ArtifactStore, S3Options, open_store, s3_credentials_from_environ
 from foresight.contract import env as pod_env
 from foresight.contract.forecast import (
     BAD_INPUT_REASONS,
@@ -51,6 +53,7 @@ __all__ = [
     "TaskClients",
     "TaskFile",
     "TaskFileError",
+    "apply_overrides",
     "exit_code",
     "json_lines",
     "load_task",
@@ -84,8 +87,38 @@ class TaskFile:
     spec: ForecastTaskSpec
 
 
-def load_task(path: str, *, default_namespace: str = "default") -> TaskFile:
-    """The first ``foresight.dev`` resource of a YAML file, validated like the API server would."""
+def apply_overrides(
+    doc: dict[str, Any], sets: Sequence[str], *, text_maps: Sequence[str] = ("hyperparameters",)
+) -> dict[str, Any]:
+    """``--set spec.path=value`` (or ``path=value``, relative to ``spec``) on a resource document.
+
+    A value replacing a string (and any entry of a map named in ``text_maps``: a TrainingJob's
+    hyperparameters, which its API keeps as strings) stays a string; otherwise it is read as YAML
+    (``2``, ``true``, ``[a, b]``).
+    """
+    out = json.loads(json.dumps(doc))
+    for item in sets:
+        path, sep, raw = item.partition("=")
+        if not sep or not path.strip():
+            raise ValueError(f"--set {item!r}: write it as path=value, e.g. --set epochs=2")
+        keys = path.strip().split(".")
+        if keys[0] != "spec":
+            keys = ["spec", *keys]
+        node: Any = out
+        for key in keys[:-1]:
+            if not isinstance(node, dict):
+                raise ValueError(f"--set {item!r}: {key!r} is inside a value that is not a mapping")
+            node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"--set {item!r}: the parent of {keys[-1]!r} is not a mapping")
+        keep_text = isinstance(node.get(keys[-1]), str) or keys[-2] in text_maps
+        node[keys[-1]] = raw if keep_text else yaml.safe_load(raw)
+    return out
+
+
+def load_task(path: str, *, default_namespace: str = "default", sets: Sequence[str] = ()) -> TaskFile:
+    """The first ``foresight.dev`` resource of a YAML file, with ``--set`` overrides (numbers stay
+    numbers: a ForecastTask's hyperparameters are typed), validated like the API server would."""
     from foresight.api.documents import DocumentError, load_documents
     from foresight.api.validation import validate_object
 
@@ -108,9 +141,14 @@ def load_task(path: str, *, default_namespace: str = "default") -> TaskFile:
             "TrainingJobs run with `foresight train --config`, ClassifierServices with `foresight serve`",
             reason=ForecastReason.UNSUPPORTED_KIND,
         )
+    try:
+        doc = apply_overrides(doc, sets, text_maps=())
+    except ValueError as exc:
+        raise TaskFileError(path, str(exc)) from exc
     errors = validate_object(doc)
     if errors:
-        raise TaskFileError(path, "invalid: " + "; ".join(str(e) for e in errors))
+        with_sets = " (after --set)" if sets else ""
+        raise TaskFileError(path, f"invalid{with_sets}: " + "; ".join(str(e) for e in errors))
     meta = doc.get("metadata") or {}
     return TaskFile(
         kind=kind,
@@ -123,16 +161,11 @@ def load_task(path: str, *, default_namespace: str = "default") -> TaskFile:
 def s3_options(environ: Mapping[str, str], endpoint: str | None, region: str, insecure: bool) -> S3Options:
     """S3 options from the spec's StoreRef, with the endpoint / credentials the pod's env provides."""
     s3env = S3Environment.from_environ(environ)
-    creds: Any = None
-    if s3env.has_credentials:
-        from foresight.artifacts.s3 import S3Credentials
-
-        creds = S3Credentials.from_env(environ)
     return S3Options(
         endpoint=endpoint or s3env.endpoint or AWS_ENDPOINT,
         region=s3env.region or region,
         secure=not insecure and s3env.secure is not False,
-        credentials=creds,
+        credentials=s3_credentials_from_environ(environ),
     )
 
 
@@ -140,11 +173,9 @@ def resolve_store(uri: str, *, pvc_root: Path, s3: Callable[[], S3Options] | Non
     """The artifact store of a spec's ``artifacts.uri``: ``pvc://claim/path`` is a directory under
     ``pvc_root`` (where the claim is mounted), ``file://`` a local directory, ``s3://`` a bucket."""
     parsed = urlparse(uri)
-    if parsed.scheme == "pvc":
-        return LocalArtifactStore(pvc_root / parsed.netloc / parsed.path.lstrip("/"))
     if parsed.scheme == "s3":
         return open_store(uri, s3=s3() if s3 is not None else None)
-    return open_store(uri)
+    return open_store(uri, pvc_root=pvc_root)
 
 
 def exit_code(result: RunResult) -> int:
@@ -254,7 +285,7 @@ def main_run(
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
     term = termination_log_path(env)
     try:
-        task = load_task(args.filename, default_namespace=args.namespace or "default")
+        task = load_task(args.filename, default_namespace=args.namespace or "default", sets=args.set or ())
     except TaskFileError as exc:
         refused = ForecastRunResult(phase="Failed", reason=exc.reason, message=str(exc), retryable=False)
         shown = json.dumps(refused.to_wire(), sort_keys=True)
@@ -287,19 +318,25 @@ def main_run(
     )
     code = exit_code(result)
     if args.local:
-        from .report import format_backtest, format_forecasts, format_status
-
-        out.write(
-            "\n" + format_status(result, name=task.name, namespace=task.namespace, now=time.time()) + "\n"
-        )
-        if result.ok:
-            out.write("\nBacktest (" + str(task.spec.model.backtest_folds) + " rolling origins, horizon "
-                      + task.spec.horizon + "):\n" + format_backtest(result) + "\n")  # fmt: skip
-            out.write("\nForecasts:\n" + format_forecasts(result) + "\n")
-        out.flush()
+        _print_local(out, task, result)
     else:
         report_result(result, code, out, term)
     return code
+
+
+def _print_local(out: TextIO, task: TaskFile, result: RunResult) -> None:
+    """``--local``: the kubectl-like status, the backtest and the forecasts, values in ``source.unit``."""
+    from .report import format_backtest, format_forecasts, format_status
+
+    spec = task.spec
+    out.write("\n" + format_status(result, name=task.name, namespace=task.namespace, now=time.time()) + "\n")
+    if result.ok:
+        folds = f"{spec.model.backtest_folds} rolling origins, horizon {spec.horizon}"
+        out.write(f"\nBacktest ({folds}):\n" + format_backtest(result, unit=spec.source.unit) + "\n")
+        ratio = spec.threshold.ratio if spec.threshold is not None else None
+        table = format_forecasts(result, horizons=spec.output.horizons, unit=spec.source.unit, ratio=ratio)
+        out.write("\nForecasts:\n" + table + "\n")
+    out.flush()
 
 
 def _main_sharded(

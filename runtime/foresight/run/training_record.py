@@ -21,10 +21,16 @@ from typing import Any
 
 import yaml
 
-from foresight.api.meta import API_VERSION
-from foresight.api.modelversion import Artifact, Distilled, Lineage, ModelVersionSpec
+from foresight.api.modelversion import Distilled
 from foresight.api.trainingjob import TrainingJobSpec
 from foresight.artifacts import ArtifactNotFoundError, ArtifactStore
+from foresight.contract.trained_model import (
+    TRAINING_JOB_LABEL,
+    model_version_object,
+    trained_model_version,
+    version_tag,
+)
+from foresight.contract.training import TrainingResult
 
 __all__ = ["RECORDS_PREFIX", "find_record", "model_version_record", "read_distillation", "record_key"]
 
@@ -40,14 +46,6 @@ def _name(model_name: str, job: str, token: str) -> str:
     # <modelName>-<job>-<token>, cut to a Kubernetes name's 63 characters (the token always kept).
     stem = f"{model_name}-{job}"[: 63 - len(token) - 1].rstrip("-")
     return f"{stem}-{token}"
-
-
-def _dataset(spec: TrainingJobSpec) -> str | None:
-    if spec.dataset is None:
-        return None
-    if spec.dataset.promql is not None:
-        return f"promql+{spec.dataset.promql.url}?query={spec.dataset.promql.query}"
-    return spec.dataset.uri
 
 
 def read_distillation(model_store: ArtifactStore) -> dict[str, Any] | None:
@@ -70,55 +68,23 @@ def model_version_record(
     distillation: Mapping[str, Any] | None = None,
     token: str | None = None,
 ) -> dict[str, Any]:
-    """The ModelVersion object of a succeeded run (``result`` is rank 0's result line)."""
+    """The ModelVersion object of a succeeded run (``result`` is rank 0's result line), built by
+    the contract as the operator builds it in a cluster."""
     assert spec.output is not None
     token = token or uuid.uuid4().hex[:8]
-    sha = result.get("manifestSha256") or result.get("sha256")
-    metrics = {
-        str(k): float(v)
-        for k, v in (result.get("metrics") or {}).items()
-        if isinstance(v, int | float) and not isinstance(v, bool)
-    }
-    config: dict[str, Any] = {
-        "task": spec.task,
-        "epochs": spec.epochs,
-        "seed": spec.seed,
-        "hyperparameters": dict(spec.hyperparameters),
-        "backend": spec.distributed.backend,
-        "workers": int(result.get("worldSize") or 1),
-        "trainedBy": mode,
-    }
-    if spec.model:
-        config["model"] = spec.model
-    # lineage.parent names a ModelVersion: a teacher given by URI has none.
-    teacher = spec.distillation.teacher.model_version if spec.distillation is not None else None
-    mv = ModelVersionSpec(
-        model_name=spec.output.model_name,
-        version=f"{finished:%Y%m%d.%H%M%S}-{token}",
-        framework="torch",
-        artifact=Artifact(uri=str(result["artifactUri"]), sha256=str(sha).lower() if sha else None),
-        metrics=metrics,
-        config=config,
-        lineage=Lineage(
-            training_job=job,
-            dataset=_dataset(spec),
-            parent=teacher,
-        ),
+    mv = trained_model_version(
+        spec,
+        job=job,
+        namespace=namespace,
+        artifact_uri=str(result["artifactUri"]),
+        version=version_tag(finished, token),
+        result=TrainingResult.model_validate(dict(result)),
+        trained_by=mode,
         description=f"trained by TrainingJob {namespace}/{job} ({mode}, without Kubernetes)",
     )
-    doc: dict[str, Any] = {
-        "apiVersion": API_VERSION,
-        "kind": "ModelVersion",
-        "metadata": {
-            "name": _name(spec.output.model_name, job, token),
-            "namespace": namespace,
-            "labels": {
-                "foresight.dev/training-job": job[:63],
-                "foresight.dev/model-name": spec.output.model_name,
-            },
-        },
-        "spec": mv.to_wire(),
-    }
+    doc = model_version_object(
+        _name(spec.output.model_name, job, token), namespace, mv, labels={TRAINING_JOB_LABEL: job[:63]}
+    )
     if distillation:
         doc["status"] = {"distillation": dict(distillation)}
     return doc

@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from foresight.api.trainingjob import TrainingJobStatus
+from foresight.console import table
 
-from .report import format_seconds, table
+from .report import format_seconds
 
 __all__ = ["build_status", "format_event", "format_status"]
 

@@ -43,11 +43,13 @@ import yaml
 from foresight import __version__
 from foresight.api.trainingjob import TrainingJobSpec
 from foresight.artifacts import ArtifactError, ArtifactStore, S3Options, open_store
+from foresight.contract import env as pod_env
+from foresight.contract.s3 import S3Environment
 from foresight.contract.train_config import render_train_config
 
 from .hosts import Host, HostCheck, HostsError, SshClient, load_inventory, parse_hosts, preflight
 from .launcher import Attempt, Launcher, RankSpec
-from .local import DEFAULT_STATE_DIR, TaskFileError, s3_options
+from .local import DEFAULT_STATE_DIR, TaskFileError, apply_overrides, s3_options
 from .training_record import find_record, model_version_record, read_distillation, write_record
 from .training_report import build_status, format_event, format_status
 
@@ -89,32 +91,6 @@ def is_trainingjob_file(path: str) -> bool:
         d for d in docs if isinstance(d, dict) and str(d.get("apiVersion", "")).startswith("foresight.dev/")
     ]
     return bool(ours) and ours[0].get("kind") == "TrainingJob"
-
-
-def apply_overrides(doc: dict[str, Any], sets: Sequence[str]) -> dict[str, Any]:
-    """``--set spec.path=value`` (or ``path=value``, relative to ``spec``) on a resource document.
-
-    A value replacing a string (and any hyperparameter, which the API keeps as strings) stays a
-    string; otherwise it is read as YAML (``2``, ``true``, ``[a, b]``).
-    """
-    out = json.loads(json.dumps(doc))
-    for item in sets:
-        path, sep, raw = item.partition("=")
-        if not sep or not path.strip():
-            raise ValueError(f"--set {item!r}: write it as path=value, e.g. --set epochs=2")
-        keys = path.strip().split(".")
-        if keys[0] != "spec":
-            keys = ["spec", *keys]
-        node: Any = out
-        for key in keys[:-1]:
-            if not isinstance(node, dict):
-                raise ValueError(f"--set {item!r}: {key!r} is inside a value that is not a mapping")
-            node = node.setdefault(key, {})
-        if not isinstance(node, dict):
-            raise ValueError(f"--set {item!r}: the parent of {keys[-1]!r} is not a mapping")
-        keep_text = isinstance(node.get(keys[-1]), str) or keys[-2] == "hyperparameters"
-        node[keys[-1]] = raw if keep_text else yaml.safe_load(raw)
-    return out
 
 
 def load_trainingjob(path: str, *, sets: Sequence[str] = (), default_namespace: str = "default") -> JobFile:
@@ -245,17 +221,9 @@ def _s3(
     )
     store = store or spec.artifacts
     opts = s3_options(environ, store.endpoint, store.region, store.insecure)
-    # The names foresight.training.launch.s3_options_from_environ reads, as a pod's env has them.
-    env = {
-        "FORESIGHT_S3_ENDPOINT": opts.endpoint,
-        "FORESIGHT_S3_REGION": opts.region,
-        "FORESIGHT_S3_SECURE": str(opts.secure).lower(),
-    }
-    secret = {
-        k: environ[k]
-        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-        if environ.get(k)
-    }
+    # What a pod's env holds (the contract's names), so the ranks read it as pods do.
+    env = S3Environment(endpoint=opts.endpoint, region=opts.region, secure=opts.secure).to_environ()
+    secret = {k: environ[k] for k in pod_env.AWS_CREDENTIALS if environ.get(k)}
     return opts, env, secret
 
 

@@ -35,7 +35,6 @@ __all__ = ["main", "run_training", "training_error"]
 log = logging.getLogger(__name__)
 
 
-
 def training_error(exc: BaseException, environ: Mapping[str, str]) -> TrainingError | None:
     """``exc`` as the training error it stands for, or ``None`` for an unexpected failure.
 

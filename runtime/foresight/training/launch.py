@@ -58,15 +58,13 @@ def s3_options_from_environ(environ: Mapping[str, str]) -> Any | None:
     s3env = S3Environment.from_environ(environ)
     if s3env.endpoint is None:
         return None
-    from foresight.artifacts import S3Options
-    from foresight.artifacts.s3 import S3Credentials
+    from foresight.artifacts import S3Options, s3_credentials_from_environ
 
-    creds = S3Credentials.from_env(environ) if s3env.has_credentials else None
     return S3Options(
         endpoint=s3env.endpoint,
         secure=s3env.secure is not False,
         region=s3env.region or "us-east-1",
-        credentials=creds,
+        credentials=s3_credentials_from_environ(environ),
     )
 
 

@@ -7,7 +7,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from foresight.forecast.ingest import ConstantCapacity, QueryCapacity, RatioCapacity, ingest, load_panel
+from foresight.forecast.quality import inspect_panel
 from foresight.prometheus import (
+    DuplicateSeriesError,
     InsufficientHistoryError,
     NoSeriesError,
     PrometheusClient,
@@ -16,6 +18,7 @@ from foresight.prometheus import (
     RetryPolicy,
     TooManySeriesError,
 )
+from foresight.timeseries import rfc3339
 
 from tests.integration.prometheus import history as h
 from tests.servers.prometheus import PrometheusServer, backfill, free_port
@@ -127,7 +130,9 @@ def test_capacity_from_a_query_matched_by_group_labels(client: PrometheusClient)
     cap = result.panel.capacity
     assert cap is not None
     assert cap[0] == 2500.0 and cap[1] == 400.0 and np.isnan(cap[2])
-    assert any("capacity" in w and "carol" in w for w in result.warnings)
+    # The quality check names the series without a capacity (ingestion's notes are about queries).
+    _, quality = inspect_panel(result, threshold=True)
+    assert any("capacity" in w and "user=carol (missing)" in w for w in quality.warnings)
     const = load_panel(
         client,
         "storage_used_bytes",
@@ -171,7 +176,9 @@ def test_no_series_names_the_query_and_range(client: PrometheusClient) -> None:
     with pytest.raises(NoSeriesError) as ei:
         load_panel(client, 'storage_used_bytes{user="nobody"}', start=h.START, end=h.END, step=h.STEP)
     msg = str(ei.value)
-    assert 'user="nobody"' in msg and str(h.START) in msg and str(h.END) in msg
+    # The range in RFC 3339, as every time in a message (never raw epoch seconds).
+    assert 'user="nobody"' in msg and rfc3339(h.START) in msg and rfc3339(h.END) in msg
+    assert str(h.START) not in msg
 
 
 def test_too_little_history_reports_the_counts(client: PrometheusClient) -> None:
@@ -218,7 +225,7 @@ def test_too_many_series_reports_the_cap(client: PrometheusClient) -> None:
 
 
 def test_aggregate_none_refuses_ambiguous_groups(client: PrometheusClient) -> None:
-    with pytest.raises(ValueError, match="share the groupBy labels"):
+    with pytest.raises(DuplicateSeriesError, match="share the groupBy labels"):
         load_panel(
             client,
             "storage_used_bytes",

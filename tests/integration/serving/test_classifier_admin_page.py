@@ -11,7 +11,6 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from foresight.contract.classifier import ClassifierConfig
 from foresight.serving.classifier import create_app
 from PIL import Image
 
+from tests.polling import wait_for
 from tests.servers import unavailable
 from tests.servers.dashscope_standin import DashScopeStandIn
 
@@ -67,10 +67,7 @@ def served(standin: DashScopeStandIn, dashscope_config: Callable[..., Classifier
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
+    wait_for(lambda: server.started, "uvicorn to start", timeout=10, interval=0.02)
     yield f"http://127.0.0.1:{port}/"
     server.should_exit = True
     thread.join(timeout=10)
@@ -99,13 +96,7 @@ class _Cdp:
         return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
 
     def wait_for(self, expression: str, timeout: float = 20) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = self.eval(expression)
-            if value:
-                return value
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {expression}")
+        return wait_for(lambda: self.eval(expression), expression, timeout=timeout, interval=0.1)
 
     def close(self) -> None:
         self._ws.close()
@@ -138,17 +129,19 @@ def browser(tmp_path: Path) -> Iterator[str]:
     )
     try:
         assert proc.stderr is not None
-        endpoint = None
-        deadline = time.monotonic() + 30
-        while endpoint is None and time.monotonic() < deadline:
-            line = proc.stderr.readline()
+        stderr = proc.stderr
+
+        def devtools_endpoint() -> str | None:
+            line = stderr.readline()
+            if not line and proc.poll() is not None:
+                raise AssertionError(f"chromium exited with {proc.returncode} before printing its endpoint")
             m = re.search(r"DevTools listening on ws://([\d.]+:\d+)/", line)
-            if m:
-                endpoint = f"http://{m.group(1)}"
-            elif not line and proc.poll() is not None:
-                break
-        assert endpoint, "chromium did not print its DevTools endpoint"
-        yield endpoint
+            return f"http://{m.group(1)}" if m else None
+
+        # readline blocks until chromium prints a line: the interval only spaces out the end-of-output case.
+        yield wait_for(
+            devtools_endpoint, "chromium to print its DevTools endpoint", timeout=30, interval=0.01
+        )
     finally:
         proc.terminate()
         try:

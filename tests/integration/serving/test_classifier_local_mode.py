@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 from classifier_testdata import API_KEY, make_image
 
+from tests.polling import wait_for
 from tests.servers.dashscope_standin import DashScopeStandIn
 
 pytestmark = pytest.mark.integration
@@ -58,17 +58,15 @@ def _classify(url: str, image: bytes) -> dict[str, Any]:
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         if proc.poll() is not None:
             raise AssertionError(f"foresight exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}api/v1/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:  # not listening yet
-            time.sleep(0.2)
-    raise AssertionError(f"foresight did not serve {url} within {timeout:.0f} s:\n{log.read_text()}")
+        with urllib.request.urlopen(f"{url}api/v1/health", timeout=2) as resp:
+            return resp.status == 200
+
+    # OSError: not listening yet.
+    wait_for(healthy, lambda: f"foresight to serve {url}; its log:\n{log.read_text()}", timeout=timeout,
+             ignoring=(OSError,))  # fmt: skip
 
 
 def test_run_local_serves_the_example_and_caches(standin: DashScopeStandIn, tmp_path: Path) -> None:

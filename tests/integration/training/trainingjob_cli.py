@@ -11,7 +11,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ class RunningJob:
     proc: subprocess.Popen[str]
     lines: list[str] = field(default_factory=list)
     _queue: queue.Queue[str | None] = field(default_factory=queue.Queue)
+    _ended: bool = False
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
@@ -44,35 +44,52 @@ class RunningJob:
             self._queue.put(line.rstrip("\n"))
         self._queue.put(None)
 
+    def _next_line(self, block_s: float) -> str | None:
+        """The next line printed (kept in ``lines``), ``None`` when none came within ``block_s``;
+        ``EOFError`` once the process closed its output."""
+        if self._ended:
+            raise EOFError
+        try:
+            line = self._queue.get(timeout=block_s)
+        except queue.Empty:
+            return None
+        if line is None:
+            self._ended = True
+            raise EOFError
+        self.lines.append(line)
+        return line
+
+    def _tail(self) -> str:
+        return "output:\n" + "\n".join(self.lines[-80:])
+
     def wait_for(self, predicate: Callable[[str], bool], timeout_s: float = 180.0) -> str:
         """Read output until a line matches ``predicate``; fail with the output so far if it never does."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        def matching() -> str | None:
             try:
-                line = self._queue.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            if line is None:
-                break
-            self.lines.append(line)
-            if predicate(line):
-                return line
-        raise AssertionError("expected line never came; output:\n" + "\n".join(self.lines[-80:]))
+                line = self._next_line(0.5)
+            except EOFError:
+                raise AssertionError("the output ended before the expected line; " + self._tail()) from None
+            return line if line is not None and predicate(line) else None
+
+        # interval 0: _next_line already blocks for the next line (no sleep between lines).
+        return wait_for(matching, lambda: "the expected line; " + self._tail(), timeout=timeout_s, interval=0)
 
     def finish(self, timeout_s: float = 300.0) -> int:
         """Wait for the process to end, collecting the rest of its output; returns its exit status."""
-        deadline = time.monotonic() + timeout_s
-        while True:
+
+        def ended() -> bool:
             try:
-                line = self._queue.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                self.proc.kill()
-                raise AssertionError(
-                    "foresight run did not end; output:\n" + "\n".join(self.lines[-80:])
-                ) from None
-            if line is None:
-                break
-            self.lines.append(line)
+                self._next_line(0.5)
+            except EOFError:
+                return True
+            return False
+
+        try:
+            wait_for(ended, lambda: "foresight run to end; " + self._tail(), timeout=timeout_s, interval=0)
+        except AssertionError:
+            self.proc.kill()
+            raise
         return self.proc.wait(timeout=30)
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -88,34 +89,97 @@ def test_crash_before_the_data_rename_leaves_no_object(
         store.get_bytes("new/model.pt")
 
 
-def test_crash_between_data_and_checksum_never_shows_new_data_as_complete(
-    store: LocalArtifactStore, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("crash_at", [1, 2, 3])
+def test_an_overwrite_killed_at_any_rename_leaves_the_old_or_the_new_object_complete(
+    store: LocalArtifactStore, monkeypatch: pytest.MonkeyPatch, crash_at: int
 ) -> None:
-    store.put_bytes(b"old model", "m/model.pt")
+    """An overwrite makes three renames (sidecar listing both checksums, data, sidecar listing the
+    new one); killed before any of them, the key still reads as one complete object, verified,
+    never absent and never new bytes under the old checksum alone."""
+    old, new = b"old model", b"new model, longer"
+    store.put_bytes(old, "m/model.pt")
     real_replace = os.replace
-    calls = []
+    calls: list[str] = []
 
-    def replace_then_crash(src: str, dst: str) -> None:
-        calls.append(dst)
-        if len(calls) == 2:  # data is in place, the new checksum is not
+    def replace_or_crash(src: str, dst: str) -> None:
+        calls.append(str(dst))
+        if len(calls) == crash_at:
             raise Crash()
         real_replace(src, dst)
 
-    monkeypatch.setattr(local_mod.os, "replace", replace_then_crash)
+    monkeypatch.setattr(local_mod.os, "replace", replace_or_crash)
     with pytest.raises(Crash):
-        store.put_bytes(b"new model, longer", "m/model.pt")
+        store.put_bytes(new, "m/model.pt")
     monkeypatch.undo()
 
-    # The data file on disk is the new one, but without its checksum the object reads as absent:
-    # neither a "complete" new object nor new bytes passed off under the old checksum.
-    assert (store.root / "m/model.pt").read_bytes() == b"new model, longer"
-    assert not store.exists("m/model.pt")
-    assert store.list("m/") == []
-    with pytest.raises(ArtifactNotFoundError):
-        store.get_bytes("m/model.pt")
-    # A retry of the write completes it.
-    store.put_bytes(b"new model, longer", "m/model.pt")
-    assert store.get_bytes("m/model.pt") == b"new model, longer"
+    content = store.get_bytes("m/model.pt")
+    assert content == (old if crash_at <= 2 else new)  # the data rename is the second
+    info = store.stat("m/model.pt")
+    assert (info.sha256, info.size) == (hashlib.sha256(content).hexdigest(), len(content))
+    assert [i.key for i in store.list("m/")] == ["m/model.pt"]
+    assert not [p.name for p in (store.root / "m").iterdir() if p.name.startswith(local_mod.TMP_PREFIX)]
+    # A retry of the write completes it, and the sidecar is one sha256sum line again.
+    store.put_bytes(new, "m/model.pt")
+    assert store.get_bytes("m/model.pt") == new
+    sidecar = (store.root / "m/model.pt.sha256").read_text()
+    assert sidecar == f"{hashlib.sha256(new).hexdigest()}  model.pt\n"
+
+
+def test_readers_never_see_an_object_missing_or_mismatched_while_it_is_overwritten(
+    store: LocalArtifactStore, tmp_path: Path
+) -> None:
+    """Two writers overwrite one key as fast as they can with contents of different sizes; readers
+    (get_bytes, get_file, stat, list) always find it, and always one whole content, verified."""
+    contents = [bytes([i]) * (1000 + 7919 * i) for i in range(4)]
+    sums = {hashlib.sha256(c).hexdigest(): len(c) for c in contents}
+    store.put_bytes(contents[0], "live/pointer.json")
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    reads: list[int] = []
+
+    def writer(offset: int) -> None:
+        try:
+            for i in range(150):
+                store.put_bytes(contents[(i + offset) % len(contents)], "live/pointer.json")
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    def reader(n: int) -> None:
+        dest = tmp_path / f"reader-{n}" / "copy"
+        try:
+            while not stop.is_set():
+                assert store.get_bytes("live/pointer.json") in contents
+                got = store.get_file("live/pointer.json", dest)
+                assert dest.read_bytes() in contents and sums[got.sha256] == got.size
+                info = store.stat("live/pointer.json")
+                assert sums[info.sha256] == info.size
+                assert [i.key for i in store.list("live/")] == ["live/pointer.json"]
+                reads.append(n)
+        except BaseException as exc:
+            errors.append(exc)
+
+    writers = [threading.Thread(target=writer, args=(k,)) for k in (0, 1)]
+    readers = [threading.Thread(target=reader, args=(n,)) for n in range(3)]
+    for t in writers + readers:
+        t.start()
+    for t in writers:
+        t.join(timeout=120)
+    stop.set()
+    for t in readers:
+        t.join(timeout=120)
+    assert not errors, errors[:3]
+    assert len(reads) > 20
+    assert store.get_bytes("live/pointer.json") in contents
+    assert (store.root / "live/pointer.json.sha256").read_text().count("\n") == 1
+
+
+def test_damage_is_reported_at_once_not_taken_for_a_write(store: LocalArtifactStore) -> None:
+    store.put_bytes(b"v1", "k")
+    store.put_bytes(b"v2", "k")
+    (store.root / "k").write_bytes(b"v3")  # changed in place, behind the store's back
+    with pytest.raises(ChecksumMismatchError) as caught:
+        store.get_bytes("k")
+    assert caught.value.actual == hashlib.sha256(b"v3").hexdigest()
 
 
 def test_crash_mid_copy_keeps_the_old_object_intact(

@@ -19,6 +19,8 @@ from foresight.contract.forecast import (
     EXIT_BAD_INPUT,
     EXIT_READY,
     EXIT_TEMPORARY,
+    QUALITY_WARNINGS_KEPT,
+    DataQualityReport,
     ForecastRunResult,
     pushgateway_group,
 )
@@ -78,6 +80,33 @@ def test_a_message_shrunk_to_the_kubernetes_limit_still_reads_back() -> None:
     h = read_run_result(finished_job(ok=True), [pod_with(text, 0)], kind="predict", now=T0)
     assert h.result is not None and h.result.warning_count == 30 and h.result.warnings is None
     assert h.result.series_count == 3 and h.result.artifact_uri == "file:///a/b"
+
+
+def test_data_quality_keeps_its_counts_and_stale_message_when_the_message_is_shrunk() -> None:
+    names = ", ".join(f"group=team-{i},user=someone-with-a-long-name-{i},cluster=gpu-east" for i in range(5))
+    quality = DataQualityReport(
+        series=2000, missing_points=12345, stale_series=40, outlier_series=3, invalid_capacity_series=7,
+        warnings=[f"class {k}: {names} ... what to do" for k in range(5)],
+        stale_message=f"40 of 2000 series have had no sample for 3 steps or more: {names} and 35 more ...",
+    )  # fmt: skip
+    result = RunResult(
+        "Ready", "ForecastsWritten", "x" * 5000, series_count=2000, model="auto(ets:2000)",
+        backtest=[ModelScore(f"m{i}", float(i), float(i)) for i in range(40)], warnings=["w" * 300] * 30,
+        data_quality=quality,
+    )  # fmt: skip
+    text = result.as_message().termination_message()
+    assert len(text.encode()) <= TERMINATION_MESSAGE_LIMIT
+    h = read_run_result(finished_job(ok=True), [pod_with(text, 0)], kind="predict", now=T0)
+    assert h.result is not None and h.result.data_quality is not None
+    back = h.result.data_quality
+    assert (back.series, back.missing_points, back.stale_series, back.invalid_capacity_series) == (
+        2000,
+        12345,
+        40,
+        7,
+    )
+    assert back.stale_message is not None and back.stale_message.startswith("40 of 2000 series")
+    assert 1 <= len(back.warnings) <= QUALITY_WARNINGS_KEPT
 
 
 @pytest.mark.parametrize(

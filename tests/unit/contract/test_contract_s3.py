@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from foresight.api.meta import StoreRef
+from foresight.artifacts import s3_credentials_from_environ
 from foresight.artifacts.s3 import S3Credentials
 from foresight.contract.s3 import AWS_ENDPOINT, S3Environment, s3_pod_env
 from foresight.run.local import s3_options
@@ -50,3 +51,24 @@ def test_secret_values_never_enter_the_manifest_env() -> None:
         "AWS_ACCESS_KEY_ID": ("creds", "accessKey"),
         "AWS_SECRET_ACCESS_KEY": ("creds", "secretKey"),
     }
+
+
+def test_a_process_started_with_to_environ_reads_the_same_settings_back() -> None:
+    """``foresight run`` hands its ranks the pod variables (to_environ) and the credentials apart."""
+    settings = S3Environment(endpoint="minio:9000", region="eu-1", secure=False, credentials_secret="s3")
+    env = settings.to_environ()
+    assert "AWS_ACCESS_KEY_ID" not in env and S3Environment.from_environ(env) == settings
+    assert S3Environment().to_environ() == {}
+
+
+def test_credentials_are_read_from_the_environment_under_a_prefix_or_not_at_all() -> None:
+    environ = {
+        "AWS_ACCESS_KEY_ID": "AK",
+        "AWS_SECRET_ACCESS_KEY": "SK",
+        "SRC_AWS_ACCESS_KEY_ID": "AK2",
+        "SRC_AWS_SECRET_ACCESS_KEY": "SK2",
+        "SRC_AWS_SESSION_TOKEN": "T",
+    }
+    assert s3_credentials_from_environ(environ) == S3Credentials("AK", "SK", None, "env")
+    assert s3_credentials_from_environ(environ, "SRC_") == S3Credentials("AK2", "SK2", "T", "env")
+    assert s3_credentials_from_environ({}) is None and s3_credentials_from_environ(environ, "OTHER_") is None

@@ -18,6 +18,7 @@ from foresight.forecast.errors import (
     failure_of,
 )
 from foresight.prometheus.errors import (
+    DuplicateSeriesError,
     IngestionError,
     InsufficientHistoryError,
     NoSeriesError,
@@ -47,6 +48,8 @@ CASES: list[tuple[Exception, type[Exception], str, bool, str]] = [
      "{error}"),
     (PromQLError("sum(up", "parse error"), PromQLError, "PromQLError", False, "{error}"),
     (NoSeriesError("up", 0, 3600, 60), NoSeriesError, "NoSeries", False, "{error}"),
+    (DuplicateSeriesError("up", {"user": "a"}, 2, ["user"], "aggregation is none"), DuplicateSeriesError,
+     "DuplicateSeries", False, "{error}"),
     (InsufficientHistoryError("up", 3, 1, 5), InsufficientHistoryError, "InsufficientHistory", False,
      "{error}"),
     (TooManySeriesError("up", 20, 10, ["user"]), TooManySeriesError, "TooManySeries", False, "{error}"),

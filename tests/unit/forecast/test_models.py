@@ -1,14 +1,22 @@
-"""Conformance of every model (shapes, bounds, determinism, save/load) plus neural behaviour."""
+"""Conformance of every registered model (shapes, bounds, determinism, save/load) plus neural behaviour.
+
+The models under test are the registry's (``MODEL_NAMES``), with what each class says of itself
+(``neural``, ``saveable``): a model added to the registry is checked here without editing this
+file. Only constructor parameters that keep a model small enough for a unit test are given per
+model: every neural one gets ``TINY_NEURAL``; ``auto`` compares a cheap baseline with a tiny LSTM.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from foresight.forecast.models import (
     MODEL_NAMES,
     EpochReport,
+    Model,
     get_model,
     is_neural,
     load_model,
@@ -21,11 +29,24 @@ from .conftest import seasonal_panel
 
 TINY_NEURAL = {"input_window": 48, "hidden_size": 16, "layers": 1, "epochs": 3, "windows_per_epoch": 256,
                "batch_size": 64, "learning_rate": 1e-2}  # fmt: skip
-NAMES = ["naive", "seasonal_naive", "linear", "ets", "theta", "lstm", "gru", "transformer"]
+AUTO_CANDIDATES = ("seasonal_naive", "lstm")
+SMALL: dict[str, dict[str, Any]] = {
+    "auto": {"candidates": AUTO_CANDIDATES, "model_params": {"lstm": TINY_NEURAL}, "folds": 2},
+}
+"""Constructor parameters that keep a (non-neural) model small; the rest use their defaults."""
 
 
-def _make(name: str) -> object:
-    return get_model(name, **TINY_NEURAL) if name in ("lstm", "gru", "transformer") else get_model(name)
+def _make(name: str) -> Model:
+    return get_model(name, **(TINY_NEURAL if model_class(name).neural else SMALL.get(name, {})))
+
+
+def _made_by(name: str) -> set[str]:
+    """The names a forecast of model ``name`` may carry per series: its own, or for ``auto`` the
+    candidate (or the ensemble of two) each series got."""
+    if name != "auto":
+        return {name}
+    pairs = {f"ensemble:{a}+{b}" for a in AUTO_CANDIDATES for b in AUTO_CANDIDATES if a != b}
+    return {*AUTO_CANDIDATES} | pairs
 
 
 def _gappy_panel() -> Panel:
@@ -36,27 +57,39 @@ def _gappy_panel() -> Panel:
     return panel
 
 
-@pytest.mark.parametrize("name", NAMES)
+def test_the_small_parameters_name_registered_models() -> None:
+    assert set(SMALL) <= set(MODEL_NAMES), "SMALL names a model the registry does not have"
+    assert set(AUTO_CANDIDATES) <= set(MODEL_NAMES)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
 def test_model_conforms(name: str, tmp_path: Path) -> None:
     panel = _gappy_panel()
     train = panel.head(panel.n_steps - 24)
     model = _make(name)
+    assert model.name == name
     reports: list[EpochReport] = []
-    model.fit(train, 12, seed=1, progress=reports.append)  # type: ignore[attr-defined]
-    fc = model.predict(panel, 12)  # type: ignore[attr-defined]
+    model.fit(train, 12, seed=1, progress=reports.append)
+    fc = model.predict(panel, 12)
     assert fc.point.shape == fc.lower.shape == fc.upper.shape == (3, 12)
-    assert fc.origin == panel.end and fc.keys == panel.keys and fc.model == [name] * 3
+    assert fc.origin == panel.end and fc.keys == panel.keys
+    assert set(fc.model) <= _made_by(name), fc.model
     assert np.isfinite(fc.point).all()
     assert np.all(fc.lower <= fc.point + 1e-9) and np.all(fc.point <= fc.upper + 1e-9)
     again = _make(name)
-    again.fit(train, 12, seed=1)  # type: ignore[attr-defined]
-    np.testing.assert_array_equal(again.predict(panel, 12).point, fc.point)  # type: ignore[attr-defined]
-    if model.neural:  # type: ignore[attr-defined]
+    again.fit(train, 12, seed=1)
+    np.testing.assert_array_equal(again.predict(panel, 12).point, fc.point)
+    if model.neural:
         assert [r.epoch for r in reports] == [1, 2, 3] and all(np.isfinite(r.train_loss) for r in reports)
-        model.save(tmp_path / "m")  # type: ignore[attr-defined]
+    if model.saveable:
+        model.save(tmp_path / "m")
         loaded = load_model(tmp_path / "m")
+        assert type(loaded) is type(model)
         np.testing.assert_array_equal(loaded.predict(panel, 12).point, fc.point)
         np.testing.assert_array_equal(loaded.predict(panel, 12).upper, fc.upper)
+    else:
+        with pytest.raises(NotImplementedError, match="get_model"):
+            model.save(tmp_path / "m")
 
 
 def test_neural_learns_a_seasonal_pattern_better_than_naive() -> None:

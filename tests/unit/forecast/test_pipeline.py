@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from foresight.api.forecasttask import ForecastTaskSpec
+from foresight.api.forecasttask import Bands, ForecastTaskSpec
 from foresight.artifacts import LocalArtifactStore
 from foresight.forecast.pipeline import run_forecast_task
 from foresight.forecast.result import RunEvent, RunResult
@@ -123,8 +123,15 @@ def test_train_run_backtests_saves_and_pushes_forecasts_with_time_to_threshold(
     scores = {s.model: s for s in result.backtest}
     assert {"auto", "naive", "seasonal_naive", "linear"} <= set(scores)
     assert scores["auto"].mase is not None
-    # auto picks per series on the same backtest, so it is never worse than a candidate.
-    assert scores["auto"].mase <= min(s.mase for s in result.backtest if s.mase is not None) + 1e-9
+    # auto's score is judged on folds its choice was not made on (nested: fold 1 has no earlier fold
+    # to choose on), not on the backtest that chose it (issue 16: no winner's curse in status).
+    # Every row is scored on those same folds 2..F, so auto compares like for like with the others.
+    honest = result.backtest_results["auto"]
+    folds = result.backtest_results["naive"].actual.shape[1]
+    assert honest.point.shape[1] == folds == spec().model.backtest_folds - 1
+    assert np.isfinite(honest.point).all()
+    assert scores["auto"].mase == pytest.approx(honest.summary()["mase"])
+    assert {r.origins[0] for r in result.backtest_results.values()} == {honest.origins[0]}
 
     # Pushed once, as the task's group, and only after everything was computed.
     assert len(pub.pushes) == 1
@@ -268,3 +275,38 @@ def test_neural_auto_model_round_trips_through_the_store(store: LocalArtifactSto
     assert predicted.forecast.model == trained.forecast.model
     np.testing.assert_allclose(predicted.forecast.point, trained.forecast.point, rtol=1e-6)
 
+
+def test_bands_exhaustion_and_the_alert_go_out_with_every_prediction(store: LocalArtifactStore) -> None:
+    pub = Recorder()
+    trained = run(spec(**{"threshold.alert.within": "6h"}), store, publisher=pub, mode="train")
+    assert trained.ok, trained.message
+    text = pub.pushes[-1][1]
+    prob = {(s["user"], s["within"]): v for s, v in samples(text, "foresight_exhaustion_probability")}
+    assert {w for _, w in prob} == {"1h", "6h", "12h"}
+    assert prob[("dave", "12h")] > 0.5 and prob[("alice", "12h")] < 0.05  # dave ramps to 95 in ~5 h
+    assert prob[("dave", "1h")] <= prob[("dave", "6h")] <= prob[("dave", "12h")]
+    alerts = {s["user"]: (s, v) for s, v in samples(text, "foresight_exhaustion_alert")}
+    assert alerts["alice"][1] == 0.0 and alerts["alice"][0]["within"] == "6h"
+    assert alerts["dave"][0]["rule"] == trained.alert["rule"]  # type: ignore[index]
+    coverage = {s["horizon"]: v for s, v in samples(text, "foresight_band_coverage")}
+    assert set(coverage) <= {"1h", "6h", "12h"} and all(0 <= v <= 1 for v in coverage.values())
+    assert trained.bands is not None and trained.bands["level"] == 0.8
+    assert [c["horizon"] for c in trained.bands["coverage"]] == ["1h", "6h", "12h"]
+    # Two folds over four series hold no crossing within 6 h: the default rule, and the status says why.
+    assert trained.alert is not None and trained.alert["rule"] == "probability>=0.5"
+    assert "fewer than" in trained.alert["reason"] and "precision" not in trained.alert
+    fc = trained.forecast
+    assert fc is not None and np.all(fc.lower <= fc.point) and np.all(fc.point <= fc.upper)
+
+    # A later predict-only run uses the calibration and the rule saved with the model.
+    predicted = run(spec(**{"threshold.alert.within": "6h"}), store, publisher=pub, mode="predict")
+    assert predicted.ok and predicted.alert == trained.alert and predicted.bands == trained.bands
+    assert samples(pub.pushes[-1][1], "foresight_exhaustion_alert")
+
+
+def test_one_backtest_fold_measures_no_coverage_and_status_says_nothing_rather_than_null() -> None:
+    # One fold has no other fold to calibrate on: no coverage key (the CRD rejects a null).
+    result = run(spec(**{"model.backtestFolds": 1}), None, mode="train")
+    assert result.ok and result.bands is not None
+    assert all("coverage" not in c for c in result.bands["coverage"]), result.bands
+    Bands.model_validate(result.bands)

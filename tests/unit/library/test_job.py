@@ -100,11 +100,12 @@ def test_a_failure_leaves_the_active_version_active(tmp_path: Path) -> None:
     (mount / "library.json").write_text(json.dumps(document(bad, version="2.0.0")))
     code, doc, _ = run(config(tmp_path, {**spec, "version": "2.0.0"}, configMapDir=str(mount)), tmp_path)
     assert code == 0  # a verdict: retrying cannot fix it
-    assert (doc["phase"], doc["reason"], doc["active"], doc["retryable"]) == (
-        "Failed",
-        "InvalidCases",
-        False,
-        False,
+    assert (doc["phase"], doc["reason"], doc["retryable"]) == ("Failed", "InvalidCases", False)
+    # The result says what stays in use: this ModelLibrary's version 1.0.0, still the active one.
+    assert (doc["active"], doc["activeVersion"], doc["activeOwner"]) == (
+        True,
+        "1.0.0",
+        "ml-platform/capacity-planning",
     )
     assert (doc["cases"], doc["validCases"], doc["invalidCases"]) == (3, 1, 2)
     assert doc["invalidReasons"][0] == "case b (#1): input.qps: -1 must be >= 0"
@@ -212,3 +213,56 @@ def test_execute_writes_the_termination_message_and_handles_a_bad_config(tmp_pat
     code, doc = execute(str(cfg), environ={"FORESIGHT_TERMINATION_LOG": str(term)}, stdout=io.StringIO())
     assert code == 0 and doc["reason"] == "InvalidSpec" and "spec.source" in doc["message"]
     assert json.loads(term.read_text())["reason"] == "InvalidSpec"
+
+
+def test_a_library_another_active_modellibrary_holds_is_stored_but_not_taken_over(tmp_path: Path) -> None:
+    spec = {"source": {"builtin": "mysql-tidb"}, "version": "2026.12"}
+    first = config(tmp_path, spec, name="tidb-a")
+    assert run(first, tmp_path)[1]["activeOwner"] == "ml-platform/tidb-a"
+    before = pointer(tmp_path, "mysql-tidb")
+    second = config(tmp_path, spec, name="tidb-b", protectedOwners=["ml-platform/tidb-a"])
+    code, doc, _ = run(second, tmp_path)
+    assert code == 0 and (doc["phase"], doc["reason"], doc["active"]) == ("Failed", "ActiveConflict", False)
+    assert doc["activeOwner"] == "ml-platform/tidb-a" and "ml-platform/tidb-a" in doc["message"]
+    assert doc["storedUri"].endswith("modellibraries/mysql-tidb/versions/2026.12")
+    assert pointer(tmp_path, "mysql-tidb") == before
+    # Once tidb-a no longer wants to be active (withdrawn or deleted), tidb-b takes over.
+    code, doc, _ = run(config(tmp_path, spec, name="tidb-b"), tmp_path)
+    assert (doc["reason"], doc["active"], doc["activeOwner"]) == ("Active", True, "ml-platform/tidb-b")
+
+
+def test_withdraw_needs_no_source_and_keeps_the_version_stored(tmp_path: Path) -> None:
+    mount = tmp_path / "cm"
+    mount.mkdir()
+    (mount / "library.json").write_text(json.dumps(document([case("a"), case("b")])))
+    spec = {"source": {"configMap": {"name": "team-cases"}}, "version": "1.0.0"}
+    assert run(config(tmp_path, spec, configMapDir=str(mount)), tmp_path)[1]["active"] is True
+    (mount / "library.json").unlink()  # the source is gone: withdrawing must not need it
+    withdraw = config(tmp_path, {**spec, "active": False}, action="withdraw", libraryName="test-lib")
+    code, doc, events = run(withdraw, tmp_path)
+    assert code == 0 and (doc["phase"], doc["reason"], doc["active"]) == ("Ready", "Inactive", False)
+    assert (doc["libraryName"], doc["version"], doc["cases"], doc["previousVersion"]) == (
+        "test-lib",
+        "1.0.0",
+        2,
+        "1.0.0",
+    )
+    assert "activeVersion" not in doc and "source" not in doc
+    assert [e["event"] for e in events] == ["pointer"]
+    status_fields(doc)
+    # Without the library's name there is nothing to withdraw from: a clear refusal, not a crash.
+    code, doc, _ = run(config(tmp_path, {**spec, "active": False}, action="withdraw"), tmp_path)
+    assert code == 0 and doc["reason"] == "InvalidSpec" and "libraryName" in doc["message"]
+
+
+def test_a_checksum_mismatch_reports_the_version_that_stays_active(tmp_path: Path) -> None:
+    spec = {"source": {"builtin": "postgresql-oltp"}, "version": "2026.12"}
+    assert run(config(tmp_path, spec), tmp_path)[1]["active"] is True
+    code, doc, _ = run(config(tmp_path, {**spec, "sha256": "b" * 64}), tmp_path)
+    assert code == 0 and (doc["reason"], doc["active"], doc["activeVersion"]) == (
+        "ChecksumMismatch",
+        True,
+        "2026.12",
+    )
+    assert "cases" not in doc  # nothing of it was read
+    assert doc["libraryName"] == "postgresql-oltp"  # the library whose version stays active

@@ -155,3 +155,36 @@ def test_a_damaged_pointer_is_reported_at_once_not_waited_for(tmp_path: Path) ->
     assert err.value.reason == LibraryReason.CHECKSUM_MISMATCH
     assert time.monotonic() - started < 5
     assert LibraryStore(LocalArtifactStore(tmp_path / "empty")).read_pointer("test-lib") is None
+
+
+def test_only_the_owner_withdraws_whatever_version_it_activated(tmp_path: Path) -> None:
+    lib_store = LibraryStore(LocalArtifactStore(tmp_path / "store"))
+    ref, _, _ = put(lib_store, verified(tmp_path, "1", ["a"]))
+    lib_store.activate("test-lib", ref, owner="ns/a")
+    # Another ModelLibrary with the same version turning inactive leaves ns/a's activation alone.
+    kept = lib_store.withdraw("test-lib", "1", owner="ns/b")
+    assert kept is not None and kept.active is not None and kept.active.owner == "ns/a"
+    # ns/a withdraws even when its spec moved to another version at the same time.
+    gone = lib_store.withdraw("test-lib", "2", owner="ns/a")
+    assert gone is not None and gone.active is None and gone.previous is not None
+    assert gone.previous.version == "1"
+
+
+def test_the_same_library_in_another_form_is_the_same_version(tmp_path: Path) -> None:
+    """The JSON document and the .tar.gz `pack` makes of it differ in bytes, not in content."""
+    from foresight.cli import main as cli_main
+
+    lib_store = LibraryStore(LocalArtifactStore(tmp_path / "store"))
+    doc = write_document(tmp_path / "lib.json", [case("a"), case("b")], version="1")
+    assert cli_main(["library", "pack", str(doc), "-o", str(tmp_path / "lib.tar.gz")]) == 0
+    as_json = verify_path(doc, Path(tempfile.mkdtemp(dir=tmp_path)))
+    as_tar = verify_path(tmp_path / "lib.tar.gz", Path(tempfile.mkdtemp(dir=tmp_path)))
+    assert as_json.checksum != as_tar.checksum
+    ref, _, written = put(lib_store, as_json)
+    again, _, written_again = put(lib_store, as_tar)
+    assert written and not written_again and again.manifest_sha256 == ref.manifest_sha256
+    # Other content under the same version is still refused.
+    changed = write_document(tmp_path / "changed.json", [case("a"), case("c")], version="1")
+    with pytest.raises(LibraryError) as err:
+        put(lib_store, verify_path(changed, Path(tempfile.mkdtemp(dir=tmp_path))))
+    assert err.value.reason == LibraryReason.VERSION_CONFLICT

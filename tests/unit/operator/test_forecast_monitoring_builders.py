@@ -266,8 +266,12 @@ def test_template_variables_are_the_group_by_labels_as_written_plus_datasource_a
     assert found[HORIZON_VARIABLE]["current"]["text"] == "6h"
     renamed = dashboard_model("t", "sre", spec(source={"query": "kube_quota", "groupBy": ["namespace"]}))
     assert list(variables(renamed)) == [DATASOURCE_VARIABLE, "series_namespace", HORIZON_VARIABLE]
+    # Two spellings of one duration are one horizon, labelled as the runtime writes it ("90m").
     odd = dashboard_model("t", "sre", spec(output={"horizons": ["90m", "1.5h"]}, horizon="2h"))
-    assert variables(odd)[HORIZON_VARIABLE]["query"] == "90m : 1h30m,1.5h : 1h30m"
+    assert variables(odd)[HORIZON_VARIABLE]["query"] == "90m : 1h30m"
+    every = variables(dashboard_model("t", "sre", spec(output={"horizons": ["6h"], "everyStep": True})))
+    assert every[HORIZON_VARIABLE]["query"] == ",".join(f"{h}h : {h}h" for h in range(1, 25))
+    assert every[HORIZON_VARIABLE]["current"]["text"] == "6h"
 
 
 def exprs(model: dict[str, Any]) -> dict[str, list[str]]:
@@ -324,3 +328,17 @@ def test_the_actual_is_read_as_a_run_reads_it() -> None:
     assert (
         exprs(dashboard_model("t", "sre", whole))["Actual vs forecast made ${horizon:text} earlier"][0] == "q"
     )
+
+
+@pytest.mark.parametrize(
+    ("unit", "grafana"), [("bytes", "bytes"), ("percent", "percent"), ("GPUs", "suffix: GPUs")]
+)
+def test_the_actual_vs_forecast_panel_is_in_the_tasks_unit(unit: str, grafana: str) -> None:
+    board = dashboard_model("storage-quota", "sre", spec(source={**STORAGE["source"], "unit": unit}))
+    first = board["panels"][0]
+    assert (
+        first["title"].startswith("Actual vs forecast")
+        and first["fieldConfig"]["defaults"]["unit"] == grafana
+    )
+    plain = dashboard_model("storage-quota", "sre", spec())["panels"][0]
+    assert "unit" not in plain["fieldConfig"]["defaults"]

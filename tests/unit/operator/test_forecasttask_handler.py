@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
-from foresight.api.forecasttask import ForecastTaskSpec
+from foresight.api.forecasttask import ForecastTaskSpec, ForecastTaskStatus
 from foresight.contract.forecast import ForecastRunResult
 from foresight_operator.builders.forecasttask import (
     ForecastRun,
@@ -236,3 +236,30 @@ def test_an_active_run_shows_in_phase_and_progressing() -> None:
     prog = next(c for c in status["conditions"] if c["type"] == "Progressing")
     assert status["phase"] == "Training" and status["activeRun"] == "q-train-x"
     assert prog["status"] == "True" and "first run" in prog["message"]
+
+
+def test_data_quality_goes_to_status_and_stale_series_raise_the_stale_data_condition() -> None:
+    stale = "1 of 3 series have had no sample for 3 steps or more before 2026-03-01T06:00:00Z: user=c ..."
+    quality = {"series": 3, "staleSeries": 1, "missingPoints": 4, "warnings": ["2 series miss ..."],
+               "staleMessage": stale}  # fmt: skip
+    status = task_status(
+        {}, spec=make_spec(), generation=1, now=T0, harvests=[harvest({**SUCCESS, "dataQuality": quality},
+        Outcome.SUCCEEDED)], active=None, plan=IDLE, degraded_after=3,
+    )  # fmt: skip
+    assert status["dataQuality"]["staleSeries"] == 1 and status["dataQuality"]["missingPoints"] == 4
+    assert status["dataQuality"]["warnings"] == ["2 series miss ..."]
+    assert "staleMessage" not in status["dataQuality"]  # it is the condition's message
+    conds = {c["type"]: c for c in status["conditions"]}
+    assert (conds["StaleData"]["status"], conds["StaleData"]["reason"]) == ("True", "SourceDataStale")
+    assert conds["StaleData"]["message"] == stale
+    assert conds["Ready"]["status"] == "True"  # the other series' forecasts were written
+
+    current = {"series": 3, "staleSeries": 0}
+    status = task_status(
+        status, spec=make_spec(), generation=1, now=T0, harvests=[harvest({**SUCCESS, "dataQuality": current},
+        Outcome.SUCCEEDED)], active=None, plan=IDLE, degraded_after=3,
+    )  # fmt: skip
+    conds = {c["type"]: c for c in status["conditions"]}
+    assert (conds["StaleData"]["status"], conds["StaleData"]["reason"]) == ("False", "DataCurrent")
+    assert status["dataQuality"]["staleSeries"] == 0
+    ForecastTaskStatus.model_validate(status)  # what the CRD's status schema admits

@@ -31,6 +31,7 @@ from foresight_operator.builders.forecasttask_shards import (
 from foresight_operator.handlers.context import HandlerContext
 from foresight_operator.handlers.forecasttask.controller import ForecastTaskController
 from foresight_operator.handlers.forecasttask.gauges import ForecastTaskMetrics
+from foresight_operator.handlers.forecasttask.shard_results import merge_alerts, merge_bands, merge_quality
 from foresight_operator.handlers.forecasttask.shards import (
     index_ranges,
     merge_backtests,
@@ -220,6 +221,68 @@ def test_index_lists_models_and_backtests_merge() -> None:
     )
     auto = next(r for r in rows if r.model == "auto")
     assert auto.mase == pytest.approx((0.5 * 10 + 1.5 * 30) / 40) and auto.mae == pytest.approx(1.0)
+
+
+def test_bands_alerts_and_data_quality_merge_across_shards() -> None:
+    def result(i: int, n: int, **extra: Any) -> tuple[int, ForecastRunResult]:
+        return i, ForecastRunResult.model_validate(shard_result(i, n, **extra))
+
+    bands = [
+        result(
+            0, 10, bands={"level": 0.8, "coverage": [{"horizon": "1h", "coverage": 0.9}, {"horizon": "6h"}]}
+        ),
+        result(
+            1, 30, bands={"level": 0.8, "coverage": [{"horizon": "1h", "coverage": 0.7}, {"horizon": "6h"}]}
+        ),
+    ]
+    assert merge_bands(bands) == {
+        "level": 0.8,
+        "coverage": [
+            {"horizon": "1h", "coverage": pytest.approx((0.9 * 10 + 0.7 * 30) / 40)},
+            {"horizon": "6h"},
+        ],
+    }
+    # Same rule: 4 events with recall 0.5 (2 hits, precision 1/2: 4 raised) and 6 events with recall
+    # 1/3 (2 hits, precision 1: 2 raised) are 4 hits of 10 events, 4 of 6 raised.
+    rule = {"rule": "probability>=0.4", "within": "6h", "reason": "highest recall"}
+    same = [
+        result(0, 10, alert={**rule, "recall": 0.5, "precision": 0.5, "events": 4, "decisions": 40,
+                             "medianLeadSeconds": 7200.0}),
+        result(1, 30, alert={**rule, "recall": 1 / 3, "precision": 1.0, "events": 6, "decisions": 90,
+                             "medianLeadSeconds": 3600.0}),
+    ]  # fmt: skip
+    merged = merge_alerts(same)
+    assert merged is not None and merged["rule"] == "probability>=0.4" and merged["within"] == "6h"
+    assert merged["events"] == 10 and merged["decisions"] == 130
+    assert merged["recall"] == pytest.approx(0.4) and merged["precision"] == pytest.approx(4 / 6)
+    assert merged["medianLeadSeconds"] in (3600.0, 7200.0) and "2 shards" in merged["reason"]
+    # Different rules: the most series' rule, and the reason names both with their shards.
+    other = result(
+        2, 50, alert={"rule": "upper", "within": "6h", "reason": "default", "events": 0, "decisions": 5}
+    )
+    split = merge_alerts([*same, other])
+    assert split is not None and split["rule"] == "upper" and split["events"] == 0
+    assert (
+        "probability>=0.4 within 6h in shard(s) 0, 1" in split["reason"]
+        and "upper within 6h in shard(s) 2" in split["reason"]
+    )
+    # One shard: its own, untouched.
+    assert merge_alerts(same[:1]) == same[0][1].alert
+    quality = merge_quality([
+        result(0, 10, dataQuality={"series": 10, "staleSeries": 1, "warnings": ["1 stale"],
+                                   "staleMessage": "user=a"}),
+        result(1, 30, dataQuality={"series": 30, "missingPoints": 7, "warnings": ["gaps"]}),
+    ])  # fmt: skip
+    assert (
+        quality is not None
+        and quality.series == 40
+        and quality.stale_series == 1
+        and quality.missing_points == 7
+    )
+    assert (
+        quality.warnings == ["shard 0: 1 stale", "shard 1: gaps"]
+        and quality.stale_message == "shard 0: user=a"
+    )
 
 
 # --- harvest and status --------------------------------------------------------------------------

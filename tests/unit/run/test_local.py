@@ -14,7 +14,7 @@ from foresight.run.local import main_run
 def args(path: Path, local: bool = False) -> argparse.Namespace:
     return argparse.Namespace(
         filename=str(path), local=local, mode=None, prometheus_url=None, pushgateway_url=None,
-        state_dir=None, namespace=None,
+        state_dir=None, namespace=None, set=None,
     )  # fmt: skip
 
 

@@ -5,7 +5,6 @@ refuses with exit code 2 and a reason."""
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from foresight.commands import SUBCOMMANDS
 from foresight.run.localprom import free_port
 from foresight.run.serve_forecasts import main_serve_forecasts
 
+from tests.polling import wait_for
 from tests.unit.forecast.scrape_runs import NOW, SPEC, run
 
 
@@ -58,19 +58,12 @@ def test_the_command_serves_the_task_named_by_its_file_or_its_store(
     thread.start()
     try:
         url = f"http://127.0.0.1:{port}/metrics"
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                assert requests.get(url, timeout=2).text.startswith("# foresight: no run")
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.05)
+        first = wait_for(lambda: requests.get(url, timeout=2).text, "the server to start", timeout=10,
+                         interval=0.05, ignoring=(requests.ConnectionError,))  # fmt: skip
+        assert first.startswith("# foresight: no run")
         result = run(store, now=NOW + 60)
-        deadline = time.monotonic() + 10
-        while requests.get(url, timeout=2).content != result.exposition:
-            assert time.monotonic() < deadline, "the new exposition was not picked up"
-            time.sleep(0.05)
+        wait_for(lambda: requests.get(url, timeout=2).content == result.exposition,
+                 "the new exposition to be picked up", timeout=10, interval=0.05)  # fmt: skip
     finally:
         stop.set()
         thread.join(timeout=10)

@@ -4,8 +4,9 @@
 
 1. :meth:`~ForecastTaskController._check` the spec (schedule, the output's size: :mod:`.sizing`)
    and the Secrets its runs read;
-2. :meth:`~ForecastTaskController._ensure_config` the ConfigMap with the task YAML, and in scrape
-   mode the forecast server (:mod:`.forecast_server`);
+2. :meth:`~ForecastTaskController._ensure_config` the ConfigMap with the task YAML, in scrape
+   mode the forecast server (:mod:`.forecast_server`), and the alerting rules and dashboard
+   (:mod:`.monitoring`);
 3. :meth:`~ForecastTaskController._advance` sharded runs: start the shards' Job of a plan that
    succeeded (:mod:`.shards`); from here on each run is one Job;
 4. :meth:`~ForecastTaskController._harvest` finished runs (:mod:`.results`, :mod:`.shards`) and
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from foresight.api.forecasttask import ForecastReason, ForecastTaskSpec
+from foresight.api.forecasttask import ForecastConditionType, ForecastReason, ForecastTaskSpec
 from foresight.api.meta import ConditionType
 from foresight.kube import CONFIGMAPS, JOBS
 
@@ -57,6 +58,8 @@ from ..context import HandlerContext
 from .deletion import delete_task_runs, drop_shard_groups
 from .forecast_server import sync_scrape_children
 from .gauges import ForecastTaskMetrics
+from .monitoring import sync_monitoring_children
+from .recommendation import recommendation_events
 from .results import OUTCOME_ANNOTATION, Harvest, read_run_result
 from .runs import prune_runs, run_history, run_jobs, run_kind
 from .shards import read_plan_job, read_sharded_run, shards_progress, start_shards, visible_runs
@@ -173,10 +176,12 @@ class ForecastTaskController:
         return _Pass(body, spec, cadence, self.ctx.clock(), jobs, [], {}, jobs=visible_runs(jobs))
 
     def _ensure_config(self, run: _Pass) -> None:
-        """The ConfigMap with the task YAML the runs read, and the scrape-mode forecast server."""
+        """The ConfigMap with the task YAML the runs read, the scrape-mode forecast server, and the
+        task's alerting rules and dashboard."""
         cm = build_task_configmap(run.name, run.namespace, run.spec)
         make_child(self.ctx, run.body, CONFIGMAPS, cm, update=configmap_update)
         sync_scrape_children(self.ctx, run.body, run.spec)
+        sync_monitoring_children(self.ctx, run.body, run.spec)
 
     def _advance(self, run: _Pass) -> None:
         """Sharded runs: start the shards' Job of every plan that succeeded; then one Job per run."""
@@ -294,10 +299,15 @@ class ForecastTaskController:
         warning = newly_warned(run.spec, result.old, result.new)
         if warning:
             self.ctx.post_event(result.body, "Warning", "OutputLarge", warning)
-        degraded = find_condition(result.new.get("conditions"), ConditionType.DEGRADED) or {}
-        was = find_condition(result.old.get("conditions"), ConditionType.DEGRADED) or {}
-        if degraded.get("status") == "True" and was.get("status") != "True":
-            self.ctx.post_event(result.body, "Warning", ConditionType.DEGRADED, str(degraded.get("message")))
+        for type_, reason, message in recommendation_events(
+            result.old.get("recommendation"), result.new.get("recommendation")
+        ):
+            self.ctx.post_event(result.body, type_, reason, message)
+        for ctype in (ConditionType.DEGRADED, ForecastConditionType.STALE_DATA):
+            now = find_condition(result.new.get("conditions"), ctype) or {}
+            was = find_condition(result.old.get("conditions"), ctype) or {}
+            if now.get("status") == "True" and was.get("status") != "True":
+                self.ctx.post_event(result.body, "Warning", str(ctype), str(now.get("message")))
         self.ctx.metrics.record_status(KIND, run.namespace, run.name, result.new)
         self.metrics.record(run.namespace, run.name, result.new, plan.queued)
         if self.wakeups is not None:

@@ -9,23 +9,22 @@ is what the controller needs on top of a single-pod run:
   Job once it exists, else the plan Job);
 - :func:`read_sharded_run`: a finished shards' Job as one :class:`~.results.Harvest`: each index's
   outcome from the Job's ``completedIndexes`` / ``failedIndexes`` and its pods' termination
-  messages, folded into one result (series, model, backtest weighted by series) and
-  ``status.shards``. Some shards failed: the run succeeded (its other shards wrote their
-  forecasts) and the report says which failed, so status turns ``Degraded``; all failed: the run
-  failed as its shards did (bad input blocks the task, an outage is retried);
+  messages, folded into one result (:mod:`.shard_results`: series, models, backtest, bands,
+  alert, data quality) and ``status.shards``. Some shards failed: the run succeeded (its other
+  shards wrote their forecasts) and the report says which failed, so status turns ``Degraded``;
+  all failed: the run failed as its shards did (bad input blocks the task, an outage is retried);
 - :func:`shards_progress`: ``status.activeShards`` of a run under way.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from foresight.api.forecasttask import ForecastReason, ForecastTaskSpec
-from foresight.contract.forecast import BacktestScore, ForecastRunResult
+from foresight.contract.forecast import ForecastRunResult
 from foresight.kube import JOBS
 
 from ...builders.forecasttask import ForecastRun, parse_annotations
@@ -42,10 +41,13 @@ from ...schedule import Outcome, RunKind
 from ..children import make_child
 from ..context import HandlerContext
 from .results import LAST_WORDS, Harvest, outcome_of
+from .shard_results import merge_alerts, merge_backtests, merge_bands, merge_models, merge_quality
 
 __all__ = [
     "INDEX_LABEL",
     "index_ranges",
+    "merge_backtests",
+    "merge_models",
     "read_plan_job",
     "read_sharded_run",
     "shards_progress",
@@ -214,47 +216,6 @@ def shards_progress(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -
     return {k: v for k, v in _summary(job, plan, items).items() if v is not None}
 
 
-_PICKS = re.compile(r"^auto\((.*)\)$")
-
-
-def merge_models(models: Sequence[str | None], series: Sequence[int]) -> str | None:
-    """The shards' model summaries as one: ``auto(ets:12,lstm:30)`` counts added up; one model kept."""
-    given = [(m, n) for m, n in zip(models, series, strict=True) if m]
-    if not given:
-        return None
-    picks: Counter[str] = Counter()
-    for model, n in given:
-        m = _PICKS.match(model)
-        if m is None:
-            picks[model] += n
-            continue
-        for part in filter(None, m.group(1).split(",")):
-            name, _, k = part.rpartition(":")
-            picks[name] += int(k) if k.isdigit() else 0
-    if all(_PICKS.match(m) for m, _ in given):
-        return "auto(" + ",".join(f"{m}:{n}" for m, n in sorted(picks.items())) + ")"
-    return ",".join(sorted(picks))
-
-
-def merge_backtests(results: Sequence[ForecastRunResult]) -> list[BacktestScore]:
-    """Each model's backtest errors over all shards: the shards' means weighted by their series."""
-    sums: dict[str, list[float]] = {}
-    for r in results:
-        n = float(r.series_count or 0)
-        for row in r.backtest or []:
-            acc = sums.setdefault(row.model, [0.0, 0.0, 0.0, 0.0])
-            if row.mase is not None:
-                acc[0] += row.mase * n
-                acc[1] += n
-            if row.mae is not None:
-                acc[2] += row.mae * n
-                acc[3] += n
-    return [
-        BacktestScore(model=m, mase=a[0] / a[1] if a[1] else None, mae=a[2] / a[3] if a[3] else None)
-        for m, a in sums.items()
-    ]
-
-
 def _latest(times: Sequence[str | None]) -> str | None:
     stamps = [(parse_time(t), t) for t in times if t]
     known = [(p, t) for p, t in stamps if p is not None]
@@ -274,7 +235,8 @@ def read_sharded_run(
     scheduled, attempt = (parsed[0], parsed[1]) if parsed else (now, 1)
     finished = parse_time((job.get("status") or {}).get("completionTime")) or now
     name = str(meta.get("name"))
-    ok = [r for i, item in enumerate(items) if item["phase"] == "Succeeded" and (r := results[i]) is not None]
+    done = [(i, r) for i, item in enumerate(items) if item["phase"] == "Succeeded" and (r := results[i])]
+    ok = [r for _, r in done]
     failed = [i for i, item in enumerate(items) if item["phase"] != "Succeeded"]
     shard_series = [r.series_count or 0 for r in ok]
     result = ForecastRunResult(
@@ -287,6 +249,7 @@ def read_sharded_run(
         last_train_time=(plan.last_train_time if plan else None) or _latest([r.last_train_time for r in ok]),
         last_predict_time=_latest([r.last_predict_time for r in ok]),
         plan_id=plan.plan_id if plan else None, shard_series=plan.shard_series if plan else None,
+        bands=merge_bands(done), alert=merge_alerts(done), data_quality=merge_quality(done),
     )  # fmt: skip
     if not failed:
         result.message = (f"{result.series_count} series forecast in {len(items)} shards"

@@ -1,9 +1,10 @@
 """A ForecastTask's status, computed from what it was, the runs just harvested and the plan (pure).
 
 ``status`` records what the task's runs produced (series, model, backtest, artifact, the model
-version in use, last train / predict times), how they went (``Ready`` with the last run's reason,
-``Degraded`` after ``degraded_after`` failed runs in a row, ``consecutiveFailures``) and what
-happens next (``phase``, ``Progressing``, ``activeRun``, ``nextRunTime``). A sharded run adds
+version in use, last train / predict times, what the last run found in its input:
+``dataQuality`` and the ``StaleData`` condition), how they went (``Ready`` with the last run's
+reason, ``Degraded`` after ``degraded_after`` failed runs in a row, ``consecutiveFailures``) and
+what happens next (``phase``, ``Progressing``, ``activeRun``, ``nextRunTime``). A sharded run adds
 ``activeShards`` (per-shard progress while it runs) and ``shards`` (each shard's outcome once it
 has finished, kept while the next run goes); when some of its shards failed the run still
 succeeded and the task is ``Degraded`` (reason ``ShardsFailed``), not failed.
@@ -15,13 +16,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from foresight.api.forecasttask import ForecastPhase, ForecastReason, ForecastTaskSpec
+from foresight.api.forecasttask import ForecastConditionType, ForecastPhase, ForecastReason, ForecastTaskSpec
 from foresight.api.meta import ConditionType, Reason
-from foresight.contract.forecast import BacktestScore
+from foresight.contract.forecast import BacktestScore, DataQualityReport
 
 from ...builders.forecasttask import public_artifact_uri
 from ...reconcile import find_condition, format_time, set_condition
 from ...schedule import Outcome, Plan, RunKind
+from .recommendation import recommendation_status
 from .results import Harvest
 
 __all__ = ["task_status"]
@@ -73,6 +75,16 @@ def _fold_success(
             status["artifactUri"] = uri
         if result.last_train_time:
             status["lastTrainTime"] = result.last_train_time
+        recommendation = recommendation_status(result.recommendation)
+        if recommendation is not None:
+            status["recommendation"] = recommendation
+        elif spec.recommendation is None:
+            status.pop("recommendation", None)
+        for key, value in (("bands", result.bands), ("alert", result.alert)):
+            if value is not None:  # a predict-only run reports what its model was trained with
+                status[key] = value
+        if result.data_quality is not None:
+            _fold_quality(status, conds, h.job, result.data_quality)
     if h.job in model_versions:
         # status.modelVersion follows the model in use; predict-only runs keep using the last one.
         mv = model_versions[h.job]
@@ -97,6 +109,19 @@ def _fold_shards(status: Obj, conds: _Conditions, h: Harvest) -> None:
     status["shards"] = h.shards
     if h.outcome is Outcome.SUCCEEDED and h.shards.get("failed"):
         conds.set(ConditionType.DEGRADED, "True", ForecastReason.SHARDS_FAILED, h.message)
+
+
+def _fold_quality(status: Obj, conds: _Conditions, job: str, quality: DataQualityReport) -> None:
+    """``dataQuality`` and the ``StaleData`` condition from what run ``job`` found in its input."""
+    status["dataQuality"] = quality.status()
+    if quality.stale_series:
+        message = quality.stale_message or f"{quality.stale_series} series have stale source data"
+        conds.set(ForecastConditionType.STALE_DATA, "True", ForecastReason.SOURCE_DATA_STALE, message)
+    else:
+        conds.set(
+            ForecastConditionType.STALE_DATA, "False", ForecastReason.DATA_CURRENT,
+            f"run {job} found current samples for all {quality.series} series",
+        )  # fmt: skip
 
 
 def _fold_failure(status: Obj, conds: _Conditions, h: Harvest, degraded_after: int) -> None:

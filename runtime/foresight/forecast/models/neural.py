@@ -33,6 +33,7 @@ from torch import nn
 
 from foresight.timeseries import FloatArray, Forecast, Panel
 
+from ..errors import TrainingDiverged
 from ..features import CalendarConfig, LabelVocabulary, calendar_features, robust_scale
 from ._baseline import ffill
 from .base import EpochReport, Model, ProgressCallback
@@ -107,17 +108,35 @@ def _deterministic() -> Iterator[None]:
         torch.use_deterministic_algorithms(prev)
 
 
-class _EarlyStopping:
-    """Keeps the best weights by validation loss; says stop after ``patience`` epochs without a gain."""
+MIN_GAIN = 0.005
+"""A validation loss must beat the best by this share to count as a gain: early stopping stops on a
+plateau instead of crawling on by noise."""
+EXPLODING = 100.0
+"""A training loss this many times its first epoch's means the optimisation diverged."""
 
-    def __init__(self, patience: int) -> None:
+
+class _EarlyStopping:
+    """Keeps the best weights by validation loss; says stop after ``patience`` epochs without a gain
+    of :data:`MIN_GAIN`; raises :class:`TrainingDiverged` on a non-finite or exploding loss."""
+
+    def __init__(self, patience: int, name: str) -> None:
         self.patience = patience
+        self.name = name
         self.best = math.inf
         self.best_state: dict[str, torch.Tensor] | None = None
+        self.first_train: float | None = None
         self._stale = 0
 
-    def stop_after(self, val: float, net: nn.Module) -> bool:
-        if val < self.best - 1e-6:
+    def stop_after(self, report: EpochReport, net: nn.Module) -> bool:
+        train, val = report.train_loss, report.val_loss
+        if self.first_train is None:
+            self.first_train = train
+        if not math.isfinite(train) or train > EXPLODING * max(self.first_train, 1e-12):
+            raise TrainingDiverged(
+                f"{self.name} diverged at epoch {report.epoch} (training loss {train:.4g}, first epoch "
+                f"{self.first_train:.4g}): lower hyperparameters.learningRate, or use another model"
+            )
+        if math.isfinite(val) and val < self.best * (1 - MIN_GAIN):
             self.best, self._stale = val, 0
             self.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
             return False
@@ -159,7 +178,8 @@ class NeuralModel(Model):
             hidden_size: width of encoder and head.
             layers: encoder depth.
             epochs: most epochs; early stopping may end sooner.
-            windows_per_epoch: windows sampled per epoch (cost independent of history length).
+            windows_per_epoch: windows sampled per epoch, at most the distinct windows the history holds
+                (the cost of an epoch is bounded on a long history and follows a short one).
             batch_size: windows per optimiser step.
             learning_rate: AdamW learning rate.
             patience: epochs without validation improvement before stopping.
@@ -217,9 +237,11 @@ class NeuralModel(Model):
     def _inputs(
         self, panel: Panel, horizon: int, stats_upto: int
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Per-step inputs (N, T + L - 1, F) left-padded, scaled targets (N, T), calendar (T + H, C).
+        """Per-series inputs (N, T + L - 1, F0) left-padded, scaled targets (N, T), calendar (T + H, C).
 
-        Scaling statistics come from the first ``stats_upto`` columns (no peeking at validation).
+        The calendar is shared by every series, so it is kept once and joined to each window in
+        :meth:`_batch` (materialising it per series would cost N x T x C floats). Scaling statistics
+        come from the first ``stats_upto`` columns (no peeking at validation).
         """
         assert self.covariates is not None
         missing = [c for c in self.covariates if c not in panel.covariates]
@@ -239,13 +261,11 @@ class NeuralModel(Model):
             feats.append(np.clip(np.where(np.isfinite(cf), cf, 0.0), -20, 20))
         ts = panel.start + panel.step * np.arange(panel.n_steps + horizon, dtype=np.int64)
         cal = calendar_features(ts, self.calendar)
-        per_step = np.stack(feats, axis=2)  # (N, T, F0)
-        cal_b = np.broadcast_to(cal[None, : panel.n_steps, :], (panel.n_series, panel.n_steps, cal.shape[1]))
-        x = np.concatenate([per_step, cal_b], axis=2)
-        pad = np.zeros((panel.n_series, self.input_window - 1, x.shape[2]))
+        per_step = np.stack(feats, axis=2).astype(np.float32)  # (N, T, F0)
+        pad = np.zeros((panel.n_series, self.input_window - 1, per_step.shape[2]), dtype=np.float32)
         pad[:, :, 1] = 1.0  # padded steps count as missing
-        pad[:, :, 0] = x[:, :1, 0]
-        return np.concatenate([pad, x], axis=1).astype(np.float32), y, cal.astype(np.float32)
+        pad[:, :, 0] = per_step[:, :1, 0]
+        return np.concatenate([pad, per_step], axis=1), y, cal.astype(np.float32)
 
     def _batch(
         self,
@@ -258,7 +278,10 @@ class NeuralModel(Model):
         horizon: int,
     ) -> tuple[torch.Tensor, ...]:
         win = origins[:, None] + np.arange(self.input_window)[None, :]  # padded index of origin = o + L - 1
-        xb = torch.from_numpy(x[rows[:, None], win])
+        steps = win - (self.input_window - 1)  # the calendar's column of each padded position
+        calendar = cal[np.clip(steps, 0, None)]
+        calendar[steps < 0] = 0.0  # padding has no calendar
+        xb = torch.from_numpy(np.concatenate([x[rows[:, None], win], calendar], axis=2))
         fut_idx = origins[:, None] + np.arange(1, horizon + 1)[None, :]
         fb = torch.from_numpy(cal[fut_idx])
         ib = torch.from_numpy(ids[rows])
@@ -284,7 +307,7 @@ class NeuralModel(Model):
         self.horizon = horizon
         x, y, cal = self._inputs(panel, horizon, stats_upto=train_end)
         ids = self.vocab.encode(panel.keys)
-        n_features = x.shape[2]
+        n_features = x.shape[2] + cal.shape[1]  # per-series inputs and the calendar, per step
         with _deterministic():
             self.net = QuantileNet(
                 self.make_encoder(n_features),
@@ -297,13 +320,14 @@ class NeuralModel(Model):
         opt = torch.optim.AdamW(self.net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
         q = torch.tensor(QUANTILES, device=self.device)
         vr, vo = self._validation_windows(rng, panel.n_series, train_end, panel.n_steps, horizon)
-        stopping = _EarlyStopping(self.patience)
+        stopping = _EarlyStopping(self.patience, self.name)
+        n_windows = min(self.windows_per_epoch, panel.n_series * (train_end - horizon - min_origin))
         self.history = []
         with _deterministic():
             for epoch in range(1, self.epochs + 1):
                 t0 = time.perf_counter()
-                rows = rng.integers(0, panel.n_series, self.windows_per_epoch)
-                origins = rng.integers(min_origin, train_end - horizon, self.windows_per_epoch)
+                rows, origins = self._training_windows(rng, panel.n_series, min_origin, train_end - horizon,
+                                                       n_windows)  # fmt: skip
                 train_loss = self._train_epoch(opt, q, (x, y, cal, ids), rows, origins, horizon)
                 val = self._evaluate(x, y, cal, ids, vr, vo, horizon, q)
                 report = EpochReport(epoch, train_loss, val, time.perf_counter() - t0)
@@ -314,7 +338,7 @@ class NeuralModel(Model):
                 )  # fmt: skip
                 if progress is not None:
                     progress(report)
-                if stopping.stop_after(val, self.net):
+                if stopping.stop_after(report, self.net):
                     log.info(
                         "%s early stop after epoch %d (best val_loss %.4f)", self.name, epoch, stopping.best
                     )
@@ -336,6 +360,18 @@ class NeuralModel(Model):
                 f"{val_steps}; give at least {3 * horizon + min_origin + 2} steps or use a baseline"
             )
         return train_end, min_origin
+
+    def _training_windows(
+        self, rng: np.random.Generator, n_series: int, first: int, end: int, n: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """``n`` training windows ``(rows, origins)`` with origins in ``[first, end)``: every distinct
+        window once (shuffled) when ``n`` covers them all, so a small history costs what it holds,
+        else a random sample (the cost of an epoch stays bounded on a long history)."""
+        distinct = n_series * (end - first)
+        if n >= distinct:
+            order = rng.permutation(distinct)
+            return (order // (end - first)).astype(np.int64), (first + order % (end - first)).astype(np.int64)
+        return rng.integers(0, n_series, n), rng.integers(first, end, n)
 
     def _validation_windows(
         self, rng: np.random.Generator, n_series: int, train_end: int, n: int, horizon: int

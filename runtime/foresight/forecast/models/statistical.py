@@ -23,6 +23,9 @@ __all__ = ["ETSModel", "ThetaModel", "fill_gaps"]
 
 log = logging.getLogger(__name__)
 
+BATCH_SERIES = 1000
+"""Series per statsforecast call (its long frame holds a row per point)."""
+
 
 def fill_gaps(values: FloatArray) -> FloatArray:
     """Linear interpolation inside gaps, nearest value at the edges (statsforecast rejects NaN)."""
@@ -67,8 +70,6 @@ class _StatsForecastModel(Model):
             raise ValueError(f"horizon must be at least 1 step, got {horizon}")
 
     def predict(self, panel: Panel, horizon: int) -> Forecast:
-        from statsforecast import StatsForecast
-
         season = self.season_length or steps_per_day(panel.step)
         observed = np.isfinite(panel.values).sum(axis=1)
         usable = np.flatnonzero(observed >= 2)
@@ -91,21 +92,12 @@ class _StatsForecastModel(Model):
                     season,
                 )
                 season = 1
-            n, t = values.shape
-            df = pd.DataFrame(
-                {
-                    "unique_id": np.repeat(np.arange(n), t),
-                    "ds": np.tile(np.arange(t), n),
-                    "y": values.reshape(-1),
-                }
-            )
-            sf = StatsForecast(models=[self._make(season)], freq=1, n_jobs=self.n_jobs)
-            pct = round(self.level * 100)
-            out = sf.forecast(df=df, h=horizon, level=[pct]).sort_values(["unique_id", "ds"])
-            shape = (n, horizon)
-            p = out[self.column].to_numpy(dtype=np.float64).reshape(shape)
-            lo = out[f"{self.column}-lo-{pct}"].to_numpy(dtype=np.float64).reshape(shape)
-            hi = out[f"{self.column}-hi-{pct}"].to_numpy(dtype=np.float64).reshape(shape)
+            p, lo, hi = (np.empty((values.shape[0], horizon)) for _ in range(3))
+            # statsforecast works on a long frame (a row per point): a batch of series at a time keeps
+            # its memory flat however many series the panel holds.
+            for start in range(0, values.shape[0], BATCH_SERIES):
+                part = slice(start, start + BATCH_SERIES)
+                p[part], lo[part], hi[part] = self._forecast(values[part], season, horizon)
             p, lo, hi = p * unit, lo * unit, hi * unit
             point[usable], lower[usable], upper[usable] = p, np.minimum(lo, p), np.maximum(hi, p)
         return Forecast(
@@ -118,6 +110,20 @@ class _StatsForecastModel(Model):
             model=[self.name] * panel.n_series,
             level=self.level,
         )
+
+
+    def _forecast(self, values: FloatArray, season: int, horizon: int) -> tuple[FloatArray, ...]:
+        """Point, lower and upper forecasts of the rows of ``values`` (no gaps), ``(n, horizon)`` each."""
+        from statsforecast import StatsForecast
+
+        n, t = values.shape
+        df = pd.DataFrame({"unique_id": np.repeat(np.arange(n), t), "ds": np.tile(np.arange(t), n),
+                           "y": values.reshape(-1)})  # fmt: skip
+        sf = StatsForecast(models=[self._make(season)], freq=1, n_jobs=self.n_jobs)
+        pct = round(self.level * 100)
+        out = sf.forecast(df=df, h=horizon, level=[pct]).sort_values(["unique_id", "ds"])
+        cols = (self.column, f"{self.column}-lo-{pct}", f"{self.column}-hi-{pct}")
+        return tuple(out[c].to_numpy(dtype=np.float64).reshape(n, horizon) for c in cols)
 
 
 class ETSModel(_StatsForecastModel):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,7 +31,14 @@ from foresight.api.trainingjob import DatasetQuality
 from ..errors import DatasetError
 from ..quality import QualityReport, image_folder_quality
 
-__all__ = ["IMAGE_SUFFIXES", "ClassifierTask", "ImageFolder", "SmallCNN", "make_shapes_dataset"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ClassifierTask",
+    "ImageFolder",
+    "SmallCNN",
+    "load_classifier",
+    "make_shapes_dataset",
+]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -182,6 +190,33 @@ class ClassifierTask:
             dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
         )
         return "model.onnx"
+
+
+def load_classifier(directory: Path) -> tuple[SmallCNN, list[str], int]:
+    """``(model in eval mode, labels, imageSize)`` of a model directory :meth:`ClassifierTask.export`
+    wrote (``model.json``, ``model.pt``; the labels from ``model.json``, else ``labels.json``).
+
+    The one reader of this task's artifacts (a distillation's teacher, a ModelVersion's verify
+    step). Weights are read with ``weights_only=True``: an artifact is data, never code. Raises
+    ``ValueError`` naming the part that is missing or does not fit.
+    """
+    try:
+        desc = json.loads((directory / "model.json").read_text())
+        if not isinstance(desc, dict) or desc.get("task") != "classifier":
+            task = desc.get("task") if isinstance(desc, dict) else None
+            raise ValueError(f"model.json names task {task!r}, not classifier")
+        labels = desc.get("labels")
+        if labels is None:
+            labels = json.loads((directory / "labels.json").read_text())
+        model = SmallCNN(len(labels), int(desc.get("channels", 16)), 0.0)
+        state = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
+    except (OSError, KeyError, TypeError, RuntimeError, pickle.UnpicklingError) as exc:
+        raise ValueError(f"{type(exc).__name__}: {exc}") from exc
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ValueError(f"model.pt does not fit the architecture model.json describes: {exc}") from exc
+    return model.eval(), [str(label) for label in labels], int(desc.get("imageSize", 64))
 
 
 def make_shapes_dataset(

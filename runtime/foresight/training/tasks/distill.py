@@ -34,34 +34,13 @@ from foresight.api.trainingjob import DatasetQuality
 
 from ..errors import DatasetError, TrainingConfigError
 from ..quality import QualityReport
-from .classifier import ClassifierTask, SmallCNN
+from .classifier import ClassifierTask, load_classifier
 
-__all__ = ["DISTILLATION_FILE", "DistillationTask", "load_classifier"]
+__all__ = ["DISTILLATION_FILE", "DistillationTask"]
 
 DISTILLATION_FILE = "distillation.json"
 LATENCY_REPEATS = 200
 """Timed single-image calls per model: enough for a stable median of a small CNN on a CPU."""
-
-
-def load_classifier(directory: Path) -> tuple[SmallCNN, list[str], int]:
-    """``(model in eval mode, labels, imageSize)`` of a classifier model directory.
-
-    Weights are read with ``weights_only=True``: an artifact is data, never code.
-    """
-    try:
-        desc = json.loads((directory / "model.json").read_text())
-        labels = list(json.loads((directory / "labels.json").read_text()))
-        if desc.get("task") != "classifier":
-            raise ValueError(f"model.json names task {desc.get('task')!r}, not classifier")
-        model = SmallCNN(len(labels), int(desc.get("channels", 16)), 0.0)
-        state = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise TrainingConfigError(
-            f"the distillation teacher at {directory} is not a classifier model directory (model.json, "
-            f"model.pt, labels.json as a classifier TrainingJob publishes them): {exc}"
-        ) from exc
-    return model.eval(), labels, int(desc.get("imageSize", 64))
 
 
 def _parameters(model: nn.Module) -> int:
@@ -113,7 +92,13 @@ class DistillationTask:
         self.temperature = float(temperature)
         self.alpha = float(alpha)
         self.teacher_dir = teacher_dir
-        self.teacher, labels, self.teacher_size = load_classifier(teacher_dir)
+        try:
+            self.teacher, labels, self.teacher_size = load_classifier(teacher_dir)
+        except ValueError as exc:
+            raise TrainingConfigError(
+                f"the distillation teacher at {teacher_dir} is not a classifier model directory "
+                f"(model.json, model.pt, labels.json as a classifier TrainingJob publishes them): {exc}"
+            ) from exc
         if labels != base.labels:
             raise DatasetError(
                 f"the teacher was trained on labels {labels} but the dataset has {base.labels}: distil on "

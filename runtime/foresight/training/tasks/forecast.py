@@ -121,7 +121,8 @@ class ForecastTrainingTask:
         self.model.horizon = self.horizon
         self.x, self.y, self.cal = self.model._inputs(panel, self.horizon, stats_upto=train_end)
         self.ids = self.model.vocab.encode(panel.keys)
-        self.model._n_features = int(self.x.shape[2])
+        # Per step: the per-series inputs and the calendar (kept once, joined to each window).
+        self.model._n_features = int(self.x.shape[2] + self.cal.shape[1])
         self.quantiles = torch.tensor(QUANTILES)
         rng = np.random.default_rng(seed)
         origins = np.arange(min_origin, train_end - self.horizon, dtype=np.int64)
