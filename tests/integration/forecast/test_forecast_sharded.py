@@ -105,10 +105,12 @@ def test_plan_then_shards_forecast_every_series_exactly_once_and_keep_them_on_th
 ) -> None:
     store = tmp_path / "store"
     task = task_yaml(tmp_path / "task.yaml", prom.url, pushgateway.url, store)
-    # What earlier runs left: a single-pod run's group and a shard beyond this plan's three.
+    # What earlier runs left: a single-pod run's group and a shard beyond this plan's three. (A
+    # family of its own: the session's gateway may hold foresight_forecast from other tests with
+    # its HELP and TYPE, and a push inconsistent with those is refused.)
     for key in ("", "/shard/7"):
         url = f"{pushgateway.url}/metrics/job/foresight/namespace/{NAMESPACE}/task/{TASK}{key}"
-        requests.put(url, data=b"foresight_forecast 1\n", timeout=5).raise_for_status()
+        requests.put(url, data=b"foresight_test_earlier_run 1\n", timeout=5).raise_for_status()
 
     plan = run_pod(task, tmp_path, "plan", "--stage", "plan", "--run-id", "run-1", "--mode", "train")
     assert plan["_exit"] == 0, plan["_stdout"]
