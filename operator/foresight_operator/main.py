@@ -45,6 +45,7 @@ def build_kopf_settings(settings: OperatorSettings) -> Any:
     ks.watching.reconnect_backoff = 1.0
     ks.networking.request_timeout = settings.request_timeout
     ks.networking.connect_timeout = 10
+    ks.execution.max_workers = settings.handler_threads
     return ks
 
 
@@ -75,7 +76,9 @@ def run(settings: OperatorSettings, *, stop_flag: threading.Event | None = None)
     fmt = {"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}
     kopf.configure(verbose=settings.verbose, log_format=fmt[settings.log_format])
     metrics = OperatorMetrics(CollectorRegistry())
-    kube = KubeClient.from_environment(timeout=settings.request_timeout, user_agent=USER_AGENT)
+    kube = KubeClient.from_environment(
+        timeout=settings.request_timeout, user_agent=USER_AGENT, connections=settings.handler_threads + 4
+    )
     ctx = HandlerContext(settings=settings, kube=kube, metrics=metrics)
     ready = threading.Event()
     server: MetricsServer | None = None

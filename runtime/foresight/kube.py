@@ -22,6 +22,7 @@ __all__ = [
     "PODS",
     "SECRETS",
     "SERVICES",
+    "STATEFULSETS",
     "KubeApiError",
     "KubeClient",
     "ResourceRef",
@@ -55,6 +56,7 @@ SERVICES = ResourceRef("v1", "services", "Service")
 PODS = ResourceRef("v1", "pods", "Pod")
 JOBS = ResourceRef("batch/v1", "jobs", "Job")
 DEPLOYMENTS = ResourceRef("apps/v1", "deployments", "Deployment")
+STATEFULSETS = ResourceRef("apps/v1", "statefulsets", "StatefulSet")
 CRDS = ResourceRef("apiextensions.k8s.io/v1", "customresourcedefinitions", "CustomResourceDefinition")
 """Getting one by name tells whether the cluster serves a kind (KubeRay's RayJob, the Prometheus
 Operator's PrometheusRule)."""
@@ -92,10 +94,14 @@ class KubeClient:
         self.timeout = timeout
 
     @classmethod
-    def from_environment(cls, *, timeout: float = 30.0, user_agent: str = "foresight") -> KubeClient:
+    def from_environment(
+        cls, *, timeout: float = 30.0, user_agent: str = "foresight", connections: int | None = None
+    ) -> KubeClient:
         """In-cluster service account when running in a pod, else the kubeconfig (``$KUBECONFIG``).
 
         ``user_agent`` names the caller in the API server's audit log (the operator: ``foresight-operator``).
+        ``connections``: kept-alive connections to the API server, at least the threads that call it
+        at once (the client's default is 5 per CPU; a thread beyond it opens a new one per call).
         """
         import kubernetes
 
@@ -103,7 +109,10 @@ class KubeClient:
             kubernetes.config.load_incluster_config()
         except kubernetes.config.ConfigException:
             kubernetes.config.load_kube_config()
-        api = kubernetes.client.ApiClient()
+        config = kubernetes.client.Configuration.get_default_copy()
+        if connections is not None:
+            config.connection_pool_maxsize = connections
+        api = kubernetes.client.ApiClient(config)
         api.user_agent = user_agent
         return cls(api, timeout=timeout)
 

@@ -11,6 +11,14 @@ woken by watches on pods, jobs and deployments and resyncing every ``interval`` 
   completionTime, ``Complete`` / ``Failed`` conditions with BackoffLimitExceeded /
   DeadlineExceeded reasons). ``restartPolicy: OnFailure`` is treated like ``Never``: a failed
   container means a new pod, which counts against ``backoffLimit`` the same way.
+  As Kubernetes 1.29+ does for Indexed Jobs: ``backoffLimitPerIndex`` (each index retried on its
+  own, its pods annotated ``batch.kubernetes.io/job-index-failure-count``; an index over its limit
+  is listed in ``status.failedIndexes`` and not retried, while the other indexes go on; when every
+  index has succeeded or failed, a Job with failed indexes fails with reason ``FailedIndexes``),
+  ``maxFailedIndexes`` (more failed indexes than that fail the Job at once, reason
+  ``MaxFailedIndexesExceeded``, and its running pods are deleted), and ``podFailurePolicy`` rules
+  on exit codes and pod conditions (``FailJob``: reason ``PodFailurePolicy``; ``FailIndex``: that
+  index fails at once; ``Ignore``: the failure is not counted; ``Count``: the default).
 - **Deployment controller** (no ReplicaSets): keeps ``replicas`` Pods named
   ``<deploy>-<template-hash>-<rand>`` with the template's labels and the Deployment as owner,
   replaces pods of an old template and pods that ended, and writes replicas / readyReplicas /
@@ -87,7 +95,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -98,6 +106,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 USER_AGENT = "test-kubelet"
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 INDEX_KEY = "batch.kubernetes.io/job-completion-index"
+FAILURE_COUNT_KEY = "batch.kubernetes.io/job-index-failure-count"
 CLUSTER_DOMAIN = "cluster.local"
 
 SITECUSTOMIZE = '''"""The test kubelet's cluster DNS for Python pod processes (tests/cluster/kubelet.py)."""
@@ -200,6 +209,40 @@ def _ranges(indexes: list[int]) -> str:
         else:
             out.append(str(i))
     return ",".join(out)
+
+
+@dataclass
+class _Failures:
+    """A Job's failed pods as its pod failure policy counts them."""
+
+    counted: list[Obj] = field(default_factory=list)
+    """Failed pods that count (not ``Ignore``d)."""
+    per_index: dict[int, int] = field(default_factory=dict)
+    """Counted failures per completion index."""
+    fail_index: set[int] = field(default_factory=set)
+    """Indexes a ``FailIndex`` rule failed."""
+    fail_job: str | None = None
+    """Why a ``FailJob`` rule failed the Job."""
+
+
+def _rule_matches(rule: Obj, pod: Obj) -> bool:
+    """Whether one ``podFailurePolicy`` rule matches a failed pod (exit codes or pod conditions)."""
+    status = pod.get("status") or {}
+    on_codes = rule.get("onExitCodes")
+    if on_codes:
+        values = {int(v) for v in on_codes.get("values") or []}
+        for cs in status.get("containerStatuses") or []:
+            if on_codes.get("containerName") and cs.get("name") != on_codes["containerName"]:
+                continue
+            code = ((cs.get("state") or {}).get("terminated") or {}).get("exitCode")
+            if code is None or code == 0:
+                continue
+            if (code in values) == (on_codes.get("operator", "In") == "In"):
+                return True
+        return False
+    wanted = rule.get("onPodConditions") or []
+    have = {(c.get("type"), c.get("status")) for c in status.get("conditions") or []}
+    return any((w.get("type"), w.get("status", "True")) in have for w in wanted)
 
 
 def _literal(text: str, _match: re.Match[str]) -> str:
@@ -368,16 +411,26 @@ class Kubelet:
         live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         active = [p for p in live if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
         succeeded = [p for p in live if (p.get("status") or {}).get("phase") == "Succeeded"]
-        failed = [p for p in live if (p.get("status") or {}).get("phase") == "Failed"]
         indexed = spec.get("completionMode") == "Indexed"
         completions = int(spec.get("completions") or 1)
         parallelism = int(spec["parallelism"]) if spec.get("parallelism") is not None else 1
-        backoff_limit = int(spec["backoffLimit"]) if spec.get("backoffLimit") is not None else 6
-        new_status: Obj = {"failed": len(failed), "succeeded": len(succeeded)}
+        per_index = indexed and spec.get("backoffLimitPerIndex") is not None
+        # With backoffLimitPerIndex the global limit defaults to "none" (MaxInt32), as in Kubernetes.
+        default_limit = 2**31 - 1 if per_index else 6
+        backoff_limit = int(spec["backoffLimit"]) if spec.get("backoffLimit") is not None else default_limit
+        failures = self._failures(spec, [p for p in live if (p.get("status") or {}).get("phase") == "Failed"])
+        new_status: Obj = {"failed": len(failures.counted), "succeeded": len(succeeded)}
+        done: list[int] = []
         if indexed:
             done = sorted({int(p["metadata"]["annotations"][INDEX_KEY]) for p in succeeded})
             new_status["succeeded"] = len(done)
             new_status["completedIndexes"] = _ranges(done)
+        failed_indexes: set[int] = set()
+        if per_index:
+            limit = int(spec["backoffLimitPerIndex"])
+            failed_indexes = {i for i, n in failures.per_index.items() if n > limit} | failures.fail_index
+            failed_indexes -= set(done)
+            new_status["failedIndexes"] = _ranges(sorted(failed_indexes))
         if spec.get("suspend"):
             for pod in active:
                 self._delete_pod(pod)
@@ -391,7 +444,13 @@ class Kubelet:
         start_time = status.get("startTime") or now_iso()
         new_status["startTime"] = start_time
         verdict: tuple[str, str, str] | None = None
-        if len(failed) > backoff_limit:
+        max_failed = spec.get("maxFailedIndexes")
+        if failures.fail_job is not None:
+            verdict = ("Failed", "PodFailurePolicy", failures.fail_job)
+        elif per_index and max_failed is not None and len(failed_indexes) > int(max_failed):
+            verdict = ("Failed", "MaxFailedIndexesExceeded", "Job has exceeded the specified maximal number "
+                       "of failed indexes")  # fmt: skip
+        elif len(failures.counted) > backoff_limit:
             verdict = ("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
         deadline = spec.get("activeDeadlineSeconds")
         started = _parse_time(start_time)
@@ -402,6 +461,13 @@ class Kubelet:
             and time.time() >= started + int(deadline)
         ):
             verdict = ("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")
+        if (
+            verdict is None
+            and per_index
+            and failed_indexes
+            and len(done) + len(failed_indexes) >= completions
+        ):
+            verdict = ("Failed", "FailedIndexes", "Job has failed indexes")
         if verdict is None and new_status["succeeded"] >= completions:
             verdict = ("Complete", "", "")
         if verdict is not None:
@@ -422,10 +488,11 @@ class Kubelet:
             return
         # Create the pods still missing.
         if indexed:
-            busy = {int(p["metadata"]["annotations"][INDEX_KEY]) for p in active + succeeded}
+            busy = {int(p["metadata"]["annotations"][INDEX_KEY]) for p in active + succeeded} | failed_indexes
             todo = [i for i in range(completions) if i not in busy]
             for index in todo[: max(0, parallelism - len(active))]:
-                active.append(self._create_job_pod(job, index))
+                count = failures.per_index.get(index, 0) if per_index else None
+                active.append(self._create_job_pod(job, index, failure_count=count))
         else:
             wanted = min(parallelism, completions - len(succeeded)) - len(active)
             for _ in range(max(0, wanted)):
@@ -440,6 +507,28 @@ class Kubelet:
             )
         )
         self._write_job_status(job, new_status, conditions)
+
+    @staticmethod
+    def _failures(spec: Obj, failed: list[Obj]) -> _Failures:
+        """The failed pods as ``podFailurePolicy`` counts them (first matching rule wins)."""
+        out = _Failures()
+        rules = (spec.get("podFailurePolicy") or {}).get("rules") or []
+        for pod in failed:
+            action = next((r["action"] for r in rules if _rule_matches(r, pod)), "Count")
+            if action == "Ignore":
+                continue
+            out.counted.append(pod)
+            raw = (pod["metadata"].get("annotations") or {}).get(INDEX_KEY)
+            index = int(raw) if raw is not None and str(raw).isdigit() else None
+            if index is not None:
+                out.per_index[index] = out.per_index.get(index, 0) + 1
+            if action == "FailJob" and out.fail_job is None:
+                out.fail_job = (
+                    f"Pod {pod['metadata']['name']} matched a FailJob rule of the pod failure policy"
+                )
+            elif action == "FailIndex" and index is not None:
+                out.fail_index.add(index)
+        return out
 
     @staticmethod
     def _set_condition(
@@ -468,7 +557,7 @@ class Kubelet:
         body = {**job, "status": merged}
         self.api.replace("batch/v1/jobs", body, sub="status")
 
-    def _create_job_pod(self, job: Obj, index: int | None) -> Obj:
+    def _create_job_pod(self, job: Obj, index: int | None, failure_count: int | None = None) -> Obj:
         meta = job["metadata"]
         template = json.loads(json.dumps((job.get("spec") or {}).get("template") or {}))
         tmeta = template.setdefault("metadata", {})
@@ -487,6 +576,8 @@ class Kubelet:
         if index is not None:
             labels[INDEX_KEY] = str(index)
             annotations[INDEX_KEY] = str(index)
+            if failure_count is not None:
+                annotations[FAILURE_COUNT_KEY] = str(failure_count)
             name = f"{meta['name']}-{index}-{_rand()}"
             spec["hostname"] = f"{meta['name']}-{index}"  # as the Job controller names indexed pods
             for container in spec.get("containers") or []:

@@ -14,9 +14,10 @@ so a 422 ``Status`` reads like the real thing in kubectl.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import celpy
@@ -311,28 +312,38 @@ def _program(expression: str) -> Any:
     return _CEL_ENV.program(_CEL_ENV.compile(expression), functions=_K8S_FUNCTIONS)
 
 
+@lru_cache(maxsize=65536)
+def _outcome(expression: str, value_json: str, old_json: str | None) -> str | None:
+    """``None`` when the rule holds for ``self`` (and ``oldSelf``) as JSON, else why not.
+
+    Memoised: a rule is a pure function of its inputs, and most writes (status, annotations) leave
+    the values its rules see unchanged. A real API server evaluates CEL in microseconds; celpy
+    takes milliseconds per rule, which made the emulator, not the operator, the bottleneck of
+    thousands of resources (bench/operator_scale.py)."""
+    activation: dict[str, Any] = {"self": celpy.json_to_cel(json.loads(value_json))}
+    if old_json is not None:
+        activation["oldSelf"] = celpy.json_to_cel(json.loads(old_json))
+    try:
+        result = _program(expression).evaluate(activation)
+    except Exception as exc:  # a rule that cannot run is reported like the API server does
+        return f"rule error: {exc}"
+    return None if result is True or bool(result) is True else ""
+
+
 def _check_rule(rule: dict[str, Any], value: Any, old: Any, path: str, errors: list[FieldError]) -> None:
     expression = rule["rule"]
     uses_old = "oldSelf" in expression
     if uses_old and old is _MISSING and not rule.get("optionalOldSelf"):
         return  # a transition rule: Kubernetes only runs it on updates that had an old value
-    activation: dict[str, Any] = {"self": celpy.json_to_cel(value)}
-    if uses_old:
-        activation["oldSelf"] = celpy.json_to_cel(None if old is _MISSING else old)
+    old_json = json.dumps(None if old is _MISSING else old, sort_keys=True) if uses_old else None
+    why = _outcome(expression, json.dumps(value, sort_keys=True), old_json)
+    if why is None:
+        return
     field = path
     if rule.get("fieldPath"):
         field = f"{path}{rule['fieldPath']}" if path else rule["fieldPath"].lstrip(".")
-    try:
-        program = _program(expression)
-        result = program.evaluate(activation)
-    except Exception as exc:  # a rule that cannot run is reported like the API server does
-        errors.append(
-            FieldError(field, "FieldValueInvalid", f"Invalid value: {_fmt(value)}: rule error: {exc}")
-        )
-        return
-    if result is not True and bool(result) is not True:
-        message = rule.get("message") or f"failed rule: {expression}"
-        errors.append(FieldError(field, "FieldValueInvalid", f"Invalid value: {_fmt(value)}: {message}"))
+    message = why or rule.get("message") or f"failed rule: {expression}"
+    errors.append(FieldError(field, "FieldValueInvalid", f"Invalid value: {_fmt(value)}: {message}"))
 
 
 def admit(

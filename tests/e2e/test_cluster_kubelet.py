@@ -9,7 +9,7 @@ import pytest
 
 from tests.cluster.emulator import Cluster
 from tests.cluster.kubectl import Kubectl
-from tests.cluster.kubelet import INDEX_KEY, Kubelet
+from tests.cluster.kubelet import FAILURE_COUNT_KEY, INDEX_KEY, Kubelet
 
 pytestmark = pytest.mark.e2e
 
@@ -143,6 +143,72 @@ def test_indexed_job_gets_every_index(cluster: Cluster, kubelet: Kubelet) -> Non
     assert sorted(p["metadata"]["annotations"][INDEX_KEY] for p in pods) == ["0", "1"]
     messages = sorted(p["status"]["containerStatuses"][0]["state"]["terminated"]["message"] for p in pods)
     assert messages == ["index=0", "index=1"]
+
+
+SHARD_CODE = (
+    "import os, sys\n"
+    "i = int(os.environ['JOB_COMPLETION_INDEX'])\n"
+    "sys.exit({1: 3, 2: 2}.get(i, 0))  # index 1 fails (retryable), index 2 is bad input\n"
+)
+FAIL_INDEX_ON_2 = {
+    "rules": [
+        {"action": "FailIndex", "onExitCodes": {"containerName": "main", "operator": "In", "values": [2]}},
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+    ]
+}
+
+
+def test_indexed_job_retries_each_index_on_its_own_as_kubernetes_1_29_does(
+    cluster: Cluster, kubelet: Kubelet
+) -> None:
+    spec = {"completions": 4, "parallelism": 4, "completionMode": "Indexed", "backoffLimitPerIndex": 1,
+            "maxFailedIndexes": 4, "podFailurePolicy": FAIL_INDEX_ON_2}  # fmt: skip
+    cluster.api.create("batch/v1/jobs", job("shards", SHARD_CODE, **spec))
+    failed = cluster.api.wait_for(
+        "batch/v1/jobs", "shards", lambda j: condition(j, "Failed") is not None, "default"
+    )
+    cond = condition(failed, "Failed")
+    assert cond is not None and cond["reason"] == "FailedIndexes", failed
+    assert failed is not None
+    status = failed["status"]
+    assert (status["completedIndexes"], status["failedIndexes"], status["succeeded"]) == ("0,3", "1-2", 2)
+    per_index: dict[str, list[Obj]] = {}
+    for p in job_pods(cluster, "shards"):
+        per_index.setdefault(p["metadata"]["annotations"][INDEX_KEY], []).append(p)
+    assert {i: len(ps) for i, ps in per_index.items()} == {"0": 1, "1": 2, "2": 1, "3": 1}
+    counts = sorted(p["metadata"]["annotations"][FAILURE_COUNT_KEY] for p in per_index["1"])
+    assert counts == ["0", "1"]  # the retry knows it is one
+    assert status["failed"] == 3
+
+
+def test_more_failed_indexes_than_allowed_fail_the_job_and_stop_the_rest(
+    cluster: Cluster, kubelet: Kubelet
+) -> None:
+    code = "import os, sys, time\nif os.environ['JOB_COMPLETION_INDEX'] == '0': sys.exit(2)\ntime.sleep(60)"
+    spec = {"completions": 2, "parallelism": 2, "completionMode": "Indexed", "backoffLimitPerIndex": 3,
+            "maxFailedIndexes": 0, "podFailurePolicy": FAIL_INDEX_ON_2}  # fmt: skip
+    cluster.api.create("batch/v1/jobs", job("strict", code, **spec))
+    failed = cluster.api.wait_for(
+        "batch/v1/jobs", "strict", lambda j: condition(j, "Failed") is not None, "default"
+    )
+    cond = condition(failed, "Failed")
+    assert cond is not None and cond["reason"] == "MaxFailedIndexesExceeded", failed
+    cluster.api.wait_for(
+        "v1/pods", "x",
+        lambda _: all(p["status"].get("phase") != "Running" for p in job_pods(cluster, "strict")), "default",
+    )  # fmt: skip
+
+
+def test_a_fail_job_rule_ends_the_job_at_once(cluster: Cluster, kubelet: Kubelet) -> None:
+    policy = {"rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [10]}}]}
+    cluster.api.create("batch/v1/jobs", job("fatal", "import sys; sys.exit(10)", backoffLimit=5,
+                                            podFailurePolicy=policy))  # fmt: skip
+    failed = cluster.api.wait_for(
+        "batch/v1/jobs", "fatal", lambda j: condition(j, "Failed") is not None, "default"
+    )
+    cond = condition(failed, "Failed")
+    assert cond is not None and cond["reason"] == "PodFailurePolicy"
+    assert len(job_pods(cluster, "fatal")) == 1  # not retried
 
 
 def test_active_deadline_fails_the_job(cluster: Cluster, kubelet: Kubelet) -> None:

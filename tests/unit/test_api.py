@@ -286,6 +286,12 @@ INVALID: list[tuple[str, list[tuple[str, Any]], str]] = [
         [("spec.recommendation", {**RECOMMENDATION, "library": "Postgres OLTP"})],
         "spec.recommendation.library",
     ),
+    # a recommendation adds series up across the task: a shard sees only its own
+    (
+        "ForecastTask",
+        [("spec.recommendation", RECOMMENDATION), ("spec.parallelism", 3)],
+        "spec.recommendation",
+    ),
     ("ModelLibrary", [("spec.limits", {"maxCasesMib": 0})], "spec.limits.maxCasesMib"),
     ("ModelLibrary", [("spec.store", {"uri": "gs://libraries/"})], "spec.store.uri"),
     ("ABExperiment", [("spec.strategy.steps", [{"weight": 50}, {"weight": 10}])], "spec.strategy.steps"),

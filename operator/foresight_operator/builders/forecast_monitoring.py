@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from foresight.api.durations import format_compound
-from foresight.api.forecasttask import FORECAST_TASK, ForecastTaskSpec
+from foresight.api.forecasttask import FORECAST_TASK, OUTPUT_LABELS, ForecastTaskSpec
 
 from ..reconcile.errors import SpecError
 from ..reconcile.names import owner_labels
@@ -39,10 +39,9 @@ __all__ = [
 Obj = dict[str, Any]
 KIND = FORECAST_TASK.kind
 
-RESERVED_LABELS = frozenset(
-    {"task", "namespace", "horizon", "bound", "metric", "model", "kind", "job", "instance"}
-)
-"""Label names the runtime's write-back reserves (``foresight.forecast.writeback.RESERVED_LABELS``)."""
+RESERVED_LABELS = OUTPUT_LABELS
+"""Label names the runtime's write-back reserves (the API's one definition, which
+``foresight.prometheus.labels.RESERVED_LABELS`` uses too)."""
 
 CRON_SLOTS = 200
 """Cron slots looked at to find a cron schedule's longest gap between predictions (a weekday-only

@@ -20,10 +20,18 @@ same S3 env), probes on ``/healthz``, and small fixed resources (no GPU: it only
 keeps the task's placement (node selector, tolerations, service account: what lets it reach the
 store as the runs do). Its Service carries ``prometheus.io/scrape|port|path``. The pods get a
 ``foresight.dev/component: forecasts`` label, so the Service never selects a run's pod.
+
+A sharded task (``spec.parallelism`` > 1) is served by shard, one endpoint per shard: the same
+server as a StatefulSet of ``parallelism`` pods, pod ``<task>-forecasts-<i>`` serving shard ``i``'s
+exposition (its ordinal, from its name, is its shard), so each Prometheus scrape is one shard's
+gauges, independent of the others. The same Service finds them (its endpoints are the pods, which
+annotation-based ``kubernetes_sd`` with ``role: endpoints`` scrapes one by one), and the pods carry
+the ``prometheus.io`` annotations too, for ``role: pod`` discovery (PodMonitor-style).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -67,6 +75,7 @@ __all__ = [
     "parse_annotations",
     "public_artifact_uri",
     "run_job_name",
+    "run_suffix",
     "secret_refs",
     "task_document",
 ]
@@ -107,10 +116,14 @@ def _stamp(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y%m%dt%H%M%S")
 
 
+def run_suffix(run: ForecastRun) -> str:
+    """``<kind>-<yyyymmddthhmmss>[-r<attempt>]``: what names a run's Jobs after their task."""
+    return f"{run.kind}-{_stamp(run.scheduled)}" + (f"-r{run.attempt}" if run.attempt > 1 else "")
+
+
 def run_job_name(task: str, run: ForecastRun) -> str:
     """``<task>-<kind>-<yyyymmddthhmmss>[-r<attempt>]``, cut and hashed to 63 characters."""
-    suffix = f"{run.kind}-{_stamp(run.scheduled)}" + (f"-r{run.attempt}" if run.attempt > 1 else "")
-    return child_name(task, suffix)
+    return child_name(task, run_suffix(run))
 
 
 def config_map_name(task: str) -> str:
@@ -206,10 +219,13 @@ def forecasts_name(task: str) -> str:
 class ScrapeChildren:
     """What a scrape-mode task owns beyond its runs (no ownerReferences: the caller adopts them)."""
 
-    deployment: Obj
+    deployment: Obj | None
+    """The server of a single-pod task (``None`` for a sharded one)."""
     service: Obj
     endpoint: str
     """``http://<service>.<namespace>.svc:<port>/metrics``."""
+    statefulset: Obj | None = None
+    """The servers of a sharded task, one pod per shard (``None`` for a single-pod one)."""
 
 
 def build_scrape_children(
@@ -248,18 +264,46 @@ def build_scrape_children(
         container_name="forecasts",
     )
     deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbe"] = liveness_probe(HEALTH_PATH)
-    stamp_spec_hash(deployment)
     service = build_service(name=own, namespace=namespace, labels=labels, selector=labels, port=SCRAPE_PORT)
-    service["metadata"]["annotations"] = {
-        "prometheus.io/scrape": "true",
-        "prometheus.io/port": str(SCRAPE_PORT),
-        "prometheus.io/path": METRICS_PATH,
+    service["metadata"]["annotations"] = dict(SCRAPE_ANNOTATIONS)
+    endpoint = f"http://{own}.{namespace}.svc:{SCRAPE_PORT}{METRICS_PATH}"
+    if spec.parallelism > 1:
+        sts = _per_shard(deployment, own, spec.parallelism)
+        stamp_spec_hash(sts)
+        return ScrapeChildren(deployment=None, service=service, endpoint=endpoint, statefulset=sts)
+    stamp_spec_hash(deployment)
+    return ScrapeChildren(deployment=deployment, service=service, endpoint=endpoint)
+
+
+SCRAPE_ANNOTATIONS = {
+    "prometheus.io/scrape": "true",
+    "prometheus.io/port": str(SCRAPE_PORT),
+    "prometheus.io/path": METRICS_PATH,
+}
+
+
+def _per_shard(deployment: Obj, service: str, shards: int) -> Obj:
+    """The forecast server's Deployment as a StatefulSet of ``shards`` pods, pod ``i`` serving shard
+    ``i`` (``--shard $(POD_NAME)``: the ordinal ends the pod's name)."""
+    template = json.loads(json.dumps(deployment["spec"]["template"]))
+    template["metadata"]["annotations"] = dict(SCRAPE_ANNOTATIONS)
+    container = template["spec"]["containers"][0]
+    container["command"] = [*container["command"], "--shard", "$(POD_NAME)"]
+    pod_name = {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+    container["env"] = [*container.get("env", []), pod_name]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": json.loads(json.dumps(deployment["metadata"])),
+        "spec": {
+            "replicas": shards,
+            "serviceName": service,
+            # The shards' servers are independent: start and replace them all at once.
+            "podManagementPolicy": "Parallel",
+            "selector": deployment["spec"]["selector"],
+            "template": template,
+        },
     }
-    return ScrapeChildren(
-        deployment=deployment,
-        service=service,
-        endpoint=f"http://{own}.{namespace}.svc:{SCRAPE_PORT}{METRICS_PATH}",
-    )
 
 
 def public_artifact_uri(spec: ForecastTaskSpec, runtime_uri: str | None) -> str | None:

@@ -57,14 +57,17 @@ def write_status(
     compute: Callable[[Obj], Obj | None],
     *,
     attempts: int = 10,
+    current: Obj | None = None,
 ) -> StatusWrite | None:
     """Set the status of ``ref`` ``namespace/name`` to ``compute(object)``.
 
     ``compute`` gets the freshly read object and returns the whole new status (or ``None`` to
-    leave it). Returns ``None`` when the object does not exist (deleted meanwhile).
+    leave it). Returns ``None`` when the object does not exist (deleted meanwhile). ``current``:
+    the object as the caller just read it, used for the first attempt instead of another read (a
+    write based on it fails with 409 if it changed meanwhile, and is retried on a fresh read).
     """
-    for _ in range(attempts):
-        body = kube.get(ref, name, namespace)
+    for attempt in range(attempts):
+        body = current if attempt == 0 and current is not None else kube.get(ref, name, namespace)
         if body is None:
             return None
         old = dict(body.get("status") or {})

@@ -39,12 +39,16 @@ from .rules import SET, Rule, at_least, cel, field_error, field_rules, keyed_by
 
 __all__ = [
     "FORECAST_TASK",
+    "MAX_PARALLELISM",
     "OUTPUT_LABELS",
     "DataQuality",
     "ForecastConditionType",
     "ForecastTaskSpec",
     "ForecastTaskStatus",
     "ModelType",
+    "ReadBudget",
+    "ShardStatus",
+    "ShardsStatus",
     "ValueRange",
     "output_horizons",
 ]
@@ -90,6 +94,15 @@ class ForecastReason(StrEnum):
     """``Progressing=False``: no run under way; the message says when the next one is due."""
     BLOCKED = "Blocked"
     """``Progressing=False``: the last run failed on bad input; no run starts until the spec changes."""
+    PLANNED = "Planned"
+    """A sharded run's plan pod stored the plan; the shards run next."""
+    SHARDS_FAILED = "ShardsFailed"
+    """``Degraded=True``: some shards of the last sharded run failed (their series kept no fresh
+    forecasts); the others wrote theirs, so the task stays Ready."""
+    OUTPUT_TOO_LARGE = "OutputTooLarge"
+    """``Ready=False``: the estimated output is too big for ``output.mode`` (what to do in the message)."""
+    READ_BUDGET_EXCEEDED = "ReadBudgetExceeded"
+    """Reading the history cannot stay within ``source.readBudget`` (what to do in the message)."""
     SOURCE_DATA_STALE = "SourceDataStale"
     """``StaleData=True``: some series' newest sample is several steps old; no forecast for them."""
     DATA_CURRENT = "DataCurrent"
@@ -105,15 +118,36 @@ class ForecastConditionType(StrEnum):
 
 
 OUTPUT_LABELS = frozenset(
-    {"task", "namespace", "horizon", "bound", "metric", "model", "kind", "job", "instance"}
+    {"task", "namespace", "horizon", "bound", "metric", "model", "kind", "shard", "job", "instance"}
 )
 """Labels on Foresight's output series that are not the series' own: Foresight writes the first
-seven, the Pushgateway (or the scrape) sets ``job`` and ``instance``. A series label of the same
-name is written as ``series_<name>``."""
+eight (``shard``: the shard of a sharded run, in its Pushgateway group), the Pushgateway (or the
+scrape) sets ``job`` and ``instance``. A series label of the same name is written as
+``series_<name>``."""
 
 # Durations, each with the minimum below which a task cannot work (documented in its field).
 Step = Annotated[Duration, at_least("1s", "a step of 0s divides by zero, and Prometheus resolves seconds")]
 Horizon = Annotated[Duration, at_least("1s", "a horizon shorter than a step forecasts nothing")]
+
+
+class ReadBudget(ApiModel):
+    """How much one read of the history may ask of Prometheus (every count is per query)."""
+
+    samples_per_query: int = Field(
+        default=1_000_000,
+        ge=10_000,
+        le=50_000_000,
+        description="samplesPerQuery: series x points one query may return, at least 10,000 and at most "
+        "Prometheus' default query.max-samples (50,000,000). Reads are split into batches of series "
+        "and step-aligned time chunks to stay under it; 1,000,000 is about 30 MB of JSON per answer.",
+    )
+    concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="concurrency: queries in flight at once per pod (per shard of a sharded run), 1 to 64; "
+        "parallelism x concurrency is what the task can ask of Prometheus at once.",
+    )
 
 
 class Covariate(ApiModel):
@@ -186,7 +220,7 @@ class PrometheusSource(ApiModel):
         "are aggregated with `aggregation`. Empty with aggregation `none` keeps every series with "
         "all its labels; empty with `sum` / `max` / `mean` merges everything into one series. Not "
         "a name starting with `__` (Prometheus' own). A label that Foresight's output series carry "
-        "themselves (task, namespace, horizon, bound, metric, model, kind, job, instance) is written "
+        "themselves (task, namespace, horizon, bound, metric, model, kind, shard, job, instance) is written "
         "as `series_<name>` on the forecasts (e.g. `series_namespace`), so both stay readable.",
     )
     aggregation: Literal["sum", "max", "mean", "none"] = Field(
@@ -204,6 +238,11 @@ class PrometheusSource(ApiModel):
     )
     bearer_token_secret: SecretKeyRef | None = Field(
         default=None, description="bearerTokenSecret: a token for a Prometheus behind authentication."
+    )
+    read_budget: ReadBudget = Field(
+        default_factory=ReadBudget,
+        description="readBudget: the sample budget and concurrency of the reads of a sharded run "
+        "(spec.parallelism > 1: each shard reads only its series, in batches and time chunks under it).",
     )
     unit: str | None = Field(
         default=None,
@@ -333,6 +372,15 @@ class ModelSpec(ApiModel):
     )
     interval_level: float = Field(
         default=0.8, gt=0, lt=1, description="intervalLevel: coverage of the lower / upper bounds."
+    )
+    training_sample_series: int = Field(
+        default=2000,
+        ge=10,
+        le=100_000,
+        description="trainingSampleSeries: sharded runs (spec.parallelism > 1) train the neural models "
+        "once, in one pod (with resources.gpu), on this many series drawn evenly across the shards (the "
+        "same ones every run, by the hash of their labels); the shards then fit their statistical "
+        "models per series and predict with the saved network. 10 to 100,000.",
     )
 
 
@@ -487,6 +535,11 @@ class Limits(ApiModel):
     )
 
 
+MAX_PARALLELISM = 100
+"""Shards of one run at most: status lists every shard, and 100 shards of 10,000 series (1M
+series) is beyond what one Prometheus serves to one task anyway."""
+
+
 class ForecastTaskSpec(ApiModel):
     """spec: what to forecast, how and how often."""
 
@@ -501,7 +554,23 @@ class ForecastTaskSpec(ApiModel):
     schedule: Schedule = Field(default_factory=Schedule, description="schedule: retrain and predict cadence.")
     output: OutputSpec = Field(default_factory=OutputSpec, description="output: where forecasts go.")
     limits: Limits = Field(default_factory=Limits, description="limits: guards against bad queries.")
-    resources: Resources = Field(default_factory=Resources, description="resources: of each run's pod.")
+    parallelism: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_PARALLELISM,
+        description="parallelism: shards of each run, 1 to 100. 1 (the default) runs each run in one pod. "
+        "More: a plan pod lists the series (without their history) and assigns each to a shard by a "
+        "stable hash of its labels (a series stays on its shard as the set grows), then one Indexed "
+        "Job runs the shards, each reading and forecasting only its series and writing its own "
+        "output (its own Pushgateway group, `shard` label; in scrape mode its own endpoint). A failed "
+        "shard is retried on its own and does not fail the others. Size it at about 5,000-10,000 "
+        "series per shard (see the README).",
+    )
+    resources: Resources = Field(
+        default_factory=Resources,
+        description="resources: of each run's pod (each shard's; a sharded run's GPU goes to its plan "
+        "pod, which trains the neural models, and not to the shards).",
+    )
     placement: Placement = Field(default_factory=Placement, description="placement: of each run's pod.")
     runtime: ImageOverride = Field(default_factory=ImageOverride, description="runtime: image override.")
     artifacts: StoreRef = Field(default_factory=StoreRef, description="artifacts: where trained models go.")
@@ -570,6 +639,15 @@ FORECAST_SPEC_RULES = (
         "one value per step)",
         field_path=".recommendation.horizon",
     ),
+    # A recommendation's inputs sum, max or average series across the whole task; a shard sees
+    # only its own series, so each shard would recommend from a part of the load.
+    cel(
+        "!has(self.recommendation) || !has(self.parallelism) || self.parallelism == 1",
+        "recommendation needs every series in one pod (its inputs add up series across the task): set "
+        "parallelism: 1, or make the recommendation in a second ForecastTask with parallelism 1 over "
+        "the series its inputs read",
+        field_path=".recommendation",
+    ),
 )
 
 
@@ -587,6 +665,42 @@ class BacktestScore(ApiModel):
     model: str = Field(description="model: the model scored.")
     mase: float | None = Field(default=None, description="mase: mean absolute scaled error (season = 1 day).")
     mae: float | None = Field(default=None, description="mae: mean absolute error.")
+
+
+class ShardStatus(ApiModel):
+    """One shard of the last (or the running) sharded run."""
+
+    index: int = Field(ge=0, description="index: the shard (its pod's completion index).")
+    series: int = Field(default=0, ge=0, description="series: series the plan gave this shard.")
+    phase: Literal["Pending", "Running", "Succeeded", "Failed"] = Field(
+        default="Pending", description="phase: Pending, Running, Succeeded or Failed."
+    )
+    attempts: int = Field(default=0, ge=0, description="attempts: pods started for this shard.")
+    message: str | None = Field(
+        default=None, max_length=400, description="message: why it failed, or what it wrote."
+    )
+
+
+class ShardsStatus(ApiModel):
+    """The shards of one sharded run: counts, not label sets."""
+
+    plan_id: str | None = Field(default=None, description="planId: the plan the shards ran.")
+    job: str | None = Field(default=None, description="job: the Indexed Job of the shards.")
+    total: int = Field(default=0, ge=0, description="total: shards of the run (spec.parallelism).")
+    succeeded: int = Field(default=0, ge=0, description="succeeded: shards done.")
+    failed: int = Field(default=0, ge=0, description="failed: shards that failed after their retries.")
+    running: int = Field(default=0, ge=0, description="running: shards under way or waiting for a pod.")
+    series: int = Field(default=0, ge=0, description="series: series in the plan, all shards.")
+    series_succeeded: int = Field(
+        default=0, ge=0, description="seriesSucceeded: series of the shards that succeeded."
+    )
+    series_failed: int = Field(default=0, ge=0, description="seriesFailed: series of the failed shards.")
+    progress: str | None = Field(
+        default=None, description="progress: a one-line summary for `kubectl get`, e.g. `2/3 (1 failed)`."
+    )
+    items: list[ShardStatus] = Field(
+        default_factory=list, max_length=MAX_PARALLELISM, description="items: every shard, by index."
+    )
 
 
 class BandCoverage(ApiModel):
@@ -703,6 +817,16 @@ class ForecastTaskStatus(StatusBase):
     consecutive_failures: int = Field(
         default=0, ge=0, description="consecutiveFailures: failed runs in a row."
     )
+    shards: ShardsStatus | None = Field(
+        default=None,
+        description="shards: the last finished sharded run's shards (spec.parallelism > 1): counts, series "
+        "per shard, each shard's outcome; absent once a single-pod run has finished.",
+    )
+    active_shards: ShardsStatus | None = Field(
+        default=None,
+        description="activeShards: the shards of the sharded run under way, as they go (`planning` while "
+        "its plan pod runs); absent when no sharded run is under way.",
+    )
     recommendation: RecommendationStatus | None = Field(
         default=None,
         description="recommendation: the last run's capacity recommendation (spec.recommendation).",
@@ -719,6 +843,8 @@ FORECAST_TASK = KindInfo(
     printer_columns=ready_columns(
         column("Series", ".status.seriesCount", "integer"),
         column("Model", ".status.model"),
+        column("Shards", ".status.shards.progress", priority=1),
+        column("Active-Shards", ".status.activeShards.progress", priority=1),
         column("Last-Predict", ".status.lastPredictTime", "date"),
         column("Next-Run", ".status.nextRunTime", "date", priority=1),
         column("Recommended", ".status.recommendation.predicted.architecture", priority=1),

@@ -35,6 +35,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="train (backtest + fit + predict), predict (with the saved model) or auto (train when the "
         "saved model is missing, stale or for another spec). Default: train with --local, else auto",
     )
+    p.add_argument(
+        "--stage",
+        choices=("plan",),
+        default=None,
+        help="a sharded ForecastTask's plan pod (spec.parallelism > 1): list the series, store the plan, "
+        "train the networks when the run trains; a shard pod is told by FORESIGHT_SHARD_PLAN and "
+        "JOB_COMPLETION_INDEX instead",
+    )
+    p.add_argument(
+        "--run-id", metavar="ID", help="with --stage plan: the plan's id (default: task name + time)"
+    )
     p.add_argument("--prometheus-url", metavar="URL", help="override spec.source.url")
     p.add_argument("--pushgateway-url", metavar="URL", help="override spec.output.pushgatewayUrl")
     p.add_argument(
@@ -54,7 +65,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _add_trainingjob_options(p)
     add_simulation_options(p)
     p.set_defaults(func=_run)
+    _add_demo_parser(subparsers)
 
+
+def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
     d = subparsers.add_parser(
         "demo",
         help="the main job on the built-in SYNTHETIC storage-quota data (what `make run` calls)",

@@ -39,6 +39,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument("--store", metavar="URI", help="the task's spec.artifacts.uri (instead of -f)")
     f.add_argument("--namespace", help="the task's namespace (with --store; default for -f: the YAML's)")
     f.add_argument("--name", help="the task's name (with --store)")
+    f.add_argument(
+        "--shard",
+        metavar="INDEX|POD",
+        help="serve one shard of a sharded task (spec.parallelism > 1): its index, or the name of a "
+        "StatefulSet pod, whose ordinal (the number after the last '-') is the shard",
+    )
     f.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 in a pod)")
     f.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     f.add_argument(

@@ -13,6 +13,7 @@ __all__ = [
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
     "DEFAULT_PVC_ROOT",
+    "JOB_COMPLETION_INDEX",
     "PROGRESS_FILE",
     "PROMETHEUS_TOKEN",
     "PVC_MOUNTS",
@@ -21,6 +22,7 @@ __all__ = [
     "S3_ENDPOINT",
     "S3_REGION",
     "S3_SECURE",
+    "SHARD_PLAN",
     "TERMINATION_LOG",
     "TERMINATION_LOG_PATH",
     "TERMINATION_MESSAGE_PATH",
@@ -59,3 +61,9 @@ PROMETHEUS_TOKEN = "FORESIGHT_PROMETHEUS_TOKEN"
 """Bearer token for a ForecastTask's ``spec.source.url`` (from ``spec.source.bearerTokenSecret``)."""
 PROGRESS_FILE = "FORESIGHT_PROGRESS_FILE"
 """Where a training run also writes its progress lines (optional)."""
+
+SHARD_PLAN = "FORESIGHT_SHARD_PLAN"
+"""In a sharded run's shard pods: the plan's key prefix in the task's artifact store
+(``forecasttasks/<ns>/<name>/plans/<plan id>``); its presence makes ``foresight run`` a shard."""
+JOB_COMPLETION_INDEX = "JOB_COMPLETION_INDEX"
+"""What Kubernetes sets in each pod of an Indexed Job: the pod's index (a shard's index)."""

@@ -6,11 +6,20 @@ ends with an exit code (:data:`EXIT_BAD_INPUT`, :data:`EXIT_TEMPORARY`...) and a
 status. In pushgateway mode the run replaces the group :func:`pushgateway_group` under job
 :data:`PUSHGATEWAY_JOB` (the operator deletes it with the task); in scrape mode the task's
 forecast server (``foresight serve forecasts``) answers on :data:`SERVER_PORT`.
+
+A sharded run (``spec.parallelism`` > 1) is two Jobs: the plan Job
+(``foresight run -f task.yaml --mode M --stage plan --run-id ID``), whose result
+(:attr:`ForecastRunResult.stage` ``plan``) names the stored plan, the series per shard and the
+mode the shards run in; then one Indexed Job of the shards, whose pods get the plan's location in
+:data:`foresight.contract.env.SHARD_PLAN` and their shard in ``JOB_COMPLETION_INDEX``, and leave
+one result each (:attr:`ForecastRunResult.shard`). Each shard pushes its own group
+(:func:`pushgateway_group` with ``shard``) and, in scrape mode, writes its own exposition, which
+the forecast server's pod of the same ordinal serves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -32,11 +41,14 @@ __all__ = [
     "PUSHGATEWAY_JOB",
     "QUALITY_WARNINGS_KEPT",
     "SERVER_PORT",
+    "SHARD_LABEL",
     "STORE_PREFIX",
     "BacktestScore",
     "DataQualityReport",
     "ForecastRunResult",
     "pushgateway_group",
+    "stale_groups",
+    "task_groups",
 ]
 
 EXIT_READY = 0
@@ -54,6 +66,8 @@ BAD_INPUT_REASONS: frozenset[str] = frozenset(
         ForecastReason.DUPLICATE_SERIES,
         ForecastReason.INSUFFICIENT_HISTORY,
         ForecastReason.TOO_MANY_SERIES,
+        ForecastReason.OUTPUT_TOO_LARGE,
+        ForecastReason.READ_BUDGET_EXCEEDED,
         ForecastReason.UNSUPPORTED_KIND,
         Reason.INVALID_SPEC,
     }
@@ -72,9 +86,52 @@ METRICS_PATH = "/metrics"
 HEALTH_PATH = "/healthz"
 
 
-def pushgateway_group(namespace: str, name: str) -> dict[str, str]:
-    """The grouping key of task ``namespace/name``'s forecasts on the Pushgateway (one group per task)."""
-    return {"namespace": namespace, "task": name}
+SHARD_LABEL = "shard"
+"""The grouping-key label of a sharded run's Pushgateway groups (one group per shard); the
+Pushgateway puts it on every gauge of the group."""
+
+
+def pushgateway_group(namespace: str, name: str, shard: int | None = None) -> dict[str, str]:
+    """The grouping key of task ``namespace/name``'s forecasts on the Pushgateway: one group per
+    task, or per shard of a sharded run (``shard``: the shard's index)."""
+    key = {"namespace": namespace, "task": name}
+    if shard is not None:
+        key[SHARD_LABEL] = str(shard)
+    return key
+
+
+def task_groups(groups: Iterable[Mapping[str, str]], namespace: str, name: str) -> list[dict[str, str]]:
+    """The grouping keys (without ``job``) among a Pushgateway's ``groups`` that are task
+    ``namespace/name``'s: its single-pod group and every shard's."""
+    out = []
+    for labels in groups:
+        if labels.get("job") != PUSHGATEWAY_JOB:
+            continue
+        key = {k: v for k, v in labels.items() if k != "job"}
+        if key.get("namespace") != namespace or key.get("task") != name:
+            continue
+        if set(key) - {"namespace", "task", SHARD_LABEL}:
+            continue  # another grouping than ours
+        out.append(key)
+    return out
+
+
+def stale_groups(
+    groups: Iterable[Mapping[str, str]], namespace: str, name: str, parallelism: int
+) -> list[dict[str, str]]:
+    """The task's groups a run with ``parallelism`` shards does not replace: with shards, the
+    single-pod group and the shards at or beyond ``parallelism``; without, every shard's group.
+    Left in place they would keep an earlier run's forecasts of the same series."""
+    out = []
+    for key in task_groups(groups, namespace, name):
+        shard = key.get(SHARD_LABEL)
+        if parallelism <= 1:
+            stale = shard is not None
+        else:
+            stale = shard is None or not shard.isdigit() or int(shard) >= parallelism
+        if stale:
+            out.append(key)
+    return out
 
 
 class BacktestScore(BaseModel):
@@ -149,6 +206,28 @@ class ForecastRunResult(ResultMessage):
     warnings: list[str] | None = None
     warning_count: int | None = None
     """Set instead of ``warnings`` when they did not fit into the message."""
+    stage: Literal["plan", "shard"] | None = None
+    """A sharded run's plan pod (``plan``) or one of its shards (``shard``); ``None``: a single-pod run."""
+    plan_id: str | None = None
+    """The plan's id (the plan Job's name)."""
+    plan_prefix: str | None = None
+    """Where the plan is in the task's artifact store (what the shards get in ``FORESIGHT_SHARD_PLAN``)."""
+    shard_series: list[int] | None = None
+    """The plan's series per shard, by index."""
+    shard_mode: Literal["train", "auto"] | None = None
+    """How the shards run: ``train`` when the plan pod trained (the shards fit with its networks),
+    ``auto`` otherwise (each shard trains only when its own saved model is missing or stale)."""
+    shard: int | None = None
+    """This shard's index (``stage`` ``shard``)."""
+    read_queries: int | None = None
+    """Queries this pod sent to Prometheus (sharded runs)."""
+    read_samples: int | None = None
+    """Samples they returned."""
+    read_max_samples: int | None = None
+    """The most samples one query returned (at most ``source.readBudget.samplesPerQuery``, unless
+    ``readOverBudget`` says otherwise)."""
+    read_over_budget: int | None = None
+    """Queries whose answer was over the budget (one series alone over it)."""
     recommendation: dict[str, Any] | None = None
     """``spec.recommendation``'s outcome (the API's ``RecommendationStatus`` as JSON): the operator
     validates it into ``status.recommendation`` and posts an event when ``changed``."""
@@ -168,8 +247,8 @@ class ForecastRunResult(ResultMessage):
 
 
 _ESSENTIAL = ("phase", "reason", "message", "mode", "seriesCount", "model", "artifactUri", "sha256",
-              "trainedModels", "lastTrainTime", "recommendation",
-              "dataQuality")  # fmt: skip
+              "trainedModels", "lastTrainTime", "stage", "planId", "planPrefix", "shardSeries",
+              "shardMode", "shard", "recommendation", "dataQuality")  # fmt: skip
 
 
 def _slim_recommendation(doc: Doc) -> Doc | None:
@@ -183,6 +262,7 @@ def _slim_recommendation(doc: Doc) -> Doc | None:
         if isinstance(slim.get(load), dict):
             slim[load] = {k: v for k, v in slim[load].items() if k not in ("inputs", "reasons")}
     return {**doc, "recommendation": slim}
+
 
 QUALITY_WARNINGS_KEPT = 3
 """Data-quality warnings a message keeps when the whole report does not fit (each cut to 300

@@ -36,6 +36,8 @@ __all__ = [
     "BacktestHistoryError",
     "Failure",
     "ForecastRunError",
+    "OutputTooLargeError",
+    "ReadBudgetError",
     "TrainingDiverged",
     "describe_failure",
     "failure_of",
@@ -53,6 +55,14 @@ class TrainingDiverged(ForecastRunError):
 
 class BacktestHistoryError(ForecastRunError):
     """Too little history for the backtest folds of the horizon the task asks for."""
+
+
+class OutputTooLargeError(ForecastRunError):
+    """The task's forecasts are too many for its output mode (the message says what to do)."""
+
+
+class ReadBudgetError(ForecastRunError):
+    """The history cannot be read within ``source.readBudget`` (the message says what to do)."""
 
 
 class Failure(NamedTuple):
@@ -77,6 +87,8 @@ FAILURES: Mapping[type[Exception], Failure] = MappingProxyType({
     # error                           reason                      retryable  message ("{error}")
     ForecastRunError:         Failure(_R.RUN_FAILED,              False),
     BacktestHistoryError:     Failure(_R.INSUFFICIENT_HISTORY,    False),
+    OutputTooLargeError:      Failure(_R.OUTPUT_TOO_LARGE,        False),
+    ReadBudgetError:          Failure(_R.READ_BUDGET_EXCEEDED,    False),
     # reading the history: bad input
     PromQLError:              Failure(_R.PROMQL_ERROR,            False),
     NoSeriesError:            Failure(_R.NO_SERIES,               False),

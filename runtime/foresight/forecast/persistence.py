@@ -9,7 +9,10 @@ Under ``forecasttasks/<namespace>/<name>/`` (:func:`task_prefix`):
   so a reader never sees half a model;
 - ``forecast.json``: the last forecast, for the next run's anomaly flag and realised errors;
 - ``metrics.txt``: a scrape-mode task's exposition (:func:`exposition_key`), which
-  ``foresight serve forecasts`` serves.
+  ``foresight serve forecasts`` serves;
+- ``shards/<index>/``: the same three for each shard of a sharded run (:func:`shard_prefix`), and
+  ``plans/``: its plans and the networks its plan pod trained (:mod:`foresight.forecast.shard_plan`,
+  :mod:`foresight.forecast.shard_models`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ __all__ = [
     "read_json",
     "save_forecast",
     "save_model",
+    "shard_prefix",
     "task_prefix",
 ]
 
@@ -52,9 +56,22 @@ def task_prefix(namespace: str, name: str) -> str:
     return f"{STORE_PREFIX}/{namespace}/{name}"
 
 
-def exposition_key(namespace: str, name: str) -> str:
-    """The store key of a scrape-mode task's metrics exposition (what ``foresight serve forecasts`` reads)."""
-    return f"{task_prefix(namespace, name)}/{EXPOSITION_FILE}"
+def shard_prefix(namespace: str, name: str, index: int) -> str:
+    """Where shard ``index`` of a sharded task keeps its models, last forecast and exposition.
+
+    By index, not by plan: the shard's series stay the same from run to run (the plan's stable
+    hash), so its previous forecast and its saved model are the ones it needs next time.
+    """
+    if index < 0:
+        raise ValueError(f"a shard index is >= 0, got {index}")
+    return f"{task_prefix(namespace, name)}/shards/{index:05d}"
+
+
+def exposition_key(namespace: str, name: str, shard: int | None = None) -> str:
+    """The store key of a scrape-mode task's metrics exposition (what ``foresight serve forecasts``
+    reads); one per shard of a sharded task."""
+    base = task_prefix(namespace, name) if shard is None else shard_prefix(namespace, name, shard)
+    return f"{base}/{EXPOSITION_FILE}"
 
 
 def read_json(store: ArtifactStore, key: str) -> dict[str, Any] | None:

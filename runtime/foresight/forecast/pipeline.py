@@ -59,8 +59,7 @@ from prometheus_client.core import Metric
 from foresight.api.durations import duration_seconds, format_duration
 from foresight.api.forecasttask import ForecastReason, ForecastTaskSpec, output_horizons
 from foresight.artifacts import ArtifactStore
-from foresight.contract.forecast import pushgateway_group
-from foresight.prometheus.client import PrometheusClient
+from foresight.prometheus.client import PrometheusQueries
 from foresight.prometheus.errors import PrometheusUnavailable, PushgatewayUnavailable
 from foresight.timeseries import Forecast, Panel, finite_or_none
 
@@ -72,6 +71,7 @@ from .models._baseline import ffill
 from .models.base import EpochReport, Model, get_model, is_neural, model_class
 from .quality import DataQuality, clip_to_range, inspect_panel
 from .result import ModelScore, RunEvent, RunProgress, RunResult
+from .run_scope import ModelMaker, RunScope
 from .threshold import ThresholdResult, threshold_report
 from .uncertainty import Uncertainty, learn, status_docs
 from .uncertainty import apply as apply_uncertainty
@@ -319,12 +319,13 @@ class TaskRun:
         *,
         name: str,
         namespace: str,
-        prometheus: PrometheusClient,
+        prometheus: PrometheusQueries,
         pushgateway: Publisher | None,
         store: ArtifactStore | None,
         now: float,
         emit: RunProgress,
         remote_writer: RemoteWriter | None,
+        scope: RunScope | None = None,
     ) -> None:
         self.spec = spec
         self.name = name
@@ -335,7 +336,8 @@ class TaskRun:
         self.now = now
         self.emit = emit
         self.remote_writer = remote_writer
-        self.prefix = persistence.task_prefix(namespace, name)
+        self.scope = scope or RunScope.whole_task(namespace, name)
+        self.prefix = self.scope.prefix
         # Durations are part of reading the history: a bad one fails the "ingest" step.
         self.step = "ingest"
         self.series = 0
@@ -373,11 +375,12 @@ class TaskRun:
         src = self.spec.source
         self.emit(RunEvent("ingest", f"querying {src.query!r} over {src.lookback} at {src.step}",
                            {"query": src.query}))  # fmt: skip
+        start, end = self.scope.window or (self.now - plan.lookback, self.now)
         ingested = ingest(
             self.prometheus,
             src.query,
-            start=self.now - plan.lookback,
-            end=self.now,
+            start=start,
+            end=end,
             step=plan.step,
             group_by=src.group_by,
             aggregate=src.aggregation,
@@ -429,7 +432,7 @@ class TaskRun:
 
     def train(self, panel: Panel, plan: RunPlan) -> ModelInUse:
         self.step = "train"
-        model, results, in_use_backtest = _train(self.spec, panel, plan.horizon, self.emit)
+        model, results, in_use_backtest = _train(self.spec, panel, plan.horizon, self.emit, self.scope.models)
         in_use = ModelInUse(
             model, trained=True, scores=_scores(results), last_train=self.now, backtest_results=results,
             backtest_errors=_per_horizon_errors(results, plan.out_horizons),
@@ -571,7 +574,7 @@ class TaskRun:
             return False
         self.step = "push"
         try:
-            self.pushgateway(to_registry(families), pushgateway_group(self.namespace, self.name))
+            self.pushgateway(to_registry(families), self.scope.group_key)
         except PrometheusUnavailable as exc:
             # The publisher is any callable that pushes (the real client, a stand-in in tests): what
             # it could not reach is the Pushgateway, whichever class it raised.
@@ -590,8 +593,7 @@ class TaskRun:
             return None
         self.step = "expose"
         # One put replaces the whole exposition: the server reads either the last run's or this one's.
-        key = persistence.exposition_key(self.namespace, self.name)
-        uri = self.store.put_bytes(predicted.exposition, key).uri
+        uri = self.store.put_bytes(predicted.exposition, self.scope.exposition_key).uri
         names = [f.name for f in predicted.families]
         self.emit(RunEvent("exposed", f"wrote {len(names)} metric families to {uri} for "
                            "`foresight serve forecasts`", {"uri": uri, "metrics": names}))  # fmt: skip
@@ -657,13 +659,14 @@ def run_forecast_task(
     *,
     name: str,
     namespace: str,
-    prometheus: PrometheusClient,
+    prometheus: PrometheusQueries,
     pushgateway: Publisher | None = None,
     store: ArtifactStore | None = None,
     clock: Callable[[], float] = _time.time,
     progress: RunProgress | None = None,
     mode: RunMode = "auto",
     remote_writer: RemoteWriter | None = None,
+    scope: RunScope | None = None,
 ) -> RunResult:
     """Run a ForecastTask once; never raises for bad input or outages (see :class:`RunResult`).
 
@@ -679,11 +682,12 @@ def run_forecast_task(
         progress: receives :class:`RunEvent` as the run goes.
         mode: ``train``, ``predict`` (needs a saved model), or ``auto`` (train when needed).
         remote_writer: sends the trajectory when ``spec.output.remoteWriteUrl`` is set.
+        scope: what the run covers (:class:`RunScope`); ``None``: the whole task.
     """
     emit = progress or (lambda event: None)
     run = TaskRun(
         spec, name=name, namespace=namespace, prometheus=prometheus, pushgateway=pushgateway, store=store,
-        now=clock(), emit=emit, remote_writer=remote_writer,
+        now=clock(), emit=emit, remote_writer=remote_writer, scope=scope,
     )  # fmt: skip
     try:
         result = run.execute(mode)
@@ -749,12 +753,14 @@ def _candidate_message(kind: str, data: Mapping[str, Any], folds: int = 0) -> st
 
 
 def _train(
-    spec: ForecastTaskSpec, panel: Panel, horizon: int, emit: RunProgress
+    spec: ForecastTaskSpec, panel: Panel, horizon: int, emit: RunProgress, models: ModelMaker | None = None
 ) -> tuple[Model, dict[str, BacktestResult], BacktestResult]:
     """Backtest and fit the task's model on ``panel``; the comparison baselines are backtested too.
 
     Returns the model, the backtests status reports (``auto``'s nested) and the backtest of the
     model in use as it will predict (``auto``'s choice on every fold: what its bands calibrate on).
+    ``models`` makes the task's model and its backtest's models when they are not built from the
+    spec here (a shard's networks, trained once by its plan pod).
     """
     folds = spec.model.backtest_folds
     need = folds * horizon + 2
@@ -768,12 +774,13 @@ def _train(
     progress = _TrainingProgress(emit, mtype, spec.model.hyperparameters.epochs)
     emit(RunEvent("train", f"training {mtype} on {panel.n_series} series ({folds} backtest folds)",
                   {"model": mtype}))  # fmt: skip
-    model = build_model(spec)
+    model = models.task_model(spec) if models is not None else build_model(spec)
     if mtype == "auto":
         results = _fit_auto(model, panel, horizon, spec.model.seed, progress)
         in_use = getattr(model, "auto_result", None) or results["auto"]
     else:
-        results = _fit_one(spec, model, panel, horizon, progress)
+        factory = (models.fold_factory if models is not None else _factory)(spec, mtype, progress.epoch)
+        results = _fit_one(spec, model, panel, horizon, progress, factory)
         in_use = results[mtype]
     for base in COMPARISON_BASELINES:
         if base not in results:
@@ -806,14 +813,20 @@ def _fit_auto(
 
 
 def _fit_one(
-    spec: ForecastTaskSpec, model: Model, panel: Panel, horizon: int, progress: _TrainingProgress
+    spec: ForecastTaskSpec,
+    model: Model,
+    panel: Panel,
+    horizon: int,
+    progress: _TrainingProgress,
+    factory: Callable[[], Model],
 ) -> dict[str, BacktestResult]:
-    """One model: its backtest (fresh instances per fold), then ``model`` fitted on everything."""
+    """One model: its backtest (fresh instances from ``factory`` per fold), then ``model`` fitted on
+    everything."""
     mtype, folds, seed = str(spec.model.type), spec.model.backtest_folds, spec.model.seed
     model.progress = progress.epoch
     progress.candidate("candidate", {"model": mtype, "index": 1, "of": 1, "folds": folds})
     t0 = _time.perf_counter()
-    result = backtest(panel, _factory(spec, mtype, progress.epoch), horizon, folds, seed=seed)
+    result = backtest(panel, factory, horizon, folds, seed=seed)
     s = result.summary()
     progress.candidate("candidate_done", {"model": mtype, "mase": s["mase"], "mae": s["mae"],
                                           "seconds": _time.perf_counter() - t0})  # fmt: skip

@@ -89,6 +89,9 @@ class RunResult:
     exposition: bytes = b""
     backtest_results: dict[str, BacktestResult] = field(default_factory=dict)
     """Per-fold backtests of this run (empty on predict-only runs)."""
+    sharding: dict[str, Any] = field(default_factory=dict)
+    """A sharded run's plan or shard fields of the result message (``stage``, ``planId``,
+    ``shard``, ``readQueries``...: :class:`~foresight.contract.forecast.ForecastRunResult`)."""
     recommendation: dict[str, Any] | None = None
     """``spec.recommendation``'s outcome, as ``status.recommendation`` shows it."""
 
@@ -120,6 +123,7 @@ class RunResult:
             "bands": self.bands,
             "alert": self.alert,
             "warnings": self.warnings,
+            **self.sharding,
             "recommendation": self.recommendation,
             "dataQuality": self.data_quality.model_dump(by_alias=True) if self.data_quality else None,
         }

@@ -158,7 +158,8 @@ class TooManySeriesError(IngestionError):
         super().__init__(
             f"the query {query!r} grouped by {self.group_by} gives {found} series, over the cap of "
             f"{cap}. Group by fewer labels, aggregate in PromQL (sum by (...)), narrow the label "
-            "matchers, or raise maxSeries."
+            "matchers, or raise limits.maxSeries (and spread the series over shards with "
+            "spec.parallelism, about 5,000-10,000 per shard)."
         )
 
 

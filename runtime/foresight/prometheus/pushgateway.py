@@ -4,7 +4,9 @@
 ``{namespace, task}``) at :func:`foresight.contract.pushgateway.group_url`, the URL the operator
 deletes when the task goes: readers see either the previous run's gauges or this run's, never a
 half-written mix, and series that disappeared from the forecast disappear from the gateway.
-``delete_group`` removes a group (the operator does the same with one DELETE).
+``delete_group`` removes a group (the operator does the same with one DELETE); ``list_groups``
+reads the grouping keys the gateway holds (its ``/api/v1/metrics``), so that a sharded run can
+delete the groups no shard of it replaces.
 Connection errors and 5xx are retried with exponential backoff; 4xx raise
 :class:`PushgatewayError` at once. Credentials are sent as a header and never logged.
 
@@ -34,7 +36,7 @@ from foresight.contract.pushgateway import group_url
 from .client import RetryPolicy, call_with_retries
 from .errors import PrometheusUnavailable, PushgatewayError
 
-__all__ = ["MetricsServer", "delete_group", "push", "serve_app", "serve_registry"]
+__all__ = ["MetricsServer", "delete_group", "list_groups", "push", "serve_app", "serve_registry"]
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +127,39 @@ def delete_group(
         f"delete from {gateway_url}",
     )
     log.info("deleted job=%s group=%s from %s", job, dict(grouping_key), gateway_url)
+
+
+def list_groups(
+    gateway_url: str,
+    *,
+    timeout: float = 10.0,
+    retry: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = _time.sleep,
+    bearer_token: str | None = None,
+) -> list[dict[str, str]]:
+    """The grouping keys (``job`` included) of every group the Pushgateway holds."""
+    import requests
+
+    url = group_url(gateway_url, job="x", grouping_key={}).split("/metrics/", 1)[0] + "/api/v1/metrics"
+    headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else {}
+
+    def once() -> list[dict[str, str]]:
+        try:
+            resp = requests.get(url, headers=headers, timeout=timeout)
+        except requests.RequestException as exc:
+            raise PrometheusUnavailable(gateway_url, f"list groups: {type(exc).__name__}: {exc}") from exc
+        if resp.status_code >= 500:
+            raise PrometheusUnavailable(gateway_url, f"list groups: HTTP {resp.status_code}")
+        if resp.status_code >= 300:
+            raise PushgatewayError(gateway_url, resp.status_code, resp.text[:500])
+        try:
+            data = resp.json()["data"]
+            return [{str(k): str(v) for k, v in (g.get("labels") or {}).items()} for g in data]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise PushgatewayError(gateway_url, resp.status_code, f"not a group list: {exc}") from exc
+
+    return call_with_retries(once, retry if retry is not None else RetryPolicy(), sleep,
+                             f"list groups of {gateway_url}")  # fmt: skip
 
 
 @dataclass

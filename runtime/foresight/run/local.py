@@ -44,19 +44,25 @@ from foresight.contract.forecast import (
 )
 from foresight.contract.s3 import AWS_ENDPOINT, S3Environment
 from foresight.contract.termination import termination_log_path, write_termination_log
-from foresight.forecast.pipeline import RunMode, run_forecast_task
+from foresight.forecast.pipeline import Publisher, RemoteWriter, RunMode, run_forecast_task
 from foresight.forecast.result import RunEvent, RunResult
+from foresight.prometheus.client import PrometheusClient
 
 __all__ = [
     "DEFAULT_STATE_DIR",
+    "TaskClients",
     "TaskFile",
     "TaskFileError",
     "apply_overrides",
     "exit_code",
+    "json_lines",
     "load_task",
     "main_run",
+    "printer",
+    "report_result",
     "resolve_store",
     "run_task",
+    "task_clients",
 ]
 
 log = logging.getLogger(__name__)
@@ -181,19 +187,28 @@ def exit_code(result: RunResult) -> int:
     return EXIT_BAD_INPUT if result.reason in BAD_INPUT_REASONS else EXIT_FAILED
 
 
-def run_task(
+@dataclass(frozen=True)
+class TaskClients:
+    """The real clients of one task's run: what it reads, where it pushes, where it keeps state."""
+
+    prometheus: PrometheusClient
+    publisher: Publisher | None
+    """Pushes a registry as a group, when ``output.mode`` is ``pushgateway``."""
+    gateway: str
+    """The Pushgateway's URL (``--pushgateway-url`` or ``spec.output.pushgatewayUrl``)."""
+    remote_writer: RemoteWriter | None
+    store: ArtifactStore
+
+
+def task_clients(
     task: TaskFile,
     *,
     environ: Mapping[str, str],
-    mode: RunMode,
     prometheus_url: str | None,
     pushgateway_url: str | None,
     pvc_root: Path,
-    progress: Callable[[RunEvent], None] | None,
-    clock: Callable[[], float] = time.time,
-) -> RunResult:
-    """Build the real clients for ``task`` and run it once."""
-    from foresight.prometheus.client import PrometheusClient
+) -> TaskClients:
+    """The clients for ``task`` from its spec, the command line overrides and the pod's env."""
     from foresight.prometheus.pushgateway import push
 
     spec = task.spec
@@ -215,21 +230,43 @@ def run_task(
     store = resolve_store(
         art.uri, pvc_root=pvc_root, s3=lambda: s3_options(environ, art.endpoint, art.region, art.insecure)
     )
+    return TaskClients(prometheus, publisher, gateway, remote_writer, store)
+
+
+def run_task(
+    task: TaskFile,
+    *,
+    environ: Mapping[str, str],
+    mode: RunMode,
+    prometheus_url: str | None,
+    pushgateway_url: str | None,
+    pvc_root: Path,
+    progress: Callable[[RunEvent], None] | None,
+    clock: Callable[[], float] = time.time,
+) -> RunResult:
+    """Build the real clients for ``task`` and run it once."""
+    clients = task_clients(
+        task,
+        environ=environ,
+        prometheus_url=prometheus_url,
+        pushgateway_url=pushgateway_url,
+        pvc_root=pvc_root,
+    )
     return run_forecast_task(
-        spec,
+        task.spec,
         name=task.name,
         namespace=task.namespace,
-        prometheus=prometheus,
-        pushgateway=publisher,
-        store=store,
+        prometheus=clients.prometheus,
+        pushgateway=clients.publisher,
+        store=clients.store,
         clock=clock,
         progress=progress,
         mode=mode,
-        remote_writer=remote_writer,
+        remote_writer=clients.remote_writer,
     )
 
 
-def _printer(stream: TextIO) -> Callable[[RunEvent], None]:
+def printer(stream: TextIO) -> Callable[[RunEvent], None]:
     def show(event: RunEvent) -> None:
         if event.kind != "done":
             stream.write(event.message + "\n")
@@ -263,6 +300,9 @@ def main_run(
     else:
         pvc_root = Path(env.get(pod_env.PVC_ROOT, pod_env.DEFAULT_PVC_ROOT))
         mode = args.mode or "auto"
+    plan_stage = getattr(args, "stage", None) == "plan"
+    if plan_stage or env.get(pod_env.SHARD_PLAN) or (args.local and task.spec.parallelism > 1):
+        return _main_sharded(args, task, env=env, mode=mode, pvc_root=pvc_root, out=out, term=term)
     if args.local:
         print(
             f"running ForecastTask {task.namespace}/{task.name} locally (mode {mode})", file=out, flush=True
@@ -274,18 +314,13 @@ def main_run(
         prometheus_url=args.prometheus_url,
         pushgateway_url=args.pushgateway_url,
         pvc_root=pvc_root,
-        progress=_printer(out) if args.local else _json_lines(out),
+        progress=printer(out) if args.local else json_lines(out),
     )
     code = exit_code(result)
     if args.local:
         _print_local(out, task, result)
     else:
-        text = result.as_message().termination_message()
-        out.write(
-            json.dumps({"event": "result", "exitCode": code, **json.loads(text)}, sort_keys=True) + "\n"
-        )
-        out.flush()
-        write_termination_log(term, text)
+        report_result(result, code, out, term)
     return code
 
 
@@ -304,7 +339,51 @@ def _print_local(out: TextIO, task: TaskFile, result: RunResult) -> None:
     out.flush()
 
 
-def _json_lines(stream: TextIO) -> Callable[[RunEvent], None]:
+def _main_sharded(
+    args: argparse.Namespace, task: TaskFile, *, env: Mapping[str, str], mode: RunMode, pvc_root: Path,
+    out: TextIO, term: Path,
+) -> int:  # fmt: skip
+    """A sharded run's plan pod or shard pod (:mod:`.sharded`), or the whole run on this machine."""
+    from .report import table
+    from .sharded import ShardedTask, run_locally, run_stage
+
+    c = task_clients(task, environ=env, prometheus_url=args.prometheus_url,
+                     pushgateway_url=args.pushgateway_url, pvc_root=pvc_root)  # fmt: skip
+    sharded = ShardedTask(task.spec, task.name, task.namespace, c.prometheus, c.store, c.publisher, c.gateway,
+                          c.remote_writer)  # fmt: skip
+    if not args.local:
+        result = run_stage(sharded, plan_stage=getattr(args, "stage", None) == "plan",
+                           run_id=getattr(args, "run_id", None), environ=env, mode=mode,
+                           progress=json_lines(out))  # fmt: skip
+        code = exit_code(result)
+        report_result(result, code, out, term)
+        return code
+    print(f"running ForecastTask {task.namespace}/{task.name} locally in {task.spec.parallelism} shards "
+          f"(mode {mode})", file=out, flush=True)  # fmt: skip
+    plan, shards = run_locally(sharded, mode=mode, progress=printer(out),
+                               announce=lambda line: print("\n" + line, file=out, flush=True))  # fmt: skip
+    if not plan.ok:
+        out.write(f"\nplan failed: {plan.reason}: {plan.message}\n")
+        return exit_code(plan)
+    rows = [[i, r.phase, r.series_count, r.model or "-", r.sharding.get("readQueries", 0),
+             "" if r.ok else r.reason] for i, r in enumerate(shards)]  # fmt: skip
+    out.write(f"\nplan {plan.sharding.get('planId')}: {plan.series_count} series in {len(shards)} shards\n"
+              + table(["SHARD", "PHASE", "SERIES", "MODEL", "QUERIES", "REASON"], rows) + "\n")  # fmt: skip
+    out.flush()
+    codes = [exit_code(r) for r in shards]
+    failed = [c for c in codes if c != EXIT_READY]
+    return EXIT_READY if not failed else (failed[0] if len(failed) == len(codes) else EXIT_FAILED)
+
+
+def report_result(result: RunResult, code: int, out: TextIO, term: Path) -> None:
+    """A pod's last words: the result as a JSON line on stdout and as its termination message."""
+    text = result.as_message().termination_message()
+    out.write(json.dumps({"event": "result", "exitCode": code, **json.loads(text)}, sort_keys=True) + "\n")
+    out.flush()
+    write_termination_log(term, text)
+
+
+def json_lines(stream: TextIO) -> Callable[[RunEvent], None]:
     """One JSON object per progress event on stdout: what ``kubectl logs`` shows for a Job pod."""
 
     def show(event: RunEvent) -> None:

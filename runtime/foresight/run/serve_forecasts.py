@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
+from foresight.api.forecasttask import MAX_PARALLELISM
 from foresight.artifacts import ArtifactError
 from foresight.contract import env as pod_env
 from foresight.forecast.persistence import exposition_key
@@ -27,9 +28,24 @@ from foresight.forecast.scrape import StoredExposition, serve_forecasts
 
 from .local import TaskFileError, load_task, resolve_store, s3_options
 
-__all__ = ["main_serve_forecasts"]
+__all__ = ["main_serve_forecasts", "shard_index"]
 
 log = logging.getLogger(__name__)
+
+
+def shard_index(value: str | None) -> int | None:
+    """``--shard``: an index, or a StatefulSet pod's name ending in its ordinal; ``None`` when not given.
+
+    Raises ``ValueError`` with what to give instead."""
+    if value is None or value == "":
+        return None
+    tail = value.rsplit("-", 1)[-1]
+    if not tail.isdigit() or int(tail) >= MAX_PARALLELISM:
+        raise ValueError(
+            f"--shard {value!r}: give the shard's index (0-{MAX_PARALLELISM - 1}) or a StatefulSet pod name "
+            "ending in its ordinal, e.g. quota-forecasts-2"
+        )
+    return int(tail)
 
 
 def _fail(message: str) -> int:
@@ -77,7 +93,12 @@ def main_serve_forecasts(
         store = resolve_store(uri, pvc_root=pvc_root, s3=lambda: s3_options(env, endpoint, region, insecure))
     except ArtifactError as exc:
         return _fail(str(exc))
-    source = StoredExposition(store, exposition_key(namespace, name), task=f"{namespace}/{name}")
+    try:
+        shard = shard_index(getattr(args, "shard", None))
+    except ValueError as exc:
+        return _fail(str(exc))
+    what = f"{namespace}/{name}" + (f" shard {shard}" if shard is not None else "")
+    source = StoredExposition(store, exposition_key(namespace, name, shard=shard), task=what)
     done = stop or threading.Event()
     if stop is None:
 

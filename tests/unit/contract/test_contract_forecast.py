@@ -169,3 +169,40 @@ def test_a_run_pushes_the_group_the_operator_deletes() -> None:
     )  # fmt: skip
     assert result.ok, result.message
     assert keys == [pushgateway_group("team-a", "quota")]
+
+
+def test_a_shard_pushes_its_own_group_and_stale_groups_are_those_no_shard_replaces() -> None:
+    from foresight.contract.forecast import stale_groups, task_groups
+
+    assert pushgateway_group("sre", "q") == {"namespace": "sre", "task": "q"}
+    assert pushgateway_group("sre", "q", 2) == {"namespace": "sre", "task": "q", "shard": "2"}
+    held = [
+        {"job": "foresight", "namespace": "sre", "task": "q"},
+        *({"job": "foresight", "namespace": "sre", "task": "q", "shard": str(i)} for i in range(4)),
+        {"job": "foresight", "namespace": "sre", "task": "other", "shard": "0"},
+        {"job": "foresight", "namespace": "dev", "task": "q"},
+        {"job": "batch", "namespace": "sre", "task": "q"},
+        {"job": "foresight", "namespace": "sre", "task": "q", "instance": "x"},  # not a grouping of ours
+    ]
+    assert len(task_groups(held, "sre", "q")) == 5
+    assert [g.get("shard") for g in stale_groups(held, "sre", "q", 3)] == [None, "3"]
+    assert sorted(str(g.get("shard")) for g in stale_groups(held, "sre", "q", 1)) == ["0", "1", "2", "3"]
+
+
+def test_plan_and_shard_results_read_back_field_for_field() -> None:
+    plan = RunResult("Ready", "Planned", "24 series planned in 3 shards", mode="train", series_count=24)
+    plan.sharding = {"stage": "plan", "planId": "q-train-x", "shardSeries": [9, 7, 8], "shardMode": "train",
+                     "planPrefix": "forecasttasks/sre/q/plans/q-train-x", "readQueries": 2,
+                     "readSamples": 1900, "readMaxSamples": 1000, "readOverBudget": 0}  # fmt: skip
+    written = plan.as_message()
+    h = read_run_result(
+        finished_job(ok=True), [pod_with(written.termination_message(), 0)], kind="train", now=T0
+    )
+    assert h.result == written
+    assert (h.result.stage, h.result.shard_series, h.result.shard_mode) == ("plan", [9, 7, 8], "train")
+    shard = RunResult("Failed", "PrometheusUnavailable", "down", retryable=True, warnings=["w" * 3000] * 3)
+    shard.sharding = {"stage": "shard", "shard": 2, "planId": "q-train-x"}
+    text = shard.as_message().termination_message()
+    assert len(text.encode()) <= TERMINATION_MESSAGE_LIMIT
+    back = ForecastRunResult.from_termination_message(text)
+    assert back is not None and (back.stage, back.shard, back.plan_id) == ("shard", 2, "q-train-x")

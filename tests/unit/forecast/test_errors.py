@@ -12,6 +12,8 @@ from foresight.forecast.errors import (
     FAILURES,
     BacktestHistoryError,
     ForecastRunError,
+    OutputTooLargeError,
+    ReadBudgetError,
     describe_failure,
     failure_of,
 )
@@ -39,6 +41,10 @@ CASES: list[tuple[Exception, type[Exception], str, bool, str]] = [
     # (error, the row it must hit, reason, retryable, message: "{error}" is the error's text)
     (ForecastRunError("output.horizons entry '90m' ..."), ForecastRunError, "RunFailed", False, "{error}"),
     (BacktestHistoryError("20 steps are too few"), BacktestHistoryError, "InsufficientHistory", False,
+     "{error}"),
+    (OutputTooLargeError("output.mode pushgateway refused"), OutputTooLargeError, "OutputTooLarge", False,
+     "{error}"),
+    (ReadBudgetError("the forecast series ... merges"), ReadBudgetError, "ReadBudgetExceeded", False,
      "{error}"),
     (PromQLError("sum(up", "parse error"), PromQLError, "PromQLError", False, "{error}"),
     (NoSeriesError("up", 0, 3600, 60), NoSeriesError, "NoSeries", False, "{error}"),

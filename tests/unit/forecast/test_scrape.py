@@ -138,3 +138,44 @@ def test_an_unreadable_store_is_unhealthy_but_the_last_exposition_is_still_serve
     assert serving.source.refresh() is True
     assert serving.get("/healthz").status_code == 200
     assert serving.get("/metrics").content == second.exposition
+
+
+def test_a_shard_server_serves_its_own_shards_exposition(store: LocalArtifactStore, tmp_path: Path) -> None:
+    """``foresight serve forecasts --shard <pod name>`` (a StatefulSet pod): the ordinal is the shard."""
+    import argparse
+    import socket
+    import threading
+
+    from foresight.forecast.persistence import exposition_key
+    from foresight.run.serve_forecasts import main_serve_forecasts, shard_index
+
+    assert (shard_index("quota-forecasts-2"), shard_index("7"), shard_index(None)) == (2, 7, None)
+    with pytest.raises(ValueError, match="ordinal"):
+        shard_index("quota-forecasts")
+    for i in range(3):
+        store.put_bytes(
+            f'foresight_forecast{{shard="{i}"}} {i}\n'.encode(), exposition_key("team-a", "q", shard=i)
+        )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = argparse.Namespace(filename=None, store=store.uri_for(""), namespace="team-a", name="q",
+                              shard="q-forecasts-1", state_dir=None, host="127.0.0.1", port=port,
+                              refresh=0.2)  # fmt: skip
+    stop = threading.Event()
+    server = threading.Thread(target=main_serve_forecasts, args=(args,), kwargs={"environ": {}, "stop": stop})
+    server.start()
+    try:
+
+        def served() -> str:
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            except requests.RequestException:
+                return ""
+
+        from tests.polling import wait_for
+
+        assert 'shard="1"' in wait_for(lambda: served() if "shard" in served() else "", "shard 1's gauges")
+    finally:
+        stop.set()
+        server.join(timeout=10)

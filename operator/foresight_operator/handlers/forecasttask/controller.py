@@ -2,15 +2,19 @@
 
 :meth:`ForecastTaskController.reconcile` runs, for one task:
 
-1. :meth:`~ForecastTaskController._check` the spec (schedule) and the Secrets its runs read;
+1. :meth:`~ForecastTaskController._check` the spec (schedule, the output's size: :mod:`.sizing`)
+   and the Secrets its runs read;
 2. :meth:`~ForecastTaskController._ensure_config` the ConfigMap with the task YAML, in scrape
    mode the forecast server (:mod:`.forecast_server`), and the alerting rules and dashboard
    (:mod:`.monitoring`);
-3. :meth:`~ForecastTaskController._harvest` finished runs (:mod:`.results`) and register the
-   models training runs saved (:mod:`.trained_models`);
-4. :meth:`~ForecastTaskController._schedule`: ask :func:`~foresight_operator.schedule.plan_runs`
-   what to start, given the run Jobs as history (:mod:`.runs`), and start at most one Job;
-5. :meth:`~ForecastTaskController._report`: write status (:mod:`.status`) with a resourceVersion
+3. :meth:`~ForecastTaskController._advance` sharded runs: start the shards' Job of a plan that
+   succeeded (:mod:`.shards`); from here on each run is one Job;
+4. :meth:`~ForecastTaskController._harvest` finished runs (:mod:`.results`, :mod:`.shards`) and
+   register the models training runs saved (:mod:`.trained_models`);
+5. :meth:`~ForecastTaskController._schedule`: ask :func:`~foresight_operator.schedule.plan_runs`
+   what to start, given the run Jobs as history (:mod:`.runs`), and start at most one Job (a
+   sharded task's plan Job);
+6. :meth:`~ForecastTaskController._report`: write status (:mod:`.status`) with a resourceVersion
    precondition, post events, update the gauges (:mod:`.gauges`); then prune old Jobs.
 """
 
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +38,7 @@ from ...builders.forecasttask import (
     build_task_configmap,
     secret_refs,
 )
+from ...builders.forecasttask_shards import build_plan_job, stage_of
 from ...reconcile import (
     FORECAST_TASKS,
     SpecError,
@@ -50,15 +55,18 @@ from ...schedule import Backoff, Cadence, Outcome, Plan, RunKind, plan_runs
 from ..children import make_child
 from ..common import parse_spec, wait_for_secrets
 from ..context import HandlerContext
-from .deletion import delete_task_runs
+from .deletion import delete_task_runs, drop_shard_groups
 from .forecast_server import sync_scrape_children
 from .gauges import ForecastTaskMetrics
 from .monitoring import sync_monitoring_children
 from .recommendation import recommendation_events
 from .results import OUTCOME_ANNOTATION, Harvest, read_run_result
 from .runs import prune_runs, run_history, run_jobs, run_kind
+from .shards import read_plan_job, read_sharded_run, shards_progress, start_shards, visible_runs
+from .sizing import newly_warned, output_verdict
 from .status import task_status
 from .trained_models import register_model_version
+from .wakeups import Wakeups
 
 __all__ = ["ForecastTaskController"]
 
@@ -73,12 +81,15 @@ class _Pass:
     spec: ForecastTaskSpec
     cadence: Cadence
     now: datetime
-    jobs: list[Obj]
+    all_jobs: list[Obj]
+    """Every run Job (a sharded run has two)."""
     harvests: list[Harvest]
     model_versions: dict[str, str | None]
     plan: Plan | None = None
     active: tuple[str, RunKind] | None = None
     started_why: str | None = None
+    jobs: list[Obj] = field(default_factory=list)
+    """One Job per run (:func:`.shards.visible_runs`): the run history."""
 
     @property
     def namespace(self) -> str:
@@ -110,6 +121,12 @@ class ForecastTaskController:
             base=timedelta(seconds=max(1.0, ctx.settings.retry_delay)), cap=timedelta(minutes=10)
         )
         self.late_after = late_after
+        self.wakeups: Wakeups | None = None
+        """Told when each task is next due (:mod:`.wakeups`); ``None``: nobody wakes tasks (tests)."""
+        self.min_wait = timedelta(seconds=5)
+        """The shortest wait before a task whose next run is already due is looked at again."""
+        self.active_recheck = timedelta(minutes=1)
+        """With a run under way, look again after this at the latest (its Job events do it sooner)."""
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -120,6 +137,8 @@ class ForecastTaskController:
     def forget(self, namespace: str, name: str) -> None:
         with self._guard:
             self._locks.pop((namespace, name), None)
+        if self.wakeups is not None:
+            self.wakeups.forget(namespace, name)
         self.metrics.record(namespace, name, None, 0)
         self.ctx.metrics.record_status(KIND, namespace, name, None)
 
@@ -135,10 +154,11 @@ class ForecastTaskController:
                 return
             run = self._check(current)
             self._ensure_config(run)
+            self._advance(run)
             self._harvest(run)
             self._schedule(run)
             if self._report(run):
-                prune_runs(self.ctx.kube, namespace, run.jobs)
+                prune_runs(self.ctx.kube, namespace, run.all_jobs)
 
     def _check(self, body: Obj) -> _Pass:
         """The spec as the API model, its schedule, and the Secrets its runs read (raises Spec/WaitError)."""
@@ -147,10 +167,13 @@ class ForecastTaskController:
             cadence = Cadence.from_spec(spec)
         except ValueError as exc:
             raise SpecError(str(exc), reason=ForecastReason.INVALID_SCHEDULE, field="schedule") from exc
+        verdict = output_verdict(spec, body.get("status") or {})
+        if verdict.level == "refuse":
+            raise SpecError(verdict.message, reason=ForecastReason.OUTPUT_TOO_LARGE, field="output.mode")
         namespace = body["metadata"]["namespace"]
         wait_for_secrets(self.ctx, namespace, secret_refs(spec), waiting="runs start")
         jobs = run_jobs(self.ctx.kube, namespace, body["metadata"]["name"])
-        return _Pass(body, spec, cadence, self.ctx.clock(), jobs, [], {})
+        return _Pass(body, spec, cadence, self.ctx.clock(), jobs, [], {}, jobs=visible_runs(jobs))
 
     def _ensure_config(self, run: _Pass) -> None:
         """The ConfigMap with the task YAML the runs read, the scrape-mode forecast server, and the
@@ -159,6 +182,11 @@ class ForecastTaskController:
         make_child(self.ctx, run.body, CONFIGMAPS, cm, update=configmap_update)
         sync_scrape_children(self.ctx, run.body, run.spec)
         sync_monitoring_children(self.ctx, run.body, run.spec)
+
+    def _advance(self, run: _Pass) -> None:
+        """Sharded runs: start the shards' Job of every plan that succeeded; then one Job per run."""
+        start_shards(self.ctx, run.body, run.spec, run.all_jobs, run_kind)
+        run.jobs = visible_runs(run.all_jobs)
 
     def _harvest(self, run: _Pass) -> None:
         """Read the finished runs status has not taken in yet; register the models they trained."""
@@ -171,13 +199,22 @@ class ForecastTaskController:
             if jmeta["name"] != active_name and not unread:
                 continue
             pods = job_pods(self.ctx.kube, run.namespace, jmeta["name"])
-            h = read_run_result(job, pods, kind=run_kind(job), now=run.now)
+            stage = stage_of(job)
+            if stage == "shards":
+                h = read_sharded_run(job, pods, kind=run_kind(job), now=run.now)
+            else:
+                h = read_run_result(job, pods, kind=run_kind(job), now=run.now)
+                h = read_plan_job(h) if stage == "plan" else h
             if unread:
                 # Marked first: a crash before the status write leaves activeRun set, so the run is
                 # read again; the status write never counts a run twice.
                 mark = {"metadata": {"annotations": {OUTCOME_ANNOTATION: h.outcome.value}}}
                 self.ctx.kube.patch(JOBS, jmeta["name"], run.namespace, mark)
             run.harvests.append(h)
+        was_sharded = bool((run.body.get("status") or {}).get("shards"))
+        single_ok = any(h.outcome is Outcome.SUCCEEDED and h.shards is None for h in run.harvests)
+        if was_sharded and single_ok and run.spec.output.mode == "pushgateway":
+            drop_shard_groups(self.ctx, run.body, run.spec)
         # Before the status write: a crash in between reads the run again (activeRun is still set)
         # and finds the ModelVersion made here by its deterministic name.
         run.model_versions = {
@@ -207,7 +244,8 @@ class ForecastTaskController:
         if plan.start is None or run.active is not None:
             return
         start = ForecastRun(plan.start.kind, plan.start.scheduled, plan.start.attempt, run.generation)
-        job = build_run_job(
+        build = build_plan_job if run.spec.parallelism > 1 else build_run_job
+        job = build(
             run.spec,
             name=run.name,
             namespace=run.namespace,
@@ -223,6 +261,7 @@ class ForecastTaskController:
         run.active, run.started_why = (made["metadata"]["name"], start.kind), plan.start.why
         if all(j["metadata"]["name"] != made["metadata"]["name"] for j in run.jobs):
             run.jobs.append(made)
+            run.all_jobs.append(made)
         # The next run is planned as if this one had already started.
         run.plan = Plan(None, self._plan(run).next_time, max(0, plan.queued - 1), "active")
 
@@ -231,6 +270,7 @@ class ForecastTaskController:
         task is gone."""
         assert run.plan is not None
         plan = run.plan
+        progress = self._shards_progress(run)
 
         def compute(current: Obj) -> Obj:
             return task_status(
@@ -244,14 +284,21 @@ class ForecastTaskController:
                 degraded_after=self.ctx.settings.degraded_after,
                 started_why=run.started_why,
                 model_versions=run.model_versions,
+                shards=progress,
             )
 
-        result = write_status(self.ctx.kube, FORECAST_TASKS, run.namespace, run.name, compute)
+        result = write_status(
+            self.ctx.kube, FORECAST_TASKS, run.namespace, run.name, compute, current=run.body
+        )
         if result is None:
             return False
         for h in run.harvests:
-            type_ = "Normal" if h.outcome is Outcome.SUCCEEDED else "Warning"
+            partial = h.shards is not None and bool(h.shards.get("failed"))
+            type_ = "Normal" if h.outcome is Outcome.SUCCEEDED and not partial else "Warning"
             self.ctx.post_event(result.body, type_, h.reason, f"run {h.job}: {h.message}")
+        warning = newly_warned(run.spec, result.old, result.new)
+        if warning:
+            self.ctx.post_event(result.body, "Warning", "OutputLarge", warning)
         for type_, reason, message in recommendation_events(
             result.old.get("recommendation"), result.new.get("recommendation")
         ):
@@ -263,24 +310,36 @@ class ForecastTaskController:
                 self.ctx.post_event(result.body, "Warning", str(ctype), str(now.get("message")))
         self.ctx.metrics.record_status(KIND, run.namespace, run.name, result.new)
         self.metrics.record(run.namespace, run.name, result.new, plan.queued)
+        if self.wakeups is not None:
+            self.wakeups.at(run.namespace, run.name, self.next_wake(run.now, result.new))
         return True
+
+    def next_wake(self, now: datetime, status: Mapping[str, Any]) -> datetime | None:
+        """When the task needs a reconcile that no event will trigger: its next run (not sooner than
+        ``min_wait``: one already due waits out its backoff); with a run under way, whose end is an
+        event, ``active_recheck`` (a safety net for events lost); ``None`` when nothing is scheduled."""
+        if status.get("activeRun"):
+            return now + self.active_recheck
+        nxt = parse_time(status.get("nextRunTime"))
+        return None if nxt is None else max(nxt, now + self.min_wait)
+
+    def _shards_progress(self, run: _Pass) -> Obj | None:
+        """``status.activeShards`` of the sharded run under way: its plan, or its shards' progress."""
+        if run.active is None:
+            return None
+        job = next((j for j in run.jobs if j["metadata"]["name"] == run.active[0]), None)
+        stage = stage_of(job) if job is not None else None
+        if stage == "plan":
+            return {"planId": run.active[0], "total": run.spec.parallelism, "progress": "planning"}
+        if job is not None and stage == "shards":
+            return shards_progress(job, job_pods(self.ctx.kube, run.namespace, run.active[0]))
+        return None
 
     # -- the pieces tests and other handlers call on their own --
 
     def ensure_model_version(self, body: Mapping[str, Any], spec: ForecastTaskSpec, h: Harvest) -> str | None:
         """Make the ModelVersion of the model a training run saved; its name, or ``None`` if none."""
         return register_model_version(self.ctx, body, spec, h)
-
-    def due(self, body: Mapping[str, Any], now: datetime) -> bool:
-        """Whether the timer should reconcile (no API call when nothing is running or due)."""
-        status = body.get("status") or {}
-        meta = body.get("metadata") or {}
-        if status.get("activeRun"):
-            return True
-        if status.get("observedGeneration") != meta.get("generation"):
-            return True
-        nxt = parse_time(status.get("nextRunTime"))
-        return nxt is not None and nxt <= now
 
     def on_delete(self, body: Mapping[str, Any], retry: int) -> None:
         """Stop the task's runs and delete its Pushgateway group (:mod:`.deletion`), then forget it."""

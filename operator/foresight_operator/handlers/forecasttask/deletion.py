@@ -1,6 +1,9 @@
-"""Deleting a task: stop its runs, then delete its Pushgateway group (what its runs pushed).
+"""Deleting a task: stop its runs, then delete its Pushgateway groups (what its runs pushed).
 
-A finalizer holds the deletion until the group is gone. The group is deleted only when a run may
+A task has one group, or one per shard when its runs were sharded (``shard`` label): the groups
+are listed from the gateway (``/api/v1/metrics``) and every one of the task's is deleted
+(:func:`task_group_keys`; when the listing fails, the single group and those of the spec's shards).
+A finalizer holds the deletion until the groups are gone. The group is deleted only when a run may
 have pushed one (a task whose runs never started has none, and its deletion must not wait on a
 Pushgateway that may not exist). The DELETE goes to the group's URL as the runtime pushed it
 (:func:`foresight.contract.pushgateway.group_url`); an unreachable Pushgateway is retried by kopf
@@ -14,7 +17,7 @@ from typing import Any
 
 import requests
 from foresight.api.forecasttask import ForecastReason, ForecastTaskSpec
-from foresight.contract.forecast import PUSHGATEWAY_JOB, pushgateway_group
+from foresight.contract.forecast import PUSHGATEWAY_JOB, pushgateway_group, stale_groups, task_groups
 from foresight.contract.pushgateway import group_url
 from foresight.kube import JOBS
 
@@ -22,7 +25,14 @@ from ...reconcile import JobState, job_pods, job_state
 from ..context import HandlerContext
 from .runs import run_jobs
 
-__all__ = ["DELETE_TIMEOUT", "GIVE_UP_AFTER", "delete_pushgateway_group", "delete_task_runs"]
+__all__ = [
+    "DELETE_TIMEOUT",
+    "GIVE_UP_AFTER",
+    "delete_pushgateway_group",
+    "delete_task_runs",
+    "drop_shard_groups",
+    "task_group_keys",
+]
 
 Obj = dict[str, Any]
 DELETE_TIMEOUT = 10.0
@@ -53,6 +63,41 @@ def delete_pushgateway_group(gateway_url: str, grouping_key: Mapping[str, str]) 
         raise requests.HTTPError(f"HTTP {resp.status_code} from {url}: {resp.text[:300]}", response=resp)
 
 
+def _held_groups(gateway_url: str) -> list[dict[str, str]]:
+    """The grouping keys (``job`` included) the Pushgateway holds; raises ``OSError`` / ``ValueError``."""
+    url = group_url(gateway_url, job="x", grouping_key={}).split("/metrics/", 1)[0] + "/api/v1/metrics"
+    resp = requests.get(url, timeout=DELETE_TIMEOUT)
+    resp.raise_for_status()
+    return [{str(k): str(v) for k, v in (g.get("labels") or {}).items()} for g in resp.json()["data"]]
+
+
+def task_group_keys(gateway_url: str, namespace: str, name: str, parallelism: int) -> list[dict[str, str]]:
+    """Every Pushgateway group of task ``namespace/name``: as listed by the gateway, or, when it
+    cannot be listed, the single-pod group and those of ``parallelism`` shards."""
+    try:
+        return task_groups(_held_groups(gateway_url), namespace, name)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        shards = range(parallelism) if parallelism > 1 else range(0)
+        return [pushgateway_group(namespace, name)] + [pushgateway_group(namespace, name, i) for i in shards]
+
+
+def drop_shard_groups(ctx: HandlerContext, body: Mapping[str, Any], spec: ForecastTaskSpec) -> None:
+    """After a single-pod run of a task that was sharded: delete the shards' groups, which would
+    keep the sharded runs' forecasts of the same series. Best effort (logged, then retried by the
+    next single-pod run's harvest, as long as status still says the task was sharded)."""
+    meta = body["metadata"]
+    try:
+        held = _held_groups(spec.output.pushgateway_url)
+        for key in stale_groups(held, meta["namespace"], meta["name"], 1):
+            delete_pushgateway_group(spec.output.pushgateway_url, key)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        ctx.post_event(
+            body, "Warning", ForecastReason.PUSHGATEWAY_UNAVAILABLE,
+            f"could not delete the shards' Pushgateway groups of the earlier sharded runs ({exc}); they keep "
+            "old forecasts until deleted",
+        )  # fmt: skip
+
+
 def delete_task_runs(ctx: HandlerContext, body: Mapping[str, Any], retry: int) -> None:
     """Stop the task's runs, then delete its Pushgateway group when a run may have pushed one."""
     import kopf
@@ -71,16 +116,18 @@ def delete_task_runs(ctx: HandlerContext, body: Mapping[str, Any], retry: int) -
             ctx.kube.delete(JOBS, job["metadata"]["name"], namespace)
     if spec.output.mode != "pushgateway" or not pushed:
         return
-    key = pushgateway_group(namespace, name)
+    keys = task_group_keys(spec.output.pushgateway_url, namespace, name, spec.parallelism)
     try:
-        delete_pushgateway_group(spec.output.pushgateway_url, key)
+        for key in keys:
+            delete_pushgateway_group(spec.output.pushgateway_url, key)
     except OSError as exc:
         if retry < GIVE_UP_AFTER:
             raise kopf.TemporaryError(
-                f"Pushgateway group {key} not deleted yet ({exc}); retrying", delay=10 * (retry + 1)
+                f"Pushgateway groups {keys} not deleted yet ({exc}); retrying", delay=10 * (retry + 1)
             ) from exc
+        what = f"group {keys[0]}" if len(keys) == 1 else f"groups {keys}"
         ctx.post_event(
             body, "Warning", ForecastReason.PUSHGATEWAY_UNAVAILABLE,
-            f"gave up deleting Pushgateway group {key} at {spec.output.pushgateway_url}"
-            f" after {retry + 1} tries ({exc}); delete it by hand",
+            f"gave up deleting Pushgateway {what} at {spec.output.pushgateway_url}"
+            f" after {retry + 1} tries ({exc}); delete {'it' if len(keys) == 1 else 'them'} by hand",
         )  # fmt: skip

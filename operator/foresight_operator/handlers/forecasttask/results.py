@@ -22,7 +22,7 @@ from ...reconcile import JobState, job_state, parse_time, true_condition
 from ...reconcile.pods import ended, terminated
 from ...schedule import Outcome, RunKind
 
-__all__ = ["OUTCOME_ANNOTATION", "Harvest", "read_run_result"]
+__all__ = ["LAST_WORDS", "OUTCOME_ANNOTATION", "Harvest", "outcome_of", "read_run_result"]
 
 OUTCOME_ANNOTATION = "foresight.dev/outcome"
 """On a run Job: its outcome, once read (a Job without it has not been taken into status yet)."""
@@ -44,6 +44,8 @@ class Harvest:
     finished: datetime
     result: ForecastRunResult | None = None
     """The runtime's result (``None`` when the pod left none: it crashed, or never started)."""
+    shards: dict[str, Any] | None = None
+    """A sharded run's ``status.shards`` (:mod:`.shards`); ``None`` for a single-pod run."""
 
     @property
     def trained(self) -> bool:
@@ -51,7 +53,8 @@ class Harvest:
         return self.outcome is Outcome.SUCCEEDED and self.result is not None and self.result.mode == "train"
 
 
-def _outcome(reason: str, result: ForecastRunResult | None, exit_code: Any) -> Outcome:
+def outcome_of(reason: str, result: ForecastRunResult | None, exit_code: Any) -> Outcome:
+    """How a failed run (or shard) counts for the schedule, from its reason, result and exit code."""
     retryable = bool(result is not None and result.retryable)
     if reason in BAD_INPUT_REASONS or (exit_code == EXIT_BAD_INPUT and not retryable):
         return Outcome.BLOCKED
@@ -93,5 +96,5 @@ def read_run_result(
         reason, message = result.reason, result.message
     else:
         reason, message = _failure(job, name, term, raw)
-    outcome = _outcome(reason, result, term.get("exitCode"))
+    outcome = outcome_of(reason, result, term.get("exitCode"))
     return Harvest(name, kind, scheduled, attempt, outcome, reason, message, finished, result)

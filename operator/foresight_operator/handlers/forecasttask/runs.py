@@ -13,7 +13,13 @@ from typing import Any
 
 from foresight.kube import JOBS, KubeApiError, KubeClient
 
-from ...builders.forecasttask import ANNOTATION_SCHEDULED, KIND, RUN_KIND_LABEL, parse_annotations
+from ...builders.forecasttask import (
+    ANNOTATION_ATTEMPT,
+    ANNOTATION_SCHEDULED,
+    KIND,
+    RUN_KIND_LABEL,
+    parse_annotations,
+)
 from ...reconcile import JobState, job_state, owner_selector, parse_time
 from ...schedule import Outcome, PastRun, RunKind
 from .results import OUTCOME_ANNOTATION, Harvest
@@ -70,16 +76,24 @@ def run_history(
 
 
 def prune_runs(kube: KubeClient, namespace: str, jobs: Sequence[Obj]) -> None:
-    """Delete all but the newest :data:`HISTORY_LIMIT` finished Jobs of each run kind."""
-    by_kind: dict[str, list[Obj]] = {}
+    """Delete all but the newest :data:`HISTORY_LIMIT` finished runs of each run kind, each with
+    all its Jobs (a sharded run's plan Job and shards' Job share its annotations)."""
+    runs: dict[tuple[str, str, str], list[Obj]] = {}
     for job in jobs:
-        if job_state(job) is not JobState.RUNNING:
-            by_kind.setdefault(run_kind(job), []).append(job)
-    for kind_jobs in by_kind.values():
-        kind_jobs.sort(key=lambda j: (j["metadata"]["annotations"][ANNOTATION_SCHEDULED],
-                                      j["metadata"].get("creationTimestamp") or ""))  # fmt: skip
-        for old in kind_jobs[:-HISTORY_LIMIT]:
-            try:
-                kube.delete(JOBS, old["metadata"]["name"], namespace)
-            except KubeApiError as exc:  # pruning is housekeeping: the next reconcile tries again
-                log.warning("could not delete old run Job %s/%s: %s", namespace, old["metadata"]["name"], exc)
+        ann = job["metadata"]["annotations"]
+        key = (run_kind(job), ann[ANNOTATION_SCHEDULED], str(ann.get(ANNOTATION_ATTEMPT, "1")))
+        runs.setdefault(key, []).append(job)
+    by_kind: dict[str, list[tuple[tuple[str, str], list[Obj]]]] = {}
+    for (kind, scheduled, _), run_jobs_ in runs.items():
+        if all(job_state(j) is not JobState.RUNNING for j in run_jobs_):
+            created = max(j["metadata"].get("creationTimestamp") or "" for j in run_jobs_)
+            by_kind.setdefault(kind, []).append(((scheduled, created), run_jobs_))
+    for kind_runs in by_kind.values():
+        kind_runs.sort(key=lambda r: r[0])
+        for _, old in kind_runs[:-HISTORY_LIMIT]:
+            for job in old:
+                try:
+                    kube.delete(JOBS, job["metadata"]["name"], namespace)
+                except KubeApiError as exc:  # pruning is housekeeping: the next reconcile tries again
+                    name = job["metadata"]["name"]
+                    log.warning("could not delete old run Job %s/%s: %s", namespace, name, exc)

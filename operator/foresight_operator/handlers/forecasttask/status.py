@@ -4,7 +4,10 @@
 version in use, last train / predict times, what the last run found in its input:
 ``dataQuality`` and the ``StaleData`` condition), how they went (``Ready`` with the last run's
 reason, ``Degraded`` after ``degraded_after`` failed runs in a row, ``consecutiveFailures``) and
-what happens next (``phase``, ``Progressing``, ``activeRun``, ``nextRunTime``).
+what happens next (``phase``, ``Progressing``, ``activeRun``, ``nextRunTime``). A sharded run adds
+``activeShards`` (per-shard progress while it runs) and ``shards`` (each shard's outcome once it
+has finished, kept while the next run goes); when some of its shards failed the run still
+succeeded and the task is ``Degraded`` (reason ``ShardsFailed``), not failed.
 """
 
 from __future__ import annotations
@@ -97,6 +100,17 @@ def _fold_success(
         )
 
 
+def _fold_shards(status: Obj, conds: _Conditions, h: Harvest) -> None:
+    """``status.shards`` of a sharded run, and ``Degraded`` while some of its shards fail."""
+    if h.shards is None:
+        status.pop("shards", None)  # a single-pod run: nothing sharded to report any more
+        status.pop("activeShards", None)
+        return
+    status["shards"] = h.shards
+    if h.outcome is Outcome.SUCCEEDED and h.shards.get("failed"):
+        conds.set(ConditionType.DEGRADED, "True", ForecastReason.SHARDS_FAILED, h.message)
+
+
 def _fold_quality(status: Obj, conds: _Conditions, job: str, quality: DataQualityReport) -> None:
     """``dataQuality`` and the ``StaleData`` condition from what run ``job`` found in its input."""
     status["dataQuality"] = quality.status()
@@ -174,12 +188,14 @@ def task_status(
     degraded_after: int,
     started_why: str | None = None,
     model_versions: Mapping[str, str | None] | None = None,
+    shards: Mapping[str, Any] | None = None,
 ) -> Obj:
     """The whole new status of a task (pure): ``current`` plus harvested runs, the active run and plan.
 
     ``model_versions`` maps each harvested run that trained to the ModelVersion of its model, or
     ``None`` when it registered none (only baselines chosen): ``status.modelVersion`` follows
-    the model in use, and predict-only runs keep using the last one.
+    the model in use, and predict-only runs keep using the last one. ``shards`` is the progress of
+    the sharded run under way (``status.activeShards``).
     """
     status: Obj = dict(current)
     conds = _Conditions(status.get("conditions"), generation, now)
@@ -191,6 +207,11 @@ def task_status(
             _fold_success(status, conds, h, spec, model_versions or {})
         else:
             _fold_failure(status, conds, h, degraded_after)
+        _fold_shards(status, conds, h)
+    if shards is not None:
+        status["activeShards"] = dict(shards)
+    else:
+        status.pop("activeShards", None)
     _fold_next(status, conds, active, plan, started_why)
     if find_condition(conds.list, ConditionType.READY) is None:
         conds.set(ConditionType.READY, "False", Reason.PENDING, "no run has finished yet")
