@@ -12,6 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
+from foresight.api.abexperiment import ExperimentReason
+
 from ._base import Record
 from .hypothesis import FixedHorizonTest
 from .sequential import SequentialState
@@ -52,24 +54,8 @@ class Phase(StrEnum):
     SUSPENDED = "Suspended"
 
 
-class Reason(StrEnum):
-    COLLECTING = "CollectingSamples"
-    NO_DIFFERENCE = "NoSignificantDifference"
-    WINNER_FOUND = "WinnerFound"
-    CONTROL_WINS = "ControlWins"
-    GUARD_BREACHED = "GuardBreached"
-    PRIMARY_DEGRADED = "PrimaryDegraded"
-    NO_DATA = "NoData"
-    NO_DATA_TIMEOUT = "NoDataTimeout"
-    SAMPLE_RATIO_MISMATCH = "SampleRatioMismatch"
-    STEP_PAUSE = "StepPause"
-    WAITING_FOR_GUARDS = "WaitingForGuards"
-    STEP_PASSED = "StepPassed"
-    STEPS_COMPLETED = "StepsCompleted"
-    BANDIT = "BanditReweighted"
-    COOLDOWN = "Cooldown"
-    SUSPENDED = "Suspended"
-    FINISHED = "Finished"
+Reason = ExperimentReason
+"""The reasons a decision gives are the API's (``status.conditions[Ready].reason``): one list."""
 
 
 class VariantEvidence(Record):

@@ -207,3 +207,30 @@ def test_a_write_on_a_locked_database_is_a_store_error(tmp_path: Path) -> None:
     ops["put"]()  # the lock is gone: writes work again
     assert store.get("ef" * 32) is not None
     store.close()
+
+
+def test_an_answer_being_written_is_still_found_for_its_feedback(tmp_path: Path) -> None:
+    # The writer takes the pending events and writes them outside the lock the serving side uses;
+    # feedback arriving in that gap must still find the request (it is neither pending nor stored).
+    store = SqliteStore(tmp_path / "s.db")
+    ledger = _ledger(store)
+    writing, release = threading.Event(), threading.Event()
+    write = store.write
+
+    def slow_write(batch: LedgerBatch) -> None:
+        writing.set()
+        release.wait(10)
+        write(batch)
+
+    store.write = slow_write  # type: ignore[method-assign]
+    ledger.add(_event(T2, "classify", "c1", request_id="r1", category="pets"))
+    flusher = threading.Thread(target=ledger.flush)
+    flusher.start()
+    try:
+        assert writing.wait(10)
+        found = ledger.pending_request("r1")
+        assert found is not None and found.category == "pets"
+    finally:
+        release.set()
+        flusher.join(10)
+    assert ledger.pending_request("r1") is None and store.answered("r1") is not None

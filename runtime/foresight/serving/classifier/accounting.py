@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import logging
 import threading
 import time
@@ -237,6 +238,8 @@ class Ledger:
         self.retention_days = retention_days
         self.flush_seconds = flush_seconds
         self._pending: list[RequestEvent | CallEvent | FeedbackEvent] = []
+        self._writing: list[RequestEvent | CallEvent | FeedbackEvent] = []
+        """The batch a flush is writing: still visible to :meth:`pending_request` until stored."""
         self._pending_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
@@ -266,7 +269,7 @@ class Ledger:
     def pending_request(self, request_id: str) -> RequestEvent | None:
         """An answered request of this process not yet written to the store (the feedback join)."""
         with self._pending_lock:
-            for e in reversed(self._pending):
+            for e in itertools.chain(reversed(self._pending), reversed(self._writing)):
                 if isinstance(e, RequestEvent) and e.request_id == request_id:
                     return e
         return None
@@ -290,7 +293,8 @@ class Ledger:
         """Apply every pending event to the metrics and the store (one batch, one transaction)."""
         with self._flush_lock:
             with self._pending_lock:
-                events, self._pending = self._pending, []
+                # Until the store has them, the events stay findable (feedback right after an answer).
+                events, self._pending, self._writing = self._pending, [], self._pending
             if events:
                 batch = self._apply(events)
                 try:
@@ -299,6 +303,8 @@ class Ledger:
                     self._write_failed(len(batch.records), exc)
                 else:
                     self._lost = 0
+            with self._pending_lock:
+                self._writing = []
             tasks, self._tasks = self._tasks, []  # after the write: a purge sees the batch's day
             for task in tasks:
                 try:
