@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,6 +62,7 @@ from ...reconcile import (
     set_condition,
     write_status,
 )
+from ...reconcile.locks import KeyedLocks
 from ...reconcile.updates import configmap_update
 from ..common import parse_spec
 from ..context import HandlerContext
@@ -120,16 +120,10 @@ class ABExperimentController:
     def __init__(self, ctx: HandlerContext, prometheus: PrometheusFactory = prometheus_http) -> None:
         self.ctx = ctx
         self.prometheus = prometheus
-        self._locks: dict[tuple[str, str], threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def _lock(self, namespace: str, name: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault((namespace, name), threading.Lock())
+        self._locks = KeyedLocks()
 
     def forget(self, namespace: str, name: str) -> None:
-        with self._guard:
-            self._locks.pop((namespace, name), None)
+        self._locks.forget(namespace, name)
         self.ctx.metrics.record_status(KIND, namespace, name, None)
 
     # --- entry points ----------------------------------------------------------------------------
@@ -138,7 +132,7 @@ class ABExperimentController:
         """One pass over ABExperiment ``body`` (never raises: problems become conditions)."""
         meta = body["metadata"]
         ns, name = meta["namespace"], meta["name"]
-        with self._lock(ns, name), self.ctx.metrics.timed(KIND):
+        with self._locks.lock(ns, name), self.ctx.metrics.timed(KIND):
             result = "ok"
             try:
                 fresh = self.ctx.kube.get(AB_EXPERIMENTS, name, ns)

@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -50,6 +49,7 @@ from ...reconcile import (
     write_status,
 )
 from ...reconcile.jobs import JobState
+from ...reconcile.locks import KeyedLocks
 from ...reconcile.updates import configmap_update
 from ...schedule import Backoff, Cadence, Outcome, Plan, RunKind, plan_runs
 from ..children import make_child
@@ -127,16 +127,10 @@ class ForecastTaskController:
         """The shortest wait before a task whose next run is already due is looked at again."""
         self.active_recheck = timedelta(minutes=1)
         """With a run under way, look again after this at the latest (its Job events do it sooner)."""
-        self._locks: dict[tuple[str, str], threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def _lock(self, namespace: str, name: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault((namespace, name), threading.Lock())
+        self._locks = KeyedLocks()
 
     def forget(self, namespace: str, name: str) -> None:
-        with self._guard:
-            self._locks.pop((namespace, name), None)
+        self._locks.forget(namespace, name)
         if self.wakeups is not None:
             self.wakeups.forget(namespace, name)
         self.metrics.record(namespace, name, None, 0)
@@ -148,7 +142,7 @@ class ForecastTaskController:
         """Bring one task up to date: harvest, schedule, start at most one run, write status."""
         meta = body["metadata"]
         namespace, name = meta["namespace"], meta["name"]
-        with self._lock(namespace, name):
+        with self._locks.lock(namespace, name):
             current = self.ctx.kube.get(FORECAST_TASKS, name, namespace)
             if current is None or (current.get("metadata") or {}).get("deletionTimestamp"):
                 return

@@ -21,7 +21,6 @@ The other ModelLibraries of the namespace that want to be active are passed to t
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,6 +50,7 @@ from ...reconcile import (
     owner_selector,
     parse_time,
 )
+from ...reconcile.locks import KeyedLocks
 from ...reconcile.secrets import secret_keys
 from ...schedule import Backoff
 from ..children import make_child
@@ -90,23 +90,17 @@ class LibraryController:
         self.backoff = backoff or Backoff(
             base=timedelta(seconds=max(1.0, ctx.settings.retry_delay)), cap=timedelta(minutes=10)
         )
-        self._locks: dict[tuple[str, str], threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def _lock(self, namespace: str, name: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault((namespace, name), threading.Lock())
+        self._locks = KeyedLocks()
 
     def forget(self, namespace: str, name: str) -> None:
-        with self._guard:
-            self._locks.pop((namespace, name), None)
+        self._locks.forget(namespace, name)
         self.ctx.metrics.record_status(KIND, namespace, name, None)
 
     # -- the reconcile --
 
     def reconcile(self, namespace: str, name: str) -> None:
         """Bring one ModelLibrary up to date (see the module docstring)."""
-        with self._lock(namespace, name):
+        with self._locks.lock(namespace, name):
             body = self.ctx.kube.get(MODEL_LIBRARIES, name, namespace)
             if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
                 return
