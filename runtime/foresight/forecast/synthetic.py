@@ -78,6 +78,7 @@ def make_storage_dataset(
     crosser_fraction: float = 0.2,
     approach_fraction: float = 0.15,
     gap_fraction: float = 0.01,
+    cross_window: tuple[float, float] = (0.67, 0.97),
 ) -> StorageDataset:
     """Generate the SYNTHETIC storage-quota panel (deterministic for a seed).
 
@@ -91,6 +92,8 @@ def make_storage_dataset(
         crosser_fraction: share of series that really cross 95% of quota.
         approach_fraction: share that approach 95% and retreat.
         gap_fraction: share of (series, step) cells that are missing (in short runs).
+        cross_window: where in the history (as fractions of ``days``) the crossers reach 95%; the
+            demo moves it to the end so that some cross within its hidden next day.
     """
     rng = np.random.default_rng(seed)
     start = start - start % step
@@ -107,7 +110,9 @@ def make_storage_dataset(
     for i in range(n_series):
         # The draws per series stay in this order: the same seed gives the same data.
         quota[i] = _TYPES[keys[i]["storage_type"]] * math.exp(rng.normal(0, 0.3))
-        frac[i], writes[i] = _usage(rng, scenario[i], clocks[zones[i]], t_days, days=days, step=step)
+        frac[i], writes[i] = _usage(
+            rng, scenario[i], clocks[zones[i]], t_days, days=days, step=step, cross_window=cross_window
+        )
 
     truth = frac * quota[:, None]
     noise = 1 + rng.normal(0, 0.0005, size=truth.shape)
@@ -177,7 +182,14 @@ def _scenarios(rng: np.random.Generator, n_series: int, crosser: float, approach
 
 
 def _usage(
-    rng: np.random.Generator, scenario: str, clock: _LocalClock, t_days: FloatArray, *, days: int, step: int
+    rng: np.random.Generator,
+    scenario: str,
+    clock: _LocalClock,
+    t_days: FloatArray,
+    *,
+    days: int,
+    step: int,
+    cross_window: tuple[float, float] = (0.67, 0.97),
 ) -> tuple[FloatArray, FloatArray]:
     """One quota's usage (a fraction of the quota) and the fraction written per step."""
     per_hour = 3600 / step
@@ -194,7 +206,7 @@ def _usage(
     base = rng.uniform(0.86, 0.895) + rng.uniform(0, 0.0005) * t_days
     level = base + amp * daily
     if scenario == "crosser":
-        level = _crossing(rng, level, base + amp * daily, base + amp * 0.5, t_days, days)
+        level = _crossing(rng, level, base + amp * daily, base + amp * 0.5, t_days, days, cross_window)
     elif scenario == "approach_retreat":
         peak_day = rng.uniform(0.4, 0.95) * days
         width = rng.uniform(1.0, 2.5)
@@ -212,11 +224,11 @@ def _usage(
 
 def _crossing(
     rng: np.random.Generator, level: FloatArray, band: FloatArray, mid: FloatArray, t_days: FloatArray,
-    days: int,
+    days: int, window: tuple[float, float] = (0.67, 0.97),
 ) -> FloatArray:  # fmt: skip
-    """A sustained ramp that reaches 95% somewhere in the last third of the history; once well
-    over, an admin frees space a day later (usage returns to the ``band``)."""
-    cross_day = rng.uniform(0.67, 0.97) * days
+    """A sustained ramp that reaches 95% within ``window`` of the history (by default its last
+    third); once well over, an admin frees space a day later (usage returns to the ``band``)."""
+    cross_day = rng.uniform(*window) * days
     ramp_days = rng.uniform(3, 6)
     ramp_start = cross_day - ramp_days
     need = 0.955 - mid

@@ -96,6 +96,31 @@ def _quality_lines(result: RunResult) -> list[str]:
     return [f"  Data Quality:       {counts}"]
 
 
+def _uncertainty_lines(result: RunResult) -> list[str]:
+    """``status.bands`` and ``status.alert`` as ``kubectl describe`` words them."""
+    lines = []
+    bands = result.bands
+    if bands:
+        coverages = [c for c in bands.get("coverage", []) if "coverage" in c]
+        measured = ", ".join(f"{c['horizon']} {c['coverage']:.2f}" for c in coverages)
+        coverage = measured or "not measured (one backtest fold)"
+        lines.append(f"  Bands:              level {bands['level']:g}; out-of-sample coverage {coverage}")
+    alert = result.alert
+    if alert:
+        known = alert.get("precision") is not None and alert.get("recall") is not None
+        evidence = (
+            f"precision {alert['precision']:.2f}, recall {alert['recall']:.2f}"
+            if known
+            else "precision and recall unknown"
+        )
+        rule = f"rule {alert['rule']} within {alert['within']}"
+        counts = f"{alert.get('events', 0)} real crossing(s) in {alert.get('decisions', 0)} decisions"
+        lines.append(f"  Alert:              {rule}; backtest: {evidence}, {counts}")
+        if alert.get("reason"):
+            lines.append(f"    Reason:           {alert['reason']}")
+    return lines
+
+
 def format_status(result: RunResult, *, name: str, namespace: str, now: float) -> str:
     """``kubectl get ft -o wide`` plus the interesting part of ``kubectl describe``."""
     ready = "True" if result.ok else "False"
@@ -118,6 +143,7 @@ def format_status(result: RunResult, *, name: str, namespace: str, now: float) -
         if cases:
             lines.append(f"    Cases:            {', '.join(cases)}")
     lines += _quality_lines(result)
+    lines += _uncertainty_lines(result)
     lines.append("  Conditions:")
     lines.append(f"    Type: Ready   Status: {ready}   Reason: {result.reason}")
     lines.append(f"    Message: {result.message}")

@@ -99,3 +99,21 @@ def test_progress_lines_say_how_many_fits_a_backtest_makes() -> None:
     line = _candidate_message("fold", {"model": "lstm", "fold": 1, "of": 1}, folds=3)
     assert line == "  lstm: one training for all 3 folds, on the history before the first"
     assert "1/1" not in line
+
+
+def test_status_shows_the_bands_coverage_and_the_alert_rule_with_its_evidence_or_why_none() -> None:
+    bands = {"level": 0.8, "coverage": [{"horizon": "1h", "coverage": 0.81}, {"horizon": "6h"}]}
+    chosen = {"rule": "probability>=0.6", "within": "6h", "precision": 0.86, "recall": 0.92,
+              "events": 13, "decisions": 1440, "reason": "highest recall with precision >= 0.8"}  # fmt: skip
+    ready = RunResult("Ready", "ForecastsWritten", "ok", bands=bands, alert=chosen)
+    text = format_status(ready, name="t", namespace="n", now=NOW)
+    assert "level 0.8; out-of-sample coverage 1h 0.81\n" in text  # 6h has no measurement: left out
+    assert "rule probability>=0.6 within 6h; backtest: precision 0.86, recall 0.92, 13 real" in text
+    default = {"rule": "probability>=0.5", "within": "6h", "events": 3, "decisions": 138,
+               "reason": "fewer than 5"}  # fmt: skip
+    one_fold = {"level": 0.8, "coverage": [{"horizon": "1h"}]}
+    ready = RunResult("Ready", "ForecastsWritten", "ok", bands=one_fold, alert=default)
+    text = format_status(ready, name="t", namespace="n", now=NOW)
+    assert "coverage not measured (one backtest fold)" in text
+    assert "precision and recall unknown, 3 real crossing(s) in 138 decisions" in text
+    assert "Reason:           fewer than 5" in text
