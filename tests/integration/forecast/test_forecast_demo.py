@@ -21,7 +21,9 @@ def test_demo_loads_a_real_prometheus_and_reads_its_forecasts_back(
     assert code == 0, text
     assert "SYNTHETIC" in text and "real Prometheus at http://127.0.0.1:" in text
     assert "scraped 6 foresight_time_to_threshold_seconds series from the Pushgateway" in text
-    assert 'foresight_time_to_threshold_seconds{bound="point"} < 6*3600' in text
+    assert "foresight_exhaustion_alert == 1" in text  # the alert expression on the chosen rule's verdict
+    assert "Bands:              level 0.8; out-of-sample coverage" in text
+    assert "Alert:              rule " in text and "real crossing(s) in" in text
     for needle in ("READY", "ForecastsWritten", "vs predict_linear", "TIME-TO-95%", "lstm epoch 1/3"):
         assert needle in text
     png = tmp_path / "demo" / "forecast-vs-actual.png"
