@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 
+from .cluster_flags import add_cluster_flags
+
 __all__ = ["add_parser", "add_simulation_options"]
 
 
@@ -42,9 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="ABExperiments: status, promote the winner, simulate one without a cluster",
         description="ABExperiments in the cluster (kubeconfig or in-cluster), or simulated locally.",
     )
-    p.add_argument("-n", "--namespace", help="namespace (default: the kubeconfig context's)")
-    p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-    p.add_argument("--context", help="kubeconfig context")
+    add_cluster_flags(p)
     actions = p.add_subparsers(dest="ab_action", required=True, metavar="ACTION")
     a = actions.add_parser("status", help="weights, evidence and decisions of one experiment")
     a.add_argument("name")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .cluster_flags import add_cluster_flags
+
 VERIFY_EPILOG = """exit status:
   0  the library is valid
   1  the library is invalid (the first findings are printed, each with its case id and field)
@@ -43,11 +45,9 @@ def _store_flags(p: argparse.ArgumentParser) -> None:
 def _cluster_flags(p: argparse.ArgumentParser, *, all_namespaces: bool = False) -> None:
     g = p.add_argument_group("cluster", "read the cluster's ModelLibraries (their status) instead of a store")
     g.add_argument("--cluster", action="store_true", help="the ModelLibraries of a namespace of the cluster")
-    g.add_argument("-n", "--namespace", help="namespace (default: the kubeconfig context's)")
+    add_cluster_flags(g)
     if all_namespaces:
         g.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
-    g.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-    g.add_argument("--context", help="kubeconfig context")
 
 
 def _limit_flags(p: argparse.ArgumentParser) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from .cluster_flags import add_cluster_flags
+
 __all__ = ["add_parser"]
 
 
@@ -16,9 +18,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="list, compare, promote and roll back ModelVersions in the cluster",
         description="The model registry, against the cluster (kubeconfig or in-cluster).",
     )
-    p.add_argument("-n", "--namespace", help="namespace (default: the kubeconfig context's)")
-    p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-    p.add_argument("--context", help="kubeconfig context")
+    add_cluster_flags(p)
     actions = p.add_subparsers(dest="models_action", required=True, metavar="ACTION")
     a = actions.add_parser("list", help="a table of versions")
     a.add_argument("--model", help="only this modelName")
