@@ -733,8 +733,15 @@ class AlertStatus(ApiModel):
     median_lead_seconds: float | None = Field(
         default=None, ge=0, description="medianLeadSeconds: backtested median warning before a crossing."
     )
-    events: int = Field(default=0, ge=0, description="events: real crossings in the backtest window.")
-    decisions: int = Field(default=0, ge=0, description="decisions: series x fold origins scored.")
+    events: int = Field(
+        default=0, ge=0, description="events: real crossings of the threshold in the backtest window."
+    )
+    decisions: int = Field(
+        default=0,
+        ge=0,
+        description="decisions: alert evaluations scored (series x steps of the backtest folds, below the "
+        "threshold).",
+    )
     reason: str = Field(default="", description="reason: why this rule.")
 
 

@@ -4,11 +4,17 @@ An SRE alerts on "this quota will be full within 6 h". Several rules can say so 
 the point forecast reaches the threshold within the window, the upper edge of the band does, or
 the exhaustion probability (:mod:`foresight.forecast.exhaustion`) is at least ``p``. They trade
 precision for recall, and which trade suits a task depends on its data, so the task scores each
-rule on its own backtest: at every fold origin of every series that is below its threshold, did
-the rule fire, and did the series really cross within the window? The rule with the highest
-recall among those with precision at least ``minPrecision`` wins (ties: higher precision, then
-longer lead). Each fold is judged with bands and probabilities calibrated on the *other* folds,
-so a rule is not scored on residuals it was calibrated with.
+rule on its own backtest. A deployed task predicts every few minutes and the alert is evaluated
+on each prediction, so the rules are scored not only at the fold origins but at every step of
+each fold at which the fold's forecast still covers a whole window: at that step the newest
+actual is known, and the forecast is the one made at the origin (older than a deployed task's,
+so the scores are, if anything, pessimistic). At each such decision point of every series that is
+below its threshold: did the rule fire, and did the series really cross within the window?
+Precision and recall count decision points, as an SRE counts alerts; the lead of a crossing runs
+from the first decision that warned of it. The rule with the highest recall among those with
+precision at least ``minPrecision`` wins (ties: higher precision, then longer lead). Each fold is
+judged with bands and probabilities calibrated on the *other* folds, so a rule is not scored on
+residuals it was calibrated with.
 
 Real crossings are rare in most histories. With fewer than :data:`MIN_EVENTS` of them the
 evidence cannot rank rules; the task then uses :data:`DEFAULT_RULE` and says so (precision and
@@ -28,6 +34,7 @@ from foresight.timeseries import FloatArray
 
 from .calibration import calibrate
 from .exhaustion import exhaustion_probability
+from .models._baseline import ffill
 
 __all__ = [
     "DEFAULT_RULE",
@@ -119,7 +126,7 @@ class RuleScore:
     false_positives: int
     false_negatives: int
     median_lead_steps: float | None
-    """Median steps from a true alert to the crossing (``None``: no true alert)."""
+    """Median steps from the first alert before a crossing to the crossing (``None``: none warned)."""
 
     @property
     def precision(self) -> float | None:
@@ -140,9 +147,9 @@ class AlertChoice:
     within: int
     """The alert window in steps."""
     events: int
-    """Real crossings within the window in the backtest (decision points that were events)."""
+    """Real crossings of the threshold in the backtest window (each counted once)."""
     decisions: int
-    """Decision points scored (series x fold origins below the threshold)."""
+    """Decision points scored (series x steps of the folds, below the threshold)."""
     score: RuleScore | None
     """The chosen rule's backtest score (``None`` when the evidence was too thin to score)."""
     reason: str
@@ -233,7 +240,24 @@ def assess(
     )
 
 
-def _fold_evidence(
+@dataclass(frozen=True)
+class _Decision:
+    """One evaluation of the alert: a fold, an offset into it, and what was known then."""
+
+    fold: int
+    offset: int
+    """Steps after the fold's origin (0: at the origin)."""
+    point: FloatArray
+    upper: FloatArray
+    probability: FloatArray
+    last: FloatArray
+    below: npt.NDArray[np.bool_]
+    """Series that are decision points (observed below a usable threshold)."""
+    cross_in: FloatArray
+    """Steps from this decision to the first actual at or over the threshold (+Inf: none within)."""
+
+
+def _decisions(
     actual: FloatArray,
     point: FloatArray,
     scale: FloatArray,
@@ -241,27 +265,29 @@ def _fold_evidence(
     threshold: FloatArray,
     level: float,
     within: int,
-) -> tuple[list[dict[str, FloatArray]], FloatArray, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-    """Per fold: point, calibrated upper (from the other folds) and probability; events; mask."""
-    n, folds, _ = actual.shape
-    views: list[dict[str, FloatArray]] = []
-    cross_at = np.full((n, folds), np.inf)
+) -> list[_Decision]:
+    """Every step of every fold at which a full window of the fold's forecast is left (module doc)."""
+    n, folds, horizon = actual.shape
+    # The value observed at each step of a fold (offset 0: the origin), carried over gaps.
+    observed = ffill(np.concatenate([last[:, :, None], actual], axis=2).reshape(n * folds, horizon + 1))
+    observed = observed.reshape(n, folds, horizon + 1)
+    usable = np.isfinite(threshold)
+    out = []
     for k in range(folds):
         rest = [j for j in range(folds) if j != k] or [k]
         cal = calibrate(actual[:, rest], point[:, rest], scale, level)
         _, upper = cal.bands(point[:, k])
-        prob = exhaustion_probability(point[:, k], last[:, k], threshold, cal.scale, cal.paths, [within])[
-            :, 0
-        ]
-        views.append({"point": point[:, k], "upper": upper, "probability": prob, "last": last[:, k]})
-        with np.errstate(invalid="ignore"):
-            hit = actual[:, k, :within] >= threshold[:, None]
-        first = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, np.inf)
-        cross_at[:, k] = first
-    with np.errstate(invalid="ignore"):
-        below = np.isfinite(last) & (last < threshold[:, None]) & np.isfinite(threshold)[:, None]
-    events = np.isfinite(cross_at) & below
-    return views, cross_at, events, below
+        for s in range(horizon - within + 1):
+            window = slice(s, s + within)
+            now = observed[:, k, s]
+            prob = exhaustion_probability(point[:, k, window], now, threshold, cal.scale,
+                                          cal.paths[:, window], [within])[:, 0]  # fmt: skip
+            with np.errstate(invalid="ignore"):
+                below = usable & np.isfinite(now) & (now < threshold)
+                hit = actual[:, k, window] >= threshold[:, None]
+            cross_in = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, np.inf)
+            out.append(_Decision(k, s, point[:, k, window], upper[:, window], prob, now, below, cross_in))
+    return out
 
 
 def score_rules(
@@ -275,7 +301,11 @@ def score_rules(
     within: int,
     rules: Sequence[AlertRule] | None = None,
 ) -> tuple[list[RuleScore], int, int]:
-    """Each rule's score on a backtest, and ``(events, decisions)``.
+    """Each rule's score on a backtest, and ``(crossings, decisions)``.
+
+    Precision and recall count decision points (an alert that fired and was followed by a crossing
+    within the window is a true positive; one that stayed silent before a crossing, a false
+    negative); the lead of a crossing is from the first decision that fired before it.
 
     Args:
         actual, point: ``(n_series, folds, horizon)`` of the model in use.
@@ -283,23 +313,29 @@ def score_rules(
         last: ``(n_series, folds)``: the last observed value at each fold origin.
         threshold: per series (NaN: no usable threshold, never a decision point).
         level: the band's level (the ``upper`` rule's band).
-        within: the alert window in steps.
+        within: the alert window in steps (at most the horizon).
     """
-    views, cross_at, events, below = _fold_evidence(actual, point, scale, last, threshold, level, within)
+    decisions = _decisions(actual, point, scale, last, threshold, level, within)
+    crossed: set[tuple[int, int, int]] = set()  # (series, fold, step of the fold) of real crossings
+    for d in decisions:
+        for i in np.flatnonzero(d.below & np.isfinite(d.cross_in)):
+            crossed.add((int(i), d.fold, d.offset + int(d.cross_in[i])))
     scores = []
     for rule in rules or candidate_rules():
         tp = fp = fn = 0
-        leads: list[float] = []
-        for k, v in enumerate(views):
-            fired = fires(rule, point=v["point"], upper=v["upper"], probability=v["probability"],
-                          last=v["last"], threshold=threshold, within=within)  # fmt: skip
-            mask = below[:, k]
-            tp += int(np.sum(fired & events[:, k] & mask))
-            fp += int(np.sum(fired & ~events[:, k] & mask))
-            fn += int(np.sum(~fired & events[:, k] & mask))
-            leads += [float(x) for x in cross_at[fired & events[:, k] & mask, k]]
+        first: dict[tuple[int, int, int], int] = {}
+        for d in decisions:
+            fired = fires(rule, point=d.point, upper=d.upper, probability=d.probability, last=d.last,
+                          threshold=threshold, within=within) & d.below  # fmt: skip
+            event = d.below & np.isfinite(d.cross_in)
+            tp += int(np.sum(fired & event))
+            fp += int(np.sum(fired & ~event))
+            fn += int(np.sum(~fired & event))
+            for i in np.flatnonzero(fired & event):
+                first.setdefault((int(i), d.fold, d.offset + int(d.cross_in[i])), d.offset)
+        leads = [step - offset for (_, _, step), offset in first.items()]
         scores.append(RuleScore(rule, tp, fp, fn, float(np.median(leads)) if leads else None))
-    return scores, int(events.sum()), int(below.sum())
+    return scores, len(crossed), sum(int(d.below.sum()) for d in decisions)
 
 
 def choose_rule(

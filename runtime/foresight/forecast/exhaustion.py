@@ -61,6 +61,7 @@ def exhaustion_probability(
     if any(w < 1 or w > horizon for w in steps):
         raise ValueError(f"within must be 1..{horizon} steps, got {steps}")
     thr = np.asarray(threshold, dtype=np.float64).reshape(n)
+    s = np.asarray(scale, dtype=np.float64).reshape(n)
     lastv = np.asarray(last, dtype=np.float64).reshape(n)
     out = np.full((n, len(steps)), np.nan)
     usable = np.isfinite(thr) & (thr > 0)
@@ -72,9 +73,16 @@ def exhaustion_probability(
         # No residual path at all: the forecast is all there is (probability 0 or 1).
         sample = np.zeros((1, wmax))
     r = sample[:, :wmax].astype(np.float32)
-    s = np.asarray(scale, dtype=np.float64).reshape(n)
     chunk = max(1, _CHUNK_CELLS // (r.shape[0] * wmax))
-    idx = np.flatnonzero(usable)
+    # A series whose highest possible path (the largest residual at every step) stays below its
+    # threshold has probability 0 without simulating: most series of a large task are far from full.
+    with np.errstate(invalid="ignore"):
+        reach = np.maximum(s[:, None] * r.max(axis=0)[None, :], s[:, None] * r.min(axis=0)[None, :])
+        envelope = p[:, :wmax] + reach
+        # The simulation runs in float32: a margin keeps its rounding on the simulated side.
+        reachable = usable & (envelope >= thr[:, None] - 1e-5 * np.abs(thr[:, None])).any(axis=1)
+    out[usable & ~reachable] = 0.0
+    idx = np.flatnonzero(reachable)
     for start in range(0, idx.size, chunk):
         rows = idx[start : start + chunk]
         sim = p[rows, None, :wmax].astype(np.float32) + s[rows, None, None].astype(np.float32) * r[None]

@@ -68,6 +68,14 @@ def test_exhaustion_probability_counts_the_paths_that_cross_by_each_step() -> No
     np.testing.assert_allclose(p[0], [0.0, 0.25, 0.5])
 
 
+def test_exhaustion_probability_of_a_series_only_the_largest_residual_reaches_is_not_pruned() -> None:
+    point = np.array([[90.0, 90.0], [90.0, 90.0], [50.0, 50.0]])
+    paths = np.array([[0.0, 0.0], [0.0, 5.0], [-1.0, 0.0], [1.0, 1.0]])
+    scale = np.array([1.0, 0.999, 1.0])  # series 1's largest path ends at 94.995, just short of 95
+    p = exhaustion_probability(point, np.full(3, 80.0), np.full(3, 95.0), scale, paths, [1, 2])
+    np.testing.assert_allclose(p, [[0.0, 0.25], [0.0, 0.0], [0.0, 0.0]])
+
+
 def test_exhaustion_probability_is_one_when_already_over_and_unknown_without_a_threshold() -> None:
     point = np.zeros((3, 2))
     paths = np.zeros((5, 2))
@@ -95,7 +103,9 @@ def test_rules_are_scored_on_the_backtest_and_the_best_recall_at_the_precision_w
     actual, point, last = _backtest(crossing=True)
     threshold = np.full(30, 100.0)
     scores, events, decisions = score_rules(actual, point, np.ones(30), last, threshold, level=0.8, within=4)
-    assert events == 30 and decisions == 90  # 10 ramping series x 3 folds; 30 x 3 below the threshold
+    # 10 ramping series x 3 folds cross once each; 30 series x 3 folds x 3 steps with a whole
+    # window of forecast left (offsets 0, 1, 2 of 6 steps, a window of 4), all below the threshold.
+    assert events == 30 and decisions == 270
     by = {s.rule.label: s for s in scores}
     assert by["point"].recall == 1.0 and by["point"].precision == 1.0
     assert by["point"].median_lead_steps == 4.0  # the ramp passes 100 at its 4th step
@@ -104,6 +114,30 @@ def test_rules_are_scored_on_the_backtest_and_the_best_recall_at_the_precision_w
     assert choice.score.precision >= 0.8 and choice.score.recall == 1.0
     again = AlertChoice.from_dict(choice.to_dict())
     assert again.rule == choice.rule and again.score == choice.score
+
+
+def test_a_crossing_late_in_a_fold_is_scored_from_the_steps_before_it_not_only_at_the_origin() -> None:
+    # 20 flat series at 80; series 0..4 ramp over 100 at step 9 of a 12-step fold (origin last = 80).
+    n, folds, horizon, within = 20, 2, 12, 3
+    rng = np.random.default_rng(0)
+    actual = np.full((n, folds, horizon), 80.0) + rng.normal(0, 0.2, (n, folds, horizon))
+    actual[:5, :, 6:] = np.array([85.0, 90.0, 101.0, 104.0, 106.0, 108.0])
+    point = actual + rng.normal(0, 0.2, (n, folds, horizon))
+    last = np.full((n, folds), 80.0)
+    scores, events, decisions = score_rules(actual, point, np.ones(n), last, np.full(n, 100.0), level=0.8,
+                                            within=within)  # fmt: skip
+    assert events == 10  # 5 series x 2 folds, each crossing counted once though 3 decisions saw it coming
+    # Decisions: every series at offsets 0..9 (a window of 3 left), except a ramp at offset 9, when
+    # it is already over 100.
+    assert decisions == n * folds * (horizon - within + 1) - 5 * folds
+    point_rule = next(s for s in scores if s.rule.label == "point")
+    # Fired at offsets 6, 7 and 8 before each crossing at step 9: 3 true positives per crossing,
+    # the earliest 3 steps ahead; nothing else fired.
+    assert (point_rule.true_positives, point_rule.false_positives, point_rule.false_negatives) == (30, 0, 0)
+    assert point_rule.median_lead_steps == 3.0
+    # At the origins alone (the old scoring) none of these crossings was within the window.
+    origin_only = actual[:, :, :within] >= 100.0
+    assert not origin_only.any()
 
 
 def test_too_few_crossings_fall_back_to_the_default_rule_and_say_so() -> None:
