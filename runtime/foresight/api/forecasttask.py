@@ -742,6 +742,15 @@ class AlertStatus(ApiModel):
         description="decisions: alert evaluations scored (series x steps of the backtest folds, below the "
         "threshold).",
     )
+    true_positives: int | None = Field(
+        default=None, ge=0, description="truePositives: backtest decisions that warned of a real crossing."
+    )
+    false_positives: int | None = Field(
+        default=None, ge=0, description="falsePositives: backtest decisions that warned of none."
+    )
+    false_negatives: int | None = Field(
+        default=None, ge=0, description="falseNegatives: backtest decisions silent before a real crossing."
+    )
     reason: str = Field(default="", description="reason: why this rule.")
 
 

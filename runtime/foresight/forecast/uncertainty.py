@@ -181,6 +181,9 @@ def status_docs(
             "medianLeadSeconds": None if lead is None else lead * step,
             "events": a.events,
             "decisions": a.decisions,
+            "truePositives": a.score.true_positives if a.score is not None else None,
+            "falsePositives": a.score.false_positives if a.score is not None else None,
+            "falseNegatives": a.score.false_negatives if a.score is not None else None,
             "reason": a.reason,
         }
         alert = {k: v for k, v in alert.items() if v is not None}

@@ -344,7 +344,9 @@ def _main_sharded(
     out: TextIO, term: Path,
 ) -> int:  # fmt: skip
     """A sharded run's plan pod or shard pod (:mod:`.sharded`), or the whole run on this machine."""
-    from .report import table
+    from foresight.contract.shard_results import merge_alerts, merge_bands
+
+    from .report import table, uncertainty_lines
     from .sharded import ShardedTask, run_locally, run_stage
 
     c = task_clients(task, environ=env, prometheus_url=args.prometheus_url,
@@ -369,6 +371,10 @@ def _main_sharded(
              "" if r.ok else r.reason] for i, r in enumerate(shards)]  # fmt: skip
     out.write(f"\nplan {plan.sharding.get('planId')}: {plan.series_count} series in {len(shards)} shards\n"
               + table(["SHARD", "PHASE", "SERIES", "MODEL", "QUERIES", "REASON"], rows) + "\n")  # fmt: skip
+    # What the operator's status would show for the whole run: the shards' evidence merged.
+    done = [(i, r.as_message()) for i, r in enumerate(shards) if r.ok]
+    for line in uncertainty_lines(merge_bands(done), merge_alerts(done)):
+        out.write(line + "\n")
     out.flush()
     codes = [exit_code(r) for r in shards]
     failed = [c for c in codes if c != EXIT_READY]

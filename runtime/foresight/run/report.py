@@ -9,7 +9,7 @@ number, plain numbers when the task names none. Times are RFC 3339.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ __all__ = [
     "format_seconds",
     "format_status",
     "format_value",
+    "uncertainty_lines",
 ]
 
 
@@ -96,16 +97,14 @@ def _quality_lines(result: RunResult) -> list[str]:
     return [f"  Data Quality:       {counts}"]
 
 
-def _uncertainty_lines(result: RunResult) -> list[str]:
+def uncertainty_lines(bands: Mapping[str, Any] | None, alert: Mapping[str, Any] | None) -> list[str]:
     """``status.bands`` and ``status.alert`` as ``kubectl describe`` words them."""
     lines = []
-    bands = result.bands
     if bands:
         coverages = [c for c in bands.get("coverage", []) if "coverage" in c]
         measured = ", ".join(f"{c['horizon']} {c['coverage']:.2f}" for c in coverages)
         coverage = measured or "not measured (one backtest fold)"
         lines.append(f"  Bands:              level {bands['level']:g}; out-of-sample coverage {coverage}")
-    alert = result.alert
     if alert:
         known = alert.get("precision") is not None and alert.get("recall") is not None
         evidence = (
@@ -143,7 +142,7 @@ def format_status(result: RunResult, *, name: str, namespace: str, now: float) -
         if cases:
             lines.append(f"    Cases:            {', '.join(cases)}")
     lines += _quality_lines(result)
-    lines += _uncertainty_lines(result)
+    lines += uncertainty_lines(result.bands, result.alert)
     lines.append("  Conditions:")
     lines.append(f"    Type: Ready   Status: {ready}   Reason: {result.reason}")
     lines.append(f"    Message: {result.message}")

@@ -182,8 +182,10 @@ def test_local_mode_runs_the_plan_and_every_shard_in_one_process(
     prom: PrometheusServer, pushgateway: PushgatewayServer, tmp_path: Path
 ) -> None:
     task = task_yaml(tmp_path / "task.yaml", prom.url, pushgateway.url, tmp_path / "store",
-                     model={"type": "linear", "backtestFolds": 1})  # fmt: skip
+                     model={"type": "linear", "backtestFolds": 2})  # fmt: skip
     proc = foresight("run", "-f", str(task), "--local", "--state-dir", str(tmp_path / "state"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "24 series in 3 shards" in proc.stdout and proc.stdout.count("Ready") >= 3
+    # The whole run's bands, as the operator's status merges the shards' (measured on 2 folds).
+    assert "Bands:              level 0.8; out-of-sample coverage 1h 0." in proc.stdout, proc.stdout
     assert {g["shard"] for g in groups(pushgateway)} == {"0", "1", "2"}

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from foresight.api.forecasttask import ForecastTaskSpec
 from foresight.contract.forecast import ForecastRunResult
+from foresight.contract.shard_results import merge_alerts, merge_bands, merge_quality
 from foresight_operator.builders.forecasttask import ForecastRun, run_job_name
 from foresight_operator.builders.forecasttask_shards import (
     SHARD_RETRIES,
@@ -31,7 +32,6 @@ from foresight_operator.builders.forecasttask_shards import (
 from foresight_operator.handlers.context import HandlerContext
 from foresight_operator.handlers.forecasttask.controller import ForecastTaskController
 from foresight_operator.handlers.forecasttask.gauges import ForecastTaskMetrics
-from foresight_operator.handlers.forecasttask.shard_results import merge_alerts, merge_bands, merge_quality
 from foresight_operator.handlers.forecasttask.shards import (
     index_ranges,
     merge_backtests,
@@ -242,19 +242,26 @@ def test_bands_alerts_and_data_quality_merge_across_shards() -> None:
             {"horizon": "6h"},
         ],
     }
-    # Same rule: 4 events with recall 0.5 (2 hits, precision 1/2: 4 raised) and 6 events with recall
-    # 1/3 (2 hits, precision 1: 2 raised) are 4 hits of 10 events, 4 of 6 raised.
+    # Same rule: 2 true, 2 false alerts and 2 silent decisions before crossings (recall 0.5, precision
+    # 0.5), and 2 true, 0 false, 4 silent (recall 1/3, precision 1) are 4 of 10 and 4 of 6.
     rule = {"rule": "probability>=0.4", "within": "6h", "reason": "highest recall"}
     same = [
-        result(0, 10, alert={**rule, "recall": 0.5, "precision": 0.5, "events": 4, "decisions": 40,
+        result(0, 10, alert={**rule, "recall": 0.5, "precision": 0.5, "events": 3, "decisions": 40,
+                             "truePositives": 2, "falsePositives": 2, "falseNegatives": 2,
                              "medianLeadSeconds": 7200.0}),
-        result(1, 30, alert={**rule, "recall": 1 / 3, "precision": 1.0, "events": 6, "decisions": 90,
+        result(1, 30, alert={**rule, "recall": 1 / 3, "precision": 1.0, "events": 2, "decisions": 90,
+                             "truePositives": 2, "falsePositives": 0, "falseNegatives": 4,
                              "medianLeadSeconds": 3600.0}),
     ]  # fmt: skip
     merged = merge_alerts(same)
     assert merged is not None and merged["rule"] == "probability>=0.4" and merged["within"] == "6h"
-    assert merged["events"] == 10 and merged["decisions"] == 130
+    assert merged["events"] == 5 and merged["decisions"] == 130
+    assert (merged["truePositives"], merged["falsePositives"], merged["falseNegatives"]) == (4, 2, 6)
     assert merged["recall"] == pytest.approx(0.4) and merged["precision"] == pytest.approx(4 / 6)
+    # A shard with too little evidence to score makes the sum's precision and recall unknown, not a guess.
+    unscored = result(3, 5, alert={**rule, "events": 1, "decisions": 12})
+    thin = merge_alerts([*same, unscored])
+    assert thin is not None and "precision" not in thin and "recall" not in thin and thin["events"] == 6
     assert merged["medianLeadSeconds"] in (3600.0, 7200.0) and "2 shards" in merged["reason"]
     # Different rules: the most series' rule, and the reason names both with their shards.
     other = result(

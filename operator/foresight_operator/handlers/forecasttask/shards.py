@@ -9,7 +9,7 @@ is what the controller needs on top of a single-pod run:
   Job once it exists, else the plan Job);
 - :func:`read_sharded_run`: a finished shards' Job as one :class:`~.results.Harvest`: each index's
   outcome from the Job's ``completedIndexes`` / ``failedIndexes`` and its pods' termination
-  messages, folded into one result (:mod:`.shard_results`: series, models, backtest, bands,
+  messages, folded into one result (:mod:`foresight.contract.shard_results`: series, models, backtest, bands,
   alert, data quality) and ``status.shards``. Some shards failed: the run succeeded (its other
   shards wrote their forecasts) and the report says which failed, so status turns ``Degraded``;
   all failed: the run failed as its shards did (bad input blocks the task, an outage is retried);
@@ -25,6 +25,13 @@ from typing import Any
 
 from foresight.api.forecasttask import ForecastReason, ForecastTaskSpec
 from foresight.contract.forecast import ForecastRunResult
+from foresight.contract.shard_results import (
+    merge_alerts,
+    merge_backtests,
+    merge_bands,
+    merge_models,
+    merge_quality,
+)
 from foresight.kube import JOBS
 
 from ...builders.forecasttask import ForecastRun, parse_annotations
@@ -41,7 +48,6 @@ from ...schedule import Outcome, RunKind
 from ..children import make_child
 from ..context import HandlerContext
 from .results import LAST_WORDS, Harvest, outcome_of
-from .shard_results import merge_alerts, merge_backtests, merge_bands, merge_models, merge_quality
 
 __all__ = [
     "INDEX_LABEL",

@@ -1,8 +1,9 @@
 """The results of a sharded run's shards folded into one run's result (pure).
 
 Each shard runs the single-pod pipeline over its own series and reports as a single pod does
-(:class:`~foresight.contract.forecast.ForecastRunResult`); ``status`` shows one task. What adds up
-is added up (series, data-quality counts, alert events and hits), what is a mean is weighted by
+(:class:`~foresight.contract.forecast.ForecastRunResult`); ``status`` (the operator) and ``foresight
+run --local`` of a sharded task show one task. What adds up is added up (series, data-quality
+counts, the alert's events, decisions and their outcomes), what is a mean is weighted by
 the shards' series (backtest errors, band coverage), and what each shard chose for itself (the
 models per series, the alert rule on its own backtest) is summarised, saying so where the shards
 disagree. Each shard's gauges keep what that shard chose.
@@ -88,9 +89,9 @@ def merge_bands(shards: Sequence[Shard]) -> Obj | None:
 
 def merge_alerts(shards: Sequence[Shard]) -> Obj | None:
     """``status.alert``: the rule chosen for the most series (each shard chose on its own backtest),
-    with the evidence of the shards that chose it summed: events and decisions added, recall and
-    precision from the hits they imply (exact), the median lead a median of the shards' medians
-    weighted by their hits (the shards' lead times themselves are not reported)."""
+    with the evidence of the shards that chose it summed: events, decisions and the decision
+    counts added (so precision and recall are exact), the median lead a median of the shards'
+    medians weighted by their true alerts (the shards' lead times themselves are not reported)."""
     given = [(i, r.alert, r.series_count or 0) for i, r in shards if r.alert]
     if not given:
         return None
@@ -119,41 +120,26 @@ def merge_alerts(shards: Sequence[Shard]) -> Obj | None:
 
 
 def _summed_evidence(alerts: Sequence[Mapping[str, Any]]) -> Obj:
+    """Events and decisions added up; precision and recall from the shards' decision counts added
+    up (exact; unknown when a shard's counts are, i.e. it had too little evidence to score)."""
     events = sum(int(a.get("events") or 0) for a in alerts)
     decisions = sum(int(a.get("decisions") or 0) for a in alerts)
-    hits = [_hits(a) for a in alerts]
-    raised = [_raised(a, h) for a, h in zip(alerts, hits, strict=True)]
-    known = None not in hits
-    recall = sum(h or 0.0 for h in hits) / events if events and known else None
-    fired = sum(r or 0.0 for r in raised)
-    precision = sum(h or 0.0 for h in hits) / fired if known and None not in raised and fired else None
+    counts = [(a.get("truePositives"), a.get("falsePositives"), a.get("falseNegatives")) for a in alerts]
+    known = all(None not in c for c in counts)
+    tp = sum(int(c[0] or 0) for c in counts)
+    fp = sum(int(c[1] or 0) for c in counts)
+    fn = sum(int(c[2] or 0) for c in counts)
     leads = sorted(
-        (float(a["medianLeadSeconds"]), h or 0.0)
-        for a, h in zip(alerts, hits, strict=True)
+        (float(a["medianLeadSeconds"]), float(a.get("truePositives") or 0))
+        for a in alerts
         if a.get("medianLeadSeconds") is not None
     )
-    return {"precision": precision, "recall": recall, "medianLeadSeconds": _weighted_median(leads),
-            "events": events, "decisions": decisions}  # fmt: skip
-
-
-def _hits(alert: Mapping[str, Any]) -> float | None:
-    """True alerts of one shard's backtest: recall x events (recall is unknown only without events)."""
-    events = int(alert.get("events") or 0)
-    if not events:
-        return 0.0
-    recall = alert.get("recall")
-    return None if recall is None else float(recall) * events
-
-
-def _raised(alert: Mapping[str, Any], hits: float | None) -> float | None:
-    """Alerts one shard's backtest raised: hits / precision; none when precision is unknown (it
-    is when nothing fired); unknown when precision is 0 (alerts fired, none true: how many?)."""
-    precision = alert.get("precision")
-    if hits is None:
-        return None
-    if precision is None:
-        return 0.0 if hits == 0 else None
-    return hits / float(precision) if precision else None
+    merged: Obj = {"events": events, "decisions": decisions, "medianLeadSeconds": _weighted_median(leads)}
+    if known:
+        merged.update(truePositives=tp, falsePositives=fp, falseNegatives=fn,
+                      precision=tp / (tp + fp) if tp + fp else None,
+                      recall=tp / (tp + fn) if tp + fn else None)  # fmt: skip
+    return merged
 
 
 def _weighted_median(pairs: Sequence[tuple[float, float]]) -> float | None:
