@@ -8,7 +8,8 @@ rule on its own backtest. A deployed task predicts every few minutes and the ale
 on each prediction, so the rules are scored not only at the fold origins but at every step of
 each fold at which the fold's forecast still covers a whole window: at that step the newest
 actual is known, and the forecast is the one made at the origin (older than a deployed task's,
-so the scores are, if anything, pessimistic). At each such decision point of every series that is
+so the scores are, if anything, pessimistic; at most :data:`MAX_DECISIONS_PER_FOLD` steps a fold, evenly
+spaced). At each such decision point of every series that is
 below its threshold: did the rule fire, and did the series really cross within the window?
 Precision and recall count decision points, as an SRE counts alerts; the lead of a crossing runs
 from the first decision that warned of it. The rule with the highest recall among those with
@@ -38,6 +39,7 @@ from .models._baseline import ffill
 
 __all__ = [
     "DEFAULT_RULE",
+    "MAX_DECISIONS_PER_FOLD",
     "MIN_EVENTS",
     "PROBABILITY_LEVELS",
     "AlertChoice",
@@ -47,10 +49,14 @@ __all__ = [
     "assess",
     "candidate_rules",
     "choose_rule",
+    "decision_offsets",
     "fires",
     "score_rules",
 ]
 
+MAX_DECISIONS_PER_FOLD = 24
+"""Decision points per fold and series at most (evenly spaced beyond: a fine step and a long horizon
+would otherwise cost hundreds of probability evaluations per fold)."""
 MIN_EVENTS = 5
 """Real crossings the backtest must hold before rules are ranked by their precision and recall."""
 PROBABILITY_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -257,6 +263,15 @@ class _Decision:
     """Steps from this decision to the first actual at or over the threshold (+Inf: none within)."""
 
 
+def decision_offsets(horizon: int, within: int) -> list[int]:
+    """Steps after a fold's origin at which the alert is evaluated: every step with a whole window
+    of the fold's forecast ahead, or :data:`MAX_DECISIONS_PER_FOLD` of them evenly spaced."""
+    last = horizon - within
+    if last + 1 <= MAX_DECISIONS_PER_FOLD:
+        return list(range(last + 1))
+    return sorted({round(i * last / (MAX_DECISIONS_PER_FOLD - 1)) for i in range(MAX_DECISIONS_PER_FOLD)})
+
+
 def _decisions(
     actual: FloatArray,
     point: FloatArray,
@@ -277,7 +292,7 @@ def _decisions(
         rest = [j for j in range(folds) if j != k] or [k]
         cal = calibrate(actual[:, rest], point[:, rest], scale, level)
         _, upper = cal.bands(point[:, k])
-        for s in range(horizon - within + 1):
+        for s in decision_offsets(horizon, within):
             window = slice(s, s + within)
             now = observed[:, k, s]
             prob = exhaustion_probability(point[:, k, window], now, threshold, cal.scale,

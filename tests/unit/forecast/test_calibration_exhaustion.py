@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 from foresight.forecast.alerting import (
     DEFAULT_RULE,
+    MAX_DECISIONS_PER_FOLD,
     MIN_EVENTS,
     AlertChoice,
     AlertRule,
     choose_rule,
+    decision_offsets,
     fires,
     score_rules,
 )
@@ -138,6 +140,14 @@ def test_a_crossing_late_in_a_fold_is_scored_from_the_steps_before_it_not_only_a
     # At the origins alone (the old scoring) none of these crossings was within the window.
     origin_only = actual[:, :, :within] >= 100.0
     assert not origin_only.any()
+
+
+def test_decision_points_are_every_step_with_a_window_left_and_bounded_for_long_horizons() -> None:
+    assert decision_offsets(24, 6) == list(range(19))
+    assert decision_offsets(6, 6) == [0]
+    five_minutes = decision_offsets(288, 72)  # a day ahead at a 5-minute step, a 6 h window
+    assert len(five_minutes) == MAX_DECISIONS_PER_FOLD and five_minutes[0] == 0 and five_minutes[-1] == 216
+    assert five_minutes == sorted(set(five_minutes))
 
 
 def test_too_few_crossings_fall_back_to_the_default_rule_and_say_so() -> None:
