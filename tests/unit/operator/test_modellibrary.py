@@ -579,3 +579,20 @@ def test_when_two_activate_at_once_the_pointers_last_writer_holds_and_the_other_
     assert (second["phase"], second["active"]) == ("Ready", True)
     assert (first["phase"], first["active"], first["activeOwner"]) == ("Conflict", False, "ml/pg2")
     assert "ml/pg2" in cond(first, "Ready")["message"]
+
+
+def test_the_libraries_waiting_in_conflict_are_known_from_the_events_without_listing() -> None:
+    from foresight_operator.handlers.modellibrary.siblings import Conflicts
+
+    def lib(name: str, phase: str, namespace: str = "ml", **meta: Any) -> dict[str, Any]:
+        return {"metadata": {"name": name, "namespace": namespace, **meta}, "status": {"phase": phase}}
+
+    conflicts = Conflicts()
+    seen = [lib("a", "Conflict"), lib("b", "Ready"), lib("c", "Conflict"), lib("d", "Conflict", "other")]
+    for body in seen:
+        conflicts.see(body)
+    assert conflicts.waiting("ml") == ["a", "c"] and conflicts.waiting("other") == ["d"]
+    conflicts.see(lib("a", "Fetching"))  # it took the name over: no longer waiting
+    conflicts.see(lib("c", "Conflict", deletionTimestamp="2026-03-01T00:00:00Z"))  # going
+    conflicts.see(lib("d", "Conflict", "other"), deleted=True)
+    assert conflicts.waiting("ml") == [] and conflicts.waiting("other") == []

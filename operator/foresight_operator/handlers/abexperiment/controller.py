@@ -64,10 +64,12 @@ from ...reconcile import (
 )
 from ...reconcile.locks import KeyedLocks
 from ...reconcile.updates import configmap_update
+from ...schedule import Backoff
 from ..common import parse_spec
 from ..context import HandlerContext
 from .observe import PrometheusFactory, bearer_token, prometheus_http, read_observation
 from .references import require_models, require_routing_owner, require_service, variants_loaded
+from .waits import CAP, Waits
 
 __all__ = ["ABExperimentController", "restore_state", "spec_fingerprint", "state_blob"]
 
@@ -117,13 +119,25 @@ def restore_state(blob: Any, fingerprint: str) -> ExperimentState | None:
 
 
 class ABExperimentController:
-    def __init__(self, ctx: HandlerContext, prometheus: PrometheusFactory = prometheus_http) -> None:
+    def __init__(
+        self,
+        ctx: HandlerContext,
+        prometheus: PrometheusFactory = prometheus_http,
+        *,
+        backoff: Backoff | None = None,
+    ) -> None:
         self.ctx = ctx
         self.prometheus = prometheus
         self._locks = KeyedLocks()
+        scale = ctx.settings.experiment_time_scale
+        self.waits = Waits(
+            backoff
+            or Backoff(base=timedelta(seconds=max(0.5, ctx.settings.retry_delay * scale)), cap=CAP * scale)
+        )
 
     def forget(self, namespace: str, name: str) -> None:
         self._locks.forget(namespace, name)
+        self.waits.cleared(namespace, name)
         self.ctx.metrics.record_status(KIND, namespace, name, None)
 
     # --- entry points ----------------------------------------------------------------------------
@@ -134,35 +148,44 @@ class ABExperimentController:
         ns, name = meta["namespace"], meta["name"]
         with self._locks.lock(ns, name), self.ctx.metrics.timed(KIND):
             result = "ok"
+            fresh: Mapping[str, Any] = body
             try:
-                fresh = self.ctx.kube.get(AB_EXPERIMENTS, name, ns)
-                if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+                got = self.ctx.kube.get(AB_EXPERIMENTS, name, ns)
+                if got is None or got["metadata"].get("deletionTimestamp"):
+                    self.waits.cleared(ns, name)
                     return
+                fresh = got
                 try:
-                    self._reconcile(fresh)
+                    self._reconcile(got)
                 except SpecError as exc:
                     result = "invalid"
-                    self._problem(fresh, exc.reason, exc.message, invalid=True)
+                    self._problem(got, exc.reason, exc.message, invalid=True)
+                    self.waits.failed(got, self.ctx.clock(), until_spec_changes=True)
                 except WaitError as exc:
                     result = "retry"
-                    self._problem(fresh, exc.reason, exc.message)
+                    self._problem(got, exc.reason, exc.message)
+                    self.waits.failed(got, self.ctx.clock())
+                else:
+                    self.waits.cleared(ns, name)
             except KubeApiError as exc:
                 result = "retry"
                 log.warning("ABExperiment %s/%s: Kubernetes API error: %s", ns, name, exc)
                 self.ctx.metrics.errors.labels(kind=KIND, reason=Reason.API_ERROR).inc()
+                self.waits.failed(fresh, self.ctx.clock())
             self.ctx.metrics.reconciles.labels(kind=KIND, result=result).inc()
 
     def due(self, body: Mapping[str, Any], now: datetime) -> bool:
         """Whether a tick should reconcile (cheap: reads the timer's copy of the status only).
 
         A finished experiment (promoted, rolled back, failed) waits for a spec change or an
-        operator restart; one with a problem is looked at every tick; a running one when its next
-        analysis is due or ``suspend`` was toggled.
+        operator restart; one with a problem when its backoff is over or what it waits for changed
+        (:mod:`.waits`); a running one when its next analysis is due or ``suspend`` was toggled.
         """
         status = body.get("status") or {}
         ready = find_condition(status.get("conditions"), ConditionType.READY) or {}
         if ready.get("reason") in _PROBLEMS or not status.get("analysisState"):
-            return True
+            meta = body["metadata"]
+            return self.waits.due(meta["namespace"], meta["name"], now)
         phase = status.get("phase")
         if phase in (ExperimentPhase.PROMOTED, ExperimentPhase.ROLLED_BACK, ExperimentPhase.FAILED):
             return False
@@ -410,7 +433,9 @@ class ABExperimentController:
             return status
 
         try:
-            result = write_status(self.ctx.kube, AB_EXPERIMENTS, meta["namespace"], meta["name"], compute)
+            result = write_status(
+                self.ctx.kube, AB_EXPERIMENTS, meta["namespace"], meta["name"], compute, current=body
+            )
         except (KubeApiError, WaitError) as exc:
             log.warning(
                 "could not write the status of ABExperiment %s/%s: %s", meta["namespace"], meta["name"], exc
@@ -449,7 +474,9 @@ class ABExperimentController:
             )
             return new
 
-        result = write_status(self.ctx.kube, AB_EXPERIMENTS, meta["namespace"], meta["name"], compute)
+        result = write_status(
+            self.ctx.kube, AB_EXPERIMENTS, meta["namespace"], meta["name"], compute, current=body
+        )
         self.ctx.metrics.record_status(KIND, meta["namespace"], meta["name"], result.new if result else None)
 
 

@@ -1,7 +1,7 @@
 """The ForecastTask handlers kopf calls: thin wrappers around :class:`.controller.ForecastTaskController`.
 
-create / resume / spec update reconcile; every finished run Job reconciles its task at once, and so
-does every change of a running shards' Job (a shard done or failed: status follows per shard);
+create / resume / spec update reconcile; every finished or deleted run Job reconciles its task at
+once, and so does every change of a running shards' Job (a shard done or failed: status follows per shard);
 deletion cleans up (:mod:`.deletion`). Runs that are due by the clock (``nextRunTime``) are started
 by one thread for all tasks (:mod:`.wakeups`), not by a timer per task: the controller tells it
 when each task is due after every reconcile.
@@ -83,9 +83,9 @@ def register_forecasttask(
 
     kopf.on.delete(GROUP, VERSION, plural, registry=registry, id="cleanup")(on_delete)
 
-    def on_run_change(namespace: str, owner: str, _type: str | None, job: Any) -> None:
-        if job_state(job) is JobState.RUNNING and stage_of(job) != "shards":
-            return  # only a finished run changes the task (the timer catches up otherwise)
+    def on_run_change(namespace: str, owner: str, type: str | None, job: Any) -> None:
+        if type != "DELETED" and job_state(job) is JobState.RUNNING and stage_of(job) != "shards":
+            return  # only a finished (or deleted) run changes the task
         task = ctx.kube.get(FORECAST_TASKS, owner, namespace)
         if task is not None:
             controller.reconcile(task)

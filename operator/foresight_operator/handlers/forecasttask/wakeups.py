@@ -6,8 +6,8 @@ timer per task (an asyncio task per object waking every few seconds, each wake a
 a log line: with thousands of tasks, the operator's steady load), the controller tells
 :class:`Wakeups` when each task is next due after every reconcile, and a single thread sleeps until
 the earliest and reconciles the tasks that are due. A task with a run under way is looked at again
-after ``active_recheck`` at the latest, in case its Job's events were lost (it was deleted by
-hand while the operator was down).
+after ``active_recheck`` (10 min) at the latest, in case its Job's events were lost; a run Job
+deleted while the operator was down is found by the resume handler at its start.
 """
 
 from __future__ import annotations

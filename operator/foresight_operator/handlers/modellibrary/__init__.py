@@ -22,7 +22,7 @@ from ..children import watch_children
 from ..common import guarded, on_spec
 from ..context import HandlerContext
 from .controller import LibraryController
-from .siblings import conflicted
+from .siblings import Conflicts
 
 __all__ = ["LibraryController", "register_modellibrary"]
 
@@ -63,12 +63,15 @@ def register_modellibrary(registry: Any, ctx: HandlerContext) -> LibraryControll
         when=lambda status, **_: (status or {}).get("phase") in (LibraryPhase.RETRYING, LibraryPhase.PENDING),
     )(on_retry_tick)
 
+    conflicts = Conflicts()
+
     def on_any_library(body: Any, type: str | None, logger: Any, **_: Any) -> None:
         namespace = (body.get("metadata") or {}).get("namespace")
         if not namespace:
             return
+        conflicts.see(body, deleted=type == "DELETED")
         try:
-            for name in conflicted(ctx, namespace):
+            for name in conflicts.waiting(namespace):
                 controller.reconcile(namespace, name)
         except Exception as exc:  # the next event of any library of the namespace catches up
             logger.warning(f"ModelLibraries in Conflict in {namespace} not rechecked: {exc}")

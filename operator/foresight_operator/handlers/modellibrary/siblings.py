@@ -18,6 +18,7 @@ first served:
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,7 +30,7 @@ from ..context import HandlerContext
 from .models import prune_model_versions
 from .status import conflict_status
 
-__all__ = ["conflicted", "holder_released", "protected_owners", "take_over_from_siblings"]
+__all__ = ["Conflicts", "holder_released", "protected_owners", "take_over_from_siblings"]
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -67,13 +68,38 @@ def holder_released(ctx: HandlerContext, namespace: str, status: Mapping[str, An
     return bool(claimed) and claimed != status.get("libraryName")
 
 
-def conflicted(ctx: HandlerContext, namespace: str) -> list[str]:
-    """The ModelLibraries of ``namespace`` waiting in phase ``Conflict``."""
-    return [
-        obj["metadata"]["name"]
-        for obj in ctx.kube.list(MODEL_LIBRARIES, namespace)
-        if _live(obj) and (obj.get("status") or {}).get("phase") == LibraryPhase.CONFLICT
-    ]
+class Conflicts:
+    """The ModelLibraries waiting in phase ``Conflict``, per namespace, as the events show them.
+
+    Every ModelLibrary event passes through :meth:`see` (kopf's initial listing included), so the
+    set mirrors the watch: asking it costs no API call, where listing the namespace on every event
+    of any library made the work grow with the square of their number (250 libraries created at
+    once: hundreds of lists of 250 objects each).
+    """
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+
+    def see(self, body: Mapping[str, Any], *, deleted: bool = False) -> None:
+        meta = body.get("metadata") or {}
+        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        waiting = (
+            not deleted and _live(body) and (body.get("status") or {}).get("phase") == LibraryPhase.CONFLICT
+        )
+        with self._lock:
+            names = self._waiting.setdefault(namespace, set())
+            if waiting:
+                names.add(name)
+            else:
+                names.discard(name)
+            if not names:
+                del self._waiting[namespace]
+
+    def waiting(self, namespace: str) -> list[str]:
+        """The ModelLibraries of ``namespace`` waiting in phase ``Conflict``."""
+        with self._lock:
+            return sorted(self._waiting.get(namespace, ()))
 
 
 def take_over_from_siblings(
