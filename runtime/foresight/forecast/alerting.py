@@ -378,7 +378,8 @@ def choose_rule(
         best = max(scores, key=lambda s: (s.precision or 0.0, s.recall or 0.0))
         return AlertChoice(
             best.rule, within, events, decisions, best,
-            f"no rule reached precision {min_precision:g} on {events} crossings: using the most precise",
+            f"no rule reached precision {min_precision:g} on {events} crossings: using the most precise "
+            "(lower threshold.alert.minPrecision to trade precision for recall, or set threshold.alert.rule)",
         )  # fmt: skip
     best = max(good, key=lambda s: (s.recall or 0.0, s.precision or 0.0, s.median_lead_steps or 0.0))
     return AlertChoice(
