@@ -10,6 +10,7 @@ from foresight.forecast.alerting import (
     MIN_EVENTS,
     AlertChoice,
     AlertRule,
+    RuleScore,
     choose_rule,
     decision_offsets,
     fires,
@@ -181,3 +182,15 @@ def test_fires_reads_the_window_only() -> None:
     assert fires(AlertRule("point"), point=point, within=2, **kw).tolist() == [True, False]  # type: ignore[arg-type]
     assert fires(AlertRule("point"), point=point, within=1, **kw).tolist() == [False, False]  # type: ignore[arg-type]
     assert fires(AlertRule("probability", 0.5), point=point, within=2, **kw).tolist() == [True, False]  # type: ignore[arg-type]
+
+
+def test_when_no_rule_reaches_the_precision_the_most_precise_is_used_and_the_reason_says_what_to_do() -> None:
+    scores = [
+        RuleScore(AlertRule("upper"), 9, 21, 1, 6.0),  # precision 0.3, recall 0.9
+        RuleScore(AlertRule("probability", 0.7), 6, 4, 4, 3.0),  # precision 0.6, recall 0.6
+        RuleScore(AlertRule("point"), 2, 3, 8, 2.0),  # precision 0.4
+    ]
+    choice = choose_rule(scores, events=7, decisions=500, within=6, min_precision=0.8)
+    assert choice.rule.label == "probability>=0.7" and choice.score is not None
+    assert "no rule reached precision 0.8" in choice.reason
+    assert "threshold.alert.minPrecision" in choice.reason
