@@ -114,9 +114,10 @@ def main() -> None:
     print(table(rows, ["model", "series", "wall_s", "wall_vs_ets", "peak_rss_mib", "backtest_mase"]))
     print(f"target: lstm wall <= 0.25 x AutoETS (now {ratio:.2f}), peak RSS < 2048 MiB "
           f"(now {rows[0]['peak_rss_mib']:.0f})")  # fmt: skip
-    path = write_result("speed", {
-        "synthetic": True, "series": args.series, "days": DAYS, "horizon": HORIZON, "epochs": args.epochs,
-        "jobs": args.jobs, "rows": rows, "targets": {"wall_vs_ets": 0.25, "peak_rss_mib": 2048},
+    path = write_result("speed" + ("-quick" if args.quick else ""), {
+        "synthetic": True, "quick": args.quick, "series": args.series, "days": DAYS, "horizon": HORIZON,
+        "epochs": args.epochs, "jobs": args.jobs, "rows": rows,
+        "targets": {"wall_vs_ets": 0.25, "peak_rss_mib": 2048},
         "note": "wall times on shared cores are noisy; compare ratios from the same run",
     })  # fmt: skip
     print(f"wrote {path}")
