@@ -233,8 +233,8 @@ class PrometheusClient:
         s, e = align_range(start, end, step)
         grid = np.arange(s, e + 1, step, dtype=np.int64)
         # Per series, its values on the grid and which points came: one buffer each from its first
-        # answer on, so no per-chunk pieces pile up (30,000 series x 22 chunks of small arrays
-        # fragmented the heap into ~2 GB that a pod kept after reading).
+        # answer on, not a small array per chunk to concatenate at the end (30,000 series x 22
+        # chunks of them fragmented the heap a pod keeps after reading).
         found: dict[
             tuple[tuple[str, str], ...], tuple[dict[str, str], npt.NDArray[np.float64], npt.NDArray[np.bool_]]
         ] = {}
