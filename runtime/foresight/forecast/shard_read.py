@@ -183,7 +183,7 @@ class ShardReader:
         while cs <= e:
             points = min(points_per_query(seen, (e - cs) // step + 1, self.budget), cap)
             ce = cs + (points - 1) * step
-            got = self._client.query_range(query, cs, ce, step)
+            got = self._client.query_range(query, cs, ce, step, series_hint=seen)  # one request: sized here
             self._record(
                 sum(len(r.timestamps) for r in got), max((len(r.timestamps) for r in got), default=0)
             )

@@ -213,8 +213,9 @@ def task_clients(
 
     spec = task.spec
     prometheus = PrometheusClient(
-        prometheus_url or spec.source.url, bearer_token=environ.get(pod_env.PROMETHEUS_TOKEN) or None
-    )
+        prometheus_url or spec.source.url, bearer_token=environ.get(pod_env.PROMETHEUS_TOKEN) or None,
+        samples_per_query=spec.source.read_budget.samples_per_query,
+    )  # fmt: skip
     gateway = pushgateway_url or spec.output.pushgateway_url
     publisher = None
     if spec.output.mode == "pushgateway":

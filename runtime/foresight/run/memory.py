@@ -156,7 +156,9 @@ class MemoryPrometheus(PrometheusClient):
                 out.append(InstantSample(labels, float(at), v))
         return out
 
-    def query_range(self, expr: str, start: float, end: float, step: int) -> list[RangeSeries]:
+    def query_range(
+        self, expr: str, start: float, end: float, step: int, *, series_hint: int | None = None
+    ) -> list[RangeSeries]:
         s0, e0 = align_range(start, end, step)
         grid = np.arange(s0, e0 + 1, step, dtype=np.int64)
         out = []

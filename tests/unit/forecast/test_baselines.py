@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from foresight.forecast.models import get_model
 from foresight.forecast.models.linear import LinearModel, predict_linear
@@ -63,3 +65,22 @@ def test_baseline_bounds_bracket_the_point_and_cover_noise() -> None:
         actual = values[:, 24 * 19 :]
         inside = ((actual >= fc.lower) & (actual <= fc.upper)).mean()
         assert 0.65 < inside <= 0.95, (name, inside)
+
+
+def test_baseline_bounds_are_the_same_when_computed_a_few_series_at_a_time(monkeypatch: Any) -> None:
+    # The interval step works through the series in blocks to bound its memory; a block boundary
+    # must not change any series' bounds (each series' errors are its own).
+    from foresight.forecast.models import _baseline
+
+    rng = np.random.default_rng(3)
+    values = seasonal_panel(days=6).values.repeat(5, axis=0) + rng.normal(0, 2, (15, 144))
+    values[4, 100:110] = np.nan  # a gap in one series of a middle block
+    panel = Panel(start=START, step=3600, keys=[{"s": str(i)} for i in range(15)], values=values)
+    for name in ("naive", "seasonal_naive", "linear"):
+        whole = get_model(name).predict(panel, 12)
+        monkeypatch.setattr(_baseline, "BLOCK_CELLS", 4 * 12 * 96)  # 2 series a block (132 origins)
+        blocked = get_model(name).predict(panel, 12)
+        monkeypatch.undo()
+        np.testing.assert_array_equal(blocked.lower, whole.lower)
+        np.testing.assert_array_equal(blocked.upper, whole.upper)
+        assert (whole.upper > whole.lower).any()

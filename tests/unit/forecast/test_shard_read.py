@@ -29,7 +29,9 @@ class Recording(PrometheusClient):
         self.obey = obey_matchers
         self.calls: list[tuple[str, int, int]] = []
 
-    def query_range(self, expr: str, start: float, end: float, step: int) -> list[RangeSeries]:
+    def query_range(
+        self, expr: str, start: float, end: float, step: int, *, series_hint: int | None = None
+    ) -> list[RangeSeries]:
         s, e = int(start), int(end)
         self.calls.append((expr, s, e))
         ts = np.arange(s, e + step, step, dtype=np.int64)
