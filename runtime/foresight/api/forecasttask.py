@@ -241,8 +241,9 @@ class PrometheusSource(ApiModel):
     )
     read_budget: ReadBudget = Field(
         default_factory=ReadBudget,
-        description="readBudget: the sample budget and concurrency of the reads of a sharded run "
-        "(spec.parallelism > 1: each shard reads only its series, in batches and time chunks under it).",
+        description="readBudget: the sample budget of every range query (a single pod reads in time "
+        "chunks under it) and, in a sharded run (spec.parallelism > 1), the concurrency of each shard's "
+        "reads of its own series, in batches and time chunks under the budget.",
     )
     unit: str | None = Field(
         default=None,

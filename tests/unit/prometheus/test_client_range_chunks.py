@@ -73,3 +73,21 @@ def test_few_series_take_a_first_chunk_then_the_rest_at_once() -> None:
     first = 1_000_000 // FIRST_CHUNK_SERIES
     assert [(e - s) // STEP + 1 for s, e in session.requests] == [first, 720 - first]
     assert all(len(rs.timestamps) == 720 for rs in got)
+
+
+class OffGridSession(FakeSession):
+    """A compatible server that answers a third of a step late, and one point beyond the range."""
+
+    def post(self, url: str, data: dict[str, str], **kwargs: Any) -> _Response:
+        s, e, step = int(data["start"]), int(data["end"]), int(data["step"])
+        self.requests.append((s, e))
+        values = [[t + 20.0, str((t - START) // STEP)] for t in range(s, e + 2 * step, step)]
+        result = [{"metric": {"i": "0"}, "values": values}]
+        return _Response({"status": "success", "data": {"resultType": "matrix", "result": result}})
+
+
+def test_samples_off_the_step_grid_go_to_the_nearest_step_and_beyond_the_range_are_left_out() -> None:
+    got = _read(OffGridSession(n_series=1), points=10, budget=1000, hint=1)
+    assert len(got) == 1
+    np.testing.assert_array_equal(got[0].timestamps, START + STEP * np.arange(10))
+    np.testing.assert_array_equal(got[0].values, np.arange(10))
