@@ -7,11 +7,15 @@ that started them.
 - ``prometheus_factory``: start extra Prometheus servers with their own config (for example an
   ``out_of_order_time_window``), stopped at the end of the test.
 - ``prometheus_with_history``: start a Prometheus whose TSDB holds the given OpenMetrics history.
+- ``hour_now``: the current hour (Unix seconds), taken when the test starts: the last hour of a
+  backfilled history. Not a module constant: taken at collection, it fell an hour behind the run's
+  clock whenever the suite crossed an hour between collecting and running a test.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -84,3 +88,8 @@ def prometheus_with_history(prometheus_factory: PrometheusFactory) -> Prometheus
         return prometheus_factory(history=openmetrics_text, **kwargs)
 
     return start
+
+
+@pytest.fixture
+def hour_now() -> int:
+    return int(time.time()) // 3600 * 3600

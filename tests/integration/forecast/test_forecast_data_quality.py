@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +31,15 @@ pytestmark = pytest.mark.integration
 
 STEP = 3600
 HOURS = 8 * 24
-NOW = int(time.time()) // STEP * STEP  # the last backfilled hour
 NAMESPACE = "dq-it"
 EPOCH = re.compile(r"\b1[6-9]\d{8}\b")  # a Unix time of these years
 Samples = list[tuple[dict[str, str], list[tuple[int, float]]]]
 
 
-def history() -> str:
+def history(now: int) -> str:
+    """The OpenMetrics history, its last hour ``now``."""
     hours = np.arange(HOURS)
-    ts = NOW - STEP * (HOURS - 1 - hours)
+    ts = now - STEP * (HOURS - 1 - hours)
     daily = 60 + 5 * np.sin(2 * np.pi * hours / 24)
     rows = {  # bob's shorter history ends 6 h early (zip stops with it)
         "alice": daily,
@@ -59,7 +58,7 @@ def history() -> str:
         ({"user": u}, [(int(t), 0.0 if u == "erin" else 100.0) for t in ts]) for u in rows if u != "frank"
     ]
     # A raw counter whose data starts exactly one lookback (168 h) before now: the normal case.
-    start = NOW - 167 * STEP
+    start = now - 167 * STEP
     writes: Samples = [({"user": "alice"}, [(start + k * STEP, 1000.0 * k) for k in range(168)])]
     return openmetrics({"dq_used_bytes": ("gauge", used), "dq_quota_bytes": ("gauge", quota),
                         "dq_writes_bytes": ("counter", writes)})  # fmt: skip
@@ -86,8 +85,8 @@ def task_yaml(path: Path, name: str, prom: str, gateway: str, store: Path, **sou
 
 
 @pytest.fixture
-def prom(prometheus_with_history: Any, pushgateway: PushgatewayServer) -> PrometheusServer:
-    server: PrometheusServer = prometheus_with_history(history(), pushgateway=pushgateway)
+def prom(prometheus_with_history: Any, hour_now: int, pushgateway: PushgatewayServer) -> PrometheusServer:
+    server: PrometheusServer = prometheus_with_history(history(hour_now), pushgateway=pushgateway)
     return server
 
 
@@ -96,7 +95,7 @@ def by_user(prom: PrometheusServer, expr: str) -> dict[str, float]:
 
 
 def test_each_class_is_named_with_its_time_and_changes_the_numbers_safely(
-    prom: PrometheusServer, pushgateway: PushgatewayServer, tmp_path: Path
+    prom: PrometheusServer, pushgateway: PushgatewayServer, tmp_path: Path, hour_now: int
 ) -> None:
     task = task_yaml(tmp_path / "task.yaml", "quality", prom.url, pushgateway.url, tmp_path / "store")
     proc = foresight("run", "-f", str(task), "--local", "--state-dir", str(tmp_path / "state"))
@@ -105,9 +104,9 @@ def test_each_class_is_named_with_its_time_and_changes_the_numbers_safely(
     assert not EPOCH.search(status), status  # times in RFC 3339 only
     assert "stale 1, out of range 1, clipped " in status and "outliers 1, unusable capacity 2" in status
     assert "Type: StaleData   Status: True   Reason: SourceDataStale" in status
-    assert f"user=bob (newest sample {rfc3339(NOW - 6 * STEP)})" in status
-    assert f"user=carol (3 samples since {rfc3339(NOW - (HOURS - 1 - 100) * STEP)}, e.g. -5)" in status
-    assert f"user=dave (1e+18 at {rfc3339(NOW - (HOURS - 1 - 120) * STEP)})" in status
+    assert f"user=bob (newest sample {rfc3339(hour_now - 6 * STEP)})" in status
+    assert f"user=carol (3 samples since {rfc3339(hour_now - (HOURS - 1 - 100) * STEP)}, e.g. -5)" in status
+    assert f"user=dave (1e+18 at {rfc3339(hour_now - (HOURS - 1 - 120) * STEP)})" in status
     assert "user=erin (0), user=frank (missing)" in status
     assert "1 series with stale data got no forecast" in status
     assert "TIME-TO-95%" in status and "GiB" not in status  # 60 bytes is 60B, not a fraction of a GiB

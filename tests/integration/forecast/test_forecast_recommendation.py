@@ -11,7 +11,6 @@ the architecture the predicted load needs next to today's.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +26,14 @@ pytestmark = pytest.mark.integration
 
 STEP = 3600
 HOURS = 7 * 24
-NOW = int(time.time()) // STEP * STEP
 TASK = "orders-db"
 NAMESPACE = "shop"
 GB = 1e9
 
 
-def history() -> str:
+def history(now: int) -> str:
     """5,000 QPS steadily; 500 GB now, growing 200 GB an hour (about 2.9 TB in 12 h)."""
-    ts = NOW - STEP * np.arange(HOURS)[::-1]
+    ts = now - STEP * np.arange(HOURS)[::-1]
     before = (ts[-1] - ts) / STEP
     qps = [(int(t), 5000.0) for t in ts]
     size = [(int(t), float(500 * GB - 200 * GB * b)) for t, b in zip(ts, before, strict=True)]
@@ -80,8 +78,8 @@ def task_yaml(path: Path, prom: str, gateway: str) -> Path:
 
 
 @pytest.fixture
-def prom(prometheus_with_history: Any, pushgateway: PushgatewayServer) -> PrometheusServer:
-    server: PrometheusServer = prometheus_with_history(history(), pushgateway=pushgateway)
+def prom(prometheus_with_history: Any, hour_now: int, pushgateway: PushgatewayServer) -> PrometheusServer:
+    server: PrometheusServer = prometheus_with_history(history(hour_now), pushgateway=pushgateway)
     return server
 
 

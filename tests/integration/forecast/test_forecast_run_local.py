@@ -8,7 +8,6 @@ Pushgateway.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +23,15 @@ pytestmark = pytest.mark.integration
 
 STEP = 3600
 HOURS = 8 * 24
-NOW = int(time.time()) // STEP * STEP  # the last backfilled hour
 TASK = "quota-it"
 NAMESPACE = "sre-it"
 
 
-def history() -> str:
+def history(now: int) -> str:
     """Three users cycling around 80% of a 100-byte quota and one (dave) ramping to 95 about 5 h
     after the last sample; the quota is its own metric; an extra label is aggregated away."""
     hours = np.arange(HOURS)
-    ts = NOW - STEP * (HOURS - 1 - hours)
+    ts = now - STEP * (HOURS - 1 - hours)
     used: list[tuple[dict[str, str], list[tuple[int, float]]]] = []
     quota: list[tuple[dict[str, str], list[tuple[int, float]]]] = []
     for i, user in enumerate(["alice", "bob", "carol"]):
@@ -45,7 +43,7 @@ def history() -> str:
             )
         )
         quota.append(({"user": user, "cluster": "east"}, [(int(t), 100.0) for t in ts]))
-    ramp = 94.0 - 0.2 * (HOURS - 1 - hours)  # 94 at NOW, +0.2 per hour: 95 at NOW + 5 h
+    ramp = 94.0 - 0.2 * (HOURS - 1 - hours)  # 94 at now, +0.2 per hour: 95 at now + 5 h
     used.append(
         ({"user": "dave", "cluster": "east", "pod": "p0"}, list(zip(ts.tolist(), ramp.tolist(), strict=True)))
     )
@@ -78,8 +76,8 @@ def task_yaml(path: Path, prom: str, gateway: str, store: Path, query: str = "it
 
 
 @pytest.fixture
-def prom(prometheus_with_history: Any, pushgateway: PushgatewayServer) -> PrometheusServer:
-    server: PrometheusServer = prometheus_with_history(history(), pushgateway=pushgateway)
+def prom(prometheus_with_history: Any, hour_now: int, pushgateway: PushgatewayServer) -> PrometheusServer:
+    server: PrometheusServer = prometheus_with_history(history(hour_now), pushgateway=pushgateway)
     return server
 
 

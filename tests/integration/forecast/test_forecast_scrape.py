@@ -29,16 +29,15 @@ pytestmark = pytest.mark.integration
 
 STEP = 3600
 HOURS = 8 * 24
-NOW = int(time.time()) // STEP * STEP
 TASK = "quota-scrape"
 NAMESPACE = "sre-scrape"
 JOB = "foresight-forecasts"
 
 
-def history() -> str:
+def history(now: int) -> str:
     """alice cycles around 80 % of a 100-byte quota; dave ramps to 95 about 5 h after the last sample."""
     hours = np.arange(HOURS)
-    ts = (NOW - STEP * (HOURS - 1 - hours)).tolist()
+    ts = (now - STEP * (HOURS - 1 - hours)).tolist()
     alice = (80 + 2 * np.sin(2 * np.pi * hours / 24)).tolist()
     dave = (94.0 - 0.2 * (HOURS - 1 - hours)).tolist()
     used = [
@@ -74,14 +73,14 @@ def server_port() -> int:
 
 
 @pytest.fixture
-def prom(prometheus_with_history: Any, server_port: int) -> PrometheusServer:
+def prom(prometheus_with_history: Any, hour_now: int, server_port: int) -> PrometheusServer:
     scrape = {
         "job_name": JOB,
         "scrape_interval": "1s",
         "metrics_path": "/metrics",
         "static_configs": [{"targets": [f"127.0.0.1:{server_port}"]}],
     }
-    server: PrometheusServer = prometheus_with_history(history(), config={"scrape_configs": [scrape]})
+    server: PrometheusServer = prometheus_with_history(history(hour_now), config={"scrape_configs": [scrape]})
     return server
 
 

@@ -11,7 +11,6 @@ shard; groups no shard replaces are deleted. ``--local`` runs the same steps in 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ pytestmark = pytest.mark.integration
 
 STEP = 3600
 HOURS = 8 * 24
-NOW = int(time.time()) // STEP * STEP
 TASK = "sharded-it"
 NAMESPACE = "sre-shards"
 USERS = [f"u{i:02d}" for i in range(12)]
@@ -37,10 +35,10 @@ TINY_LSTM = {"inputWindow": 24, "hiddenSize": 8, "layers": 1, "epochs": 1, "wind
              "batchSize": 64}  # fmt: skip
 
 
-def history() -> str:
+def history(now: int) -> str:
     """24 SYNTHETIC series (12 users x 2 clusters), a daily cycle each, plus a label to aggregate."""
     hours = np.arange(HOURS)
-    ts = NOW - STEP * (HOURS - 1 - hours)
+    ts = now - STEP * (HOURS - 1 - hours)
     used = []
     for i, user in enumerate(USERS):
         for j, cluster in enumerate(CLUSTERS):
@@ -72,8 +70,8 @@ def task_yaml(path: Path, prom: str, gateway: str, store: Path, **spec: Any) -> 
 
 
 @pytest.fixture
-def prom(prometheus_with_history: Any, pushgateway: PushgatewayServer) -> PrometheusServer:
-    server: PrometheusServer = prometheus_with_history(history(), pushgateway=pushgateway)
+def prom(prometheus_with_history: Any, hour_now: int, pushgateway: PushgatewayServer) -> PrometheusServer:
+    server: PrometheusServer = prometheus_with_history(history(hour_now), pushgateway=pushgateway)
     return server
 
 
