@@ -18,7 +18,10 @@ Numenta Anomaly Benchmark's real infrastructure series (AWS CloudWatch, tweets, 
 incidents; a checkout of github.com/numenta/NAB, which is not shipped here) resampled hourly.
 A full run is long on 2 cores; ``--groups`` runs a subset into its own JSON.
 
-Usage: python bench/forecast_accuracy.py [--quick] [--groups vic_elec,taylor] [--nab DIR]
+``--statistical`` leaves the neural models out (their rows, and lstm from ``auto``'s candidates):
+the selection, the calibrated bands' coverage and the status's estimate, in minutes.
+
+Usage: python bench/forecast_accuracy.py [--quick] [--statistical] [--groups vic_elec,taylor] [--nab DIR]
 """
 
 from __future__ import annotations
@@ -54,8 +57,8 @@ class TaskAuto(Model):
     name = "auto"
     cheap_refit = False
 
-    def __init__(self, nparams: dict[str, Any], horizon: int) -> None:
-        self.auto = AutoModel(candidates=list(DEFAULT_CANDIDATES), model_params={"lstm": nparams})
+    def __init__(self, nparams: dict[str, Any], horizon: int, candidates: list[str]) -> None:
+        self.auto = AutoModel(candidates=candidates, model_params={"lstm": nparams})
         self.spec = ForecastTaskSpec.model_validate(
             {"source": {"query": "bench"}, "horizon": f"{horizon}h", "output": {"horizons": [f"{horizon}h"]}}
         )
@@ -81,16 +84,19 @@ def coverage_by_step(r: BacktestResult) -> list[float]:
     return [float(np.nanmean(inside[:, :, h])) for h in range(r.horizon)]
 
 
-def run_group(gname: str, panel: Panel, horizon: int, nparams: dict[str, Any]) -> list[dict[str, Any]]:
+def run_group(
+    gname: str, panel: Panel, horizon: int, nparams: dict[str, Any], *, statistical: bool = False
+) -> list[dict[str, Any]]:
     results: dict[str, BacktestResult] = {}
     seconds: dict[str, float] = {}
     auto: dict[str, TaskAuto] = {}
-    for name in [*BASELINES, *NEURAL, "auto"]:
+    candidates = [c for c in DEFAULT_CANDIDATES if not (statistical and c in NEURAL)]
+    for name in [*BASELINES, *([] if statistical else NEURAL), "auto"]:
         t0 = time.perf_counter()
 
         def make(n: str = name) -> Model:
             if n == "auto":
-                auto["m"] = TaskAuto(nparams, horizon)
+                auto["m"] = TaskAuto(nparams, horizon, candidates)
                 return auto["m"]
             return factory(n, nparams)
 
@@ -151,6 +157,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20, help="neural models' maximum epochs")
     parser.add_argument("--groups", default="", help="comma-separated subset of the groups (default: all)")
     parser.add_argument("--nab", type=Path, help="a checkout of numenta/NAB: adds its real hourly groups")
+    parser.add_argument(
+        "--statistical",
+        action="store_true",
+        help="no neural model: the baselines and `auto` over the default candidates without lstm (minutes, "
+        "not hours; writes accuracy-statistical*.json)",
+    )
     args = parser.parse_args()
     nparams = neural_params(args.quick, args.epochs)
     logging.basicConfig(level=logging.WARNING)
@@ -166,14 +178,16 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for gname, panel in groups.items():
         for horizon in (6, 24):
-            rows += run_group(gname, panel, horizon, nparams)
+            rows += run_group(gname, panel, horizon, nparams, statistical=args.statistical)
     cols = ["group", "h", "model", "mase", "median_mase", "ratio_best_base", "median_ratio_best_base"]
     cols += ["win_rate", "coverage", "reported_mase", "seconds"]
     print(table(rows, cols))
     summary = summarise(rows)
     print(summary)
-    doc = {"quick": args.quick, "groups": list(groups), "neural": nparams, "rows": rows, "targets": summary}
-    name = "accuracy" + ("-quick" if args.quick else "") + (f"-{'-'.join(wanted)}" if wanted else "")
+    doc = {"quick": args.quick, "statistical": args.statistical, "groups": list(groups),
+           "neural": None if args.statistical else nparams, "rows": rows, "targets": summary}  # fmt: skip
+    name = "accuracy" + ("-statistical" if args.statistical else "") + ("-quick" if args.quick else "")
+    name += f"-{'-'.join(wanted)}" if wanted else ""
     print(f"wrote {write_result(name, doc)}")
 
 
